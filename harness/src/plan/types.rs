@@ -1,0 +1,300 @@
+//! The validated experiment plan: every name resolved, every duration parsed.
+//!
+//! A `Plan` cannot be invalid; `plan::parse` is the only way to build one from
+//! user input. Nothing here touches processes or the network.
+
+use crate::NodeId;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub name: String,
+    pub description: String,
+    /// Drives every random choice of the run. `None` in the file means the
+    /// runner picks one and records it.
+    pub seed: Option<u64>,
+    pub duration: Duration,
+    /// Where the plan came from; empty for plans built in code.
+    pub path: PathBuf,
+    /// Hex SHA-256 of the plan file's bytes, recorded in reports.
+    pub hash: String,
+    pub cluster: ClusterSpec,
+    pub workload: WorkloadSpec,
+    /// Sorted by `at`.
+    pub steps: Vec<Step>,
+    pub expect: Expectations,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterSpec {
+    pub size: usize,
+    /// Loopback address nodes listen on (default `127.0.0.1`).
+    pub host: String,
+    pub command: NodeCommand,
+    /// Extra environment for every node; values are templates.
+    pub env: BTreeMap<String, Template>,
+    pub ready: Readiness,
+    pub leader: Option<LeaderQuery>,
+    pub network: NetworkMode,
+    /// How `{peers}` renders the other nodes.
+    pub peers: PeersFormat,
+    /// Whether nodes listen for peers on a port of their own (`{peer_port}`).
+    /// When false, peer traffic goes to `{port}`.
+    pub separate_peer_port: bool,
+    /// How long a node gets between SIGTERM and SIGKILL when the run stops it.
+    pub stop_timeout: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum NodeCommand {
+    /// The sample node bundled inside rift (rift re-executes itself).
+    SampleNode {
+        /// `--bug NAME` switches, to prove checkers catch real bugs.
+        bugs: Vec<String>,
+    },
+    /// Any binary, its arguments templated per node.
+    External {
+        program: String,
+        args: Vec<ArgTemplate>,
+    },
+}
+
+/// One element of `args`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ArgTemplate {
+    /// A single argument: `"--listen={host}:{port}"`.
+    One(Template),
+    /// `{ each_peer = ["--peer", "{peer}"] }`: repeated once per peer, where
+    /// `{peer}` is that peer rendered with the peers format.
+    EachPeer(Vec<Template>),
+}
+
+/// A string with `{placeholder}`s, checked at parse time; `{{` and `}}` escape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Template {
+    pub parts: Vec<TemplatePart>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TemplatePart {
+    Lit(String),
+    Var(Placeholder),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placeholder {
+    /// The node's index: `0`, `1`, ...
+    Id,
+    /// The node's name: `n0`, `n1`, ...
+    Name,
+    Host,
+    Port,
+    PeerPort,
+    DataDir,
+    /// Every other node, rendered with the peers format and joined.
+    Peers,
+    /// Only inside `each_peer`: one peer, rendered with the peers format.
+    Peer,
+}
+
+/// How one peer renders inside `{peers}` / `{peer}`: `format` may use
+/// `{id}`, `{name}`, `{host}`, `{port}`, where host:port is the address the
+/// *rendering* node must dial to reach that peer (a proxy when the network is
+/// proxied).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeersFormat {
+    pub format: Template,
+    pub separator: String,
+    /// Whether the node itself appears in `{peers}` (etcd's
+    /// `--initial-cluster` wants it; most systems do not).
+    pub include_self: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Readiness {
+    pub probe: ReadyProbe,
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReadyProbe {
+    /// GET path answers 2xx.
+    Http { path: String },
+    /// A TCP connect to the node's port succeeds.
+    Tcp,
+}
+
+/// Where to ask who leads: GET `path` on a node, read the JSON `pointer`; the
+/// value names the leader (`"n2"`) or is its index.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LeaderQuery {
+    pub path: String,
+    pub pointer: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetworkMode {
+    /// Peer links go through proxies rift owns (unprivileged).
+    Proxy,
+    /// Nodes in Linux network namespaces (root).
+    Netns,
+    /// No network faults possible; peers talk directly.
+    None,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkloadSpec {
+    pub kind: WorkloadKind,
+    pub clients: usize,
+    /// Operations per second in total, across clients.
+    pub rate: f64,
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum WorkloadKind {
+    /// HTTP requests to every node; success means status in `ok_status`.
+    Probe {
+        method: String,
+        path: String,
+        ok_status: Vec<u16>,
+    },
+    /// Reads, writes and compare-and-set over `keys` keys of a sample-node
+    /// compatible key-value API (or the HTTP adapter of a later issue).
+    Kv { keys: usize, mix: KvMix },
+    /// Appends transactions to the sample-node ledger.
+    Ledger,
+}
+
+/// Relative weights, normalised at parse time so they sum to 1.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct KvMix {
+    pub read: f64,
+    pub write: f64,
+    pub cas: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub at: Duration,
+    pub action: Action,
+    /// 1-based line of the step in the plan file, for messages.
+    pub line: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    Kill {
+        target: Target,
+        /// Signal number; SIGKILL unless the plan says otherwise.
+        signal: i32,
+        restart_after: Option<Duration>,
+    },
+    /// Starts killed nodes again; a running target is stopped (SIGTERM) and
+    /// started again.
+    Restart {
+        target: Target,
+    },
+    Pause {
+        target: Target,
+        for_: Option<Duration>,
+    },
+    Resume {
+        target: Target,
+    },
+    Partition {
+        topology: Topology,
+        oneway: bool,
+        for_: Option<Duration>,
+    },
+    Heal,
+    Degrade {
+        links: LinkSelector,
+        degradation: Degradation,
+        for_: Option<Duration>,
+    },
+    Restore {
+        links: LinkSelector,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Nodes(Vec<NodeId>),
+    /// `random` is `Random(1)`.
+    Random(usize),
+    Leader,
+    /// Every node except the leader.
+    Followers,
+    /// floor((n-1)/2) nodes, chosen at random.
+    Minority,
+    /// floor(n/2)+1 nodes, chosen at random.
+    Majority,
+    All,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Topology {
+    Isolate(Target),
+    MajorityMinority,
+    Halves,
+    Bridge,
+    Ring,
+    Groups(Vec<Vec<NodeId>>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkSelector {
+    All,
+    /// Every link to and from these nodes.
+    Nodes(Target),
+    /// Directed links `from -> to`.
+    Links(Vec<(NodeId, NodeId)>),
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Degradation {
+    pub latency: Option<Duration>,
+    pub jitter: Option<Duration>,
+    /// Bytes per second.
+    pub bandwidth: Option<u64>,
+    /// Probability per connection of being reset.
+    pub reset: Option<f64>,
+    /// Probability per connection of being stalled.
+    pub stall: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expectations {
+    /// Minimum success ratio of requests to nodes expected to serve.
+    pub availability: Option<f64>,
+    pub p50_latency: Option<Duration>,
+    pub p99_latency: Option<Duration>,
+    /// After each restart, resume or heal, every node serves again within this.
+    pub recovery: Option<Duration>,
+    /// Fail the run if a node exits without rift having killed it.
+    pub no_unexpected_exits: bool,
+    pub linearizable: Option<bool>,
+    pub lost_writes: Option<u64>,
+    pub ledger_agreement: Option<bool>,
+    /// Checkers that must report a violation (plans that prove a bug is found).
+    pub finds: Vec<String>,
+}
+
+impl Default for Expectations {
+    fn default() -> Self {
+        Expectations {
+            availability: None,
+            p50_latency: None,
+            p99_latency: None,
+            recovery: None,
+            no_unexpected_exits: true,
+            linearizable: None,
+            lost_writes: None,
+            ledger_agreement: None,
+            finds: Vec::new(),
+        }
+    }
+}
