@@ -1,0 +1,238 @@
+//! The model of what should be true of each node at each instant: which
+//! nodes run, which are paused, which links are cut, and therefore which
+//! nodes should serve. Every change is kept as a snapshot, so checkers can
+//! classify each operation by the state at its invocation.
+
+use super::topology::components;
+use crate::NodeId;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What rift did to a node's process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    Up,
+    Paused,
+    /// Killed or stopped by rift.
+    Down,
+    /// Exited on its own.
+    Exited,
+}
+
+/// How a request to a node at some instant is judged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeClass {
+    /// Expected to serve: counts towards availability.
+    Serving,
+    /// Expected to serve again soon: inside the recovery window of a change.
+    Recovering,
+    /// Running, but on the wrong side of a partition.
+    CutOff,
+    Paused,
+    Down,
+}
+
+/// The world from one change to the next.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub at_ns: u64,
+    /// Faults in force, for people: `kill n2`, `partition [n0 n1] | [n2 n3 n4]`.
+    pub label: String,
+    pub states: Vec<NodeState>,
+    /// Nodes expected to serve (before recovery windows are applied).
+    pub serving: Vec<NodeId>,
+}
+
+#[derive(Clone, Debug)]
+pub struct World {
+    size: usize,
+    states: Vec<NodeState>,
+    cuts: BTreeMap<usize, BTreeSet<(NodeId, NodeId)>>,
+    active: BTreeMap<usize, String>,
+    snapshots: Vec<Snapshot>,
+}
+
+impl World {
+    pub fn new(size: usize) -> World {
+        let mut w = World {
+            size,
+            states: vec![NodeState::Up; size],
+            cuts: BTreeMap::new(),
+            active: BTreeMap::new(),
+            snapshots: Vec::new(),
+        };
+        w.snapshot(0);
+        w
+    }
+
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    pub fn state(&self, n: NodeId) -> NodeState {
+        self.states
+            .get(n.index())
+            .copied()
+            .unwrap_or(NodeState::Down)
+    }
+
+    pub fn states(&self) -> &[NodeState] {
+        &self.states
+    }
+
+    pub fn set_state(&mut self, n: NodeId, s: NodeState) {
+        if let Some(slot) = self.states.get_mut(n.index()) {
+            *slot = s;
+        }
+    }
+
+    /// Records a fault in force under key `id` (its schedule index).
+    pub fn add_fault(&mut self, id: usize, label: String, cut: Option<BTreeSet<(NodeId, NodeId)>>) {
+        self.active.insert(id, label);
+        if let Some(c) = cut {
+            self.cuts.insert(id, c);
+        }
+    }
+
+    pub fn remove_fault(&mut self, id: usize) {
+        self.active.remove(&id);
+        self.cuts.remove(&id);
+    }
+
+    /// Removes every partition (a `heal` step).
+    pub fn heal_all(&mut self) -> Vec<usize> {
+        let ids: Vec<usize> = self.cuts.keys().copied().collect();
+        for id in &ids {
+            self.remove_fault(*id);
+        }
+        ids
+    }
+
+    pub fn is_active(&self, id: usize) -> bool {
+        self.active.contains_key(&id)
+    }
+
+    /// Every directed link cut by some partition in force; partitions
+    /// compose, so healing one leaves the others.
+    pub fn cut(&self) -> BTreeSet<(NodeId, NodeId)> {
+        self.cuts.values().flatten().copied().collect()
+    }
+
+    pub fn up(&self) -> Vec<NodeId> {
+        (0..self.size)
+            .map(NodeId)
+            .filter(|n| self.state(*n) == NodeState::Up)
+            .collect()
+    }
+
+    /// Closes the current period and starts a new one at `at_ns`.
+    pub fn snapshot(&mut self, at_ns: u64) {
+        let serving = components(self.size, &self.up(), &self.cut());
+        let mut label: Vec<String> = self.active.values().cloned().collect();
+        for (i, s) in self.states.iter().enumerate() {
+            if *s == NodeState::Exited {
+                label.push(format!("n{i} exited"));
+            }
+        }
+        let label = if label.is_empty() {
+            "steady".to_string()
+        } else {
+            label.join("; ")
+        };
+        let snap = Snapshot {
+            at_ns,
+            label,
+            states: self.states.clone(),
+            serving,
+        };
+        // Several changes at one instant make one snapshot.
+        if let Some(last) = self.snapshots.last_mut() {
+            if last.at_ns == at_ns {
+                *last = snap;
+                return;
+            }
+            if last.label == snap.label
+                && last.states == snap.states
+                && last.serving == snap.serving
+            {
+                return;
+            }
+        }
+        self.snapshots.push(snap);
+    }
+
+    pub fn snapshots(&self) -> &[Snapshot] {
+        &self.snapshots
+    }
+}
+
+/// Classifies a request to `node` invoked at `t_ns`, given the world's
+/// snapshots and the recovery window.
+pub fn classify(snapshots: &[Snapshot], node: NodeId, t_ns: u64, window_ns: u64) -> NodeClass {
+    let idx = snapshots.partition_point(|s| s.at_ns <= t_ns);
+    let Some(snap) = idx.checked_sub(1).and_then(|i| snapshots.get(i)) else {
+        return NodeClass::Serving;
+    };
+    let class = match snap.states.get(node.index()) {
+        Some(NodeState::Paused) => NodeClass::Paused,
+        Some(NodeState::Down | NodeState::Exited) | None => NodeClass::Down,
+        Some(NodeState::Up) if !snap.serving.contains(&node) => NodeClass::CutOff,
+        Some(NodeState::Up) => NodeClass::Serving,
+    };
+    // Any change (a kill elsewhere, a heal) can cost every node an election.
+    if class == NodeClass::Serving && idx > 1 && t_ns < snap.at_ns.saturating_add(window_ns) {
+        return NodeClass::Recovering;
+    }
+    class
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kill_and_restart_change_classes_with_a_recovery_window() {
+        let mut w = World::new(3);
+        w.set_state(NodeId(1), NodeState::Down);
+        w.add_fault(0, "kill n1".into(), None);
+        w.snapshot(1_000);
+        w.set_state(NodeId(1), NodeState::Up);
+        w.remove_fault(0);
+        w.snapshot(5_000);
+        let s = w.snapshots();
+        assert_eq!(s.len(), 3);
+        assert_eq!(s[1].label, "kill n1");
+        assert_eq!(classify(s, NodeId(1), 500, 100), NodeClass::Serving);
+        assert_eq!(classify(s, NodeId(1), 2_000, 100), NodeClass::Down);
+        assert_eq!(classify(s, NodeId(0), 1_050, 100), NodeClass::Recovering);
+        assert_eq!(classify(s, NodeId(0), 2_000, 100), NodeClass::Serving);
+        assert_eq!(classify(s, NodeId(1), 5_050, 100), NodeClass::Recovering);
+        assert_eq!(classify(s, NodeId(1), 5_100, 100), NodeClass::Serving);
+    }
+
+    #[test]
+    fn partitions_compose_and_heal_independently() {
+        let mut w = World::new(5);
+        let cut_a: BTreeSet<_> = [(NodeId(0), NodeId(1))].into_iter().collect();
+        let cut_b: BTreeSet<_> = [(NodeId(2), NodeId(3))].into_iter().collect();
+        w.add_fault(0, "a".into(), Some(cut_a));
+        w.add_fault(1, "b".into(), Some(cut_b.clone()));
+        assert_eq!(w.cut().len(), 2);
+        w.remove_fault(0);
+        assert_eq!(w.cut(), cut_b);
+        assert_eq!(w.heal_all(), vec![1]);
+        assert!(w.cut().is_empty());
+    }
+
+    #[test]
+    fn paused_node_is_not_expected_to_serve() {
+        let mut w = World::new(3);
+        w.set_state(NodeId(2), NodeState::Paused);
+        w.snapshot(10);
+        let s = w.snapshots();
+        assert_eq!(classify(s, NodeId(2), 20, 0), NodeClass::Paused);
+        assert_eq!(s[1].serving, vec![NodeId(0), NodeId(1)]);
+    }
+}
