@@ -1,1 +1,2 @@
-//! TODO
+pub mod availability;
+pub mod verdict;

@@ -1,1 +1,174 @@
-//! TODO
+//! What a run leaves behind: report.json (versioned), summary.md, and the
+//! terminal verdict table. Reads the runner's results; never runs anything.
+
+mod summary;
+
+pub use summary::{summary_markdown, terminal_table};
+
+use crate::check::availability::{Availability, Latency, Recovery};
+use crate::check::verdict::{CheckResult, Verdict};
+use crate::fault::Snapshot;
+use crate::NodeId;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Bumped on any incompatible change of report.json.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub rift_version: String,
+    pub run_id: String,
+    pub plan: PlanInfo,
+    pub label: Option<String>,
+    pub seed: u64,
+    /// Wall-clock start, RFC 3339 UTC.
+    pub started_at: String,
+    /// Seconds the run actually lasted, setup and teardown included.
+    pub wall_seconds: f64,
+    /// Seconds of workload and faults (the plan's duration unless aborted).
+    pub duration_s: f64,
+    pub status: RunStatus,
+    /// Why the run was aborted or could not finish, if it was.
+    pub abort_reason: Option<String>,
+    pub verdict: Verdict,
+    pub cluster: ClusterInfo,
+    /// Faults as injected, with scheduled and effective times.
+    pub timeline: Vec<FaultEvent>,
+    /// Node starts and exits as observed.
+    pub node_events: Vec<NodeEventRecord>,
+    pub periods: Vec<Snapshot>,
+    pub ops: OpCounts,
+    pub availability: Availability,
+    pub latency: Latency,
+    pub recovery: Vec<Recovery>,
+    /// After the final heal: seconds until every node served again.
+    pub final_recovery_s: Option<f64>,
+    pub checks: Vec<CheckResult>,
+    pub expectations: Vec<ExpectationResult>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Completed,
+    /// Stopped early by Ctrl-C or a signal: a partial report.
+    Aborted,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanInfo {
+    pub name: String,
+    pub description: String,
+    pub path: String,
+    pub hash: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClusterInfo {
+    pub size: usize,
+    pub command: String,
+    pub network: String,
+    pub workload: String,
+    pub nodes: Vec<NodeInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub node: NodeId,
+    pub addr: String,
+    pub log: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FaultEvent {
+    pub scheduled_s: f64,
+    pub effective_s: f64,
+    /// effective - scheduled, in milliseconds.
+    pub lag_ms: f64,
+    /// `kill`, `pause`, `resume`, `restart`, `partition`, `heal`, ...
+    pub action: String,
+    pub nodes: Vec<NodeId>,
+    pub detail: String,
+    /// Plan line of the step.
+    pub line: usize,
+    /// Set when the action could not be carried out.
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeEventRecord {
+    pub at_s: f64,
+    pub node: NodeId,
+    /// `started`, `exited`, `paused`, `resumed`.
+    pub event: String,
+    pub detail: String,
+    /// For exits: whether rift caused it.
+    pub expected: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OpCounts {
+    pub total: u64,
+    pub ok: u64,
+    pub fail: u64,
+    pub unknown: u64,
+    pub per_second: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExpectationResult {
+    /// `availability`, `p99_latency`, `recovery`, `no_unexpected_exits`, ...
+    pub name: String,
+    pub bound: String,
+    pub measured: String,
+    pub verdict: Verdict,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot write {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path} is not a rift report: {message}")]
+    Parse { path: String, message: String },
+    #[error("{path} has report schema version {found}; this rift reads version {REPORT_SCHEMA_VERSION}")]
+    Version { path: String, found: u64 },
+}
+
+impl Report {
+    /// Writes report.json and summary.md into `dir`.
+    pub fn write(&self, dir: &Path) -> Result<(), ReportError> {
+        let json = serde_json::to_string_pretty(self).map_err(|e| ReportError::Write {
+            path: dir.join("report.json").display().to_string(),
+            source: std::io::Error::other(e),
+        })?;
+        write_file(&dir.join("report.json"), json.as_bytes())?;
+        write_file(&dir.join("summary.md"), summary_markdown(self).as_bytes())?;
+        Ok(())
+    }
+
+    pub fn read(path: &Path) -> Result<Report, ReportError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ReportError::Read { path: path.display().to_string(), source })?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| ReportError::Parse { path: path.display().to_string(), message: e.to_string() })?;
+        let found = value.get("schema_version").and_then(|v| v.as_u64()).unwrap_or(0);
+        if found != u64::from(REPORT_SCHEMA_VERSION) {
+            return Err(ReportError::Version { path: path.display().to_string(), found });
+        }
+        serde_json::from_value(value)
+            .map_err(|e| ReportError::Parse { path: path.display().to_string(), message: e.to_string() })
+    }
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    // Write then rename, so a reader never sees half a report.
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|source| ReportError::Write { path: path.display().to_string(), source })
+}

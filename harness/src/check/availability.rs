@@ -1,0 +1,262 @@
+//! Availability, latency and recovery, judged against the expected-to-serve
+//! model: requests to nodes that should serve count; the rest are shown
+//! apart. Pure computation over the history and the world's snapshots.
+
+use crate::fault::{classify, NodeClass, Snapshot};
+use crate::history::Op;
+use crate::workload::served;
+use crate::NodeId;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Served requests out of all requests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ratio {
+    pub served: u64,
+    pub total: u64,
+}
+
+impl Ratio {
+    fn add(&mut self, ok: bool) {
+        self.total += 1;
+        self.served += u64::from(ok);
+    }
+    /// 1.0 when there was nothing to judge.
+    pub fn ratio(&self) -> f64 {
+        if self.total == 0 {
+            1.0
+        } else {
+            self.served as f64 / self.total as f64
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeAvailability {
+    pub node: NodeId,
+    /// Requests while the node was expected to serve.
+    pub serving: Ratio,
+    /// All other requests to it, by why they were not expected to succeed.
+    pub other: BTreeMap<NodeClass, Ratio>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Phase {
+    pub label: String,
+    pub start_s: f64,
+    pub end_s: f64,
+    pub serving_nodes: Vec<NodeId>,
+    pub serving: Ratio,
+    pub other: Ratio,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Availability {
+    /// Over requests to nodes expected to serve: the figure expectations judge.
+    pub overall: Ratio,
+    pub by_class: BTreeMap<NodeClass, Ratio>,
+    pub per_node: Vec<NodeAvailability>,
+    pub phases: Vec<Phase>,
+}
+
+/// How long nodes took to serve again after a change of the world.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Recovery {
+    /// When the change happened, seconds from the start.
+    pub at_s: f64,
+    pub label: String,
+    pub node: NodeId,
+    /// Seconds until the node served and kept serving; `None` if it never did
+    /// before the next change or the end.
+    pub seconds: Option<f64>,
+}
+
+pub fn availability(ops: &[Op], snapshots: &[Snapshot], size: usize, window_ns: u64, end_ns: u64) -> Availability {
+    let mut overall = Ratio::default();
+    let mut by_class: BTreeMap<NodeClass, Ratio> = BTreeMap::new();
+    let mut per_node: Vec<NodeAvailability> =
+        (0..size).map(|i| NodeAvailability { node: NodeId(i), serving: Ratio::default(), other: BTreeMap::new() }).collect();
+    let mut phases: Vec<Phase> = snapshots
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Phase {
+            label: s.label.clone(),
+            start_s: ns_to_s(s.at_ns),
+            end_s: ns_to_s(snapshots.get(i + 1).map_or(end_ns, |n| n.at_ns)),
+            serving_nodes: s.serving.clone(),
+            serving: Ratio::default(),
+            other: Ratio::default(),
+        })
+        .collect();
+    for op in ops {
+        let ok = served(op);
+        let class = classify(snapshots, op.node, op.invoke_ns, window_ns);
+        by_class.entry(class).or_default().add(ok);
+        let phase = snapshots.partition_point(|s| s.at_ns <= op.invoke_ns).saturating_sub(1);
+        let node = per_node.get_mut(op.node.index());
+        if class == NodeClass::Serving {
+            overall.add(ok);
+            if let Some(n) = node {
+                n.serving.add(ok);
+            }
+            if let Some(p) = phases.get_mut(phase) {
+                p.serving.add(ok);
+            }
+        } else {
+            if let Some(n) = node {
+                n.other.entry(class).or_default().add(ok);
+            }
+            if let Some(p) = phases.get_mut(phase) {
+                p.other.add(ok);
+            }
+        }
+    }
+    Availability { overall, by_class, per_node, phases }
+}
+
+/// For every change after the start and every node expected to serve after
+/// it: the time from the change until the node's first served request after
+/// its last unserved one (requests invoked before the next change).
+pub fn recoveries(ops: &[Op], snapshots: &[Snapshot], end_ns: u64) -> Vec<Recovery> {
+    let mut out = Vec::new();
+    for (i, snap) in snapshots.iter().enumerate().skip(1) {
+        let until = snapshots.get(i + 1).map_or(end_ns, |s| s.at_ns);
+        for &node in &snap.serving {
+            let mut window: Vec<&Op> = ops
+                .iter()
+                .filter(|o| o.node == node && o.invoke_ns >= snap.at_ns && o.invoke_ns < until)
+                .collect();
+            if window.is_empty() {
+                continue;
+            }
+            window.sort_by_key(|o| o.invoke_ns);
+            let after_last_failure = match window.iter().rposition(|o| !served(o)) {
+                Some(p) => &window[p + 1..],
+                None => &window[..],
+            };
+            let seconds = after_last_failure
+                .iter()
+                .map(|o| o.complete_ns)
+                .min()
+                .map(|c| ns_to_s(c.saturating_sub(snap.at_ns)));
+            out.push(Recovery { at_s: ns_to_s(snap.at_ns), label: snap.label.clone(), node, seconds });
+        }
+    }
+    out
+}
+
+/// Latency percentiles of served requests to nodes expected to serve.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+    pub mean_ms: f64,
+}
+
+pub fn latency(ops: &[Op], snapshots: &[Snapshot], window_ns: u64) -> Latency {
+    let mut h = match hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3) {
+        Ok(h) => h,
+        Err(_) => return Latency::default(),
+    };
+    for op in ops {
+        if served(op) && classify(snapshots, op.node, op.invoke_ns, window_ns) == NodeClass::Serving {
+            h.saturating_record((op.latency_ns() / 1_000).max(1));
+        }
+    }
+    let ms = |us: u64| us as f64 / 1_000.0;
+    Latency {
+        count: h.len(),
+        p50_ms: ms(h.value_at_quantile(0.50)),
+        p90_ms: ms(h.value_at_quantile(0.90)),
+        p99_ms: ms(h.value_at_quantile(0.99)),
+        p999_ms: ms(h.value_at_quantile(0.999)),
+        max_ms: ms(h.max()),
+        mean_ms: h.mean() / 1_000.0,
+    }
+}
+
+fn ns_to_s(ns: u64) -> f64 {
+    ns as f64 / 1e9
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fault::{NodeState, World};
+    use crate::history::{OpKind, Outcome};
+
+    fn op(node: usize, at_ms: u64, ok: bool) -> Op {
+        Op {
+            id: at_ms,
+            client: 0,
+            node: NodeId(node),
+            kind: OpKind::Read,
+            key: Some("k".into()),
+            value: None,
+            expect: None,
+            invoke_ns: at_ms * 1_000_000,
+            complete_ns: at_ms * 1_000_000 + 2_000_000,
+            outcome: if ok { Outcome::Ok } else { Outcome::Fail },
+            result: None,
+            status: if ok { Some(200) } else { None },
+            error: None,
+        }
+    }
+
+    fn world_with_kill_of_n1_between(from_ms: u64, to_ms: u64) -> World {
+        let mut w = World::new(3);
+        w.set_state(NodeId(1), NodeState::Down);
+        w.add_fault(0, "kill n1".into(), None);
+        w.snapshot(from_ms * 1_000_000);
+        w.set_state(NodeId(1), NodeState::Up);
+        w.remove_fault(0);
+        w.snapshot(to_ms * 1_000_000);
+        w
+    }
+
+    #[test]
+    fn requests_to_killed_nodes_do_not_count_against_availability() {
+        let w = world_with_kill_of_n1_between(100, 200);
+        let ops = vec![op(0, 10, true), op(1, 150, false), op(0, 150, true), op(1, 250, true)];
+        let a = availability(&ops, w.snapshots(), 3, 10_000_000, 300_000_000);
+        assert_eq!(a.overall, Ratio { served: 3, total: 3 });
+        assert_eq!(a.by_class[&NodeClass::Down], Ratio { served: 0, total: 1 });
+        assert_eq!(a.phases.len(), 3);
+        assert_eq!(a.phases[1].label, "kill n1");
+        assert_eq!(a.phases[1].other, Ratio { served: 0, total: 1 });
+    }
+
+    #[test]
+    fn failures_of_serving_nodes_count() {
+        let w = World::new(3);
+        let ops = vec![op(0, 10, true), op(2, 20, false)];
+        let a = availability(&ops, w.snapshots(), 3, 0, 100_000_000);
+        assert_eq!(a.overall, Ratio { served: 1, total: 2 });
+        assert!((a.overall.ratio() - 0.5).abs() < 1e-9);
+        assert_eq!(a.per_node[2].serving, Ratio { served: 0, total: 1 });
+    }
+
+    #[test]
+    fn recovery_is_measured_from_the_last_failure() {
+        let w = world_with_kill_of_n1_between(100, 200);
+        // After the restart at 200 ms n1 fails twice, then serves from 260 ms.
+        let ops = vec![op(1, 210, false), op(1, 240, false), op(1, 260, true), op(1, 280, true)];
+        let r = recoveries(&ops, w.snapshots(), 400_000_000);
+        let n1: Vec<&Recovery> = r.iter().filter(|r| r.node == NodeId(1)).collect();
+        assert_eq!(n1.len(), 1);
+        let secs = n1[0].seconds.unwrap_or(f64::NAN);
+        assert!((secs - 0.062).abs() < 1e-6, "{secs}");
+    }
+
+    #[test]
+    fn never_recovering_is_reported_as_none() {
+        let w = world_with_kill_of_n1_between(100, 200);
+        let ops = vec![op(1, 210, false), op(1, 300, false)];
+        let r = recoveries(&ops, w.snapshots(), 400_000_000);
+        assert!(r.iter().any(|r| r.node == NodeId(1) && r.seconds.is_none()));
+    }
+}

@@ -1,0 +1,68 @@
+//! Human-facing renderings of a report: Markdown for CI job summaries, and
+//! the short table printed at the end of a run.
+
+use super::{Report, RunStatus};
+use crate::check::verdict::Verdict;
+use std::fmt::Write;
+
+fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "PASS",
+        Verdict::Fail => "FAIL",
+        Verdict::Unknown => "UNKNOWN",
+    }
+}
+
+pub fn summary_markdown(r: &Report) -> String {
+    let mut s = String::new();
+    let status = match r.status {
+        RunStatus::Completed => "",
+        RunStatus::Aborted => " (aborted)",
+    };
+    let _ = writeln!(s, "## rift: {} — {}{}\n", r.plan.name, verdict_word(r.verdict), status);
+    if !r.plan.description.is_empty() {
+        let _ = writeln!(s, "{}\n", r.plan.description);
+    }
+    let _ = writeln!(
+        s,
+        "seed `{}` · {} nodes · {:.1} s · {} ops ({:.0}/s) · build `{}`\n",
+        r.seed,
+        r.cluster.size,
+        r.duration_s,
+        r.ops.total,
+        r.ops.per_second,
+        r.label.as_deref().unwrap_or("-")
+    );
+    if let Some(reason) = &r.abort_reason {
+        let _ = writeln!(s, "**Aborted:** {reason}\n");
+    }
+    let _ = writeln!(s, "| expectation | bound | measured | verdict |");
+    let _ = writeln!(s, "|---|---|---|---|");
+    for e in &r.expectations {
+        let _ = writeln!(s, "| {} | {} | {} | {} |", e.name, e.bound, e.measured, verdict_word(e.verdict));
+    }
+    if !r.timeline.is_empty() {
+        let _ = writeln!(s, "\n| at | fault | nodes | detail |");
+        let _ = writeln!(s, "|---|---|---|---|");
+        for f in &r.timeline {
+            let nodes: Vec<String> = f.nodes.iter().map(|n| n.to_string()).collect();
+            let detail = match &f.error {
+                Some(e) => format!("{} (error: {e})", f.detail),
+                None => f.detail.clone(),
+            };
+            let _ = writeln!(s, "| {:.2}s | {} | {} | {} |", f.effective_s, f.action, nodes.join(" "), detail);
+        }
+    }
+    s
+}
+
+/// The verdict table printed when a run ends.
+pub fn terminal_table(r: &Report) -> String {
+    let mut s = String::new();
+    let width = r.expectations.iter().map(|e| e.name.len()).max().unwrap_or(10).max(11);
+    let _ = writeln!(s, "  {:<width$}  {:>12}  {:>14}  verdict", "expectation", "bound", "measured");
+    for e in &r.expectations {
+        let _ = writeln!(s, "  {:<width$}  {:>12}  {:>14}  {}", e.name, e.bound, e.measured, verdict_word(e.verdict));
+    }
+    s
+}

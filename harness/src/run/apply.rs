@@ -1,0 +1,392 @@
+//! Carries out scheduled faults on the live cluster and network, keeping the
+//! world model and the fault timeline in step with what was really done.
+
+use crate::cluster::{Cluster, NodeStatus};
+use crate::fault::{self, NodeState, Scheduled, Timed, World};
+use crate::net::{LinkState, ProxyMesh};
+use crate::plan::{Action, Degradation, LinkSelector, Plan, Target, Topology};
+use crate::report::FaultEvent;
+use crate::NodeId;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+pub(super) struct Nemesis<'a> {
+    size: usize,
+    cluster: &'a Cluster,
+    mesh: Option<&'a ProxyMesh>,
+    origin: Instant,
+    rng: ChaCha8Rng,
+    pub world: World,
+    pub timeline: Vec<FaultEvent>,
+    /// Nodes each step acted on, by schedule index, so its undo knows them.
+    touched: BTreeMap<usize, Vec<NodeId>>,
+    /// Degradations in force, by schedule index: later ones win per link.
+    degraded: BTreeMap<usize, (Vec<(NodeId, NodeId)>, Degradation)>,
+}
+
+impl<'a> Nemesis<'a> {
+    pub fn new(plan: &Plan, seed: u64, cluster: &'a Cluster, mesh: Option<&'a ProxyMesh>, origin: Instant) -> Self {
+        Nemesis {
+            size: plan.cluster.size,
+            cluster,
+            mesh,
+            origin,
+            // A stream of its own, so workload randomness never shifts fault choices.
+            rng: ChaCha8Rng::seed_from_u64(seed.wrapping_add(0x6e656d65)),
+            world: World::new(plan.cluster.size),
+            timeline: Vec::new(),
+            touched: BTreeMap::new(),
+            degraded: BTreeMap::new(),
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.origin.elapsed().as_nanos() as u64
+    }
+
+    fn all(&self) -> Vec<NodeId> {
+        (0..self.size).map(NodeId).collect()
+    }
+
+    async fn resolve(&mut self, target: &Target, candidates: &[NodeId]) -> Vec<NodeId> {
+        let leader = match target {
+            Target::Leader | Target::Followers => self.cluster.leader().await,
+            _ => None,
+        };
+        fault::resolve(target, self.size, candidates, leader, &mut self.rng)
+    }
+
+    fn record(&mut self, s: &Scheduled, action: &str, nodes: Vec<NodeId>, detail: String, error: Option<String>) {
+        let effective = self.origin.elapsed();
+        if let Some(e) = &error {
+            tracing::warn!("{action} at {:?} (plan line {}): {e}", s.at, s.line);
+        } else {
+            tracing::info!("{action} {detail}");
+        }
+        self.timeline.push(FaultEvent {
+            scheduled_s: s.at.as_secs_f64(),
+            effective_s: effective.as_secs_f64(),
+            lag_ms: (effective.as_secs_f64() - s.at.as_secs_f64()) * 1000.0,
+            action: action.into(),
+            nodes,
+            detail,
+            line: s.line,
+            error,
+        });
+    }
+
+    /// Carries out schedule entry `idx`.
+    pub async fn apply(&mut self, idx: usize, s: &Scheduled, schedule: &[Scheduled]) {
+        match &s.what {
+            Timed::Step(action) => self.step(idx, s, action).await,
+            Timed::Undo { of } => {
+                let Some(orig) = schedule.get(*of) else { return };
+                let Timed::Step(action) = &orig.what else { return };
+                self.undo(*of, s, action).await;
+            }
+        }
+        self.world.snapshot(self.now_ns());
+    }
+
+    async fn step(&mut self, idx: usize, s: &Scheduled, action: &Action) {
+        match action {
+            Action::Kill { target, signal, .. } => {
+                let up: Vec<NodeId> = self.all().into_iter().filter(|n| self.world.state(*n) != NodeState::Down).collect();
+                let nodes = self.resolve(target, &up).await;
+                let mut errors = Vec::new();
+                for &n in &nodes {
+                    match self.cluster.kill(n, *signal) {
+                        Ok(()) => self.world.set_state(n, NodeState::Down),
+                        Err(e) => errors.push(format!("{n}: {e}")),
+                    }
+                }
+                let err = empty_target(&nodes, target).or_else(|| join(errors));
+                self.world.add_fault(idx, format!("kill {}", names(&nodes)), None);
+                self.touched.insert(idx, nodes.clone());
+                self.record(s, "kill", nodes, format!("signal {signal}"), err);
+            }
+            Action::Restart { target } => {
+                let nodes = self.resolve(target, &self.all()).await;
+                let mut errors = Vec::new();
+                for &n in &nodes {
+                    if let Err(e) = self.restart(n).await {
+                        errors.push(format!("{n}: {e}"));
+                    }
+                }
+                self.clear_faults_of(&nodes);
+                let err = empty_target(&nodes, target).or_else(|| join(errors));
+                self.record(s, "restart", nodes, String::new(), err);
+            }
+            Action::Pause { target, .. } => {
+                let up = self.world.up();
+                let nodes = self.resolve(target, &up).await;
+                let mut errors = Vec::new();
+                for &n in &nodes {
+                    match self.cluster.pause(n) {
+                        Ok(()) => self.world.set_state(n, NodeState::Paused),
+                        Err(e) => errors.push(format!("{n}: {e}")),
+                    }
+                }
+                let err = empty_target(&nodes, target).or_else(|| join(errors));
+                self.world.add_fault(idx, format!("pause {}", names(&nodes)), None);
+                self.touched.insert(idx, nodes.clone());
+                self.record(s, "pause", nodes, String::new(), err);
+            }
+            Action::Resume { target } => {
+                let nodes = self.resolve(target, &self.all()).await;
+                let errors = self.resume(&nodes);
+                self.record(s, "resume", nodes, String::new(), join(errors));
+            }
+            Action::Partition { topology, oneway, .. } => {
+                let Some(_) = self.mesh else {
+                    self.record(s, "partition", vec![], String::new(), Some("the plan's network has no proxy mesh".into()));
+                    return;
+                };
+                let isolated = match topology {
+                    Topology::Isolate(t) => self.resolve(t, &self.all()).await,
+                    _ => Vec::new(),
+                };
+                let cut = fault::cut_links(topology, self.size, &isolated, *oneway, &mut self.rng);
+                let groups: Vec<String> = cut.groups.iter().map(|g| format!("[{}]", names(g))).collect();
+                let arrow = if *oneway { " -/-> " } else { " | " };
+                let label = format!("partition {}", groups.join(arrow));
+                self.world.add_fault(idx, label.clone(), Some(cut.links));
+                self.apply_links();
+                self.record(s, "partition", isolated, label, None);
+            }
+            Action::Heal => {
+                self.world.heal_all();
+                self.apply_links();
+                self.record(s, "heal", vec![], "all links pass".into(), None);
+            }
+            Action::Degrade { links, degradation, .. } => {
+                let pairs = self.links(links).await;
+                let label = format!("degrade {}", describe_degradation(degradation));
+                self.world.add_fault(idx, format!("{label} on {} links", pairs.len()), None);
+                self.degraded.insert(idx, (pairs.clone(), degradation.clone()));
+                self.apply_degradations();
+                let err = self.mesh.is_none().then(|| "the plan's network has no proxy mesh".to_string());
+                self.record(s, "degrade", nodes_of(&pairs), label, err);
+            }
+            Action::Restore { links } => {
+                let pairs = self.links(links).await;
+                let ids: Vec<usize> = self.degraded.keys().copied().collect();
+                for id in ids {
+                    if let Some((l, _)) = self.degraded.get_mut(&id) {
+                        l.retain(|p| !pairs.contains(p));
+                        if l.is_empty() {
+                            self.degraded.remove(&id);
+                            self.world.remove_fault(id);
+                        }
+                    }
+                }
+                self.apply_degradations();
+                self.record(s, "restore", nodes_of(&pairs), String::new(), None);
+            }
+        }
+    }
+
+    async fn undo(&mut self, of: usize, s: &Scheduled, action: &Action) {
+        let nodes = self.touched.get(&of).cloned().unwrap_or_default();
+        match action {
+            Action::Kill { .. } => {
+                let mut errors = Vec::new();
+                for &n in &nodes {
+                    if self.world.state(n) == NodeState::Down {
+                        if let Err(e) = self.start_again(n).await {
+                            errors.push(format!("{n}: {e}"));
+                        }
+                    }
+                }
+                self.world.remove_fault(of);
+                self.record(s, "restart", nodes, "restart_after".into(), join(errors));
+            }
+            Action::Pause { .. } => {
+                let errors = self.resume(&nodes);
+                self.record(s, "resume", nodes, "end of pause".into(), join(errors));
+            }
+            Action::Partition { .. } => {
+                let was_active = self.world.is_active(of);
+                self.world.remove_fault(of);
+                self.apply_links();
+                let detail = if was_active { "end of partition" } else { "already healed" };
+                self.record(s, "heal", vec![], detail.into(), None);
+            }
+            Action::Degrade { .. } => {
+                self.degraded.remove(&of);
+                self.world.remove_fault(of);
+                self.apply_degradations();
+                self.record(s, "restore", vec![], "end of degradation".into(), None);
+            }
+            _ => {}
+        }
+    }
+
+    /// Undoes everything still in force before the final recovery check.
+    pub async fn heal_everything(&mut self) {
+        self.world.heal_all();
+        self.degraded.clear();
+        if let Some(m) = self.mesh {
+            m.heal_all();
+        }
+        self.apply_degradations();
+        let paused: Vec<NodeId> = self.all().into_iter().filter(|n| self.world.state(*n) == NodeState::Paused).collect();
+        self.resume(&paused);
+        for n in self.all() {
+            if matches!(self.world.state(n), NodeState::Down | NodeState::Exited) {
+                if let Err(e) = self.start_again(n).await {
+                    tracing::warn!("cannot restart {n} for the final recovery check: {e}");
+                }
+            }
+        }
+        self.world.snapshot(self.now_ns());
+    }
+
+    fn resume(&mut self, nodes: &[NodeId]) -> Vec<String> {
+        let mut errors = Vec::new();
+        for &n in nodes {
+            if self.world.state(n) != NodeState::Paused {
+                continue;
+            }
+            match self.cluster.resume(n) {
+                Ok(()) => self.world.set_state(n, NodeState::Up),
+                Err(e) => errors.push(format!("{n}: {e}")),
+            }
+        }
+        self.clear_faults_of(nodes);
+        errors
+    }
+
+    /// Drops process faults (kill, pause) whose nodes are all up again.
+    fn clear_faults_of(&mut self, nodes: &[NodeId]) {
+        let ids: Vec<usize> = self.touched.keys().copied().collect();
+        for id in ids {
+            let all_up = self.touched.get(&id).is_some_and(|ns| {
+                ns.iter().all(|n| self.world.state(*n) == NodeState::Up) && ns.iter().any(|n| nodes.contains(n))
+            });
+            if all_up {
+                self.world.remove_fault(id);
+                self.touched.remove(&id);
+            }
+        }
+    }
+
+    /// Stop (if running) and start again.
+    async fn restart(&mut self, n: NodeId) -> Result<(), String> {
+        if matches!(self.cluster.status(n), NodeStatus::Running | NodeStatus::Paused) {
+            self.cluster.stop(n).await.map_err(|e| e.to_string())?;
+        }
+        self.world.set_state(n, NodeState::Down);
+        self.world.snapshot(self.now_ns());
+        self.start_again(n).await
+    }
+
+    async fn start_again(&mut self, n: NodeId) -> Result<(), String> {
+        // A killed process may still be exiting; wait (bounded) for it.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while matches!(self.cluster.status(n), NodeStatus::Running | NodeStatus::Paused) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.cluster.start_node(n).await.map_err(|e| e.to_string())?;
+        self.world.set_state(n, NodeState::Up);
+        Ok(())
+    }
+
+    async fn links(&mut self, sel: &LinkSelector) -> Vec<(NodeId, NodeId)> {
+        let all = self.all();
+        let pairs = |nodes: &[NodeId]| -> Vec<(NodeId, NodeId)> {
+            let mut v = Vec::new();
+            for &a in &all {
+                for &b in &all {
+                    if a != b && (nodes.contains(&a) || nodes.contains(&b)) {
+                        v.push((a, b));
+                    }
+                }
+            }
+            v
+        };
+        match sel {
+            LinkSelector::All => pairs(&all),
+            LinkSelector::Nodes(t) => {
+                let nodes = self.resolve(t, &all).await;
+                pairs(&nodes)
+            }
+            LinkSelector::Links(l) => l.clone(),
+        }
+    }
+
+    /// Sets every link of the mesh to what the partitions in force say.
+    fn apply_links(&self) {
+        let Some(m) = self.mesh else { return };
+        let cut = self.world.cut();
+        for a in self.all() {
+            for b in self.all() {
+                if a != b {
+                    let st = if cut.contains(&(a, b)) { LinkState::Drop } else { LinkState::Pass };
+                    m.set_state(a, b, st);
+                }
+            }
+        }
+    }
+
+    fn apply_degradations(&self) {
+        let Some(m) = self.mesh else { return };
+        let mut per_link: BTreeMap<(NodeId, NodeId), Degradation> = BTreeMap::new();
+        for (links, d) in self.degraded.values() {
+            for l in links {
+                per_link.insert(*l, d.clone());
+            }
+        }
+        for a in self.all() {
+            for b in self.all() {
+                if a != b {
+                    m.set_degradation(a, b, per_link.get(&(a, b)).cloned());
+                }
+            }
+        }
+    }
+}
+
+fn names(nodes: &[NodeId]) -> String {
+    nodes.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(" ")
+}
+
+fn nodes_of(pairs: &[(NodeId, NodeId)]) -> Vec<NodeId> {
+    let mut v: Vec<NodeId> = pairs.iter().flat_map(|(a, b)| [*a, *b]).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn join(errors: Vec<String>) -> Option<String> {
+    (!errors.is_empty()).then(|| errors.join("; "))
+}
+
+fn empty_target(nodes: &[NodeId], target: &Target) -> Option<String> {
+    nodes.is_empty().then(|| match target {
+        Target::Leader => "no leader was known at that moment".to_string(),
+        _ => "the target matched no node".to_string(),
+    })
+}
+
+fn describe_degradation(d: &Degradation) -> String {
+    let mut parts = Vec::new();
+    if let Some(l) = d.latency {
+        parts.push(format!("latency {}ms", l.as_millis()));
+    }
+    if let Some(j) = d.jitter {
+        parts.push(format!("jitter {}ms", j.as_millis()));
+    }
+    if let Some(b) = d.bandwidth {
+        parts.push(format!("bandwidth {b} B/s"));
+    }
+    if let Some(p) = d.reset {
+        parts.push(format!("reset {p}"));
+    }
+    if let Some(p) = d.stall {
+        parts.push(format!("stall {p}"));
+    }
+    parts.join(", ")
+}

@@ -1,0 +1,574 @@
+//! The experiment runner: ties plan, cluster, network, nemesis, workload,
+//! checkers and report together for one run.
+//!
+//! It owns the order of things and the cleanup promise; the subsystems below
+//! it never call back into it.
+
+mod apply;
+mod clock;
+mod progress;
+
+pub use clock::{run_id, utc_rfc3339};
+pub use progress::ProgressMode;
+
+use crate::check::availability::{availability, latency, recoveries};
+use crate::check::verdict::{CheckResult, Verdict};
+use crate::cluster::{self, Cluster, ClusterError, NodeEvent, NodeEventKind};
+use crate::fault::{self, NodeState, World};
+use crate::history::{Op, Outcome};
+use crate::net::{NetError, ProxyMesh};
+use crate::plan::{NetworkMode, NodeCommand, Plan, WorkloadKind};
+use crate::report::{
+    ClusterInfo, ExpectationResult, NodeEventRecord, NodeInfo, OpCounts, PlanInfo, Report, ReportError, RunStatus,
+    REPORT_SCHEMA_VERSION,
+};
+use crate::workload::{self, Recorder};
+use crate::NodeId;
+use apply::Nemesis;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// How a run is carried out, beyond the plan itself.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Root of the results tree: runs go to `<out>/<plan>/<run-id>/`.
+    pub out: PathBuf,
+    /// Overrides the plan's seed.
+    pub seed: Option<u64>,
+    /// Build label recorded in the report (`--label`).
+    pub label: Option<String>,
+    /// Overrides the plan's duration.
+    pub duration: Option<Duration>,
+    pub progress: ProgressMode,
+    /// The program that runs the bundled sample node (`<program> sample-node
+    /// ...`); rift's own executable by default.
+    pub sample_node_program: Option<PathBuf>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            out: PathBuf::from("results"),
+            seed: None,
+            label: None,
+            duration: None,
+            progress: ProgressMode::Auto,
+            sample_node_program: None,
+        }
+    }
+}
+
+/// Why a run could not be carried out (exit code 3).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot create run directory {path}: {source}")]
+    RunDir { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("cannot start the proxy mesh: {0}")]
+    Net(#[from] NetError),
+    #[error("no leader was elected within {0:?} after the nodes became ready")]
+    NoLeader(Duration),
+    #[error("network = \"netns\" is not supported yet; use \"proxy\"")]
+    NetnsUnsupported,
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(String),
+}
+
+pub struct RunOutcome {
+    pub report: Report,
+    pub run_dir: PathBuf,
+}
+
+/// Default for the recovery window when the plan does not set `expect.recovery`.
+const DEFAULT_RECOVERY: Duration = Duration::from_secs(5);
+
+/// Runs one plan. `abort` turning true (Ctrl-C) stops the run early with a
+/// partial report marked aborted.
+pub async fn run(plan: &Plan, opts: &RunOptions, abort: watch::Receiver<bool>) -> Result<RunOutcome, RunError> {
+    let wall = Instant::now();
+    let started_at = utc_rfc3339(std::time::SystemTime::now());
+    let seed = opts.seed.or(plan.seed).unwrap_or_else(clock::random_seed);
+    let duration = opts.duration.unwrap_or(plan.duration);
+    let id = run_id(std::time::SystemTime::now());
+    let plan_dir = opts.out.join(&plan.name);
+    let run_dir = plan_dir.join(&id);
+    for d in [run_dir.join("nodes"), run_dir.join("data")] {
+        std::fs::create_dir_all(&d).map_err(|source| RunError::RunDir { path: d.display().to_string(), source })?;
+    }
+    point_latest(&plan_dir, &id);
+    tracing::info!(plan = %plan.name, seed, run_dir = %run_dir.display(), "starting run");
+    eprintln!("rift: running {} (seed {seed}) -> {}", plan.name, run_dir.display());
+
+    let spec = &plan.cluster;
+    let size = spec.size;
+    let layout = cluster::layout(spec, &run_dir)?;
+    let peer_endpoint: Vec<SocketAddr> = layout
+        .iter()
+        .map(|l| socket(&l.host, if spec.separate_peer_port { l.peer_port } else { l.port }))
+        .collect();
+    let mesh = match spec.network {
+        NetworkMode::Proxy if size > 1 => {
+            let ep = peer_endpoint.clone();
+            Some(ProxyMesh::start(size, &spec.host, move |j: NodeId| ep[j.index()], seed).await?)
+        }
+        NetworkMode::Netns => return Err(RunError::NetnsUnsupported),
+        _ => None,
+    };
+    let peer_addr = |from: NodeId, to: NodeId| match &mesh {
+        Some(m) => m.addr(from, to),
+        None => peer_endpoint[to.index()],
+    };
+    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<NodeEvent>();
+    let program = opts.sample_node_program.clone();
+    let cluster = Cluster::start(spec, layout, peer_addr, ev_tx, program).await?;
+    // From here on every exit path must shut the cluster down: `Cluster`'s
+    // Drop kills what is left if an error returns early.
+    let mut aborted_by: Option<String> = None;
+    let mut abort = abort;
+    let all: Vec<NodeId> = (0..size).map(NodeId).collect();
+    tokio::select! {
+        r = cluster.wait_ready(&all, spec.ready.timeout) => r?,
+        _ = abort.wait_for(|a| *a) => aborted_by = Some("interrupted before the cluster was ready".into()),
+    }
+    if aborted_by.is_none() && spec.leader.is_some() {
+        let deadline = Instant::now() + spec.ready.timeout;
+        loop {
+            if cluster.leader().await.is_some() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(RunError::NoLeader(spec.ready.timeout));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                _ = abort.wait_for(|a| *a) => { aborted_by = Some("interrupted before the cluster was ready".into()); break }
+            }
+        }
+    }
+
+    // The clock of the run: every history and timeline time is measured from here.
+    let origin = Instant::now();
+    let deadline = origin + duration;
+    let recorder = Recorder::create(&run_dir.join("history.jsonl"))
+        .map_err(|source| RunError::RunDir { path: run_dir.join("history.jsonl").display().to_string(), source })?;
+    let targets: workload::Targets = Arc::new(cluster.layout().iter().map(|l| socket(&l.host, l.port)).collect());
+    let (stop_tx, stop_rx) = watch::channel(aborted_by.is_some());
+    let phase = progress::Phase::default();
+    let workload_task = tokio::spawn(workload::run(
+        plan.workload.clone(),
+        targets.clone(),
+        seed,
+        origin,
+        deadline,
+        recorder.clone(),
+        stop_rx.clone(),
+    ));
+    let progress_task = tokio::spawn(progress::show(
+        opts.progress,
+        plan.name.clone(),
+        duration,
+        origin,
+        recorder.counters.clone(),
+        phase.clone(),
+        stop_rx.clone(),
+    ));
+
+    let mut nemesis = Nemesis::new(plan, seed, &cluster, mesh.as_ref(), origin);
+    let schedule = fault::schedule(&plan.steps);
+    let mut node_events: Vec<NodeEventRecord> = Vec::new();
+    let mut unexpected_exits: Vec<String> = Vec::new();
+    let mut next = 0usize;
+    phase.set("steady");
+    while aborted_by.is_none() {
+        let due = schedule.get(next).filter(|s| s.at < duration).map(|s| origin + s.at);
+        let wake = due.unwrap_or(deadline).min(deadline);
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake.into()) => {
+                if Instant::now() >= deadline && due.map_or(true, |d| d >= deadline) {
+                    break;
+                }
+                if let Some(s) = schedule.get(next) {
+                    nemesis.apply(next, s, &schedule).await;
+                    phase.set(nemesis.world.snapshots().last().map(|s| s.label.clone()).unwrap_or_default());
+                    next += 1;
+                }
+            }
+            Some(ev) = ev_rx.recv() => {
+                note_node_event(&ev, origin, &mut nemesis.world, &mut node_events, &mut unexpected_exits);
+                phase.set(nemesis.world.snapshots().last().map(|s| s.label.clone()).unwrap_or_default());
+            }
+            _ = abort.wait_for(|a| *a) => aborted_by = Some("interrupted (SIGINT/SIGTERM)".into()),
+        }
+    }
+    let _ = stop_tx.send(true);
+    let end = origin.elapsed().min(duration);
+    let end_ns = end.as_nanos() as u64;
+    if aborted_by.is_some() {
+        workload_task.abort();
+    }
+    let _ = workload_task.await;
+    let _ = progress_task.await;
+
+    // Undo every fault still in force, then measure how long until all serve.
+    let mut final_recovery_s = None;
+    let mut final_reads = BTreeMap::new();
+    let recovery_bound = plan.expect.recovery.unwrap_or(DEFAULT_RECOVERY);
+    if aborted_by.is_none() {
+        nemesis.heal_everything().await;
+        while let Ok(ev) = ev_rx.try_recv() {
+            note_node_event(&ev, origin, &mut nemesis.world, &mut node_events, &mut unexpected_exits);
+        }
+        let healed_at = Instant::now();
+        if wait_all_serve(&cluster, &plan.workload.kind, &targets, healed_at + recovery_bound.max(Duration::from_secs(5)) * 2).await {
+            final_recovery_s = Some(healed_at.elapsed().as_secs_f64());
+        }
+        if matches!(plan.workload.kind, WorkloadKind::Kv { .. }) {
+            final_reads = read_everything(&targets, &plan.workload).await;
+        }
+    }
+    while let Ok(ev) = ev_rx.try_recv() {
+        note_node_event(&ev, origin, &mut nemesis.world, &mut node_events, &mut unexpected_exits);
+    }
+    let timeline = std::mem::take(&mut nemesis.timeline);
+    let world = nemesis.world.clone();
+    drop(nemesis);
+    // Teardown, bounded: an interrupted run must exit promptly.
+    let teardown = if aborted_by.is_some() { Duration::from_millis(800) } else { spec.stop_timeout + Duration::from_secs(2) };
+    let cluster_info = ClusterInfo {
+        size,
+        command: match &spec.command {
+            NodeCommand::SampleNode { bugs } if bugs.is_empty() => "sample-node (bundled)".into(),
+            NodeCommand::SampleNode { bugs } => format!("sample-node (bundled) --bug {}", bugs.join(" --bug ")),
+            NodeCommand::External { program, .. } => program.clone(),
+        },
+        network: format!("{:?}", spec.network).to_lowercase(),
+        workload: workload_name(&plan.workload.kind).into(),
+        nodes: cluster
+            .layout()
+            .iter()
+            .map(|l| NodeInfo {
+                node: l.id,
+                addr: socket(&l.host, l.port).to_string(),
+                log: l.log_path.strip_prefix(&run_dir).unwrap_or(&l.log_path).display().to_string(),
+            })
+            .collect(),
+    };
+    if tokio::time::timeout(teardown, cluster.shutdown()).await.is_err() {
+        tracing::warn!("teardown took longer than {teardown:?}; remaining nodes were killed");
+    }
+    if let Some(m) = mesh {
+        m.shutdown().await;
+    }
+
+    let (ops, write_error) = recorder.finish();
+    if let Some(e) = write_error {
+        tracing::warn!("history.jsonl is incomplete: {e}");
+    }
+    let window_ns = recovery_bound.as_nanos() as u64;
+    let snapshots = world.snapshots().to_vec();
+    let avail = availability(&ops, &snapshots, size, window_ns, end_ns);
+    let lat = latency(&ops, &snapshots, window_ns);
+    let recovery = recoveries(&ops, &snapshots, end_ns);
+    let checks = run_checkers(plan, &ops, &final_reads);
+    let counts = op_counts(&ops, end);
+    let mut expectations = judge(plan, &avail, &lat, &recovery, final_recovery_s, &unexpected_exits, &checks);
+    let status = if aborted_by.is_some() { RunStatus::Aborted } else { RunStatus::Completed };
+    if status == RunStatus::Aborted {
+        expectations.push(ExpectationResult {
+            name: "completed".into(),
+            bound: "full run".into(),
+            measured: format!("{:.1}s of {:.0}s", end.as_secs_f64(), duration.as_secs_f64()),
+            verdict: Verdict::Unknown,
+            message: aborted_by.clone().unwrap_or_default(),
+        });
+    }
+    let verdict = expectations.iter().fold(Verdict::Pass, |v, e| v.and(e.verdict));
+    let report = Report {
+        schema_version: REPORT_SCHEMA_VERSION,
+        rift_version: env!("CARGO_PKG_VERSION").into(),
+        run_id: id,
+        plan: PlanInfo {
+            name: plan.name.clone(),
+            description: plan.description.clone(),
+            path: plan.path.display().to_string(),
+            hash: plan.hash.clone(),
+        },
+        label: opts.label.clone(),
+        seed,
+        started_at,
+        wall_seconds: wall.elapsed().as_secs_f64(),
+        duration_s: end.as_secs_f64(),
+        status,
+        abort_reason: aborted_by,
+        verdict,
+        cluster: cluster_info,
+        timeline,
+        node_events,
+        periods: snapshots,
+        ops: counts,
+        availability: avail,
+        latency: lat,
+        recovery,
+        final_recovery_s,
+        checks,
+        expectations,
+    };
+    report.write(&run_dir)?;
+    Ok(RunOutcome { report, run_dir })
+}
+
+fn socket(host: &str, port: u16) -> SocketAddr {
+    let ip = host.parse().unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    SocketAddr::new(ip, port)
+}
+
+fn workload_name(k: &WorkloadKind) -> &'static str {
+    match k {
+        WorkloadKind::Probe { .. } => "probe",
+        WorkloadKind::Kv { .. } => "kv",
+        WorkloadKind::Ledger => "ledger",
+    }
+}
+
+/// `results/<plan>/latest` -> the newest run (a symlink; best effort).
+fn point_latest(plan_dir: &Path, id: &str) {
+    let link = plan_dir.join("latest");
+    let _ = std::fs::remove_file(&link);
+    #[cfg(unix)]
+    if let Err(e) = std::os::unix::fs::symlink(id, &link) {
+        tracing::warn!("cannot point {} at {id}: {e}", link.display());
+    }
+}
+
+fn note_node_event(
+    ev: &NodeEvent,
+    origin: Instant,
+    world: &mut World,
+    records: &mut Vec<NodeEventRecord>,
+    unexpected: &mut Vec<String>,
+) {
+    let at = ev.at.saturating_duration_since(origin);
+    let (event, detail, expected) = match &ev.kind {
+        NodeEventKind::Started { pid } => ("started", format!("pid {pid}"), None),
+        NodeEventKind::Paused => ("paused", String::new(), None),
+        NodeEventKind::Resumed => ("resumed", String::new(), None),
+        NodeEventKind::Exited { code, signal, expected } => {
+            let how = match (code, signal) {
+                (Some(c), _) => format!("exit code {c}"),
+                (None, Some(s)) => format!("signal {s}"),
+                _ => "unknown status".into(),
+            };
+            if !expected {
+                unexpected.push(format!("{} exited on its own at {:.2}s ({how})", ev.node, at.as_secs_f64()));
+                world.set_state(ev.node, NodeState::Exited);
+                world.snapshot(at.as_nanos() as u64);
+            }
+            ("exited", how, Some(*expected))
+        }
+    };
+    records.push(NodeEventRecord { at_s: at.as_secs_f64(), node: ev.node, event: event.into(), detail, expected });
+}
+
+/// Polls until every node answers its readiness probe and, for the key-value
+/// workload, a read; false if the deadline passes first.
+async fn wait_all_serve(cluster: &Cluster, kind: &WorkloadKind, targets: &workload::Targets, deadline: Instant) -> bool {
+    let Ok(http) = workload::http_client(Duration::from_millis(500)) else { return false };
+    let nodes: Vec<NodeId> = (0..targets.len()).map(NodeId).collect();
+    let mut pending = nodes.clone();
+    while Instant::now() < deadline {
+        let mut still = Vec::new();
+        for n in pending {
+            let ok = cluster.is_ready(n).await
+                && match kind {
+                    WorkloadKind::Kv { .. } => {
+                        let url = format!("http://{}/kv/__rift_probe", targets[n.index()]);
+                        matches!(http.get(url).send().await.map(|r| r.status().as_u16()), Ok(200 | 404))
+                    }
+                    _ => true,
+                };
+            if !ok {
+                still.push(n);
+            }
+        }
+        if still.is_empty() {
+            return true;
+        }
+        pending = still;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// Final reads of every key from every node, for the lost-writes checker.
+async fn read_everything(
+    targets: &workload::Targets,
+    spec: &crate::plan::WorkloadSpec,
+) -> BTreeMap<NodeId, BTreeMap<String, Option<String>>> {
+    let WorkloadKind::Kv { keys, .. } = spec.kind else { return BTreeMap::new() };
+    let Ok(http) = workload::http_client(spec.timeout.max(Duration::from_secs(1))) else { return BTreeMap::new() };
+    let mut out = BTreeMap::new();
+    for (i, addr) in targets.iter().enumerate() {
+        let mut values = BTreeMap::new();
+        for k in 0..keys {
+            let key = format!("k{k}");
+            let Ok(resp) = http.get(format!("http://{addr}/kv/{key}")).send().await else { continue };
+            match resp.status().as_u16() {
+                404 => {
+                    values.insert(key, None);
+                }
+                200 => {
+                    if let Ok(v) = resp.json::<serde_json::Value>().await {
+                        let value = v.get("value").and_then(|x| x.as_str()).map(str::to_string);
+                        values.insert(key, value);
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.insert(NodeId(i), values);
+    }
+    out
+}
+
+fn run_checkers(
+    plan: &Plan,
+    ops: &[Op],
+    final_reads: &BTreeMap<NodeId, BTreeMap<String, Option<String>>>,
+) -> Vec<CheckResult> {
+    let e = &plan.expect;
+    let wants = |name: &str| e.finds.iter().any(|f| f == name);
+    let mut out = Vec::new();
+    if e.linearizable == Some(true) || wants("linearizable") {
+        out.push(crate::check::linearizable::check_linearizable(ops, &Default::default()));
+    }
+    if e.lost_writes.is_some() || wants("lost_writes") {
+        out.push(crate::check::lost_writes::check_lost_writes(ops, final_reads));
+    }
+    out
+}
+
+fn op_counts(ops: &[Op], elapsed: Duration) -> OpCounts {
+    let mut c = OpCounts { total: ops.len() as u64, ..Default::default() };
+    for op in ops {
+        match op.outcome {
+            Outcome::Ok => c.ok += 1,
+            Outcome::Fail => c.fail += 1,
+            Outcome::Unknown => c.unknown += 1,
+        }
+    }
+    c.per_second = c.total as f64 / elapsed.as_secs_f64().max(1e-3);
+    c
+}
+
+fn ms(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms >= 1000.0 {
+        format!("{:.2}s", ms / 1000.0)
+    } else {
+        format!("{ms:.1}ms")
+    }
+}
+
+fn pass_if(ok: bool) -> Verdict {
+    if ok {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    }
+}
+
+/// Holds every expectation of the plan against what was measured.
+fn judge(
+    plan: &Plan,
+    avail: &crate::check::availability::Availability,
+    lat: &crate::check::availability::Latency,
+    recovery: &[crate::check::availability::Recovery],
+    final_recovery_s: Option<f64>,
+    unexpected_exits: &[String],
+    checks: &[CheckResult],
+) -> Vec<ExpectationResult> {
+    let e = &plan.expect;
+    let mut out = Vec::new();
+    if let Some(min) = e.availability {
+        let r = avail.overall.ratio();
+        out.push(ExpectationResult {
+            name: "availability".into(),
+            bound: format!(">= {:.2}%", min * 100.0),
+            measured: format!("{:.2}%", r * 100.0),
+            verdict: pass_if(r >= min),
+            message: format!("{} of {} requests to nodes expected to serve succeeded", avail.overall.served, avail.overall.total),
+        });
+    }
+    for (name, bound, got) in [("p50_latency", e.p50_latency, lat.p50_ms), ("p99_latency", e.p99_latency, lat.p99_ms)] {
+        if let Some(b) = bound {
+            let got_d = Duration::from_secs_f64(got / 1000.0);
+            out.push(ExpectationResult {
+                name: name.into(),
+                bound: format!("<= {}", ms(b)),
+                measured: ms(got_d),
+                verdict: pass_if(got_d <= b),
+                message: format!("over {} served requests", lat.count),
+            });
+        }
+    }
+    if let Some(b) = e.recovery {
+        let worst = recovery.iter().map(|r| r.seconds.unwrap_or(f64::INFINITY)).fold(0.0f64, f64::max);
+        let never: Vec<String> = recovery
+            .iter()
+            .filter(|r| r.seconds.is_none_or(|s| s > b.as_secs_f64()))
+            .map(|r| format!("{} after `{}` at {:.1}s", r.node, r.label, r.at_s))
+            .collect();
+        let final_ok = final_recovery_s.is_some_and(|s| s <= b.as_secs_f64());
+        let measured = if worst.is_finite() { format!("{worst:.2}s") } else { "not recovered".into() };
+        let mut message = if never.is_empty() { "every node served again in time".to_string() } else { format!("too slow: {}", never.join(", ")) };
+        message.push_str(&match final_recovery_s {
+            Some(s) => format!("; after the final heal all nodes served in {s:.2}s"),
+            None => "; after the final heal not every node served again".into(),
+        });
+        out.push(ExpectationResult {
+            name: "recovery".into(),
+            bound: format!("<= {}", ms(b)),
+            measured,
+            verdict: pass_if(never.is_empty() && final_ok),
+            message,
+        });
+    }
+    if e.no_unexpected_exits {
+        out.push(ExpectationResult {
+            name: "no_unexpected_exits".into(),
+            bound: "0".into(),
+            measured: unexpected_exits.len().to_string(),
+            verdict: pass_if(unexpected_exits.is_empty()),
+            message: if unexpected_exits.is_empty() { "no node exited on its own".into() } else { unexpected_exits.join("; ") },
+        });
+    }
+    for c in checks {
+        let must_find = e.finds.iter().any(|f| *f == c.checker);
+        let verdict = if must_find {
+            // A plan that proves a bug passes only when the bug is found.
+            match c.verdict {
+                Verdict::Fail => Verdict::Pass,
+                Verdict::Pass => Verdict::Fail,
+                Verdict::Unknown => Verdict::Unknown,
+            }
+        } else {
+            c.verdict
+        };
+        out.push(ExpectationResult {
+            name: c.checker.clone(),
+            bound: if must_find { "must find a violation".into() } else { "no violation".into() },
+            measured: format!("{:?}", c.verdict).to_lowercase(),
+            verdict,
+            message: c.summary.clone(),
+        });
+    }
+    out
+}
+
