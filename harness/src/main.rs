@@ -1,1 +1,241 @@
-fn main() {}
+//! The `rift` command line: parses arguments, calls the library, maps
+//! outcomes to exit codes (0 pass, 1 an expectation failed, 2 invalid plan or
+//! arguments, 3 the experiment could not run, 130 interrupted).
+
+use clap::{Parser, Subcommand};
+use rift::check::verdict::Verdict;
+use rift::plan::{self, Plan};
+use rift::run::{self, ProgressMode, RunOptions};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+const EXIT_FAIL: u8 = 1;
+const EXIT_INVALID: u8 = 2;
+const EXIT_CANNOT_RUN: u8 = 3;
+const EXIT_INTERRUPTED: u8 = 130;
+
+#[derive(Parser)]
+#[command(name = "rift", version, about = "Chaos-testing harness for real multi-process clusters")]
+#[command(after_help = "Exit codes: 0 every expectation held, 1 an expectation failed, \
+2 invalid plan or arguments, 3 the experiment could not run, 130 interrupted.")]
+struct Cli {
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run experiment plans against real clusters.
+    Run {
+        /// Plan files (TOML).
+        #[arg(required = true)]
+        plans: Vec<PathBuf>,
+        /// Results root: runs go to OUT/<plan>/<run-id>/.
+        #[arg(long, default_value = "results")]
+        out: PathBuf,
+        /// Seed for every random choice (overrides the plan's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Build label recorded in the report, for comparing builds.
+        #[arg(long)]
+        label: Option<String>,
+        /// Override the plan's duration (e.g. 10s, 2m).
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<Duration>,
+        /// Progress display: auto (bar on a terminal), lines or quiet.
+        #[arg(long, default_value = "auto", value_parser = parse_progress)]
+        progress: ProgressMode,
+    },
+    /// Check plans without running them.
+    Validate {
+        #[arg(required = true)]
+        plans: Vec<PathBuf>,
+    },
+    /// List the plans in a directory with their descriptions.
+    List {
+        #[arg(default_value = "experiments")]
+        dir: PathBuf,
+    },
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    plan::parse_duration(s)
+}
+
+fn parse_progress(s: &str) -> Result<ProgressMode, String> {
+    match s {
+        "auto" => Ok(ProgressMode::Auto),
+        "lines" => Ok(ProgressMode::Lines),
+        "quiet" => Ok(ProgressMode::Quiet),
+        other => Err(format!("expected auto, lines or quiet, found `{other}`")),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    // rift carries the sample node and re-executes itself as one, so a plan
+    // with no command needs nothing else installed.
+    if args.get(1).is_some_and(|a| a == "sample-node") {
+        let node_args = args.iter().take(1).chain(args.iter().skip(2)).cloned();
+        return sample_node::cli_main(node_args);
+    }
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_INVALID } else { 0 });
+        }
+    };
+    init_logging(cli.verbose);
+    match cli.command {
+        Command::Validate { plans } => validate(&plans),
+        Command::List { dir } => list(&dir),
+        Command::Run { plans, out, seed, label, duration, progress } => {
+            let opts = RunOptions { out, seed, label, duration, progress, sample_node_program: None };
+            run_plans(&plans, &opts)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn load_all(paths: &[PathBuf]) -> Result<Vec<Plan>, ExitCode> {
+    let mut plans = Vec::new();
+    let mut bad = false;
+    for p in paths {
+        match plan::load(p) {
+            Ok(plan) => plans.push(plan),
+            Err(e) => {
+                eprintln!("error: {e}");
+                bad = true;
+            }
+        }
+    }
+    if bad {
+        Err(ExitCode::from(EXIT_INVALID))
+    } else {
+        Ok(plans)
+    }
+}
+
+fn validate(paths: &[PathBuf]) -> ExitCode {
+    match load_all(paths) {
+        Ok(plans) => {
+            for p in plans {
+                println!("ok: {} ({}): {} nodes, {} steps, {:?}", p.path.display(), p.name, p.cluster.size, p.steps.len(), p.duration);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+fn list(dir: &Path) -> ExitCode {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", dir.display());
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    for f in files {
+        match plan::load(&f) {
+            Ok(p) => println!("{:<24} {}", p.name, p.description),
+            Err(e) => println!("{:<24} (invalid: {e})", f.display()),
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn run_plans(paths: &[PathBuf], opts: &RunOptions) -> ExitCode {
+    let plans = match load_all(paths) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_CANNOT_RUN);
+        }
+    };
+    rt.block_on(async {
+        let (abort_tx, abort_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_interrupt().await;
+            eprintln!("rift: interrupted; stopping nodes and writing a partial report (again to force)");
+            let _ = abort_tx.send(true);
+            wait_for_interrupt().await;
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        });
+        let mut worst = 0u8;
+        for plan in &plans {
+            if *abort_rx.borrow() {
+                break;
+            }
+            let code = match run::run(plan, opts, abort_rx.clone()).await {
+                Ok(outcome) => {
+                    let r = &outcome.report;
+                    println!("\n{}: {}", r.plan.name, verdict_word(r.verdict));
+                    print!("{}", rift::report::terminal_table(r));
+                    println!("  report: {}", outcome.run_dir.join("report.json").display());
+                    if r.abort_reason.is_some() {
+                        EXIT_INTERRUPTED
+                    } else if r.verdict == Verdict::Pass {
+                        0
+                    } else {
+                        EXIT_FAIL
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {}: cannot run: {e}", plan.name);
+                    EXIT_CANNOT_RUN
+                }
+            };
+            worst = worst.max(code);
+        }
+        ExitCode::from(worst)
+    })
+}
+
+fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "PASS",
+        Verdict::Fail => "FAIL",
+        Verdict::Unknown => "UNKNOWN",
+    }
+}
+
+async fn wait_for_interrupt() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

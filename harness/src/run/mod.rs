@@ -44,9 +44,9 @@ pub struct RunOptions {
     /// Overrides the plan's duration.
     pub duration: Option<Duration>,
     pub progress: ProgressMode,
-    /// The program that runs the bundled sample node (`<program> sample-node
-    /// ...`); rift's own executable by default.
-    pub sample_node_program: Option<PathBuf>,
+    /// The program that runs the bundled sample node; rift's own executable
+    /// (`rift sample-node ...`) by default.
+    pub sample_node_program: Option<cluster::SampleNodeProgram>,
 }
 
 impl Default for RunOptions {
@@ -126,8 +126,10 @@ pub async fn run(plan: &Plan, opts: &RunOptions, abort: watch::Receiver<bool>) -
         None => peer_endpoint[to.index()],
     };
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<NodeEvent>();
-    let program = opts.sample_node_program.clone();
-    let cluster = Cluster::start(spec, layout, peer_addr, ev_tx, program).await?;
+    let cluster = match &opts.sample_node_program {
+        Some(p) => Cluster::start_with(spec, layout, peer_addr, ev_tx, p.clone()).await?,
+        None => Cluster::start(spec, layout, peer_addr, ev_tx).await?,
+    };
     // From here on every exit path must shut the cluster down: `Cluster`'s
     // Drop kills what is left if an error returns early.
     let mut aborted_by: Option<String> = None;
