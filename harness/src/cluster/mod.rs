@@ -1,1 +1,804 @@
-//! TODO
+//! The cluster under test: lays out ports, logs and data dirs, starts real
+//! node processes, watches them, probes readiness, stops and restarts them.
+//!
+//! Cleanup is a promise: no node process may outlive rift — not on success,
+//! failure, Ctrl-C, a panic, nor when rift itself is SIGKILLed. This module
+//! must never signal a pid it has already reaped, and never panics because a
+//! node misbehaves: a node that dies on its own is an event, not an error.
+
+mod command;
+mod probe;
+mod spawn;
+
+use crate::plan::{ClusterSpec, NodeCommand};
+use crate::NodeId;
+use command::NodeArgv;
+use nix::errno::Errno;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use spawn::ExitInfo;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc::UnboundedSender, watch};
+
+/// Where one node lives: its ports, data dir and log file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeLayout {
+    pub id: NodeId,
+    pub host: String,
+    /// Where clients (and readiness probes) reach the node.
+    pub port: u16,
+    /// Where peers reach the node. Equal to `port` when the spec has no
+    /// separate peer port (always for the sample node).
+    pub peer_port: u16,
+    pub data_dir: PathBuf,
+    pub log_path: PathBuf,
+}
+
+/// Picks free loopback ports for `spec.size` nodes and lays out
+/// `run_dir/nodes/<name>.log` and `run_dir/data/<name>/` (created by
+/// [`Cluster::start`]).
+///
+/// The ports are free when this returns, not reserved: something else may
+/// take one before the node binds it. Such a clash shows up as a node that
+/// exits or never gets ready, with its log lines in the error.
+pub fn layout(spec: &ClusterSpec, run_dir: &Path) -> Result<Vec<NodeLayout>, ClusterError> {
+    let ip = loopback_ip(&spec.host)?;
+    let separate = separate_peer_port(spec);
+    let per_node = if separate { 2 } else { 1 };
+    let ports = free_ports(ip, spec.size * per_node, &[])?;
+    Ok((0..spec.size)
+        .map(|i| {
+            let id = NodeId(i);
+            let port = ports[i * per_node];
+            NodeLayout {
+                id,
+                host: ip.to_string(),
+                port,
+                peer_port: if separate {
+                    ports[i * per_node + 1]
+                } else {
+                    port
+                },
+                data_dir: run_dir.join("data").join(id.name()),
+                log_path: run_dir.join("nodes").join(format!("{id}.log")),
+            }
+        })
+        .collect())
+}
+
+/// Returns `count` distinct ports that are free on `ip` right now and not in
+/// `avoid` (for instance ports already given to nodes). All are held open
+/// together while searching, so the kernel never hands out one twice.
+pub fn free_ports(ip: IpAddr, count: usize, avoid: &[u16]) -> Result<Vec<u16>, ClusterError> {
+    let mut held = Vec::new();
+    let mut ports = Vec::with_capacity(count);
+    while ports.len() < count {
+        if held.len() > count * 4 + 64 {
+            return Err(ClusterError::PortAllocation(io::Error::other(format!(
+                "the kernel offered no {count} distinct ports outside the ones in use"
+            ))));
+        }
+        let listener = TcpListener::bind((ip, 0)).map_err(ClusterError::PortAllocation)?;
+        let port = listener
+            .local_addr()
+            .map_err(ClusterError::PortAllocation)?
+            .port();
+        if !avoid.contains(&port) && !ports.contains(&port) {
+            ports.push(port);
+        }
+        held.push(listener);
+    }
+    Ok(ports)
+}
+
+fn loopback_ip(host: &str) -> Result<IpAddr, ClusterError> {
+    match host.parse::<IpAddr>() {
+        Ok(ip) if ip.is_loopback() => Ok(ip),
+        _ => Err(ClusterError::BadHost {
+            host: host.to_string(),
+        }),
+    }
+}
+
+fn separate_peer_port(spec: &ClusterSpec) -> bool {
+    // The sample node serves clients and peers on its one `--listen` port.
+    spec.separate_peer_port && !matches!(spec.command, NodeCommand::SampleNode { .. })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeStatus {
+    Running,
+    /// SIGSTOPped by rift.
+    Paused,
+    /// Not running because rift stopped or killed it (or never started it).
+    Stopped,
+    /// Died on its own.
+    Exited,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeEvent {
+    pub at: Instant,
+    pub node: NodeId,
+    pub kind: NodeEventKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeEventKind {
+    Started {
+        pid: u32,
+    },
+    /// `expected` is true when rift had asked the node to stop or die.
+    Exited {
+        code: Option<i32>,
+        signal: Option<i32>,
+        expected: bool,
+    },
+    Paused,
+    Resumed,
+}
+
+/// The program that runs [`NodeCommand::SampleNode`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SampleNodeProgram {
+    pub program: PathBuf,
+    /// Arguments before the node's own (`["sample-node"]` for rift itself,
+    /// empty for the standalone `sample-node` binary).
+    pub leading_args: Vec<String>,
+}
+
+impl SampleNodeProgram {
+    /// rift re-executing itself with the hidden `sample-node` subcommand.
+    pub fn current_exe() -> Result<SampleNodeProgram, ClusterError> {
+        let program = std::env::current_exe().map_err(|source| ClusterError::Io {
+            action: "find rift's own executable",
+            path: PathBuf::from("/proc/self/exe"),
+            source,
+        })?;
+        Ok(SampleNodeProgram {
+            program,
+            leading_args: vec!["sample-node".into()],
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("node program `{program}` not found: no executable file at that path or on PATH")]
+    BinaryMissing { program: String },
+    #[error("could not start {node} (`{program}`): {source}")]
+    Spawn {
+        node: NodeId,
+        program: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{node} was not ready within {timeout:?} (log: {})", .log.display())]
+    NeverReady {
+        node: NodeId,
+        timeout: Duration,
+        log: PathBuf,
+        last_log_lines: String,
+    },
+    #[error("{node} {} before it was ready (log: {})", exit_phrase(*.code, *.signal), .log.display())]
+    Exited {
+        node: NodeId,
+        code: Option<i32>,
+        signal: Option<i32>,
+        log: PathBuf,
+        last_log_lines: String,
+    },
+    #[error("could not reserve free loopback ports: {0}")]
+    PortAllocation(#[source] io::Error),
+    #[error("cluster host `{host}` is not a loopback IP address")]
+    BadHost { host: String },
+    #[error("could not {action} {}: {source}", .path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{node} is not part of this cluster")]
+    UnknownNode { node: NodeId },
+    #[error("{node} is not running")]
+    NotRunning { node: NodeId },
+    #[error("{node} is already running")]
+    AlreadyRunning { node: NodeId },
+    #[error("{node} still runs after SIGKILL")]
+    StopTimeout { node: NodeId },
+    #[error("{signal} is not a signal number")]
+    BadSignal { signal: i32 },
+    #[error("could not signal {node}: {source}")]
+    Signal {
+        node: NodeId,
+        #[source]
+        source: Errno,
+    },
+    #[error("rift could not watch {node}: {source}")]
+    Supervise {
+        node: NodeId,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl ClusterError {
+    /// The tail of the node's log for errors that have one.
+    pub fn last_log_lines(&self) -> Option<&str> {
+        match self {
+            ClusterError::NeverReady { last_log_lines, .. }
+            | ClusterError::Exited { last_log_lines, .. } => Some(last_log_lines),
+            _ => None,
+        }
+    }
+}
+
+fn exit_phrase(code: Option<i32>, signal: Option<i32>) -> String {
+    match (code, signal) {
+        (Some(c), _) => format!("exited with code {c}"),
+        (None, Some(s)) => match Signal::try_from(s) {
+            Ok(sig) => format!("was killed by {sig}"),
+            Err(_) => format!("was killed by signal {s}"),
+        },
+        (None, None) => "stopped".to_string(),
+    }
+}
+
+/// How many log lines errors carry.
+const LOG_TAIL_LINES: usize = 20;
+/// How long a SIGKILLed process group may take to be reaped.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+
+struct NodeState {
+    status: NodeStatus,
+    /// Some while the process may receive signals: set at spawn, cleared
+    /// before the leader is reaped.
+    pid: Option<u32>,
+    /// True from spawn until the leader has been reaped.
+    alive: bool,
+    /// A start is in flight (guards against two concurrent starts).
+    starting: bool,
+    /// rift asked this incarnation to stop or die.
+    stop_requested: bool,
+    starts: u64,
+    last_exit: Option<ExitInfo>,
+}
+
+struct NodeShared {
+    id: NodeId,
+    state: Mutex<NodeState>,
+    /// Bumped after each reap, so waiters can await an exit.
+    reaped: watch::Sender<u64>,
+}
+
+impl NodeShared {
+    fn lock(&self) -> MutexGuard<'_, NodeState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until the current incarnation (if any) has been reaped.
+    async fn wait_reaped(&self, timeout: Duration) -> bool {
+        let mut rx = self.reaped.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if !self.lock().alive {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return !self.lock().alive,
+            }
+        }
+    }
+}
+
+/// Sends `sig` to the process group led by `pid`. Must be called with the
+/// node's state locked and `pid` taken from it, which guarantees the leader
+/// is not reaped yet. A group that is already gone is not an error.
+fn signal_group(node: NodeId, pid: u32, sig: Signal) -> Result<(), ClusterError> {
+    match killpg(Pid::from_raw(pid as i32), sig) {
+        Ok(()) | Err(Errno::ESRCH) => Ok(()),
+        Err(source) => Err(ClusterError::Signal { node, source }),
+    }
+}
+
+struct Inner {
+    spec: ClusterSpec,
+    layout: Vec<NodeLayout>,
+    ip: IpAddr,
+    commands: Vec<NodeArgv>,
+    nodes: Vec<Arc<NodeShared>>,
+    events: UnboundedSender<NodeEvent>,
+    http: reqwest::Client,
+}
+
+/// A running cluster. Dropping it SIGKILLs every node still alive; call
+/// [`Cluster::shutdown`] for a graceful stop.
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+impl Cluster {
+    /// Starts every node (without waiting for readiness; see
+    /// [`Cluster::wait_ready`]). `peer_addr(from, to)` is the address `from`
+    /// must dial to reach `to`: a proxy, or `to`'s peer port. The sample node
+    /// is rift itself re-executed with `sample-node`.
+    pub async fn start(
+        spec: &ClusterSpec,
+        layout: Vec<NodeLayout>,
+        peer_addr: impl Fn(NodeId, NodeId) -> SocketAddr,
+        events: UnboundedSender<NodeEvent>,
+    ) -> Result<Cluster, ClusterError> {
+        let sample = match spec.command {
+            NodeCommand::SampleNode { .. } => SampleNodeProgram::current_exe()?,
+            // Unused for external commands; avoid failing on current_exe.
+            NodeCommand::External { .. } => SampleNodeProgram {
+                program: PathBuf::new(),
+                leading_args: Vec::new(),
+            },
+        };
+        Cluster::start_with(spec, layout, peer_addr, events, sample).await
+    }
+
+    /// Like [`Cluster::start`], running the sample node with `sample`.
+    pub async fn start_with(
+        spec: &ClusterSpec,
+        layout: Vec<NodeLayout>,
+        peer_addr: impl Fn(NodeId, NodeId) -> SocketAddr,
+        events: UnboundedSender<NodeEvent>,
+        sample: SampleNodeProgram,
+    ) -> Result<Cluster, ClusterError> {
+        let ip = loopback_ip(&spec.host)?;
+        let mut commands = command::node_commands(spec, &layout, &peer_addr, &sample);
+        // Resolve the program once, before any process starts, so a typo
+        // fails the run cleanly instead of leaving half a cluster.
+        for argv in &mut commands {
+            argv.program = resolve_program(&argv.program)?;
+        }
+        for node in &layout {
+            for (dir, action) in [
+                (Some(node.data_dir.as_path()), "create data dir"),
+                (node.log_path.parent(), "create log dir"),
+            ] {
+                if let Some(dir) = dir {
+                    fs::create_dir_all(dir).map_err(|source| ClusterError::Io {
+                        action,
+                        path: dir.to_path_buf(),
+                        source,
+                    })?;
+                }
+            }
+        }
+        let http = reqwest::Client::builder()
+            // Probes go to loopback only; an HTTP_PROXY in the environment
+            // must not reroute them, and pooled connections to a node that
+            // was just restarted would only produce stale errors.
+            .no_proxy()
+            .pool_max_idle_per_host(0)
+            .build()
+            .map_err(|e| ClusterError::Io {
+                action: "create the HTTP client for",
+                path: PathBuf::from("readiness probes"),
+                source: io::Error::other(e),
+            })?;
+        let nodes = layout
+            .iter()
+            .map(|n| {
+                Arc::new(NodeShared {
+                    id: n.id,
+                    state: Mutex::new(NodeState {
+                        status: NodeStatus::Stopped,
+                        pid: None,
+                        alive: false,
+                        starting: false,
+                        stop_requested: false,
+                        starts: 0,
+                        last_exit: None,
+                    }),
+                    reaped: watch::Sender::new(0),
+                })
+            })
+            .collect();
+        let cluster = Cluster {
+            inner: Arc::new(Inner {
+                spec: spec.clone(),
+                layout,
+                ip,
+                commands,
+                nodes,
+                events,
+                http,
+            }),
+        };
+        for i in 0..cluster.inner.layout.len() {
+            // On error `cluster` is dropped, which kills the nodes started so far.
+            cluster.start_node(NodeId(i)).await?;
+        }
+        Ok(cluster)
+    }
+
+    fn node(&self, node: NodeId) -> Result<&Arc<NodeShared>, ClusterError> {
+        self.inner
+            .nodes
+            .get(node.index())
+            .ok_or(ClusterError::UnknownNode { node })
+    }
+
+    /// Waits until every node in `nodes` passes its readiness probe, polling
+    /// about every 50 ms. Fails as soon as one of them exits, or when
+    /// `timeout` passes; the error carries the tail of the node's log.
+    pub async fn wait_ready(
+        &self,
+        nodes: &[NodeId],
+        timeout: Duration,
+    ) -> Result<(), ClusterError> {
+        let deadline = Instant::now() + timeout;
+        let mut set = tokio::task::JoinSet::new();
+        for &node in nodes {
+            self.node(node)?;
+            set.spawn(probe::wait_one(self.inner.clone(), node, deadline, timeout));
+        }
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                // A probe task cannot panic short of a bug in rift; surface it.
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            }
+        }
+        Ok(())
+    }
+
+    /// One readiness probe, with a short timeout. False for a node that is
+    /// not alive; a paused node is really probed (and so, normally, fails).
+    pub async fn is_ready(&self, node: NodeId) -> bool {
+        probe::is_ready(&self.inner, node, probe::PER_TRY).await
+    }
+
+    /// Sends `signal` to the node's process group; its exit will be reported
+    /// as expected. A paused node is continued so the signal takes effect.
+    pub fn kill(&self, node: NodeId, signal: i32) -> Result<(), ClusterError> {
+        let sig = Signal::try_from(signal).map_err(|_| ClusterError::BadSignal { signal })?;
+        let shared = self.node(node)?;
+        let mut st = shared.lock();
+        let Some(pid) = st.pid else {
+            return Err(ClusterError::NotRunning { node });
+        };
+        st.stop_requested = true;
+        signal_group(node, pid, sig)?;
+        if st.status == NodeStatus::Paused && sig != Signal::SIGKILL {
+            signal_group(node, pid, Signal::SIGCONT)?;
+            st.status = NodeStatus::Running;
+            self.emit(node, NodeEventKind::Resumed);
+        }
+        Ok(())
+    }
+
+    /// SIGSTOPs the node's process group. Pausing a paused node is a no-op.
+    pub fn pause(&self, node: NodeId) -> Result<(), ClusterError> {
+        let shared = self.node(node)?;
+        let mut st = shared.lock();
+        let Some(pid) = st.pid else {
+            return Err(ClusterError::NotRunning { node });
+        };
+        if st.status == NodeStatus::Running {
+            signal_group(node, pid, Signal::SIGSTOP)?;
+            st.status = NodeStatus::Paused;
+            self.emit(node, NodeEventKind::Paused);
+        }
+        Ok(())
+    }
+
+    /// SIGCONTs a paused node. Resuming a running node is a no-op.
+    pub fn resume(&self, node: NodeId) -> Result<(), ClusterError> {
+        let shared = self.node(node)?;
+        let mut st = shared.lock();
+        let Some(pid) = st.pid else {
+            return Err(ClusterError::NotRunning { node });
+        };
+        if st.status == NodeStatus::Paused {
+            signal_group(node, pid, Signal::SIGCONT)?;
+            st.status = NodeStatus::Running;
+            self.emit(node, NodeEventKind::Resumed);
+        }
+        Ok(())
+    }
+
+    /// Stops the node gracefully: SIGCONT, SIGTERM, then SIGKILL after the
+    /// spec's `stop_timeout`. Stopping a node that is not running is a no-op.
+    pub async fn stop(&self, node: NodeId) -> Result<(), ClusterError> {
+        let shared = self.node(node)?;
+        self.request_stop(shared)?;
+        self.finish_stop(&[shared.clone()]).await
+    }
+
+    /// Marks the node's exit as expected and sends SIGCONT + SIGTERM.
+    fn request_stop(&self, shared: &NodeShared) -> Result<(), ClusterError> {
+        let mut st = shared.lock();
+        if let Some(pid) = st.pid {
+            st.stop_requested = true;
+            signal_group(shared.id, pid, Signal::SIGCONT)?;
+            signal_group(shared.id, pid, Signal::SIGTERM)?;
+        }
+        Ok(())
+    }
+
+    /// Waits up to `stop_timeout` for the nodes to exit, SIGKILLs the rest and
+    /// waits for them to be reaped.
+    async fn finish_stop(&self, nodes: &[Arc<NodeShared>]) -> Result<(), ClusterError> {
+        let deadline = Instant::now() + self.inner.spec.stop_timeout;
+        for shared in nodes {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !shared.wait_reaped(left).await {
+                let mut st = shared.lock();
+                if let Some(pid) = st.pid {
+                    st.stop_requested = true;
+                    signal_group(shared.id, pid, Signal::SIGKILL)?;
+                }
+            }
+        }
+        for shared in nodes {
+            if !shared.wait_reaped(KILL_GRACE).await {
+                return Err(ClusterError::StopTimeout { node: shared.id });
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a node that is stopped or has exited, with the same command
+    /// line, ports and data dir as before. Its log gets a marker line, then
+    /// the new output appended.
+    pub async fn start_node(&self, node: NodeId) -> Result<(), ClusterError> {
+        let shared = self.node(node)?;
+        {
+            let mut st = shared.lock();
+            if st.starting || st.pid.is_some() {
+                return Err(ClusterError::AlreadyRunning { node });
+            }
+            st.starting = true;
+        }
+        let result = self.spawn_node(shared).await;
+        shared.lock().starting = false;
+        result
+    }
+
+    async fn spawn_node(&self, shared: &Arc<NodeShared>) -> Result<(), ClusterError> {
+        let node = shared.id;
+        // The previous incarnation may have exited but not been reaped yet.
+        if !shared.wait_reaped(KILL_GRACE).await {
+            return Err(ClusterError::AlreadyRunning { node });
+        }
+        let layout = &self.inner.layout[node.index()];
+        let argv = self.inner.commands[node.index()].clone();
+        let program = argv.program.display().to_string();
+        if !is_executable(&argv.program) {
+            return Err(ClusterError::BinaryMissing { program });
+        }
+        let io_err = |action, source| ClusterError::Io {
+            action,
+            path: layout.log_path.clone(),
+            source,
+        };
+        let mut log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&layout.log_path)
+            .map_err(|e| io_err("open log", e))?;
+        let start_no = shared.lock().starts + 1;
+        writeln!(log, "--- rift: starting {node} (start #{start_no}) ---")
+            .map_err(|e| io_err("write log", e))?;
+        fs::create_dir_all(&layout.data_dir).map_err(|source| ClusterError::Io {
+            action: "create data dir",
+            path: layout.data_dir.clone(),
+            source,
+        })?;
+        let child = spawn::spawn(argv, log)
+            .await
+            .map_err(|source| ClusterError::Spawn {
+                node,
+                program,
+                source,
+            })?;
+        let pid = child.id();
+        {
+            let mut st = shared.lock();
+            st.status = NodeStatus::Running;
+            st.pid = Some(pid);
+            st.alive = true;
+            st.stop_requested = false;
+            st.starts = start_no;
+            st.last_exit = None;
+        }
+        self.emit(node, NodeEventKind::Started { pid });
+
+        let before = shared.clone();
+        let after = shared.clone();
+        let events = self.inner.events.clone();
+        let watched = spawn::supervise(
+            node.name(),
+            child,
+            move |info| {
+                let mut st = before.lock();
+                st.pid = None;
+                st.last_exit = Some(info);
+                st.status = if st.stop_requested {
+                    NodeStatus::Stopped
+                } else {
+                    NodeStatus::Exited
+                };
+            },
+            move |info| {
+                let expected = {
+                    let mut st = after.lock();
+                    st.alive = false;
+                    st.stop_requested
+                };
+                after.reaped.send_modify(|n| *n += 1);
+                let _ = events.send(NodeEvent {
+                    at: Instant::now(),
+                    node,
+                    kind: NodeEventKind::Exited {
+                        code: info.code,
+                        signal: info.signal,
+                        expected,
+                    },
+                });
+            },
+        );
+        if let Err(source) = watched {
+            // Without a watcher nobody would reap it or report its exit.
+            let mut st = shared.lock();
+            if let Some(pid) = st.pid.take() {
+                let _ = signal_group(node, pid, Signal::SIGKILL);
+            }
+            st.status = NodeStatus::Stopped;
+            st.alive = false;
+            return Err(ClusterError::Supervise { node, source });
+        }
+        Ok(())
+    }
+
+    pub fn status(&self, node: NodeId) -> NodeStatus {
+        match self.node(node) {
+            Ok(shared) => shared.lock().status,
+            Err(_) => NodeStatus::Stopped,
+        }
+    }
+
+    /// The pid of the node's process (also its process group id), while it
+    /// can be signalled.
+    pub fn pid(&self, node: NodeId) -> Option<u32> {
+        self.node(node).ok().and_then(|s| s.lock().pid)
+    }
+
+    /// Where clients reach the node directly.
+    pub fn client_addr(&self, node: NodeId) -> SocketAddr {
+        let port = self
+            .inner
+            .layout
+            .get(node.index())
+            .map(|l| l.port)
+            .unwrap_or(0);
+        SocketAddr::new(self.inner.ip, port)
+    }
+
+    pub fn layout(&self) -> &[NodeLayout] {
+        &self.inner.layout
+    }
+
+    /// The program and arguments the node runs (for reports and messages).
+    pub fn command_line(&self, node: NodeId) -> Option<(&Path, &[String])> {
+        self.inner
+            .commands
+            .get(node.index())
+            .map(|c| (c.program.as_path(), c.args.as_slice()))
+    }
+
+    /// Asks every running, unpaused node who leads (per the spec's leader
+    /// query) and returns the most common answer; `None` without a query,
+    /// without answers, or on a tie.
+    pub async fn leader(&self) -> Option<NodeId> {
+        probe::leader(&self.inner).await
+    }
+
+    /// Stops every node: SIGCONT and SIGTERM to all, up to `stop_timeout` for
+    /// them to exit, SIGKILL for the rest, then waits until all are reaped.
+    /// Nodes that are already down are fine.
+    pub async fn shutdown(self) -> Result<(), ClusterError> {
+        let nodes = self.inner.nodes.clone();
+        let mut first_err = None;
+        for shared in &nodes {
+            if let Err(e) = self.request_stop(shared) {
+                first_err.get_or_insert(e);
+            }
+        }
+        let finished = self.finish_stop(&nodes).await;
+        // Drop (which SIGKILLs anything left) runs as `self` goes out of scope.
+        match first_err {
+            Some(e) => Err(e),
+            None => finished,
+        }
+    }
+
+    fn emit(&self, node: NodeId, kind: NodeEventKind) {
+        // A runner that stopped listening is no reason to fail a node action.
+        let _ = self.inner.events.send(NodeEvent {
+            at: Instant::now(),
+            node,
+            kind,
+        });
+    }
+}
+
+impl Drop for Cluster {
+    /// Best effort and synchronous, so a panic or an early return never
+    /// leaks a node. Reaping is left to the supervisor threads.
+    fn drop(&mut self) {
+        for shared in &self.inner.nodes {
+            let mut st = shared.lock();
+            if let Some(pid) = st.pid {
+                st.stop_requested = true;
+                let _ = signal_group(shared.id, pid, Signal::SIGCONT);
+                let _ = signal_group(shared.id, pid, Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Finds `program` as `Command` would (a path if it has a slash, else on
+/// PATH), returning the path to run.
+fn resolve_program(program: &Path) -> Result<PathBuf, ClusterError> {
+    let missing = || ClusterError::BinaryMissing {
+        program: program.display().to_string(),
+    };
+    if program.as_os_str().is_empty() {
+        return Err(missing());
+    }
+    if program.components().count() > 1 || program.is_absolute() {
+        return if is_executable(program) {
+            Ok(program.to_path_buf())
+        } else {
+            Err(missing())
+        };
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| is_executable(candidate))
+        .ok_or_else(missing)
+}
+
+fn is_executable(path: &Path) -> bool {
+    fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// The last [`LOG_TAIL_LINES`] lines of a log file (reading at most its last
+/// 64 KiB), or a note saying why there are none.
+pub(crate) fn log_tail(path: &Path) -> String {
+    const MAX: u64 = 64 * 1024;
+    let read = || -> io::Result<String> {
+        let mut file = File::open(path)?;
+        let len = file.metadata()?.len();
+        file.seek(SeekFrom::Start(len.saturating_sub(MAX)))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    };
+    match read() {
+        Ok(text) => {
+            let lines: Vec<&str> = text.lines().collect();
+            let start = lines.len().saturating_sub(LOG_TAIL_LINES);
+            lines[start..].join("\n")
+        }
+        Err(e) => format!("(could not read {}: {e})", path.display()),
+    }
+}

@@ -1,0 +1,178 @@
+//! Forks node processes from one long-lived thread and reaps them.
+//!
+//! It must never fork from a thread that can exit before the process does,
+//! and never signal a process group after its leader has been reaped.
+
+use super::command::NodeArgv;
+use nix::errno::Errno;
+use nix::sys::signal::{killpg, Signal};
+use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::fs::File;
+use std::io;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Mutex, PoisonError};
+use std::thread;
+use tokio::sync::oneshot;
+
+/// How a node process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ExitInfo {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+struct SpawnRequest {
+    argv: NodeArgv,
+    log: File,
+    reply: oneshot::Sender<io::Result<Child>>,
+}
+
+// PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not
+// when the process does. Tokio's blocking pool (and any short-lived thread)
+// retires idle threads, which would SIGKILL healthy nodes mid-run. So every
+// fork happens on this one thread, created on first use and never ended: it
+// dies only with rift, which is exactly when the nodes must die too.
+static SPAWNER: Mutex<Option<mpsc::Sender<SpawnRequest>>> = Mutex::new(None);
+
+/// Starts `argv` with stdout and stderr going to `log`, in a process group
+/// of its own, set to be SIGKILLed when rift dies.
+pub(crate) async fn spawn(argv: NodeArgv, log: File) -> io::Result<Child> {
+    let (reply, answer) = oneshot::channel();
+    send(SpawnRequest { argv, log, reply })?;
+    answer
+        .await
+        .map_err(|_| io::Error::other("rift's spawner thread stopped"))?
+}
+
+fn send(req: SpawnRequest) -> io::Result<()> {
+    let mut guard = SPAWNER.lock().unwrap_or_else(PoisonError::into_inner);
+    let req = match guard.as_ref() {
+        Some(tx) => match tx.send(req) {
+            Ok(()) => return Ok(()),
+            // The thread is gone (it cannot panic, but stay robust): start anew.
+            Err(mpsc::SendError(req)) => req,
+        },
+        None => req,
+    };
+    let (tx, rx) = mpsc::channel::<SpawnRequest>();
+    thread::Builder::new()
+        .name("rift-spawner".into())
+        .spawn(move || {
+            for req in rx {
+                let result = spawn_now(&req.argv, req.log);
+                if let Err(Ok(mut child)) = req.reply.send(result) {
+                    // The caller went away (cancelled): do not leave an orphan.
+                    let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+                    let _ = child.wait();
+                }
+            }
+        })?;
+    tx.send(req)
+        .map_err(|_| io::Error::other("rift's spawner thread stopped"))?;
+    *guard = Some(tx);
+    Ok(())
+}
+
+fn spawn_now(argv: &NodeArgv, log: File) -> io::Result<Child> {
+    let err_log = log.try_clone()?;
+    let mut cmd = Command::new(&argv.program);
+    cmd.args(&argv.args)
+        .envs(argv.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(err_log))
+        // Own group: signals reach the node and anything it forks, and a
+        // Ctrl-C on rift's terminal does not reach nodes behind rift's back.
+        .process_group(0);
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs between fork and exec and only makes
+    // async-signal-safe calls (prctl, getppid, _exit); it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            // If rift died between fork and prctl, the death signal was
+            // never armed; we have been reparented, so give up now.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
+/// Watches `child` on a thread of its own. `before_reap` runs while the
+/// exited leader is still a zombie (so its pid and group id cannot be reused
+/// yet): it must forget the pid so that nobody signals it any more. Then
+/// stragglers in the group are killed, the leader is reaped, and `after_reap`
+/// runs.
+pub(crate) fn supervise(
+    name: String,
+    mut child: Child,
+    before_reap: impl FnOnce(ExitInfo) + Send + 'static,
+    after_reap: impl FnOnce(ExitInfo) + Send + 'static,
+) -> io::Result<()> {
+    let pid = Pid::from_raw(child.id() as i32);
+    thread::Builder::new()
+        .name(format!("rift-reap-{name}"))
+        .spawn(move || {
+            let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+            let info = loop {
+                match waitid(Id::Pid(pid), flags) {
+                    Ok(WaitStatus::Exited(_, code)) => {
+                        break Some(ExitInfo {
+                            code: Some(code),
+                            signal: None,
+                        })
+                    }
+                    Ok(WaitStatus::Signaled(_, sig, _)) => {
+                        break Some(ExitInfo {
+                            code: None,
+                            signal: Some(sig as i32),
+                        })
+                    }
+                    Ok(_) | Err(Errno::EINTR) => continue,
+                    Err(_) => break None,
+                }
+            };
+            match info {
+                Some(info) => {
+                    before_reap(info);
+                    // The zombie leader still holds the group id, so this
+                    // reaches only processes the node left behind.
+                    let _ = killpg(pid, Signal::SIGKILL);
+                    let _ = child.wait();
+                    after_reap(info);
+                }
+                None => {
+                    // waitid is unusable; reaping directly is still correct,
+                    // only the straggler sweep must be skipped.
+                    let status = child.wait();
+                    let info = match status {
+                        Ok(s) => ExitInfo {
+                            code: s.code(),
+                            signal: s.signal(),
+                        },
+                        Err(_) => ExitInfo {
+                            code: None,
+                            signal: None,
+                        },
+                    };
+                    before_reap(info);
+                    after_reap(info);
+                }
+            }
+        })?;
+    Ok(())
+}

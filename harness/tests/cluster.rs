@@ -1,0 +1,493 @@
+//! The cluster subsystem against real processes on loopback: starting,
+//! readiness, kill, pause, restart, nodes dying on their own, and the promise
+//! that no node outlives rift.
+//!
+//! Nodes are `python3 -m http.server` (tests needing it skip, saying so, when
+//! python3 is missing) and small `sh` scripts.
+
+use rift::cluster::{self, Cluster, ClusterError, NodeEvent, NodeEventKind, NodeLayout, NodeStatus};
+use rift::plan::{
+    ArgTemplate, ClusterSpec, NetworkMode, NodeCommand, PeersFormat, Placeholder, ReadyProbe,
+    Readiness, Template, TemplatePart,
+};
+use rift::NodeId;
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+const READY: Duration = Duration::from_secs(10);
+
+fn lit(s: &str) -> TemplatePart {
+    TemplatePart::Lit(s.to_string())
+}
+
+fn var(p: Placeholder) -> TemplatePart {
+    TemplatePart::Var(p)
+}
+
+fn arg(parts: Vec<TemplatePart>) -> ArgTemplate {
+    ArgTemplate::One(Template { parts })
+}
+
+fn spec(size: usize, program: &str, args: Vec<ArgTemplate>, probe: ReadyProbe) -> ClusterSpec {
+    ClusterSpec {
+        size,
+        host: "127.0.0.1".into(),
+        command: NodeCommand::External {
+            program: program.into(),
+            args,
+        },
+        env: BTreeMap::new(),
+        ready: Readiness {
+            probe,
+            timeout: READY,
+        },
+        leader: None,
+        network: NetworkMode::None,
+        peers: PeersFormat {
+            format: Template {
+                parts: vec![var(Placeholder::Name)],
+            },
+            separator: ",".into(),
+            include_self: false,
+        },
+        separate_peer_port: false,
+        stop_timeout: Duration::from_secs(2),
+    }
+}
+
+fn python() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::iter::once(PathBuf::from("/usr/bin/python3"))
+        .chain(std::env::split_paths(&path).map(|d| d.join("python3")))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        eprintln!("SKIPPED: python3 is not installed; these tests use `python3 -m http.server` as a node");
+    }
+    found
+}
+
+/// `sh -c SCRIPT` where the script gets the node's port as `$1`, its data
+/// dir as `$2` and the python interpreter as `$3`.
+fn sh_spec(size: usize, script: &str, py: &Path, probe: ReadyProbe) -> ClusterSpec {
+    spec(
+        size,
+        "/bin/sh",
+        vec![
+            arg(vec![lit("-c")]),
+            arg(vec![lit(script)]),
+            arg(vec![lit("node")]),
+            arg(vec![var(Placeholder::Port)]),
+            arg(vec![var(Placeholder::DataDir)]),
+            arg(vec![lit(&py.display().to_string())]),
+        ],
+        probe,
+    )
+}
+
+/// An HTTP node on `{host}:{port}` serving its data dir; ready when `/` is 2xx.
+fn http_spec(size: usize, py: &Path) -> ClusterSpec {
+    spec(
+        size,
+        &py.display().to_string(),
+        vec![
+            arg(vec![lit("-m")]),
+            arg(vec![lit("http.server")]),
+            arg(vec![lit("--bind")]),
+            arg(vec![var(Placeholder::Host)]),
+            arg(vec![lit("--directory")]),
+            arg(vec![var(Placeholder::DataDir)]),
+            arg(vec![var(Placeholder::Port)]),
+        ],
+        ReadyProbe::Http { path: "/".into() },
+    )
+}
+
+fn direct(layout: &[NodeLayout]) -> impl Fn(NodeId, NodeId) -> SocketAddr {
+    let addrs: Vec<SocketAddr> = layout
+        .iter()
+        .map(|n| SocketAddr::from(([127, 0, 0, 1], n.peer_port)))
+        .collect();
+    move |_, to| addrs[to.index()]
+}
+
+async fn start(spec: &ClusterSpec, dir: &Path) -> (Cluster, UnboundedReceiver<NodeEvent>) {
+    let layout = cluster::layout(spec, dir).expect("layout");
+    let (tx, rx) = unbounded_channel();
+    let peers = direct(&layout);
+    let c = Cluster::start(spec, layout, peers, tx).await.expect("start");
+    (c, rx)
+}
+
+async fn next_event(
+    rx: &mut UnboundedReceiver<NodeEvent>,
+    what: &str,
+    pred: impl Fn(&NodeEvent) -> bool,
+) -> NodeEvent {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(e)) if pred(&e) => return e,
+            Ok(Some(_)) => continue,
+            _ => panic!("no event: {what}"),
+        }
+    }
+}
+
+/// Whether `pid` is a live (not zombie) process.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state letter follows the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => false,
+    }
+}
+
+/// Live processes whose process group is `pgid`.
+fn group_members(pgid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    let (_, rest) = s.rsplit_once(')')?;
+                    // Fields after the name: state, ppid, pgrp.
+                    rest.split_whitespace().nth(2)?.parse::<u32>().ok()
+                })
+                == Some(pgid)
+        })
+        .filter(|&pid| alive(pid))
+        .collect()
+}
+
+/// Polls until none of `pgids` has a live member, or panics at the deadline.
+fn assert_groups_vanish(pgids: &[u32]) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left: Vec<u32> = pgids.iter().flat_map(|&g| group_members(g)).collect();
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "processes still alive: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn killed_node_reports_expected_exit_and_restarts_on_same_port() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = http_spec(3, &py);
+    let (c, mut rx) = start(&spec, dir.path()).await;
+    let all: Vec<NodeId> = (0..3).map(NodeId).collect();
+    c.wait_ready(&all, READY).await.expect("ready");
+    let n1 = NodeId(1);
+    let addr = c.client_addr(n1);
+    let old_pid = c.pid(n1).expect("pid");
+
+    c.kill(n1, libc::SIGKILL).expect("kill");
+    let exit = next_event(&mut rx, "n1 exits", |e| {
+        e.node == n1 && matches!(e.kind, NodeEventKind::Exited { .. })
+    })
+    .await;
+    assert_eq!(
+        exit.kind,
+        NodeEventKind::Exited {
+            code: None,
+            signal: Some(libc::SIGKILL),
+            expected: true
+        }
+    );
+    assert_eq!(c.status(n1), NodeStatus::Stopped);
+    assert_eq!(c.pid(n1), None);
+    assert!(!c.is_ready(n1).await, "a killed node must not look ready");
+    assert!(c.is_ready(NodeId(0)).await && c.is_ready(NodeId(2)).await);
+
+    c.start_node(n1).await.expect("restart");
+    c.wait_ready(&[n1], READY).await.expect("ready again");
+    assert_eq!(c.client_addr(n1), addr);
+    let new_pid = c.pid(n1).expect("pid");
+    assert_ne!(new_pid, old_pid);
+    let started = next_event(&mut rx, "n1 starts again", |e| {
+        e.node == n1 && matches!(e.kind, NodeEventKind::Started { .. })
+    })
+    .await;
+    assert_eq!(started.kind, NodeEventKind::Started { pid: new_pid });
+
+    let log = std::fs::read_to_string(&c.layout()[1].log_path).expect("log");
+    assert!(log.contains("starting n1 (start #1)") && log.contains("starting n1 (start #2)"));
+    assert!(dir.path().join("data/n1").is_dir());
+
+    let pids: Vec<u32> = all.iter().filter_map(|&n| c.pid(n)).collect();
+    assert_eq!(pids.len(), 3);
+    c.shutdown().await.expect("shutdown");
+    assert_groups_vanish(&pids);
+}
+
+#[tokio::test]
+async fn paused_node_stops_answering_until_resumed() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = http_spec(2, &py);
+    let (c, mut rx) = start(&spec, dir.path()).await;
+    let n0 = NodeId(0);
+    c.wait_ready(&[n0, NodeId(1)], READY).await.expect("ready");
+
+    c.pause(n0).expect("pause");
+    assert_eq!(c.status(n0), NodeStatus::Paused);
+    next_event(&mut rx, "n0 paused", |e| e.node == n0 && e.kind == NodeEventKind::Paused).await;
+    // The probe really goes out and times out: the process is frozen.
+    assert!(!c.is_ready(n0).await, "a paused node answered");
+    assert!(c.is_ready(NodeId(1)).await);
+
+    c.resume(n0).expect("resume");
+    assert_eq!(c.status(n0), NodeStatus::Running);
+    next_event(&mut rx, "n0 resumed", |e| e.node == n0 && e.kind == NodeEventKind::Resumed).await;
+    c.wait_ready(&[n0], READY).await.expect("ready after resume");
+    c.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn stop_ends_a_paused_node_gracefully_and_it_can_start_again() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = http_spec(1, &py);
+    let (c, mut rx) = start(&spec, dir.path()).await;
+    let n0 = NodeId(0);
+    c.wait_ready(&[n0], READY).await.expect("ready");
+    c.pause(n0).expect("pause");
+    c.stop(n0).await.expect("stop");
+    assert_eq!(c.status(n0), NodeStatus::Stopped);
+    let exit = next_event(&mut rx, "n0 exits", |e| matches!(e.kind, NodeEventKind::Exited { .. })).await;
+    // SIGTERM, not SIGKILL: the node got continued and ended within stop_timeout.
+    assert_eq!(
+        exit.kind,
+        NodeEventKind::Exited {
+            code: None,
+            signal: Some(libc::SIGTERM),
+            expected: true
+        }
+    );
+    assert!(matches!(c.pause(n0), Err(ClusterError::NotRunning { .. })));
+    c.start_node(n0).await.expect("start again");
+    assert!(matches!(
+        c.start_node(n0).await,
+        Err(ClusterError::AlreadyRunning { .. })
+    ));
+    c.wait_ready(&[n0], READY).await.expect("ready again");
+    c.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn node_that_exits_on_its_own_is_an_event_and_an_error_with_its_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = sh_spec(
+        1,
+        "echo 'boom: cannot bind port' \"$1\" >&2; exit 3",
+        Path::new("/bin/false"),
+        ReadyProbe::Tcp,
+    );
+    let (c, mut rx) = start(&spec, dir.path()).await;
+    let err = c
+        .wait_ready(&[NodeId(0)], READY)
+        .await
+        .expect_err("a node that exits is never ready");
+    match &err {
+        ClusterError::Exited {
+            node,
+            code,
+            last_log_lines,
+            ..
+        } => {
+            assert_eq!((*node, *code), (NodeId(0), Some(3)));
+            assert!(last_log_lines.contains("boom: cannot bind port"), "{last_log_lines}");
+        }
+        other => panic!("expected Exited, got {other:?}"),
+    }
+    assert!(err.to_string().starts_with("n0 exited with code 3 before it was ready"), "{err}");
+    let exit = next_event(&mut rx, "n0 exits", |e| matches!(e.kind, NodeEventKind::Exited { .. })).await;
+    assert_eq!(
+        exit.kind,
+        NodeEventKind::Exited {
+            code: Some(3),
+            signal: None,
+            expected: false
+        }
+    );
+    assert_eq!(c.status(NodeId(0)), NodeStatus::Exited);
+    assert!(matches!(c.kill(NodeId(0), libc::SIGKILL), Err(ClusterError::NotRunning { .. })));
+    c.shutdown().await.expect("shutting down a dead cluster is fine");
+}
+
+#[tokio::test]
+async fn node_that_never_listens_fails_readiness_with_never_ready() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Not `exec`: the sleep is a second process in the node's group.
+    let spec = sh_spec(1, "echo 'waiting for nothing'; sleep 30; echo done", Path::new("/bin/false"), ReadyProbe::Tcp);
+    let (c, _rx) = start(&spec, dir.path()).await;
+    let pgid = c.pid(NodeId(0)).expect("pid");
+    let err = c
+        .wait_ready(&[NodeId(0)], Duration::from_millis(300))
+        .await
+        .expect_err("nothing listens");
+    match &err {
+        ClusterError::NeverReady { last_log_lines, .. } => {
+            assert!(last_log_lines.contains("waiting for nothing"), "{last_log_lines}")
+        }
+        other => panic!("expected NeverReady, got {other:?}"),
+    }
+    assert!(err.to_string().contains("not ready within 300ms"), "{err}");
+    c.shutdown().await.expect("shutdown");
+    assert_groups_vanish(&[pgid]);
+}
+
+#[tokio::test]
+async fn missing_binary_is_reported_before_any_node_starts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for program in ["/nonexistent/rift-node", "rift-no-such-node-binary"] {
+        let spec = spec(2, program, Vec::new(), ReadyProbe::Tcp);
+        let layout = cluster::layout(&spec, dir.path()).expect("layout");
+        let (tx, mut rx) = unbounded_channel();
+        let peers = direct(&layout);
+        match Cluster::start(&spec, layout, peers, tx).await {
+            Err(ClusterError::BinaryMissing { program: p }) => assert_eq!(p, program),
+            Err(other) => panic!("expected BinaryMissing, got {other:?}"),
+            Ok(_) => panic!("{program} started"),
+        }
+        assert!(rx.try_recv().is_err(), "no node may have started");
+    }
+    // A directory is not a program either.
+    let spec = spec(1, "/tmp", Vec::new(), ReadyProbe::Tcp);
+    let layout = cluster::layout(&spec, dir.path()).expect("layout");
+    let (tx, _rx) = unbounded_channel();
+    let peers = direct(&layout);
+    let err = Cluster::start(&spec, layout, peers, tx).await.err();
+    assert!(
+        matches!(&err, Some(ClusterError::BinaryMissing { .. })),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.map(|e| e.to_string()).unwrap_or_default(),
+        "node program `/tmp` not found: no executable file at that path or on PATH"
+    );
+}
+
+#[tokio::test]
+async fn layout_gives_distinct_ports_and_per_node_paths() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut spec = spec(4, "/bin/true", Vec::new(), ReadyProbe::Tcp);
+    spec.separate_peer_port = true;
+    let layout = cluster::layout(&spec, dir.path()).expect("layout");
+    let mut ports: Vec<u16> = layout.iter().flat_map(|n| [n.port, n.peer_port]).collect();
+    ports.sort_unstable();
+    ports.dedup();
+    assert_eq!(ports.len(), 8, "{layout:?}");
+    assert_eq!(layout[2].log_path, dir.path().join("nodes/n2.log"));
+    assert_eq!(layout[2].data_dir, dir.path().join("data/n2"));
+
+    spec.host = "10.0.0.1".into();
+    assert!(matches!(
+        cluster::layout(&spec, dir.path()),
+        Err(ClusterError::BadHost { .. })
+    ));
+}
+
+#[tokio::test]
+async fn dropping_a_cluster_kills_every_node_and_its_children() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Each node leaves a background child in its group, then serves HTTP.
+    let spec = sh_spec(
+        2,
+        "sleep 60 & exec \"$3\" -m http.server --bind 127.0.0.1 --directory \"$2\" \"$1\"",
+        &py,
+        ReadyProbe::Http { path: "/".into() },
+    );
+    let (c, _rx) = start(&spec, dir.path()).await;
+    c.wait_ready(&[NodeId(0), NodeId(1)], READY).await.expect("ready");
+    let pgids: Vec<u32> = (0..2).filter_map(|i| c.pid(NodeId(i))).collect();
+    assert_eq!(pgids.len(), 2);
+    for &g in &pgids {
+        assert_eq!(group_members(g).len(), 2, "node and its sleep child");
+    }
+    drop(c);
+    assert_groups_vanish(&pgids);
+}
+
+const CHILD_ENV: &str = "RIFT_CLUSTER_TEST_CHILD_DIR";
+
+/// Not a test on its own: `sigkill_of_parent_leaves_no_node` runs this test
+/// binary again with only this test and `CHILD_ENV` set, so that a whole
+/// process starts a cluster and can be SIGKILLed.
+#[test]
+#[ignore = "helper process for sigkill_of_parent_leaves_no_node"]
+fn child_process_starting_a_cluster() {
+    let Some(dir) = std::env::var_os(CHILD_ENV) else {
+        return;
+    };
+    let Some(py) = python() else { return };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let spec = http_spec(3, &py);
+        let (c, _rx) = start(&spec, Path::new(&dir)).await;
+        let all: Vec<NodeId> = (0..3).map(NodeId).collect();
+        c.wait_ready(&all, READY).await.expect("ready");
+        let pids: Vec<String> = all.iter().filter_map(|&n| c.pid(n)).map(|p| p.to_string()).collect();
+        println!("RIFT_NODE_PIDS {}", pids.join(" "));
+        // Bounded: the parent SIGKILLs us long before this ends.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        c.shutdown().await.expect("shutdown");
+    });
+}
+
+#[test]
+fn sigkill_of_parent_leaves_no_node() {
+    if python().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = std::env::current_exe().expect("test binary");
+    let mut child = std::process::Command::new(exe)
+        .args(["--exact", "child_process_starting_a_cluster", "--ignored", "--nocapture"])
+        .env(CHILD_ENV, dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the test binary");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(pids) = line.strip_prefix("RIFT_NODE_PIDS ") {
+                let _ = tx.send(pids.to_string());
+            }
+        }
+    });
+    let pids = match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(line) => line,
+        Err(e) => {
+            let _ = child.kill();
+            panic!("the child never reported its nodes: {e}");
+        }
+    };
+    let pids: Vec<u32> = pids.split_whitespace().filter_map(|p| p.parse().ok()).collect();
+    assert_eq!(pids.len(), 3);
+    assert!(pids.iter().all(|&p| alive(p)), "nodes should run before the kill");
+
+    // SIGKILL: no destructor, no signal handler, nothing in rift runs.
+    child.kill().expect("SIGKILL the child");
+    let _ = child.wait();
+    assert_groups_vanish(&pids);
+}
