@@ -1,8 +1,12 @@
 //! What a run leaves behind: report.json (versioned), summary.md, and the
 //! terminal verdict table. Reads the runner's results; never runs anything.
 
+mod html;
+mod junit;
 mod summary;
 
+pub use html::render_html;
+pub use junit::junit_xml;
 pub use summary::{summary_markdown, terminal_table};
 
 use crate::check::availability::{Availability, Latency, Recovery};
@@ -140,14 +144,16 @@ pub enum ReportError {
 }
 
 impl Report {
-    /// Writes report.json and summary.md into `dir`.
-    pub fn write(&self, dir: &Path) -> Result<(), ReportError> {
+    /// Writes report.json, summary.md, junit.xml and report.html into `dir`.
+    pub fn write(&self, dir: &Path, ops: &[crate::history::Op]) -> Result<(), ReportError> {
         let json = serde_json::to_string_pretty(self).map_err(|e| ReportError::Write {
             path: dir.join("report.json").display().to_string(),
             source: std::io::Error::other(e),
         })?;
         write_file(&dir.join("report.json"), json.as_bytes())?;
         write_file(&dir.join("summary.md"), summary_markdown(self).as_bytes())?;
+        write_file(&dir.join("junit.xml"), junit_xml(&[self]).as_bytes())?;
+        write_file(&dir.join("report.html"), render_html(self, ops).as_bytes())?;
         Ok(())
     }
 

@@ -322,7 +322,7 @@ pub async fn run(plan: &Plan, opts: &RunOptions, abort: watch::Receiver<bool>) -
         checks,
         expectations,
     };
-    report.write(&run_dir)?;
+    report.write(&run_dir, &ops)?;
     Ok(RunOutcome { report, run_dir })
 }
 

@@ -1,0 +1,45 @@
+//! JUnit XML for CI: a suite per plan, a test case per expectation; failure
+//! messages carry the measured figure and the bound.
+
+use super::Report;
+use crate::check::verdict::Verdict;
+use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
+use std::time::Duration;
+
+fn suite(r: &Report) -> TestSuite {
+    let mut suite = TestSuite::new(r.plan.name.clone());
+    for e in &r.expectations {
+        let status = match e.verdict {
+            Verdict::Pass => TestCaseStatus::success(),
+            Verdict::Fail => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(format!("{}: measured {}, bound {}", e.name, e.measured, e.bound));
+                s.set_description(e.message.clone());
+                s
+            }
+            // Neither proven nor refuted (a checker ran out of budget, the run
+            // was interrupted): an error, so CI does not take it as a pass.
+            Verdict::Unknown => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+                s.set_message(format!("{}: unknown ({})", e.name, e.measured));
+                s.set_description(e.message.clone());
+                s
+            }
+        };
+        let mut case = TestCase::new(e.name.clone(), status);
+        case.set_classname(format!("rift.{}", r.plan.name));
+        case.set_system_out(e.message.clone());
+        suite.add_test_case(case);
+    }
+    suite.set_time(Duration::from_secs_f64(r.wall_seconds.max(0.0)));
+    suite
+}
+
+/// One document for one or many runs.
+pub fn junit_xml(reports: &[&Report]) -> String {
+    let mut junit = quick_junit::Report::new("rift");
+    for r in reports {
+        junit.add_test_suite(suite(r));
+    }
+    junit.to_string().unwrap_or_else(|e| format!("<!-- cannot serialize JUnit report: {e} -->\n"))
+}
