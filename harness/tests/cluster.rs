@@ -5,10 +5,12 @@
 //! Nodes are `python3 -m http.server` (tests needing it skip, saying so, when
 //! python3 is missing) and small `sh` scripts.
 
-use rift::cluster::{self, Cluster, ClusterError, NodeEvent, NodeEventKind, NodeLayout, NodeStatus};
+use rift::cluster::{
+    self, Cluster, ClusterError, NodeEvent, NodeEventKind, NodeLayout, NodeStatus,
+};
 use rift::plan::{
-    ArgTemplate, ClusterSpec, NetworkMode, NodeCommand, PeersFormat, Placeholder, ReadyProbe,
-    Readiness, Template, TemplatePart,
+    ArgTemplate, ClusterSpec, NetworkMode, NodeCommand, PeersFormat, Placeholder, Readiness,
+    ReadyProbe, Template, TemplatePart,
 };
 use rift::NodeId;
 use std::collections::BTreeMap;
@@ -65,7 +67,9 @@ fn python() -> Option<PathBuf> {
         .chain(std::env::split_paths(&path).map(|d| d.join("python3")))
         .find(|p| p.is_file());
     if found.is_none() {
-        eprintln!("SKIPPED: python3 is not installed; these tests use `python3 -m http.server` as a node");
+        eprintln!(
+            "SKIPPED: python3 is not installed; these tests use `python3 -m http.server` as a node"
+        );
     }
     found
 }
@@ -118,7 +122,9 @@ async fn start(spec: &ClusterSpec, dir: &Path) -> (Cluster, UnboundedReceiver<No
     let layout = cluster::layout(spec, dir).expect("layout");
     let (tx, rx) = unbounded_channel();
     let peers = direct(&layout);
-    let c = Cluster::start(spec, layout, peers, tx).await.expect("start");
+    let c = Cluster::start(spec, layout, peers, tx)
+        .await
+        .expect("start");
     (c, rx)
 }
 
@@ -177,10 +183,16 @@ fn assert_groups_vanish(pgids: &[u32]) {
         if left.is_empty() {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "processes still alive: {left:?}"
-        );
+        if Instant::now() >= deadline {
+            // Do not leave them behind for the next test run.
+            for &pid in &left {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            panic!("processes still alive: {left:?}");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -247,15 +259,23 @@ async fn paused_node_stops_answering_until_resumed() {
 
     c.pause(n0).expect("pause");
     assert_eq!(c.status(n0), NodeStatus::Paused);
-    next_event(&mut rx, "n0 paused", |e| e.node == n0 && e.kind == NodeEventKind::Paused).await;
+    next_event(&mut rx, "n0 paused", |e| {
+        e.node == n0 && e.kind == NodeEventKind::Paused
+    })
+    .await;
     // The probe really goes out and times out: the process is frozen.
     assert!(!c.is_ready(n0).await, "a paused node answered");
     assert!(c.is_ready(NodeId(1)).await);
 
     c.resume(n0).expect("resume");
     assert_eq!(c.status(n0), NodeStatus::Running);
-    next_event(&mut rx, "n0 resumed", |e| e.node == n0 && e.kind == NodeEventKind::Resumed).await;
-    c.wait_ready(&[n0], READY).await.expect("ready after resume");
+    next_event(&mut rx, "n0 resumed", |e| {
+        e.node == n0 && e.kind == NodeEventKind::Resumed
+    })
+    .await;
+    c.wait_ready(&[n0], READY)
+        .await
+        .expect("ready after resume");
     c.shutdown().await.expect("shutdown");
 }
 
@@ -270,7 +290,10 @@ async fn stop_ends_a_paused_node_gracefully_and_it_can_start_again() {
     c.pause(n0).expect("pause");
     c.stop(n0).await.expect("stop");
     assert_eq!(c.status(n0), NodeStatus::Stopped);
-    let exit = next_event(&mut rx, "n0 exits", |e| matches!(e.kind, NodeEventKind::Exited { .. })).await;
+    let exit = next_event(&mut rx, "n0 exits", |e| {
+        matches!(e.kind, NodeEventKind::Exited { .. })
+    })
+    .await;
     // SIGTERM, not SIGKILL: the node got continued and ended within stop_timeout.
     assert_eq!(
         exit.kind,
@@ -312,12 +335,22 @@ async fn node_that_exits_on_its_own_is_an_event_and_an_error_with_its_log() {
             ..
         } => {
             assert_eq!((*node, *code), (NodeId(0), Some(3)));
-            assert!(last_log_lines.contains("boom: cannot bind port"), "{last_log_lines}");
+            assert!(
+                last_log_lines.contains("boom: cannot bind port"),
+                "{last_log_lines}"
+            );
         }
         other => panic!("expected Exited, got {other:?}"),
     }
-    assert!(err.to_string().starts_with("n0 exited with code 3 before it was ready"), "{err}");
-    let exit = next_event(&mut rx, "n0 exits", |e| matches!(e.kind, NodeEventKind::Exited { .. })).await;
+    assert!(
+        err.to_string()
+            .starts_with("n0 exited with code 3 before it was ready"),
+        "{err}"
+    );
+    let exit = next_event(&mut rx, "n0 exits", |e| {
+        matches!(e.kind, NodeEventKind::Exited { .. })
+    })
+    .await;
     assert_eq!(
         exit.kind,
         NodeEventKind::Exited {
@@ -327,15 +360,25 @@ async fn node_that_exits_on_its_own_is_an_event_and_an_error_with_its_log() {
         }
     );
     assert_eq!(c.status(NodeId(0)), NodeStatus::Exited);
-    assert!(matches!(c.kill(NodeId(0), libc::SIGKILL), Err(ClusterError::NotRunning { .. })));
-    c.shutdown().await.expect("shutting down a dead cluster is fine");
+    assert!(matches!(
+        c.kill(NodeId(0), libc::SIGKILL),
+        Err(ClusterError::NotRunning { .. })
+    ));
+    c.shutdown()
+        .await
+        .expect("shutting down a dead cluster is fine");
 }
 
 #[tokio::test]
 async fn node_that_never_listens_fails_readiness_with_never_ready() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Not `exec`: the sleep is a second process in the node's group.
-    let spec = sh_spec(1, "echo 'waiting for nothing'; sleep 30; echo done", Path::new("/bin/false"), ReadyProbe::Tcp);
+    let spec = sh_spec(
+        1,
+        "echo 'waiting for nothing'; sleep 30; echo done",
+        Path::new("/bin/false"),
+        ReadyProbe::Tcp,
+    );
     let (c, _rx) = start(&spec, dir.path()).await;
     let pgid = c.pid(NodeId(0)).expect("pid");
     let err = c
@@ -344,7 +387,10 @@ async fn node_that_never_listens_fails_readiness_with_never_ready() {
         .expect_err("nothing listens");
     match &err {
         ClusterError::NeverReady { last_log_lines, .. } => {
-            assert!(last_log_lines.contains("waiting for nothing"), "{last_log_lines}")
+            assert!(
+                last_log_lines.contains("waiting for nothing"),
+                "{last_log_lines}"
+            )
         }
         other => panic!("expected NeverReady, got {other:?}"),
     }
@@ -416,7 +462,9 @@ async fn dropping_a_cluster_kills_every_node_and_its_children() {
         ReadyProbe::Http { path: "/".into() },
     );
     let (c, _rx) = start(&spec, dir.path()).await;
-    c.wait_ready(&[NodeId(0), NodeId(1)], READY).await.expect("ready");
+    c.wait_ready(&[NodeId(0), NodeId(1)], READY)
+        .await
+        .expect("ready");
     let pgids: Vec<u32> = (0..2).filter_map(|i| c.pid(NodeId(i))).collect();
     assert_eq!(pgids.len(), 2);
     for &g in &pgids {
@@ -444,7 +492,11 @@ fn child_process_starting_a_cluster() {
         let (c, _rx) = start(&spec, Path::new(&dir)).await;
         let all: Vec<NodeId> = (0..3).map(NodeId).collect();
         c.wait_ready(&all, READY).await.expect("ready");
-        let pids: Vec<String> = all.iter().filter_map(|&n| c.pid(n)).map(|p| p.to_string()).collect();
+        let pids: Vec<String> = all
+            .iter()
+            .filter_map(|&n| c.pid(n))
+            .map(|p| p.to_string())
+            .collect();
         println!("RIFT_NODE_PIDS {}", pids.join(" "));
         // Bounded: the parent SIGKILLs us long before this ends.
         tokio::time::sleep(Duration::from_secs(30)).await;
@@ -460,7 +512,12 @@ fn sigkill_of_parent_leaves_no_node() {
     let dir = tempfile::tempdir().expect("tempdir");
     let exe = std::env::current_exe().expect("test binary");
     let mut child = std::process::Command::new(exe)
-        .args(["--exact", "child_process_starting_a_cluster", "--ignored", "--nocapture"])
+        .args([
+            "--exact",
+            "child_process_starting_a_cluster",
+            "--ignored",
+            "--nocapture",
+        ])
         .env(CHILD_ENV, dir.path())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -482,9 +539,15 @@ fn sigkill_of_parent_leaves_no_node() {
             panic!("the child never reported its nodes: {e}");
         }
     };
-    let pids: Vec<u32> = pids.split_whitespace().filter_map(|p| p.parse().ok()).collect();
+    let pids: Vec<u32> = pids
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
     assert_eq!(pids.len(), 3);
-    assert!(pids.iter().all(|&p| alive(p)), "nodes should run before the kill");
+    assert!(
+        pids.iter().all(|&p| alive(p)),
+        "nodes should run before the kill"
+    );
 
     // SIGKILL: no destructor, no signal handler, nothing in rift runs.
     child.kill().expect("SIGKILL the child");

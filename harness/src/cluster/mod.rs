@@ -516,7 +516,7 @@ impl Cluster {
     pub async fn stop(&self, node: NodeId) -> Result<(), ClusterError> {
         let shared = self.node(node)?;
         self.request_stop(shared)?;
-        self.finish_stop(&[shared.clone()]).await
+        self.finish_stop(std::slice::from_ref(shared)).await
     }
 
     /// Marks the node's exit as expected and sends SIGCONT + SIGTERM.
