@@ -1,6 +1,59 @@
 //! Experiment plans: TOML in, a validated [`Plan`] out, or an error naming
-//! file, line, column and field. Never panics on any input.
+//! file, line, column and field. Never panics on any input and never touches
+//! processes or the network.
+//!
+//! Two layers, as in ripgrep's low/high arguments: toml's spanned document
+//! tree is the raw layer (every key and value keeps its byte span), and
+//! `validate` walks it once, resolving names and durations into a [`Plan`]
+//! that cannot be invalid, collecting every error it can on the way.
 
+mod duration;
+mod error;
+mod target;
+mod template;
 mod types;
+mod validate;
 
+pub use duration::{format_duration, parse_duration, parse_rate};
+pub use error::PlanError;
+pub use target::{parse_signal, parse_target, parse_topology};
+pub use template::TemplateScope;
 pub use types::*;
+
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// Reads and validates the plan at `path`. The plan's `hash` is the hex
+/// SHA-256 of the file's bytes.
+pub fn load(path: &Path) -> Result<Plan, PlanError> {
+    let bytes = std::fs::read(path).map_err(|source| PlanError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let src = String::from_utf8(bytes).map_err(|e| {
+        let (line, column) = error::position(
+            &String::from_utf8_lossy(e.as_bytes()),
+            e.utf8_error().valid_up_to(),
+        );
+        PlanError::Syntax {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: "the file is not valid UTF-8".to_string(),
+        }
+    })?;
+    parse(&src, path)
+}
+
+/// Validates plan source text; `path` is only recorded and used in messages.
+/// The hash is that of `src`'s bytes, the same as [`load`] gives.
+pub fn parse(src: &str, path: &Path) -> Result<Plan, PlanError> {
+    validate::validate(src, path, hash_hex(src.as_bytes()))
+}
+
+fn hash_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
