@@ -1,0 +1,776 @@
+//! The IO shell: a core thread that drives [`RaftCore`] (WAL, group commit, apply, replies),
+//! per-peer sender tasks, and the axum HTTP API for clients and peers. It never decides a
+//! Raft rule itself, and never acknowledges a client before the WAL holds what it promised.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::raft::{hex, Action, Body, Config, Event, Hash, Message, RaftCore, Role};
+use crate::state::{Command, KvState, Outcome};
+use crate::wal::{Record, Wal, WalError};
+
+/// Logical time step of the core.
+const TICK: Duration = Duration::from_millis(10);
+/// How long a client request waits for commit (or a read for confirmation) before a 503.
+const CLIENT_DEADLINE: Duration = Duration::from_millis(450);
+/// Deadline of a request a follower forwards to the leader.
+const FORWARD_DEADLINE: Duration = Duration::from_millis(800);
+/// Deadline of one peer message batch.
+const PEER_DEADLINE: Duration = Duration::from_millis(300);
+/// Largest client body.
+pub const MAX_BODY: usize = 1 << 20;
+/// Longest key, in bytes.
+pub const MAX_KEY: usize = 256;
+/// Header marking a request already forwarded once (forwarding never loops).
+const FORWARDED: &str = "x-rift-forwarded";
+
+/// Switches that break the node on purpose, for proving checkers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bugs {
+    pub stale_reads: bool,
+    pub ack_before_commit: bool,
+    pub unsafe_vote: bool,
+}
+
+/// Everything a node needs to run.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub id: String,
+    pub listen: SocketAddr,
+    /// Peer id and the address this node sends that peer's messages to.
+    pub peers: Vec<(String, SocketAddr)>,
+    pub data_dir: PathBuf,
+    pub bugs: Bugs,
+}
+
+#[derive(Debug, Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("http server: {0}")]
+    Serve(std::io::Error),
+    #[error("core stopped: {0}")]
+    Core(String),
+    #[error("cannot start core thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// Answers from the core thread to HTTP handlers.
+#[derive(Debug)]
+enum Reply {
+    Written { index: u64, hash: Hash },
+    Conflict(Option<String>),
+    Value(Option<(String, u64)>),
+    NotLeader(Option<String>),
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Health {
+    id: String,
+    role: Role,
+    term: u64,
+    leader: Option<String>,
+    commit: u64,
+    head: String,
+}
+
+enum Input {
+    Propose(Command, oneshot::Sender<Reply>),
+    Read(String, oneshot::Sender<Reply>),
+    Peer(Vec<Message>),
+    Health(oneshot::Sender<Health>),
+    Ledger {
+        from: u64,
+        limit: u64,
+        reply: oneshot::Sender<Value>,
+    },
+    Shutdown,
+}
+
+/// The core thread's state: everything that must change in step with the Raft core.
+struct Shell {
+    core: RaftCore,
+    wal: Wal,
+    kv: KvState,
+    bugs: Bugs,
+    peers: HashMap<String, mpsc::Sender<Message>>,
+    next_req: u64,
+    proposals: HashMap<u64, oneshot::Sender<Reply>>,
+    writes: HashMap<u64, (u64, oneshot::Sender<Reply>)>,
+    reads: HashMap<u64, (String, oneshot::Sender<Reply>)>,
+    ready_reads: Vec<(u64, String, oneshot::Sender<Reply>)>,
+    applied: u64,
+}
+
+impl Shell {
+    fn send(&self, m: Message) {
+        if let Some(tx) = self.peers.get(&m.to) {
+            // A full queue means the peer is slow or gone; Raft retransmits on the next heartbeat.
+            let _ = tx.try_send(m);
+        }
+    }
+
+    fn handle_inputs(&mut self, inputs: Vec<Input>, tick: bool) -> Result<bool, WalError> {
+        let mut events = Vec::new();
+        let mut batch: Vec<(u64, String)> = Vec::new();
+        let mut stop = false;
+        for input in inputs {
+            // Consecutive proposals become one event: one append, one broadcast, one fsync.
+            if !matches!(input, Input::Propose(..)) && !batch.is_empty() {
+                events.push(Event::Propose(std::mem::take(&mut batch)));
+            }
+            match input {
+                Input::Propose(cmd, tx) => {
+                    self.next_req += 1;
+                    self.proposals.insert(self.next_req, tx);
+                    batch.push((self.next_req, cmd.encode()));
+                }
+                Input::Read(key, tx) => {
+                    if self.bugs.stale_reads {
+                        let _ = tx.send(Reply::Value(self.kv.get(&key).cloned()));
+                    } else {
+                        self.next_req += 1;
+                        self.reads.insert(self.next_req, (key, tx));
+                        events.push(Event::Read(self.next_req));
+                    }
+                }
+                Input::Peer(msgs) => events.extend(msgs.into_iter().map(Event::Message)),
+                Input::Health(tx) => {
+                    let _ = tx.send(Health {
+                        id: self.core.id().to_string(),
+                        role: self.core.role(),
+                        term: self.core.term(),
+                        leader: self.core.leader().map(str::to_string),
+                        commit: self.core.commit(),
+                        head: hex(&self.core.head()),
+                    });
+                }
+                Input::Ledger { from, limit, reply } => {
+                    let to = self
+                        .core
+                        .commit()
+                        .min(from.saturating_add(limit).saturating_sub(1));
+                    let entries: Vec<Value> = (from.max(1)..=to)
+                        .filter_map(|i| self.core.entry(i))
+                        .map(|e| {
+                            let payload = serde_json::from_str::<Value>(&e.data).unwrap_or(Value::String(e.data.clone()));
+                            json!({"index": e.index, "term": e.term, "prev": hex(&e.prev), "hash": hex(&e.hash), "payload": payload})
+                        })
+                        .collect();
+                    let _ = reply.send(json!({ "entries": entries }));
+                }
+                Input::Shutdown => stop = true,
+            }
+        }
+        if !batch.is_empty() {
+            events.push(Event::Propose(batch));
+        }
+        if tick {
+            events.push(Event::Tick);
+        }
+        let before = (self.core.role(), self.core.term());
+        let mut actions = Vec::new();
+        for e in events {
+            actions.extend(self.core.step(e));
+        }
+        self.execute(actions)?;
+        if before != (self.core.role(), self.core.term()) {
+            tracing::info!(role = ?self.core.role(), term = self.core.term(), leader = ?self.core.leader(), last = self.core.last_index(), commit = self.core.commit(), "role or term changed");
+        }
+        Ok(stop)
+    }
+
+    /// Carries out actions: leader appends go out at once (the leader's own fsync runs in
+    /// parallel with replication), then one fsync for all log and vote changes, then the rest.
+    fn execute(&mut self, mut actions: Vec<Action>) -> Result<(), WalError> {
+        while !actions.is_empty() {
+            let mut written: Option<(u64, u64)> = None;
+            let mut dirty = false;
+            let mut rest = Vec::with_capacity(actions.len());
+            for a in actions {
+                match a {
+                    Action::Send(m) if matches!(m.body, Body::Append { .. }) => self.send(m),
+                    Action::SaveHardState { term, vote } => {
+                        self.wal.push(&Record::HardState { term, vote });
+                        dirty = true;
+                    }
+                    Action::TruncateLog { from } => {
+                        self.wal.push(&Record::Truncate { from });
+                        dirty = true;
+                    }
+                    Action::AppendLog(entries) => {
+                        for e in &entries {
+                            self.wal.push(&Record::Entry {
+                                index: e.index,
+                                term: e.term,
+                                data: e.data.clone(),
+                            });
+                            written = Some((e.index, e.term));
+                        }
+                        dirty = true;
+                    }
+                    other => rest.push(other),
+                }
+            }
+            if dirty {
+                self.wal.sync()?;
+            }
+            if let (true, Some((index, _))) = (self.bugs.ack_before_commit, written) {
+                if self.core.role() == Role::Leader {
+                    self.ack_early(index);
+                }
+            }
+            for a in rest {
+                match a {
+                    Action::Send(m) => self.send(m),
+                    Action::Proposed { req, index, term } => {
+                        if let Some(tx) = self.proposals.remove(&req) {
+                            self.writes.insert(index, (term, tx));
+                        }
+                    }
+                    Action::ProposeRejected { req, leader } => {
+                        if let Some(tx) = self.proposals.remove(&req) {
+                            let _ = tx.send(Reply::NotLeader(leader));
+                        }
+                    }
+                    Action::ReadReady { req, index } => {
+                        if let Some((key, tx)) = self.reads.remove(&req) {
+                            self.ready_reads.push((index, key, tx));
+                        }
+                    }
+                    Action::ReadRejected { req, leader } => {
+                        if let Some((_, tx)) = self.reads.remove(&req) {
+                            let _ = tx.send(Reply::NotLeader(leader));
+                        }
+                    }
+                    Action::Apply(entries) => {
+                        for e in entries {
+                            let outcome = self.kv.apply(e.index, &e.data);
+                            self.applied = e.index;
+                            if let Some((term, tx)) = self.writes.remove(&e.index) {
+                                // A different term at this index means our proposal was overwritten.
+                                if term == e.term {
+                                    let _ = tx.send(match outcome {
+                                        Outcome::Done => Reply::Written {
+                                            index: e.index,
+                                            hash: e.hash,
+                                        },
+                                        Outcome::Conflict(cur) => Reply::Conflict(cur),
+                                    });
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            self.serve_reads();
+            actions = match written {
+                Some((index, term)) => self.core.step(Event::Persisted { index, term }),
+                None => Vec::new(),
+            };
+        }
+        Ok(())
+    }
+
+    /// Bug on purpose: acknowledge writes once durable locally, before a majority has them.
+    fn ack_early(&mut self, upto: u64) {
+        let done: Vec<u64> = self.writes.keys().copied().filter(|i| *i <= upto).collect();
+        for index in done {
+            if let Some((term, tx)) = self.writes.remove(&index) {
+                if let Some(e) = self.core.entry(index).filter(|e| e.term == term) {
+                    let _ = tx.send(Reply::Written {
+                        index,
+                        hash: e.hash,
+                    });
+                }
+            }
+        }
+    }
+
+    fn serve_reads(&mut self) {
+        if self.ready_reads.is_empty() {
+            return;
+        }
+        let applied = self.applied;
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.ready_reads)
+            .into_iter()
+            .partition(|r| r.0 <= applied);
+        self.ready_reads = waiting;
+        for (_, key, tx) in ready {
+            let _ = tx.send(Reply::Value(self.kv.get(&key).cloned()));
+        }
+    }
+}
+
+fn core_loop(mut shell: Shell, rx: std_mpsc::Receiver<Input>) -> Result<(), NodeError> {
+    let mut next_tick = Instant::now() + TICK;
+    loop {
+        let mut inputs = Vec::new();
+        let wait = next_tick.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(wait) {
+            Ok(i) => inputs.push(i),
+            Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+        }
+        while inputs.len() < 4096 {
+            match rx.try_recv() {
+                Ok(i) => inputs.push(i),
+                Err(_) => break,
+            }
+        }
+        let now = Instant::now();
+        let tick = now >= next_tick;
+        if tick {
+            next_tick += TICK;
+            if next_tick < now {
+                next_tick = now + TICK;
+            }
+        }
+        if shell.handle_inputs(inputs, tick)? {
+            return Ok(());
+        }
+    }
+}
+
+async fn peer_loop(client: reqwest::Client, addr: SocketAddr, mut rx: mpsc::Receiver<Message>) {
+    let url = format!("http://{addr}/raft/msg");
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 256 {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        match client
+            .post(&url)
+            .timeout(PEER_DEADLINE)
+            .json(&batch)
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => tracing::debug!(%addr, status = %r.status(), "peer rejected messages"),
+            Err(e) => tracing::debug!(%addr, error = %e, "peer unreachable"),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct App {
+    id: String,
+    tx: std_mpsc::Sender<Input>,
+    peers: HashMap<String, SocketAddr>,
+    http: reqwest::Client,
+}
+
+fn error(status: StatusCode, msg: &str) -> Response {
+    (status, Json(json!({ "error": msg }))).into_response()
+}
+
+fn check_key(key: &str) -> Result<(), Response> {
+    if key.is_empty() || key.len() > MAX_KEY || key.contains('/') {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "key must be one path segment of 1..=256 bytes",
+        ));
+    }
+    Ok(())
+}
+
+fn utf8(body: Bytes) -> Result<String, Response> {
+    String::from_utf8(body.to_vec())
+        .map_err(|_| error(StatusCode::BAD_REQUEST, "body must be utf-8"))
+}
+
+/// A request as received, kept so that a follower can forward it to the leader.
+struct Original {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl App {
+    async fn call(
+        &self,
+        orig: Original,
+        make: impl FnOnce(oneshot::Sender<Reply>) -> Input,
+    ) -> Response {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(make(tx)).is_err() {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "node stopping");
+        }
+        let reply = match tokio::time::timeout(CLIENT_DEADLINE, rx).await {
+            Err(_) => return error(StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+            Ok(Err(_)) => {
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not committed: leadership changed",
+                )
+            }
+            Ok(Ok(r)) => r,
+        };
+        match reply {
+            Reply::Written { index, hash } => {
+                Json(json!({"index": index, "hash": hex(&hash)})).into_response()
+            }
+            Reply::Conflict(current) => {
+                (StatusCode::CONFLICT, Json(json!({ "current": current }))).into_response()
+            }
+            Reply::Value(Some((value, index))) => {
+                Json(json!({"value": value, "index": index})).into_response()
+            }
+            Reply::Value(None) => error(StatusCode::NOT_FOUND, "not found"),
+            Reply::NotLeader(leader) => self.forward(orig, leader).await,
+        }
+    }
+
+    /// Proxies a request to the leader over the peer link (the peer address, not its listen address).
+    async fn forward(&self, orig: Original, leader: Option<String>) -> Response {
+        let addr = match leader
+            .as_ref()
+            .filter(|l| **l != self.id)
+            .and_then(|l| self.peers.get(l))
+        {
+            Some(a) if !orig.headers.contains_key(FORWARDED) => *a,
+            _ => return error(StatusCode::SERVICE_UNAVAILABLE, "no leader"),
+        };
+        let path = orig.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let mut req = self
+            .http
+            .request(orig.method, format!("http://{addr}{path}"))
+            .header(FORWARDED, self.id.as_str())
+            .timeout(FORWARD_DEADLINE)
+            .body(orig.body);
+        if let Some(ct) = orig.headers.get(axum::http::header::CONTENT_TYPE) {
+            req = req.header(axum::http::header::CONTENT_TYPE, ct.clone());
+        }
+        match req.send().await {
+            Ok(r) => {
+                let status =
+                    StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+                match r.bytes().await {
+                    Ok(b) => (
+                        status,
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        b,
+                    )
+                        .into_response(),
+                    Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "leader connection lost"),
+                }
+            }
+            Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "leader unreachable"),
+        }
+    }
+}
+
+async fn health(State(app): State<App>) -> Response {
+    let (tx, rx) = oneshot::channel();
+    if app.tx.send(Input::Health(tx)).is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "node stopping");
+    }
+    match tokio::time::timeout(CLIENT_DEADLINE, rx).await {
+        Ok(Ok(h)) => Json(h).into_response(),
+        _ => error(StatusCode::SERVICE_UNAVAILABLE, "core busy"),
+    }
+}
+
+async fn put_kv(
+    State(app): State<App>,
+    Path(key): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = check_key(&key) {
+        return r;
+    }
+    let value = match utf8(body.clone()) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let orig = Original {
+        method,
+        uri,
+        headers,
+        body,
+    };
+    app.call(orig, |tx| Input::Propose(Command::Put { key, value }, tx))
+        .await
+}
+
+async fn get_kv(
+    State(app): State<App>,
+    Path(key): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = check_key(&key) {
+        return r;
+    }
+    let orig = Original {
+        method,
+        uri,
+        headers,
+        body: Bytes::new(),
+    };
+    app.call(orig, |tx| Input::Read(key, tx)).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CasBody {
+    expect: Option<String>,
+    value: String,
+}
+
+async fn cas_kv(
+    State(app): State<App>,
+    Path(key): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = check_key(&key) {
+        return r;
+    }
+    let cas: CasBody = match serde_json::from_slice(&body) {
+        Ok(c) => c,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("expected {{\"expect\": string|null, \"value\": string}}: {e}"),
+            )
+        }
+    };
+    let orig = Original {
+        method,
+        uri,
+        headers,
+        body,
+    };
+    app.call(orig, |tx| {
+        Input::Propose(
+            Command::Cas {
+                key,
+                expect: cas.expect,
+                value: cas.value,
+            },
+            tx,
+        )
+    })
+    .await
+}
+
+async fn post_ledger(
+    State(app): State<App>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let data = match utf8(body.clone()) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let orig = Original {
+        method,
+        uri,
+        headers,
+        body,
+    };
+    app.call(orig, |tx| Input::Propose(Command::Tx { data }, tx))
+        .await
+}
+
+#[derive(Deserialize)]
+struct LedgerQuery {
+    from: Option<u64>,
+    limit: Option<u64>,
+}
+
+async fn get_ledger(
+    State(app): State<App>,
+    q: Result<Query<LedgerQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = q else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "expected ?from=N&limit=M (non-negative integers)",
+        );
+    };
+    let (tx, rx) = oneshot::channel();
+    let input = Input::Ledger {
+        from: q.from.unwrap_or(1),
+        limit: q.limit.unwrap_or(100).min(1000),
+        reply: tx,
+    };
+    if app.tx.send(input).is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "node stopping");
+    }
+    match tokio::time::timeout(CLIENT_DEADLINE, rx).await {
+        Ok(Ok(v)) => Json(v).into_response(),
+        _ => error(StatusCode::SERVICE_UNAVAILABLE, "core busy"),
+    }
+}
+
+async fn raft_msg(State(app): State<App>, body: Bytes) -> Response {
+    let msgs: Vec<Message> = match serde_json::from_slice(&body) {
+        Ok(m) => m,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("bad peer message: {e}")),
+    };
+    if msgs
+        .iter()
+        .any(|m| m.to != app.id || !app.peers.contains_key(&m.from))
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "message not from a known peer to this node",
+        );
+    }
+    if app.tx.send(Input::Peer(msgs)).is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "node stopping");
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn router(app: App) -> Router {
+    let peer = Router::new()
+        .route("/raft/msg", post(raft_msg))
+        .layer(DefaultBodyLimit::max(256 << 20));
+    Router::new()
+        .route("/health", get(health))
+        .route("/kv/{key}", put(put_kv).get(get_kv))
+        .route("/kv/{key}/cas", post(cas_kv))
+        .route("/ledger", post(post_ledger).get(get_ledger))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .merge(peer)
+        .with_state(app)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Runs the node until SIGTERM/SIGINT (or a fatal core error).
+pub async fn run(cfg: NodeConfig) -> Result<(), NodeError> {
+    let (wal, rec) = Wal::open(&cfg.data_dir)?;
+    if rec.truncated_bytes > 0 {
+        tracing::warn!(
+            bytes = rec.truncated_bytes,
+            "WAL had a torn or corrupt tail; truncated it"
+        );
+    }
+    tracing::info!(entries = rec.entries.len(), term = rec.term, vote = ?rec.vote, "recovered WAL");
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| NodeError::Bind {
+            addr: cfg.listen,
+            source,
+        })?;
+    let mut rcfg = Config::new(
+        cfg.id.clone(),
+        cfg.peers.iter().map(|(p, _)| p.clone()).collect(),
+    );
+    rcfg.unsafe_vote = cfg.bugs.unsafe_vote;
+    rcfg.seed = rand::random();
+    let core = RaftCore::new(rcfg, rec.term, rec.vote, rec.entries);
+
+    let http = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(32)
+        .build()
+        .map_err(|e| NodeError::Core(format!("http client: {e}")))?;
+    let mut peer_tx = HashMap::new();
+    for (id, addr) in &cfg.peers {
+        let (tx, rx) = mpsc::channel(1024);
+        peer_tx.insert(id.clone(), tx);
+        tokio::spawn(peer_loop(http.clone(), *addr, rx));
+    }
+    let shell = Shell {
+        core,
+        wal,
+        kv: KvState::default(),
+        bugs: cfg.bugs,
+        peers: peer_tx,
+        next_req: 0,
+        proposals: HashMap::new(),
+        writes: HashMap::new(),
+        reads: HashMap::new(),
+        ready_reads: Vec::new(),
+        applied: 0,
+    };
+    let (tx, rx) = std_mpsc::channel();
+    let (done_tx, done_rx) = oneshot::channel();
+    let thread = std::thread::Builder::new()
+        .name("raft-core".into())
+        .spawn(move || {
+            let r = core_loop(shell, rx);
+            let _ = done_tx.send(());
+            r
+        })
+        .map_err(NodeError::Thread)?;
+
+    let app = App {
+        id: cfg.id.clone(),
+        tx: tx.clone(),
+        peers: cfg.peers.iter().cloned().collect(),
+        http,
+    };
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|s| {
+        let _ = s.set_nodelay(true);
+    });
+    let served = axum::serve(listener, router(app))
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                _ = shutdown_signal() => tracing::info!("signal received; stopping"),
+                _ = done_rx => tracing::error!("core thread stopped"),
+            }
+        })
+        .await;
+    let _ = tx.send(Input::Shutdown);
+    let core_result = tokio::task::spawn_blocking(move || thread.join())
+        .await
+        .map_err(|e| NodeError::Core(e.to_string()))?
+        .map_err(|_| NodeError::Core("core thread panicked".into()))?;
+    served.map_err(NodeError::Serve)?;
+    core_result?;
+    tracing::info!("stopped");
+    Ok(())
+}
