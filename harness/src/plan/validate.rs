@@ -192,6 +192,13 @@ pub(super) fn validate(src: &str, path: &Path, hash: String) -> Result<Plan, Pla
     }
 }
 
+/// What the steps need to know of the cluster.
+struct StepCtx {
+    size: usize,
+    has_leader: bool,
+    no_network: bool,
+}
+
 /// A table being read: possibly absent (then every field takes its default).
 struct Tbl<'a, 'i> {
     t: Option<&'a DeTable<'i>>,
@@ -509,7 +516,21 @@ impl Validator<'_> {
         let workload = self
             .table(root, "workload")
             .and_then(|t| self.workload(&t, external));
-        let steps = self.steps(root, cluster.as_ref(), duration);
+        let ctx = match &cluster {
+            Some(c) => StepCtx {
+                size: c.size,
+                has_leader: c.leader.is_some(),
+                no_network: c.network == NetworkMode::None,
+            },
+            // The cluster has errors of its own: still check the steps, but
+            // assume the most permissive cluster to avoid knock-on errors.
+            None => StepCtx {
+                size: MAX_NODES,
+                has_leader: true,
+                no_network: false,
+            },
+        };
+        let steps = self.steps(root, &ctx, duration);
         let expect = self
             .table(root, "expect")
             .and_then(|t| self.expect(&t, workload.as_ref()));
@@ -1115,7 +1136,7 @@ impl Validator<'_> {
     fn steps(
         &mut self,
         root: &Tbl<'_, '_>,
-        cluster: Option<&ClusterSpec>,
+        ctx: &StepCtx,
         duration: Option<Duration>,
     ) -> Option<Vec<Step>> {
         let Some(v) = root.get("step") else {
@@ -1150,7 +1171,7 @@ impl Validator<'_> {
                 span: item.span(),
                 path: field,
             };
-            match self.step(&tbl, cluster, duration) {
+            match self.step(&tbl, ctx, duration) {
                 Some(action_at) => steps.push(Step {
                     at: action_at.0,
                     action: action_at.1,
@@ -1169,7 +1190,7 @@ impl Validator<'_> {
     fn step(
         &mut self,
         t: &Tbl<'_, '_>,
-        cluster: Option<&ClusterSpec>,
+        ctx: &StepCtx,
         duration: Option<Duration>,
     ) -> Option<(Duration, Action)> {
         let fault = match self.string(t, "fault") {
@@ -1237,9 +1258,7 @@ impl Validator<'_> {
             }
         };
         let (fault, fault_span) = fault?;
-        let cluster = cluster?;
-        if cluster.network == NetworkMode::None
-            && matches!(fault.as_str(), "partition" | "heal" | "degrade" | "restore")
+        if ctx.no_network && matches!(fault.as_str(), "partition" | "heal" | "degrade" | "restore")
         {
             self.error(
                 fault_span,
@@ -1248,8 +1267,8 @@ impl Validator<'_> {
             );
             return None;
         }
-        let size = cluster.size;
-        let has_leader = cluster.leader.is_some();
+        let size = ctx.size;
+        let has_leader = ctx.has_leader;
         let for_ = match t.get("for") {
             None => Some(None),
             Some(_) => self.duration(t, "for", true).map(Some),
