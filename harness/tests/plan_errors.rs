@@ -419,35 +419,132 @@ fn minimal_plan_takes_every_default() {
 /// A valid plan the mutation strategy starts from.
 const BASE: &str = include_str!("fixtures/plans/full.toml");
 
+/// Values and keys that are each valid somewhere in a plan, so that line
+/// edits mostly produce valid TOML that the validator has to judge.
+const VALUES: &[&str] = &[
+    "\"5s\"",
+    "\"0s\"",
+    "\"-1s\"",
+    "\"99h\"",
+    "5",
+    "0",
+    "-1",
+    "1.5",
+    "true",
+    "[]",
+    "{}",
+    "\"n0\"",
+    "\"n9\"",
+    "\"leader\"",
+    "\"random(9)\"",
+    "[\"n0\", \"n0\"]",
+    "[[\"n0\"], []]",
+    "\"{peer}\"",
+    "\"{nope}\"",
+    "\"{\"",
+    "{ each_peer = [\"{peer}\"] }",
+    "\"kill\"",
+    "\"heal\"",
+    "\"isolate(all)\"",
+    "\"ring\"",
+    "\"1MB/s\"",
+    "\"none\"",
+    "\"probe\"",
+    "\"\"",
+    "1e400",
+    "nan",
+    "9223372036854775807",
+    "1979-05-27T07:32:00Z",
+];
+const KEYS: &[&str] = &[
+    "name",
+    "duration",
+    "size",
+    "host",
+    "command",
+    "args",
+    "bug",
+    "bugs",
+    "network",
+    "ready",
+    "leader",
+    "kind",
+    "keys",
+    "mix",
+    "at",
+    "fault",
+    "target",
+    "topology",
+    "links",
+    "signal",
+    "for",
+    "restart_after",
+    "latency",
+    "jitter",
+    "bandwidth",
+    "finds",
+    "sise",
+    "[cluster]",
+    "[[step]]",
+    "[expect]",
+    "[workload]",
+];
+
 fn mutated() -> impl Strategy<Value = String> {
-    // Byte positions are taken modulo the length, then moved back to a
-    // character boundary, so every edit yields valid UTF-8.
+    // Mostly line edits (keep TOML valid, stress the validator), some raw
+    // character edits (stress the TOML parser and positions). Positions are
+    // taken modulo the length and moved back to a character boundary.
     let edit = (
-        0usize..4,
+        0usize..6,
         any::<usize>(),
-        0usize..40,
+        any::<usize>(),
         "[\\[\\]{}=\"',.#\\n a-z0-9_-]{0,8}",
     );
-    proptest::collection::vec(edit, 1..6).prop_map(|edits| {
+    proptest::collection::vec(edit, 1..5).prop_map(|edits| {
         let mut s = BASE.to_string();
-        for (kind, pos, len, text) in edits {
-            let mut at = pos % (s.len() + 1);
-            while !s.is_char_boundary(at) {
-                at -= 1;
+        for (kind, a, b, text) in edits {
+            let mut lines: Vec<String> = s.lines().map(str::to_string).collect();
+            if lines.is_empty() {
+                lines.push(String::new());
             }
-            let mut end = (at + len).min(s.len());
-            while !s.is_char_boundary(end) {
-                end -= 1;
-            }
+            let i = a % lines.len();
             match kind {
-                0 => s.replace_range(at..end, ""),
-                1 => s.insert_str(at, &text),
-                2 => s.replace_range(at..end, &text),
+                0 => {
+                    lines.remove(i);
+                }
+                1 => {
+                    let copy = lines[i].clone();
+                    lines.insert(b % (lines.len() + 1), copy);
+                }
+                2 | 3 => {
+                    if let Some((key, _)) = lines[i].split_once(" = ") {
+                        lines[i] = format!("{key} = {}", VALUES[b % VALUES.len()]);
+                    }
+                }
+                4 => {
+                    let rest = lines[i].split_once(" = ").map(|(_, v)| v.to_string());
+                    let key = KEYS[b % KEYS.len()];
+                    match rest {
+                        Some(v) if !key.starts_with('[') => lines[i] = format!("{key} = {v}"),
+                        Some(_) => lines[i] = key.to_string(),
+                        None => {}
+                    }
+                }
                 _ => {
-                    let copy = s[at..end].to_string();
-                    s.insert_str(end, &copy);
+                    let mut t = lines.join("\n");
+                    let mut at = a % (t.len() + 1);
+                    while !t.is_char_boundary(at) {
+                        at -= 1;
+                    }
+                    let mut end = (at + b % 40).min(t.len());
+                    while !t.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    t.replace_range(at..end, &text);
+                    lines = vec![t];
                 }
             }
+            s = lines.join("\n");
         }
         s
     })

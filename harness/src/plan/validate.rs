@@ -195,6 +195,9 @@ pub(super) fn validate(src: &str, path: &Path, hash: String) -> Result<Plan, Pla
 /// What the steps need to know of the cluster.
 struct StepCtx {
     size: usize,
+    /// False when `size` is invalid: then `size` is the maximum and checks
+    /// that need the exact size are skipped.
+    size_known: bool,
     has_leader: bool,
     no_network: bool,
 }
@@ -519,16 +522,31 @@ impl Validator<'_> {
         let ctx = match &cluster {
             Some(c) => StepCtx {
                 size: c.size,
+                size_known: true,
                 has_leader: c.leader.is_some(),
                 no_network: c.network == NetworkMode::None,
             },
             // The cluster has errors of its own: still check the steps, but
             // assume the most permissive cluster to avoid knock-on errors.
-            None => StepCtx {
-                size: MAX_NODES,
-                has_leader: true,
-                no_network: false,
-            },
+            None => {
+                let raw_size = root
+                    .get("cluster")
+                    .and_then(|c| c.get_ref().as_table())
+                    .map(|c| c.get("size").map(|v| int_value(v.get_ref())));
+                let size = match raw_size {
+                    None | Some(None) => Some(3),
+                    Some(Some(Some(n))) => usize::try_from(n)
+                        .ok()
+                        .filter(|n| (1..=MAX_NODES).contains(n)),
+                    Some(Some(None)) => None,
+                };
+                StepCtx {
+                    size: size.unwrap_or(MAX_NODES),
+                    size_known: size.is_some(),
+                    has_leader: true,
+                    no_network: false,
+                }
+            }
         };
         let steps = self.steps(root, &ctx, duration);
         let expect = self
@@ -1304,7 +1322,7 @@ impl Validator<'_> {
                 target: self.target(t, size, has_leader)?,
             },
             "partition" => {
-                let topology = self.topology(t, size, has_leader);
+                let topology = self.topology(t, ctx);
                 let oneway = match t.get("oneway") {
                     None => Some(false),
                     Some(_) => self.bool(t, "oneway"),
@@ -1449,7 +1467,8 @@ impl Validator<'_> {
         ok.then_some(ids)
     }
 
-    fn topology(&mut self, t: &Tbl<'_, '_>, size: usize, has_leader: bool) -> Option<Topology> {
+    fn topology(&mut self, t: &Tbl<'_, '_>, ctx: &StepCtx) -> Option<Topology> {
+        let (size, has_leader) = (ctx.size, ctx.has_leader);
         let field = t.field("topology");
         let Some(v) = t.get("topology") else {
             self.error(
@@ -1487,7 +1506,7 @@ impl Validator<'_> {
                 if !ok {
                     return None;
                 }
-                groups_topology(resolved, size)
+                groups_topology(resolved, size, ctx.size_known)
             }
             other => Err(format!(
                 "expected a topology name or groups like [[\"n0\"], [\"n1\", \"n2\"]], found {}",
