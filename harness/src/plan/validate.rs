@@ -28,7 +28,9 @@ const MAX_CLIENTS: u64 = 1024;
 const MAX_RATE: f64 = 100_000.0;
 const MAX_KEYS: u64 = 1_000_000;
 
+/// The `--bug` switches the sample node knows.
 pub const SAMPLE_BUGS: &[&str] = &["stale-reads", "ack-before-commit", "unsafe-vote"];
+/// Checker names accepted by `expect.finds`.
 pub const CHECKERS: &[&str] = &[
     "linearizable",
     "lost_writes",
