@@ -622,3 +622,31 @@ async fn nodes_outlive_the_thread_that_started_them() {
     c.shutdown().await.expect("shutdown");
     assert_groups_vanish(&pids);
 }
+
+#[tokio::test]
+async fn port_taken_before_the_node_binds_it_surfaces_with_the_nodes_log() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = http_spec(1, &py);
+    let layout = cluster::layout(&spec, dir.path()).expect("layout");
+    // Something else grabs the port between layout and spawn.
+    let _squatter = std::net::TcpListener::bind(("127.0.0.1", layout[0].port)).expect("bind");
+    let (tx, _rx) = unbounded_channel();
+    let peers = direct(&layout);
+    let c = Cluster::start(&spec, layout, peers, tx)
+        .await
+        .expect("start");
+    let err = c
+        .wait_ready(&[NodeId(0)], READY)
+        .await
+        .expect_err("the node cannot bind");
+    match &err {
+        ClusterError::Exited { last_log_lines, .. } => {
+            assert!(
+                last_log_lines.contains("Address already in use"),
+                "{last_log_lines}"
+            )
+        }
+        other => panic!("expected Exited, got {other:?}"),
+    }
+}
