@@ -488,7 +488,13 @@ fn child_process_starting_a_cluster() {
     let Some(py) = python() else { return };
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
-        let spec = http_spec(3, &py);
+        // Each node forks a child of its own, which carries no death signal.
+        let spec = sh_spec(
+            3,
+            "sleep 60 & exec \"$3\" -m http.server --bind 127.0.0.1 --directory \"$2\" \"$1\"",
+            &py,
+            ReadyProbe::Http { path: "/".into() },
+        );
         let (c, _rx) = start(&spec, Path::new(&dir)).await;
         let all: Vec<NodeId> = (0..3).map(NodeId).collect();
         c.wait_ready(&all, READY).await.expect("ready");
@@ -548,6 +554,9 @@ fn sigkill_of_parent_leaves_no_node() {
         pids.iter().all(|&p| alive(p)),
         "nodes should run before the kill"
     );
+    for &g in &pids {
+        assert_eq!(group_members(g).len(), 2, "node and its sleep child");
+    }
 
     // SIGKILL: no destructor, no signal handler, nothing in rift runs.
     child.kill().expect("SIGKILL the child");
