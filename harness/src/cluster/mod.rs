@@ -10,9 +10,9 @@
 //! signal reaches whatever it forked; a node's leader gets PR_SET_PDEATHSIG
 //! (SIGKILL) so it dies with rift even when rift gets no chance to clean up;
 //! `Drop` SIGKILLs every live group; and when a leader exits, the rest of its
-//! group is killed before the leader is reaped. Known gap: if rift is
-//! SIGKILLed, processes a node forked itself are orphaned, not killed (only
-//! the leader carries the death signal).
+//! group is killed before the leader is reaped. Processes a node forks do
+//! not inherit the death signal; a guard shell that outlives rift by a
+//! moment SIGKILLs their groups when rift dies (see `spawn`).
 
 mod command;
 mod probe;
