@@ -488,7 +488,13 @@ fn child_process_starting_a_cluster() {
     let Some(py) = python() else { return };
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
-        let spec = http_spec(3, &py);
+        // Each node forks a child of its own, which carries no death signal.
+        let spec = sh_spec(
+            3,
+            "sleep 60 & exec \"$3\" -m http.server --bind 127.0.0.1 --directory \"$2\" \"$1\"",
+            &py,
+            ReadyProbe::Http { path: "/".into() },
+        );
         let (c, _rx) = start(&spec, Path::new(&dir)).await;
         let all: Vec<NodeId> = (0..3).map(NodeId).collect();
         c.wait_ready(&all, READY).await.expect("ready");
@@ -548,9 +554,108 @@ fn sigkill_of_parent_leaves_no_node() {
         pids.iter().all(|&p| alive(p)),
         "nodes should run before the kill"
     );
+    for &g in &pids {
+        assert_eq!(group_members(g).len(), 2, "node and its sleep child");
+    }
 
     // SIGKILL: no destructor, no signal handler, nothing in rift runs.
     child.kill().expect("SIGKILL the child");
     let _ = child.wait();
     assert_groups_vanish(&pids);
+}
+
+#[tokio::test]
+async fn leader_is_the_most_common_answer_of_running_unpaused_nodes() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut spec = http_spec(3, &py);
+    spec.leader = Some(rift::plan::LeaderQuery {
+        path: "/status.json".into(),
+        pointer: "/raft/leader".into(),
+    });
+    let (c, _rx) = start(&spec, dir.path()).await;
+    let all: Vec<NodeId> = (0..3).map(NodeId).collect();
+    c.wait_ready(&all, READY).await.expect("ready");
+    // Each node serves its data dir, so a file there is its answer.
+    let answer = |node: usize, leader: &str| {
+        let path = c.layout()[node].data_dir.join("status.json");
+        std::fs::write(path, format!(r#"{{"raft": {{"leader": {leader}}}}}"#)).expect("write");
+    };
+    answer(0, r#""n2""#);
+    answer(1, "2");
+    answer(2, r#""n1""#);
+    assert_eq!(c.leader().await, Some(NodeId(2)));
+
+    // A paused node is not asked: n0 and n2 disagree, so nobody knows.
+    c.pause(NodeId(1)).expect("pause");
+    assert_eq!(c.leader().await, None);
+    c.resume(NodeId(1)).expect("resume");
+
+    answer(2, "null");
+    answer(1, r#""n0""#);
+    assert_eq!(c.leader().await, None, "one vote each for n2 and n0");
+    answer(2, r#""n0""#);
+    assert_eq!(c.leader().await, Some(NodeId(0)));
+    c.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn nodes_outlive_the_thread_that_started_them() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = http_spec(2, &py);
+    let run_dir = dir.path().to_path_buf();
+    let thread_spec = spec.clone();
+    // PR_SET_PDEATHSIG follows the forking *thread*: had this short-lived
+    // thread forked the nodes, its exit would SIGKILL them.
+    let (c, _rx) = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(start(&thread_spec, &run_dir))
+    })
+    .join()
+    .expect("starter thread");
+    let all = [NodeId(0), NodeId(1)];
+    c.wait_ready(&all, READY).await.expect("ready");
+    // Give a wrongly armed death signal time to land, then check again.
+    let pids: Vec<u32> = all.iter().filter_map(|&n| c.pid(n)).collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        pids.iter().all(|&p| alive(p)),
+        "nodes died with their starter thread"
+    );
+    assert_eq!(c.status(NodeId(0)), NodeStatus::Running);
+    assert!(c.is_ready(NodeId(0)).await && c.is_ready(NodeId(1)).await);
+    c.shutdown().await.expect("shutdown");
+    assert_groups_vanish(&pids);
+}
+
+#[tokio::test]
+async fn port_taken_before_the_node_binds_it_surfaces_with_the_nodes_log() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = http_spec(1, &py);
+    let layout = cluster::layout(&spec, dir.path()).expect("layout");
+    // Something else grabs the port between layout and spawn.
+    let _squatter = std::net::TcpListener::bind(("127.0.0.1", layout[0].port)).expect("bind");
+    let (tx, _rx) = unbounded_channel();
+    let peers = direct(&layout);
+    let c = Cluster::start(&spec, layout, peers, tx)
+        .await
+        .expect("start");
+    let err = c
+        .wait_ready(&[NodeId(0)], READY)
+        .await
+        .expect_err("the node cannot bind");
+    match &err {
+        ClusterError::Exited { last_log_lines, .. } => {
+            assert!(
+                last_log_lines.contains("Address already in use"),
+                "{last_log_lines}"
+            )
+        }
+        other => panic!("expected Exited, got {other:?}"),
+    }
 }

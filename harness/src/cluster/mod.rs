@@ -5,6 +5,14 @@
 //! failure, Ctrl-C, a panic, nor when rift itself is SIGKILLed. This module
 //! must never signal a pid it has already reaped, and never panics because a
 //! node misbehaves: a node that dies on its own is an event, not an error.
+//!
+//! How the promise is kept: each node leads its own process group, so every
+//! signal reaches whatever it forked; a node's leader gets PR_SET_PDEATHSIG
+//! (SIGKILL) so it dies with rift even when rift gets no chance to clean up;
+//! `Drop` SIGKILLs every live group; and when a leader exits, the rest of its
+//! group is killed before the leader is reaped. Processes a node forks do
+//! not inherit the death signal; a guard shell that outlives rift by a
+//! moment SIGKILLs their groups when rift dies (see `spawn`).
 
 mod command;
 mod probe;

@@ -60,8 +60,12 @@ fn send(req: SpawnRequest) -> io::Result<()> {
     thread::Builder::new()
         .name("rift-spawner".into())
         .spawn(move || {
+            start_guard();
             for req in rx {
                 let result = spawn_now(&req.argv, req.log);
+                if let Ok(child) = &result {
+                    tell_guard(&format!("+{}\n", child.id()));
+                }
                 if let Err(Ok(mut child)) = req.reply.send(result) {
                     // The caller went away (cancelled): do not leave an orphan.
                     let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
@@ -152,6 +156,8 @@ pub(crate) fn supervise(
                     // The zombie leader still holds the group id, so this
                     // reaches only processes the node left behind.
                     let _ = killpg(pid, Signal::SIGKILL);
+                    // Forget the group while its id cannot be reused yet.
+                    tell_guard(&format!("-{}\n", child.id()));
                     let _ = child.wait();
                     after_reap(info);
                 }
@@ -175,4 +181,50 @@ pub(crate) fn supervise(
             }
         })?;
     Ok(())
+}
+
+// What PR_SET_PDEATHSIG cannot cover: processes a node forks do not carry
+// the death signal. A tiny guard shell, started once, is told every node
+// group on its stdin ("+pgid" / "-pgid"); when rift dies, however it dies,
+// the pipe closes and the guard SIGKILLs the groups it still knows. A group
+// is forgotten while its zombie leader still pins the id, so the guard can
+// never hit a reused pid.
+const GUARD_SCRIPT: &str = r#"gs=' '
+while IFS= read -r l; do
+  case $l in
+    +*) gs="$gs${l#+} " ;;
+    -*) g=${l#-}; case $gs in *" $g "*) gs="${gs%% "$g" *} ${gs#* "$g" }" ;; esac ;;
+  esac
+done
+for g in $gs; do kill -s KILL -- "-$g" 2>/dev/null; done"#;
+
+static GUARD_PIPE: Mutex<Option<std::process::ChildStdin>> = Mutex::new(None);
+
+/// Starts the guard shell; without `/bin/sh` rift runs unguarded (the
+/// nodes themselves still die with rift).
+fn start_guard() {
+    let spawned = Command::new("/bin/sh")
+        .args(["-c", GUARD_SCRIPT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        // Not in rift's group: a Ctrl-C that kills rift must leave the guard
+        // alive to clean up.
+        .process_group(0)
+        .spawn();
+    // The guard exits only once rift is gone, so its Child is never waited.
+    if let Ok(mut child) = spawned {
+        *GUARD_PIPE.lock().unwrap_or_else(PoisonError::into_inner) = child.stdin.take();
+    }
+}
+
+fn tell_guard(line: &str) {
+    use std::io::Write;
+    let mut pipe = GUARD_PIPE.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(p) = pipe.as_mut() {
+        // A guard that died (someone killed it) costs only the extra safety.
+        if p.write_all(line.as_bytes()).is_err() {
+            *pipe = None;
+        }
+    }
 }

@@ -19,6 +19,7 @@ pub use error::PlanError;
 pub use target::{parse_signal, parse_target, parse_topology};
 pub use template::TemplateScope;
 pub use types::*;
+pub use validate::{CHECKERS, SAMPLE_BUGS};
 
 use sha2::{Digest, Sha256};
 use std::path::Path;

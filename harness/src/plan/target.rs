@@ -135,9 +135,14 @@ pub fn parse_topology(s: &str, size: usize) -> Result<Topology, String> {
     Ok(topology)
 }
 
-/// Explicit groups: non-empty, disjoint, every node in exactly one group,
-/// at least two groups. Groups are given as resolved node ids.
-pub fn groups_topology(groups: Vec<Vec<NodeId>>, size: usize) -> Result<Topology, String> {
+/// Explicit groups: non-empty, disjoint, every node in exactly one group
+/// (checked only with `require_cover`), at least two groups. Groups are
+/// given as resolved node ids.
+pub fn groups_topology(
+    groups: Vec<Vec<NodeId>>,
+    size: usize,
+    require_cover: bool,
+) -> Result<Topology, String> {
     if groups.len() < 2 {
         return Err("expected at least two groups to cut apart".to_string());
     }
@@ -158,7 +163,7 @@ pub fn groups_topology(groups: Vec<Vec<NodeId>>, size: usize) -> Result<Topology
         .filter(|&i| !seen[i])
         .map(|i| NodeId(i).to_string())
         .collect();
-    if !missing.is_empty() {
+    if require_cover && !missing.is_empty() {
         return Err(format!(
             "every node must be in exactly one group; missing: {}",
             missing.join(", ")
@@ -281,23 +286,23 @@ mod tests {
                 .collect()
         };
         assert_eq!(
-            groups_topology(g(&[&[0, 1], &[2, 3, 4]]), 5),
+            groups_topology(g(&[&[0, 1], &[2, 3, 4]]), 5, true),
             Ok(Topology::Groups(g(&[&[0, 1], &[2, 3, 4]])))
         );
         assert_eq!(
-            groups_topology(g(&[&[0, 1], &[1, 2]]), 3),
+            groups_topology(g(&[&[0, 1], &[1, 2]]), 3, true),
             Err("node `n1` is in more than one group".into())
         );
         assert_eq!(
-            groups_topology(g(&[&[0, 1], &[]]), 2),
+            groups_topology(g(&[&[0, 1], &[]]), 2, true),
             Err("group 1 is empty".into())
         );
         assert_eq!(
-            groups_topology(g(&[&[0], &[1]]), 4),
+            groups_topology(g(&[&[0], &[1]]), 4, true),
             Err("every node must be in exactly one group; missing: n2, n3".into())
         );
-        assert!(groups_topology(g(&[&[0, 1, 2]]), 3).is_err());
-        assert!(groups_topology(g(&[&[0], &[7]]), 2).is_err());
+        assert!(groups_topology(g(&[&[0, 1, 2]]), 3, true).is_err());
+        assert!(groups_topology(g(&[&[0], &[7]]), 2, true).is_err());
     }
 
     #[test]

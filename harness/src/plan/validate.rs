@@ -28,7 +28,9 @@ const MAX_CLIENTS: u64 = 1024;
 const MAX_RATE: f64 = 100_000.0;
 const MAX_KEYS: u64 = 1_000_000;
 
+/// The `--bug` switches the sample node knows.
 pub const SAMPLE_BUGS: &[&str] = &["stale-reads", "ack-before-commit", "unsafe-vote"];
+/// Checker names accepted by `expect.finds`.
 pub const CHECKERS: &[&str] = &[
     "linearizable",
     "lost_writes",
@@ -190,6 +192,16 @@ pub(super) fn validate(src: &str, path: &Path, hash: String) -> Result<Plan, Pla
         1 => Err(errors.remove(0)),
         _ => Err(PlanError::Many { errors }),
     }
+}
+
+/// What the steps need to know of the cluster.
+struct StepCtx {
+    size: usize,
+    /// False when `size` is invalid: then `size` is the maximum and checks
+    /// that need the exact size are skipped.
+    size_known: bool,
+    has_leader: bool,
+    no_network: bool,
 }
 
 /// A table being read: possibly absent (then every field takes its default).
@@ -509,7 +521,36 @@ impl Validator<'_> {
         let workload = self
             .table(root, "workload")
             .and_then(|t| self.workload(&t, external));
-        let steps = self.steps(root, cluster.as_ref(), duration);
+        let ctx = match &cluster {
+            Some(c) => StepCtx {
+                size: c.size,
+                size_known: true,
+                has_leader: c.leader.is_some(),
+                no_network: c.network == NetworkMode::None,
+            },
+            // The cluster has errors of its own: still check the steps, but
+            // assume the most permissive cluster to avoid knock-on errors.
+            None => {
+                let raw_size = root
+                    .get("cluster")
+                    .and_then(|c| c.get_ref().as_table())
+                    .map(|c| c.get("size").map(|v| int_value(v.get_ref())));
+                let size = match raw_size {
+                    None | Some(None) => Some(3),
+                    Some(Some(Some(n))) => usize::try_from(n)
+                        .ok()
+                        .filter(|n| (1..=MAX_NODES).contains(n)),
+                    Some(Some(None)) => None,
+                };
+                StepCtx {
+                    size: size.unwrap_or(MAX_NODES),
+                    size_known: size.is_some(),
+                    has_leader: true,
+                    no_network: false,
+                }
+            }
+        };
+        let steps = self.steps(root, &ctx, duration);
         let expect = self
             .table(root, "expect")
             .and_then(|t| self.expect(&t, workload.as_ref()));
@@ -1115,7 +1156,7 @@ impl Validator<'_> {
     fn steps(
         &mut self,
         root: &Tbl<'_, '_>,
-        cluster: Option<&ClusterSpec>,
+        ctx: &StepCtx,
         duration: Option<Duration>,
     ) -> Option<Vec<Step>> {
         let Some(v) = root.get("step") else {
@@ -1150,7 +1191,7 @@ impl Validator<'_> {
                 span: item.span(),
                 path: field,
             };
-            match self.step(&tbl, cluster, duration) {
+            match self.step(&tbl, ctx, duration) {
                 Some(action_at) => steps.push(Step {
                     at: action_at.0,
                     action: action_at.1,
@@ -1169,7 +1210,7 @@ impl Validator<'_> {
     fn step(
         &mut self,
         t: &Tbl<'_, '_>,
-        cluster: Option<&ClusterSpec>,
+        ctx: &StepCtx,
         duration: Option<Duration>,
     ) -> Option<(Duration, Action)> {
         let fault = match self.string(t, "fault") {
@@ -1237,9 +1278,7 @@ impl Validator<'_> {
             }
         };
         let (fault, fault_span) = fault?;
-        let cluster = cluster?;
-        if cluster.network == NetworkMode::None
-            && matches!(fault.as_str(), "partition" | "heal" | "degrade" | "restore")
+        if ctx.no_network && matches!(fault.as_str(), "partition" | "heal" | "degrade" | "restore")
         {
             self.error(
                 fault_span,
@@ -1248,8 +1287,8 @@ impl Validator<'_> {
             );
             return None;
         }
-        let size = cluster.size;
-        let has_leader = cluster.leader.is_some();
+        let size = ctx.size;
+        let has_leader = ctx.has_leader;
         let for_ = match t.get("for") {
             None => Some(None),
             Some(_) => self.duration(t, "for", true).map(Some),
@@ -1285,7 +1324,7 @@ impl Validator<'_> {
                 target: self.target(t, size, has_leader)?,
             },
             "partition" => {
-                let topology = self.topology(t, size, has_leader);
+                let topology = self.topology(t, ctx);
                 let oneway = match t.get("oneway") {
                     None => Some(false),
                     Some(_) => self.bool(t, "oneway"),
@@ -1430,7 +1469,8 @@ impl Validator<'_> {
         ok.then_some(ids)
     }
 
-    fn topology(&mut self, t: &Tbl<'_, '_>, size: usize, has_leader: bool) -> Option<Topology> {
+    fn topology(&mut self, t: &Tbl<'_, '_>, ctx: &StepCtx) -> Option<Topology> {
+        let (size, has_leader) = (ctx.size, ctx.has_leader);
         let field = t.field("topology");
         let Some(v) = t.get("topology") else {
             self.error(
@@ -1468,7 +1508,7 @@ impl Validator<'_> {
                 if !ok {
                     return None;
                 }
-                groups_topology(resolved, size)
+                groups_topology(resolved, size, ctx.size_known)
             }
             other => Err(format!(
                 "expected a topology name or groups like [[\"n0\"], [\"n1\", \"n2\"]], found {}",
@@ -1761,5 +1801,271 @@ fn unknown_field(key: &str, allowed: &[&str]) -> String {
             "unknown field `{key}`; expected one of {}",
             backticked(allowed)
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse;
+    use super::*;
+
+    const HEAD: &str = "name = \"t\"\nduration = \"30s\"\n";
+
+    fn ok(body: &str) -> Plan {
+        match parse(&format!("{HEAD}{body}"), Path::new("p.toml")) {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Every error message, without the position, one per line.
+    fn err(body: &str) -> String {
+        match parse(&format!("{HEAD}{body}"), Path::new("p.toml")) {
+            Ok(p) => panic!("should fail: {p:#?}"),
+            Err(e) => e
+                .errors()
+                .iter()
+                .map(|e| match e {
+                    PlanError::Invalid { field, message, .. } => format!("{field}: {message}"),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    #[test]
+    fn integers_honour_toml_notation() {
+        assert_eq!(ok("seed = 0x10\n[cluster]\nsize = 1_0\n").seed, Some(16));
+        assert_eq!(ok("[cluster]\nsize = 1_0\n").cluster.size, 10);
+        assert_eq!(
+            err("seed = -1\n"),
+            "seed: expected a whole number of at least 0, found -1"
+        );
+    }
+
+    #[test]
+    fn sample_node_bugs() {
+        assert_eq!(
+            ok("[cluster]\nbug = \"stale-reads\"\n").cluster.command,
+            NodeCommand::SampleNode {
+                bugs: vec!["stale-reads".into()]
+            }
+        );
+        assert_eq!(
+            ok("[cluster]\nbugs = [\"unsafe-vote\", \"ack-before-commit\"]\n")
+                .cluster
+                .command,
+            NodeCommand::SampleNode {
+                bugs: vec!["unsafe-vote".into(), "ack-before-commit".into()]
+            }
+        );
+        assert_eq!(
+            err("[cluster]\ncommand = \"/bin/x\"\nbug = \"stale-reads\"\n"),
+            "cluster.bug: bugs can only be switched on in the bundled sample node; remove `command` or this field"
+        );
+        assert_eq!(
+            err("[cluster]\nbug = \"x\"\nbugs = []\n"),
+            "cluster.bugs: give either `bug` or `bugs`, not both"
+        );
+        assert_eq!(
+            err("[cluster]\nargs = [\"--x\"]\n"),
+            "cluster.args: `args` needs `command`; the bundled sample node gets its arguments from rift"
+        );
+    }
+
+    #[test]
+    fn peer_port_needs_a_separate_peer_port() {
+        assert_eq!(
+            err("[cluster]\ncommand = \"/bin/x\"\nargs = [\"{peer_port}\"]\n"),
+            "cluster.args[0]: `{peer_port}` needs `separate_peer_port = true` in [cluster]"
+        );
+        assert_eq!(
+            err("[cluster]\nenv = { A = \"{peer}\" }\n"),
+            "cluster.env.A: `{peer}` is only valid inside { each_peer = [...] }; valid here: {id}, {name}, {host}, {port}, {peer_port}, {data_dir}, {peers}"
+        );
+    }
+
+    #[test]
+    fn workload_fields_belong_to_their_kind() {
+        assert_eq!(
+            err("[workload]\nkind = \"kv\"\nmethod = \"GET\"\n"),
+            "workload.method: `method` only applies to kind = \"probe\", this workload is \"kv\""
+        );
+        assert_eq!(
+            err("[workload]\nmix = { read = 0, write = 0 }\n"),
+            "workload.mix: the weights are all zero; give at least one of read, write, cas a positive weight"
+        );
+        assert_eq!(
+            err("[workload]\nrate = 0\n"),
+            "workload.rate: expected a number greater than 0 and at most 100000, found 0"
+        );
+        let p = ok("[workload]\nkind = \"probe\"\nmethod = \"HEAD\"\npath = \"/x\"\nok_status = [200, 204]\n");
+        assert_eq!(
+            p.workload.kind,
+            WorkloadKind::Probe {
+                method: "HEAD".into(),
+                path: "/x".into(),
+                ok_status: vec![200, 204]
+            }
+        );
+        assert_eq!(
+            ok("[workload]\nkind = \"ledger\"\n").workload.kind,
+            WorkloadKind::Ledger
+        );
+    }
+
+    #[test]
+    fn network_faults_need_a_network() {
+        assert_eq!(
+            err("[cluster]\nnetwork = \"none\"\n[[step]]\nat = \"1s\"\nfault = \"heal\"\n"),
+            "step[0].fault: a heal step needs network faults, but [cluster] network = \"none\""
+        );
+    }
+
+    #[test]
+    fn leader_targets_need_a_leader_query() {
+        let ext = "[cluster]\ncommand = \"/bin/x\"\n";
+        assert_eq!(
+            err(&format!("{ext}[[step]]\nat = \"1s\"\nfault = \"kill\"\ntarget = \"leader\"\n")),
+            "step[0].target: choosing by leader needs [cluster] leader = { path = \"...\", pointer = \"...\" } for an external command"
+        );
+        assert_eq!(
+            err(&format!("{ext}[[step]]\nat = \"1s\"\nfault = \"partition\"\ntopology = \"isolate(followers)\"\n")),
+            "step[0].topology: choosing by leader needs [cluster] leader = { path = \"...\", pointer = \"...\" } for an external command"
+        );
+        let p = ok(&format!(
+            "{ext}leader = {{ pointer = \"/l\" }}\n[[step]]\nat = \"1s\"\nfault = \"kill\"\ntarget = \"leader\"\nsignal = 15\n"
+        ));
+        assert_eq!(
+            p.steps[0].action,
+            Action::Kill {
+                target: Target::Leader,
+                signal: 15,
+                restart_after: None
+            }
+        );
+    }
+
+    #[test]
+    fn step_rules() {
+        let step = |body: &str| format!("[[step]]\nat = \"1s\"\n{body}");
+        assert_eq!(
+            err(&step("fault = \"degrade\"\n")),
+            "step[0]: a degrade step needs at least one of `latency`, `jitter`, `bandwidth`, `reset`, `stall`"
+        );
+        assert_eq!(
+            err(&step("fault = \"degrade\"\njitter = \"5ms\"\n")),
+            "step[0].jitter: `jitter` varies `latency`; give `latency` too"
+        );
+        assert_eq!(
+            err(&step("fault = \"degrade\"\nreset = 2\nbandwidth = \"1Mb/s\"\n")),
+            "step[0].reset: expected a number from 0 to 1, found 2\nstep[0].bandwidth: unknown rate unit `Mb/s` in \"1Mb/s\"; use B/s, KB/s, MB/s, GB/s, KiB/s, MiB/s or GiB/s"
+        );
+        assert_eq!(
+            err(&step("fault = \"kil\"\n")),
+            "step[0].fault: unknown fault \"kil\", did you mean \"kill\"?"
+        );
+        assert_eq!(
+            err("[[step]]\nfault = \"kill\"\n"),
+            "step[0].at: missing; a step needs `at`, its offset from the start like \"5s\"\nstep[0].target: missing; this step needs a target: n0.., [\"n0\", \"n2\"], random, random(k), leader, followers, minority, majority, all"
+        );
+        assert_eq!(
+            err(&step(
+                "fault = \"kill\"\ntarget = \"n1\"\nrestart_after = \"0s\"\n"
+            )),
+            "step[0].restart_after: expected a duration greater than zero"
+        );
+        assert_eq!(
+            err(&step(
+                "fault = \"degrade\"\nlatency = \"1ms\"\nlinks = [[\"n0\", \"n0\"]]\n"
+            )),
+            "step[0].links[0]: a link joins two different nodes, found n0 to itself"
+        );
+        assert_eq!(
+            err(&step(
+                "fault = \"restore\"\nlinks = [\"n0\", \"n1\", \"n0\"]\n"
+            )),
+            "step[0].links: node `n0` is listed twice"
+        );
+        let p = ok(&step(
+            "fault = \"degrade\"\nlatency = \"1ms\"\nlinks = \"majority\"\nbandwidth = 500\n",
+        ));
+        assert_eq!(
+            p.steps[0].action,
+            Action::Degrade {
+                links: LinkSelector::Nodes(Target::Majority),
+                degradation: Degradation {
+                    latency: Some(Duration::from_millis(1)),
+                    bandwidth: Some(500),
+                    ..Degradation::default()
+                },
+                for_: None
+            }
+        );
+        assert_eq!(p.steps[0].line, 3);
+        assert_eq!(
+            ok(&step("fault = \"restore\"\n")).steps[0].action,
+            Action::Restore {
+                links: LinkSelector::All
+            }
+        );
+    }
+
+    #[test]
+    fn expectations() {
+        let p = ok("[expect]\nfinds = [\"linearizable\", \"lost_writes\"]\navailability = 1\n");
+        assert_eq!(p.expect.finds, vec!["linearizable", "lost_writes"]);
+        assert_eq!(p.expect.availability, Some(1.0));
+        assert_eq!(
+            err("[expect]\nlinearizable = true\nfinds = [\"linearizable\"]\n"),
+            "expect.finds[0]: `linearizable` cannot both be expected to hold and to find a violation"
+        );
+        assert_eq!(
+            err("[expect]\nfinds = [\"linearisable\"]\n"),
+            "expect.finds[0]: unknown checker `linearisable`, did you mean `linearizable`?"
+        );
+        assert_eq!(
+            err("[workload]\nkind = \"ledger\"\n[expect]\nlinearizable = true\n"),
+            "expect.linearizable: the linearizability checker needs workload kind = \"kv\""
+        );
+        assert_eq!(
+            err("[expect]\nrecovery = 5\n"),
+            "expect.recovery: expected a duration like \"5s\" or \"250ms\", found 5"
+        );
+        assert_eq!(
+            err("[expect]\nzzz = 1\n"),
+            "expect.zzz: unknown field `zzz`; expected one of `availability`, `p50_latency`, `p99_latency`, `recovery`, `no_unexpected_exits`, `linearizable`, `lost_writes`, `ledger_agreement`, `finds`"
+        );
+    }
+
+    #[test]
+    fn readiness_forms() {
+        assert_eq!(
+            ok("[cluster]\nready = { tcp = true }\n")
+                .cluster
+                .ready
+                .probe,
+            ReadyProbe::Tcp
+        );
+        assert_eq!(
+            ok("[cluster]\nready = { path = \"/ready\", timeout = \"3s\" }\n")
+                .cluster
+                .ready,
+            Readiness {
+                probe: ReadyProbe::Http {
+                    path: "/ready".into()
+                },
+                timeout: Duration::from_secs(3)
+            }
+        );
+        assert_eq!(
+            err("[cluster]\nready = { tcp = true, path = \"/x\" }\n"),
+            "cluster.ready.path: give either `path` (HTTP readiness) or `tcp = true`, not both"
+        );
+        assert_eq!(
+            err("[cluster]\nready = \"/health\"\n"),
+            "cluster.ready: expected a table, found \"/health\""
+        );
     }
 }
