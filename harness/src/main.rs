@@ -17,9 +17,15 @@ const EXIT_CANNOT_RUN: u8 = 3;
 const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Parser)]
-#[command(name = "rift", version, about = "Chaos-testing harness for real multi-process clusters")]
-#[command(after_help = "Exit codes: 0 every expectation held, 1 an expectation failed, \
-2 invalid plan or arguments, 3 the experiment could not run, 130 interrupted.")]
+#[command(
+    name = "rift",
+    version,
+    about = "Chaos-testing harness for real multi-process clusters"
+)]
+#[command(
+    after_help = "Exit codes: 0 every expectation held, 1 an expectation failed, \
+2 invalid plan or arguments, 3 the experiment could not run, 130 interrupted."
+)]
 struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -95,8 +101,22 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate { plans } => validate(&plans),
         Command::List { dir } => list(&dir),
-        Command::Run { plans, out, seed, label, duration, progress } => {
-            let opts = RunOptions { out, seed, label, duration, progress, sample_node_program: None };
+        Command::Run {
+            plans,
+            out,
+            seed,
+            label,
+            duration,
+            progress,
+        } => {
+            let opts = RunOptions {
+                out,
+                seed,
+                label,
+                duration,
+                progress,
+                sample_node_program: None,
+            };
             run_plans(&plans, &opts)
         }
     }
@@ -110,7 +130,10 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn load_all(paths: &[PathBuf]) -> Result<Vec<Plan>, ExitCode> {
@@ -136,7 +159,14 @@ fn validate(paths: &[PathBuf]) -> ExitCode {
     match load_all(paths) {
         Ok(plans) => {
             for p in plans {
-                println!("ok: {} ({}): {} nodes, {} steps, {:?}", p.path.display(), p.name, p.cluster.size, p.steps.len(), p.duration);
+                println!(
+                    "ok: {} ({}): {} nodes, {} steps, {:?}",
+                    p.path.display(),
+                    p.name,
+                    p.cluster.size,
+                    p.steps.len(),
+                    p.duration
+                );
             }
             ExitCode::SUCCESS
         }
@@ -171,7 +201,10 @@ fn run_plans(paths: &[PathBuf], opts: &RunOptions) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -182,7 +215,9 @@ fn run_plans(paths: &[PathBuf], opts: &RunOptions) -> ExitCode {
         let (abort_tx, abort_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             wait_for_interrupt().await;
-            eprintln!("rift: interrupted; stopping nodes and writing a partial report (again to force)");
+            eprintln!(
+                "rift: interrupted; stopping nodes and writing a partial report (again to force)"
+            );
             let _ = abort_tx.send(true);
             wait_for_interrupt().await;
             std::process::exit(i32::from(EXIT_INTERRUPTED));
@@ -197,7 +232,10 @@ fn run_plans(paths: &[PathBuf], opts: &RunOptions) -> ExitCode {
                     let r = &outcome.report;
                     println!("\n{}: {}", r.plan.name, verdict_word(r.verdict));
                     print!("{}", rift::report::terminal_table(r));
-                    println!("  report: {}", outcome.run_dir.join("report.json").display());
+                    println!(
+                        "  report: {}",
+                        outcome.run_dir.join("report.json").display()
+                    );
                     if r.abort_reason.is_some() {
                         EXIT_INTERRUPTED
                     } else if r.verdict == Verdict::Pass {

@@ -36,18 +36,31 @@ fn latest_report(out: &Path, plan: &str) -> Value {
 }
 
 fn show(o: &Output) -> String {
-    format!("status {:?}\nstdout:\n{}\nstderr:\n{}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// Children of `pid`, from /proc.
 fn children(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
     for e in dir.flatten() {
-        let Some(child) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else { continue };
+        let Some(child) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
         // The command name may hold spaces; fields resume after the last ')'.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
         let fields: Vec<&str> = rest.split_whitespace().collect();
         if fields.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(pid) {
             out.push(child);
@@ -59,7 +72,9 @@ fn children(pid: u32) -> Vec<u32> {
 fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // A zombie has exited; only its parent's wait is missing.
-        Ok(stat) => !stat.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')),
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z')),
         Err(_) => false,
     }
 }
@@ -103,10 +118,16 @@ rate = 100
         .spawn()
         .expect("spawn rift");
     let history = out.join(name).join("latest").join("history.jsonl");
-    let started = wait_until(Duration::from_secs(20), || std::fs::metadata(&history).is_ok_and(|m| m.len() > 0));
+    let started = wait_until(Duration::from_secs(20), || {
+        std::fs::metadata(&history).is_ok_and(|m| m.len() > 0)
+    });
     assert!(started, "the run never recorded an operation");
     let nodes = children(child.id());
-    assert_eq!(nodes.len(), 3, "expected three node processes under rift, found {nodes:?}");
+    assert_eq!(
+        nodes.len(),
+        3,
+        "expected three node processes under rift, found {nodes:?}"
+    );
     (child, out, nodes)
 }
 
@@ -155,18 +176,33 @@ lost_writes = 0
     assert_eq!(r["seed"], 5);
     assert_eq!(r["label"], "test-build");
     assert_eq!(r["status"], "completed");
-    let actions: Vec<&str> = r["timeline"].as_array().expect("timeline").iter().filter_map(|e| e["action"].as_str()).collect();
+    let actions: Vec<&str> = r["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
     assert_eq!(actions, ["kill", "restart", "pause", "resume"]);
     for e in r["timeline"].as_array().into_iter().flatten() {
         assert!(e["error"].is_null(), "fault failed: {e}");
         assert!(e["lag_ms"].as_f64().is_some_and(|l| l >= 0.0), "{e}");
     }
-    assert!(r["ops"]["ok"].as_u64().is_some_and(|n| n > 200), "{}", r["ops"]);
+    assert!(
+        r["ops"]["ok"].as_u64().is_some_and(|n| n > 200),
+        "{}",
+        r["ops"]
+    );
     let latest = out.join("short").join("latest");
     let history = std::fs::read_to_string(latest.join("history.jsonl")).expect("history");
-    assert_eq!(history.lines().count() as u64, r["ops"]["total"].as_u64().unwrap_or(0));
+    assert_eq!(
+        history.lines().count() as u64,
+        r["ops"]["total"].as_u64().unwrap_or(0)
+    );
     for n in ["n0", "n1", "n2"] {
-        assert!(latest.join("nodes").join(format!("{n}.log")).is_file(), "{n}.log");
+        assert!(
+            latest.join("nodes").join(format!("{n}.log")).is_file(),
+            "{n}.log"
+        );
     }
     assert!(latest.join("summary.md").is_file());
 }
@@ -182,22 +218,34 @@ fn sigint_mid_run_resumes_stops_every_node_and_writes_an_aborted_report() {
     // The pause is in force before the interrupt.
     let report_dir = out.join("interrupted").join("latest");
     std::thread::sleep(Duration::from_millis(300));
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT)
-        .expect("SIGINT");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
     let sent = Instant::now();
-    let exited = wait_until(Duration::from_secs(5), || matches!(child.try_wait(), Ok(Some(_))));
+    let exited = wait_until(Duration::from_secs(5), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
     let took = sent.elapsed();
     assert!(exited, "rift did not exit after SIGINT");
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(130));
     eprintln!("rift exited {took:?} after SIGINT");
     for pid in &nodes {
-        assert!(wait_until(Duration::from_secs(2), || !alive(*pid)), "node pid {pid} outlived rift");
+        assert!(
+            wait_until(Duration::from_secs(2), || !alive(*pid)),
+            "node pid {pid} outlived rift"
+        );
     }
-    let r: Value = serde_json::from_str(&std::fs::read_to_string(report_dir.join("report.json")).expect("report"))
-        .expect("json");
+    let r: Value = serde_json::from_str(
+        &std::fs::read_to_string(report_dir.join("report.json")).expect("report"),
+    )
+    .expect("json");
     assert_eq!(r["status"], "aborted");
-    assert!(r["abort_reason"].as_str().is_some_and(|s| s.contains("interrupted")));
+    assert!(r["abort_reason"]
+        .as_str()
+        .is_some_and(|s| s.contains("interrupted")));
     assert_eq!(r["timeline"][0]["action"], "pause");
 }
 
@@ -208,19 +256,33 @@ fn sigkill_of_rift_leaves_no_node() {
     child.kill().expect("SIGKILL rift");
     let _ = child.wait();
     for pid in &nodes {
-        assert!(wait_until(Duration::from_secs(5), || !alive(*pid)), "node pid {pid} outlived a SIGKILLed rift");
+        assert!(
+            wait_until(Duration::from_secs(5), || !alive(*pid)),
+            "node pid {pid} outlived a SIGKILLed rift"
+        );
     }
 }
 
 #[test]
 fn malformed_plan_exits_2_naming_file_line_column_and_field() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let plan = write_plan(dir.path(), "bad", "name = \"bad\"\nduration = \"10s\"\n[cluster]\nsize = \"five\"\n");
+    let plan = write_plan(
+        dir.path(),
+        "bad",
+        "name = \"bad\"\nduration = \"10s\"\n[cluster]\nsize = \"five\"\n",
+    );
     let o = rift().args(["run"]).arg(&plan).output().expect("run");
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains(&format!("{}:4:8: cluster.size", plan.display())), "{err}");
-    let o = rift().args(["validate"]).arg(&plan).output().expect("validate");
+    assert!(
+        err.contains(&format!("{}:4:8: cluster.size", plan.display())),
+        "{err}"
+    );
+    let o = rift()
+        .args(["validate"])
+        .arg(&plan)
+        .output()
+        .expect("validate");
     assert_eq!(o.status.code(), Some(2));
 }
 
@@ -243,14 +305,22 @@ ready = { tcp = true, timeout = "3s" }
 kind = "probe"
 "#,
     );
-    let o = rift().args(["run", "--progress", "quiet", "--out"]).arg(dir.path().join("r")).arg(&plan).output().expect("run");
+    let o = rift()
+        .args(["run", "--progress", "quiet", "--out"])
+        .arg(dir.path().join("r"))
+        .arg(&plan)
+        .output()
+        .expect("run");
     assert_eq!(o.status.code(), Some(3), "{}", show(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("cannot bind port"), "{err}");
 }
 
 fn python3() -> Option<&'static str> {
-    let ok = Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
+    let ok = Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !ok {
         eprintln!("SKIPPED: python3 is not installed; this test drives `python3 -m http.server` as the node");
     }
@@ -294,8 +364,14 @@ availability = 0.95
     assert!(o.status.success(), "{}", show(&o));
     let r = latest_report(&out, "external");
     let down = &r["availability"]["by_class"]["down"];
-    assert!(down["total"].as_u64().is_some_and(|t| t > 0), "requests to the killed node are recorded: {}", r["availability"]);
-    assert!(r["availability"]["overall"]["total"].as_u64().is_some_and(|t| t > 100));
+    assert!(
+        down["total"].as_u64().is_some_and(|t| t > 0),
+        "requests to the killed node are recorded: {}",
+        r["availability"]
+    );
+    assert!(r["availability"]["overall"]["total"]
+        .as_u64()
+        .is_some_and(|t| t > 100));
 }
 
 #[test]
@@ -333,6 +409,10 @@ path = "/"
         .collect();
     assert_eq!(exits.len(), 1, "{}", r["node_events"]);
     assert_eq!(exits[0]["node"], "n2");
-    let exp = r["expectations"].as_array().into_iter().flatten().find(|e| e["name"] == "no_unexpected_exits");
+    let exp = r["expectations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["name"] == "no_unexpected_exits");
     assert_eq!(exp.map(|e| e["verdict"].clone()), Some(Value::from("fail")));
 }

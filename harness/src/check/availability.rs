@@ -7,7 +7,7 @@ use crate::history::Op;
 use crate::workload::served;
 use crate::NodeId;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Served requests out of all requests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -71,11 +71,107 @@ pub struct Recovery {
     pub seconds: Option<f64>,
 }
 
-pub fn availability(ops: &[Op], snapshots: &[Snapshot], size: usize, window_ns: u64, end_ns: u64) -> Availability {
+/// Decides how each request is judged. A change of the world (a kill, a
+/// heal, a restart) gives every node expected to serve a recovery window:
+/// requests to it are "recovering" until its first served request after its
+/// last failure inside the window, and judged from then on. A node that does
+/// not settle within the window is judged from the window's end.
+pub struct Judge<'a> {
+    snapshots: &'a [Snapshot],
+    /// Per (snapshot index, node): when judging starts, and the measured
+    /// recovery in seconds if the node settled inside the window.
+    settled: HashMap<(usize, NodeId), (u64, Option<f64>)>,
+}
+
+impl<'a> Judge<'a> {
+    pub fn new(ops: &[Op], snapshots: &'a [Snapshot], window_ns: u64, end_ns: u64) -> Judge<'a> {
+        let mut per_node: HashMap<NodeId, Vec<&Op>> = HashMap::new();
+        for op in ops {
+            per_node.entry(op.node).or_default().push(op);
+        }
+        for v in per_node.values_mut() {
+            v.sort_by_key(|o| o.invoke_ns);
+        }
+        let mut settled = HashMap::new();
+        for (i, snap) in snapshots.iter().enumerate().skip(1) {
+            let next = snapshots.get(i + 1).map_or(end_ns, |s| s.at_ns);
+            let window_end = snap.at_ns.saturating_add(window_ns).min(next);
+            for &node in &snap.serving {
+                let ops = per_node.get(&node).map(Vec::as_slice).unwrap_or(&[]);
+                let from = ops.partition_point(|o| o.invoke_ns < snap.at_ns);
+                let to = ops.partition_point(|o| o.invoke_ns < window_end);
+                // A failure that completed after the next change may be that
+                // change's doing (a request hung by a pause): no evidence here.
+                let window: Vec<&Op> = ops[from..to]
+                    .iter()
+                    .copied()
+                    .filter(|o| served(o) || o.complete_ns <= next)
+                    .collect();
+                let hidden = to - from - window.len();
+                let first_after_failure = match window.iter().rposition(|o| !served(o)) {
+                    Some(p) => window.get(p + 1),
+                    None => window.first(),
+                };
+                let entry = match first_after_failure {
+                    Some(op) => (
+                        op.invoke_ns,
+                        Some(op.complete_ns.saturating_sub(snap.at_ns) as f64 / 1e9),
+                    ),
+                    // Never asked: nothing to judge, nothing to report.
+                    None if window.is_empty() && hidden == 0 => continue,
+                    None => (window_end, None),
+                };
+                settled.insert((i, node), entry);
+            }
+        }
+        Judge { snapshots, settled }
+    }
+
+    /// How a request to `node` invoked at `t_ns` is judged.
+    pub fn class(&self, node: NodeId, t_ns: u64) -> NodeClass {
+        let idx = self.snapshots.partition_point(|s| s.at_ns <= t_ns);
+        let class = classify(self.snapshots, node, t_ns, 0);
+        if class != NodeClass::Serving || idx < 2 {
+            return class;
+        }
+        match self.settled.get(&(idx - 1, node)) {
+            Some((from, _)) if t_ns < *from => NodeClass::Recovering,
+            _ => NodeClass::Serving,
+        }
+    }
+
+    /// For every change after the start and every node expected to serve
+    /// after it: seconds until it served and kept serving, `None` if it did
+    /// not settle within the recovery window (or was never asked).
+    pub fn recoveries(&self) -> Vec<Recovery> {
+        let mut out = Vec::new();
+        for (i, snap) in self.snapshots.iter().enumerate().skip(1) {
+            for &node in &snap.serving {
+                if let Some((_, seconds)) = self.settled.get(&(i, node)) {
+                    out.push(Recovery {
+                        at_s: ns_to_s(snap.at_ns),
+                        label: snap.label.clone(),
+                        node,
+                        seconds: *seconds,
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+pub fn availability(ops: &[Op], judge: &Judge, size: usize, end_ns: u64) -> Availability {
+    let snapshots = judge.snapshots;
     let mut overall = Ratio::default();
     let mut by_class: BTreeMap<NodeClass, Ratio> = BTreeMap::new();
-    let mut per_node: Vec<NodeAvailability> =
-        (0..size).map(|i| NodeAvailability { node: NodeId(i), serving: Ratio::default(), other: BTreeMap::new() }).collect();
+    let mut per_node: Vec<NodeAvailability> = (0..size)
+        .map(|i| NodeAvailability {
+            node: NodeId(i),
+            serving: Ratio::default(),
+            other: BTreeMap::new(),
+        })
+        .collect();
     let mut phases: Vec<Phase> = snapshots
         .iter()
         .enumerate()
@@ -90,9 +186,11 @@ pub fn availability(ops: &[Op], snapshots: &[Snapshot], size: usize, window_ns: 
         .collect();
     for op in ops {
         let ok = served(op);
-        let class = classify(snapshots, op.node, op.invoke_ns, window_ns);
+        let class = judge.class(op.node, op.invoke_ns);
         by_class.entry(class).or_default().add(ok);
-        let phase = snapshots.partition_point(|s| s.at_ns <= op.invoke_ns).saturating_sub(1);
+        let phase = snapshots
+            .partition_point(|s| s.at_ns <= op.invoke_ns)
+            .saturating_sub(1);
         let node = per_node.get_mut(op.node.index());
         if class == NodeClass::Serving {
             overall.add(ok);
@@ -111,38 +209,12 @@ pub fn availability(ops: &[Op], snapshots: &[Snapshot], size: usize, window_ns: 
             }
         }
     }
-    Availability { overall, by_class, per_node, phases }
-}
-
-/// For every change after the start and every node expected to serve after
-/// it: the time from the change until the node's first served request after
-/// its last unserved one (requests invoked before the next change).
-pub fn recoveries(ops: &[Op], snapshots: &[Snapshot], end_ns: u64) -> Vec<Recovery> {
-    let mut out = Vec::new();
-    for (i, snap) in snapshots.iter().enumerate().skip(1) {
-        let until = snapshots.get(i + 1).map_or(end_ns, |s| s.at_ns);
-        for &node in &snap.serving {
-            let mut window: Vec<&Op> = ops
-                .iter()
-                .filter(|o| o.node == node && o.invoke_ns >= snap.at_ns && o.invoke_ns < until)
-                .collect();
-            if window.is_empty() {
-                continue;
-            }
-            window.sort_by_key(|o| o.invoke_ns);
-            let after_last_failure = match window.iter().rposition(|o| !served(o)) {
-                Some(p) => &window[p + 1..],
-                None => &window[..],
-            };
-            let seconds = after_last_failure
-                .iter()
-                .map(|o| o.complete_ns)
-                .min()
-                .map(|c| ns_to_s(c.saturating_sub(snap.at_ns)));
-            out.push(Recovery { at_s: ns_to_s(snap.at_ns), label: snap.label.clone(), node, seconds });
-        }
+    Availability {
+        overall,
+        by_class,
+        per_node,
+        phases,
     }
-    out
 }
 
 /// Latency percentiles of served requests to nodes expected to serve.
@@ -157,13 +229,13 @@ pub struct Latency {
     pub mean_ms: f64,
 }
 
-pub fn latency(ops: &[Op], snapshots: &[Snapshot], window_ns: u64) -> Latency {
+pub fn latency(ops: &[Op], judge: &Judge) -> Latency {
     let mut h = match hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3) {
         Ok(h) => h,
         Err(_) => return Latency::default(),
     };
     for op in ops {
-        if served(op) && classify(snapshots, op.node, op.invoke_ns, window_ns) == NodeClass::Serving {
+        if served(op) && judge.class(op.node, op.invoke_ns) == NodeClass::Serving {
             h.saturating_record((op.latency_ns() / 1_000).max(1));
         }
     }
@@ -221,31 +293,73 @@ mod tests {
     #[test]
     fn requests_to_killed_nodes_do_not_count_against_availability() {
         let w = world_with_kill_of_n1_between(100, 200);
-        let ops = vec![op(0, 10, true), op(1, 150, false), op(0, 150, true), op(1, 250, true)];
-        let a = availability(&ops, w.snapshots(), 3, 10_000_000, 300_000_000);
-        assert_eq!(a.overall, Ratio { served: 3, total: 3 });
-        assert_eq!(a.by_class[&NodeClass::Down], Ratio { served: 0, total: 1 });
+        let ops = vec![
+            op(0, 10, true),
+            op(1, 150, false),
+            op(0, 150, true),
+            op(1, 250, true),
+        ];
+        let j = Judge::new(&ops, w.snapshots(), 10_000_000, 300_000_000);
+        let a = availability(&ops, &j, 3, 300_000_000);
+        assert_eq!(
+            a.overall,
+            Ratio {
+                served: 3,
+                total: 3
+            }
+        );
+        assert_eq!(
+            a.by_class[&NodeClass::Down],
+            Ratio {
+                served: 0,
+                total: 1
+            }
+        );
         assert_eq!(a.phases.len(), 3);
         assert_eq!(a.phases[1].label, "kill n1");
-        assert_eq!(a.phases[1].other, Ratio { served: 0, total: 1 });
+        assert_eq!(
+            a.phases[1].other,
+            Ratio {
+                served: 0,
+                total: 1
+            }
+        );
     }
 
     #[test]
     fn failures_of_serving_nodes_count() {
         let w = World::new(3);
         let ops = vec![op(0, 10, true), op(2, 20, false)];
-        let a = availability(&ops, w.snapshots(), 3, 0, 100_000_000);
-        assert_eq!(a.overall, Ratio { served: 1, total: 2 });
+        let j = Judge::new(&ops, w.snapshots(), 0, 100_000_000);
+        let a = availability(&ops, &j, 3, 100_000_000);
+        assert_eq!(
+            a.overall,
+            Ratio {
+                served: 1,
+                total: 2
+            }
+        );
         assert!((a.overall.ratio() - 0.5).abs() < 1e-9);
-        assert_eq!(a.per_node[2].serving, Ratio { served: 0, total: 1 });
+        assert_eq!(
+            a.per_node[2].serving,
+            Ratio {
+                served: 0,
+                total: 1
+            }
+        );
     }
 
     #[test]
     fn recovery_is_measured_from_the_last_failure() {
         let w = world_with_kill_of_n1_between(100, 200);
         // After the restart at 200 ms n1 fails twice, then serves from 260 ms.
-        let ops = vec![op(1, 210, false), op(1, 240, false), op(1, 260, true), op(1, 280, true)];
-        let r = recoveries(&ops, w.snapshots(), 400_000_000);
+        let ops = vec![
+            op(1, 210, false),
+            op(1, 240, false),
+            op(1, 260, true),
+            op(1, 280, true),
+        ];
+        let r = Judge::new(&ops, w.snapshots(), 150_000_000, 400_000_000).recoveries();
         let n1: Vec<&Recovery> = r.iter().filter(|r| r.node == NodeId(1)).collect();
         assert_eq!(n1.len(), 1);
         let secs = n1[0].seconds.unwrap_or(f64::NAN);
@@ -253,10 +367,30 @@ mod tests {
     }
 
     #[test]
+    fn requests_after_recovery_are_judged_again() {
+        let w = world_with_kill_of_n1_between(100, 200);
+        // n0 fails right after the kill (an election), then serves, then
+        // fails again well after it settled: that last failure counts.
+        let ops = vec![
+            op(0, 110, false),
+            op(0, 130, true),
+            op(0, 150, false),
+            op(0, 160, true),
+        ];
+        let j = Judge::new(&ops, w.snapshots(), 1_000_000_000, 400_000_000);
+        assert_eq!(j.class(NodeId(0), 110_000_000), NodeClass::Recovering);
+        assert_eq!(j.class(NodeId(0), 150_000_000), NodeClass::Recovering);
+        assert_eq!(j.class(NodeId(0), 160_000_000), NodeClass::Serving);
+        let ops2 = vec![op(0, 110, false), op(0, 130, true), op(0, 150, true)];
+        let j2 = Judge::new(&ops2, w.snapshots(), 1_000_000_000, 400_000_000);
+        assert_eq!(j2.class(NodeId(0), 150_000_000), NodeClass::Serving);
+    }
+
+    #[test]
     fn never_recovering_is_reported_as_none() {
         let w = world_with_kill_of_n1_between(100, 200);
         let ops = vec![op(1, 210, false), op(1, 300, false)];
-        let r = recoveries(&ops, w.snapshots(), 400_000_000);
+        let r = Judge::new(&ops, w.snapshots(), 150_000_000, 400_000_000).recoveries();
         assert!(r.iter().any(|r| r.node == NodeId(1) && r.seconds.is_none()));
     }
 }

@@ -61,7 +61,11 @@ pub fn render_html(r: &Report, ops: &[Op]) -> String {
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>rift: {}</title><style>{CSS}</style></head><body>",
         esc(&r.plan.name)
     );
-    let _ = write!(h, "<h1>{} <span class=\"badge {cls}\">{word}</span></h1>", esc(&r.plan.name));
+    let _ = write!(
+        h,
+        "<h1>{} <span class=\"badge {cls}\">{word}</span></h1>",
+        esc(&r.plan.name)
+    );
     if !r.plan.description.is_empty() {
         let _ = write!(h, "<p>{}</p>", esc(&r.plan.description));
     }
@@ -79,7 +83,11 @@ pub fn render_html(r: &Report, ops: &[Op]) -> String {
         esc(&r.started_at)
     );
     if let Some(reason) = &r.abort_reason {
-        let _ = write!(h, "<p><span class=\"badge unknown\">ABORTED</span> {}</p>", esc(reason));
+        let _ = write!(
+            h,
+            "<p><span class=\"badge unknown\">ABORTED</span> {}</p>",
+            esc(reason)
+        );
     }
 
     h.push_str("<h2>Expectations</h2><table><tr><th>expectation</th><th>bound</th><th>measured</th><th>verdict</th><th>detail</th></tr>");
@@ -140,7 +148,11 @@ pub fn render_html(r: &Report, ops: &[Op]) -> String {
 
     h.push_str("<h2>Availability by node</h2><table><tr><th>node</th><th>while expected to serve</th><th>otherwise</th></tr>");
     for n in &r.availability.per_node {
-        let other: Vec<String> = n.other.iter().map(|(c, x)| format!("{c:?}: {}/{}", x.served, x.total).to_lowercase()).collect();
+        let other: Vec<String> = n
+            .other
+            .iter()
+            .map(|(c, x)| format!("{c:?}: {}/{}", x.served, x.total).to_lowercase())
+            .collect();
         let _ = write!(
             h,
             "<tr><td>{}</td><td>{}/{} ({:.2}%)</td><td>{}</td></tr>",
@@ -156,15 +168,28 @@ pub fn render_html(r: &Report, ops: &[Op]) -> String {
     if !r.recovery.is_empty() {
         h.push_str("<h2>Recovery</h2><table><tr><th>change at</th><th>after</th><th>node</th><th>served again in</th></tr>");
         for x in &r.recovery {
-            let took = x.seconds.map_or("never".to_string(), |s| format!("{s:.3}s"));
-            let _ = write!(h, "<tr><td>{:.2}s</td><td>{}</td><td>{}</td><td>{took}</td></tr>", x.at_s, esc(&x.label), x.node);
+            let took = x
+                .seconds
+                .map_or("never".to_string(), |s| format!("{s:.3}s"));
+            let _ = write!(
+                h,
+                "<tr><td>{:.2}s</td><td>{}</td><td>{}</td><td>{took}</td></tr>",
+                x.at_s,
+                esc(&x.label),
+                x.node
+            );
         }
         h.push_str("</table>");
     }
 
     for c in &r.checks {
         let (cl, w) = verdict_class(c.verdict);
-        let _ = write!(h, "<h2>Checker {} <span class=\"badge {cl}\">{w}</span></h2><p>{}</p>", esc(&c.checker), esc(&c.summary));
+        let _ = write!(
+            h,
+            "<h2>Checker {} <span class=\"badge {cl}\">{w}</span></h2><p>{}</p>",
+            esc(&c.checker),
+            esc(&c.summary)
+        );
         if !c.counterexample.is_empty() {
             h.push_str("<table><tr><th>op</th><th>client</th><th>node</th><th>kind</th><th>key</th><th>value</th><th>result</th><th>invoked</th><th>completed</th><th>outcome</th></tr>");
             for op in &c.counterexample {
@@ -194,11 +219,24 @@ pub fn render_html(r: &Report, ops: &[Op]) -> String {
                 Some(false) => format!("{} (on its own)", e.detail),
                 _ => e.detail.clone(),
             };
-            let _ = write!(h, "<tr><td>{:.3}s</td><td>{}</td><td>{}</td><td>{}</td></tr>", e.at_s, e.node, esc(&e.event), esc(&detail));
+            let _ = write!(
+                h,
+                "<tr><td>{:.3}s</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                e.at_s,
+                e.node,
+                esc(&e.event),
+                esc(&detail)
+            );
         }
         h.push_str("</table>");
     }
-    let _ = write!(h, "<p class=\"meta\">plan {} (sha256 {}) · rift {}</p></body></html>\n", esc(&r.plan.path), esc(&r.plan.hash), esc(&r.rift_version));
+    let _ = write!(
+        h,
+        "<p class=\"meta\">plan {} (sha256 {}) · rift {}</p></body></html>\n",
+        esc(&r.plan.path),
+        esc(&r.plan.hash),
+        esc(&r.rift_version)
+    );
     h
 }
 
@@ -215,7 +253,12 @@ fn timeline_svg(r: &Report, ops: &[Op]) -> String {
     let b = bucket_ns(dur);
     let nb = ((dur * 1e9) as u64 / b + 1) as usize;
     let n = r.cluster.size.max(1);
-    let mut series: Vec<Series> = (0..n).map(|_| Series { ok: vec![0; nb], err: vec![0; nb] }).collect();
+    let mut series: Vec<Series> = (0..n)
+        .map(|_| Series {
+            ok: vec![0; nb],
+            err: vec![0; nb],
+        })
+        .collect();
     for op in ops {
         let i = (op.invoke_ns / b) as usize;
         if let Some(s) = series.get_mut(op.node.index()) {
@@ -228,9 +271,20 @@ fn timeline_svg(r: &Report, ops: &[Op]) -> String {
             }
         }
     }
-    let peak = series.iter().flat_map(|s| s.ok.iter().chain(s.err.iter())).copied().max().unwrap_or(1).max(1) as f64;
+    let peak = series
+        .iter()
+        .flat_map(|s| s.ok.iter().chain(s.err.iter()))
+        .copied()
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
     // Faults get a label lane above the node rows.
-    let lanes = r.periods.iter().filter(|p| p.label != "steady").count().min(6);
+    let lanes = r
+        .periods
+        .iter()
+        .filter(|p| p.label != "steady")
+        .count()
+        .min(6);
     let top = 20.0 + lanes as f64 * 14.0;
     let height = top + n as f64 * ROW + 24.0;
     let mut s = String::new();
@@ -255,7 +309,11 @@ fn timeline_svg(r: &Report, ops: &[Op]) -> String {
         );
         if lanes > 0 {
             let y = 14.0 + (lane % lanes) as f64 * 14.0;
-            let _ = write!(s, "<text class=\"lbl\" x=\"{x0:.1}\" y=\"{y}\">{}</text>", esc(&p.label));
+            let _ = write!(
+                s,
+                "<text class=\"lbl\" x=\"{x0:.1}\" y=\"{y}\">{}</text>",
+                esc(&p.label)
+            );
             lane += 1;
         }
     }
@@ -273,8 +331,16 @@ fn timeline_svg(r: &Report, ops: &[Op]) -> String {
     let bw = ((W - LEFT - 10.0) / nb as f64).max(0.5);
     for (ni, ser) in series.iter().enumerate() {
         let mid = top + ni as f64 * ROW + ROW / 2.0;
-        let _ = write!(s, "<text class=\"lbl\" x=\"4\" y=\"{:.1}\">n{ni}</text>", mid + 4.0);
-        let _ = write!(s, "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{mid:.1}\" y2=\"{mid:.1}\" stroke=\"#bbb\"/>", W - 10.0);
+        let _ = write!(
+            s,
+            "<text class=\"lbl\" x=\"4\" y=\"{:.1}\">n{ni}</text>",
+            mid + 4.0
+        );
+        let _ = write!(
+            s,
+            "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{mid:.1}\" y2=\"{mid:.1}\" stroke=\"#bbb\"/>",
+            W - 10.0
+        );
         for i in 0..nb {
             let x = LEFT + i as f64 * bw;
             if ser.ok[i] > 0 {
@@ -290,7 +356,11 @@ fn timeline_svg(r: &Report, ops: &[Op]) -> String {
     for e in r.node_events.iter().filter(|e| e.event == "exited") {
         let x = x_of(e.at_s, dur);
         let y = top + e.node.index() as f64 * ROW + 6.0;
-        let color = if e.expected == Some(false) { "#b71c1c" } else { "#555" };
+        let color = if e.expected == Some(false) {
+            "#b71c1c"
+        } else {
+            "#555"
+        };
         let _ = write!(
             s,
             "<path d=\"M{:.1},{y:.1} l5,8 l-10,0 z\" fill=\"{color}\"><title>{} exited at {:.3}s: {}</title></path>",
@@ -303,7 +373,10 @@ fn timeline_svg(r: &Report, ops: &[Op]) -> String {
     // Counterexample operations, highlighted where they happened.
     for c in r.checks.iter().filter(|c| c.verdict == Verdict::Fail) {
         for op in &c.counterexample {
-            let (x0, x1) = (x_of(op.invoke_ns as f64 / 1e9, dur), x_of(op.complete_ns as f64 / 1e9, dur));
+            let (x0, x1) = (
+                x_of(op.invoke_ns as f64 / 1e9, dur),
+                x_of(op.complete_ns as f64 / 1e9, dur),
+            );
             let y = top + op.node.index() as f64 * ROW + ROW - 8.0;
             let _ = write!(
                 s,
@@ -320,7 +393,11 @@ fn timeline_svg(r: &Report, ops: &[Op]) -> String {
     let step = nice_step(dur);
     let mut t = 0.0;
     while t <= dur + 1e-9 {
-        let _ = write!(s, "<text class=\"ax\" x=\"{:.1}\" y=\"{axis_y:.1}\">{t:.0}s</text>", x_of(t, dur) - 6.0);
+        let _ = write!(
+            s,
+            "<text class=\"ax\" x=\"{:.1}\" y=\"{axis_y:.1}\">{t:.0}s</text>",
+            x_of(t, dur) - 6.0
+        );
         t += step;
     }
     s.push_str("</svg>");
@@ -374,13 +451,23 @@ fn latency_svg(r: &Report, ops: &[Op]) -> String {
             continue;
         }
         let x0 = x_of(p.at_ns as f64 / 1e9, dur);
-        let x1 = x_of(r.periods.get(i + 1).map_or(dur, |q| q.at_ns as f64 / 1e9), dur);
+        let x1 = x_of(
+            r.periods.get(i + 1).map_or(dur, |q| q.at_ns as f64 / 1e9),
+            dur,
+        );
         let _ = write!(s, "<rect x=\"{x0:.1}\" y=\"0\" width=\"{:.1}\" height=\"{hgt}\" fill=\"#ffcc80\" fill-opacity=\"0.35\"/>", (x1 - x0).max(1.0));
     }
     for (series, color) in [(&p50, "#1565c0"), (&p99, "#6a1b9a")] {
-        let pts: Vec<String> = series.iter().map(|(t, v)| format!("{:.1},{:.1}", x_of(*t, dur), hgt - v / peak * (hgt - 6.0))).collect();
+        let pts: Vec<String> = series
+            .iter()
+            .map(|(t, v)| format!("{:.1},{:.1}", x_of(*t, dur), hgt - v / peak * (hgt - 6.0)))
+            .collect();
         if !pts.is_empty() {
-            let _ = write!(s, "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"/>", pts.join(" "));
+            let _ = write!(
+                s,
+                "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"/>",
+                pts.join(" ")
+            );
         }
     }
     let _ = write!(s, "<text class=\"ax\" x=\"4\" y=\"12\">{peak:.0}ms</text><text class=\"ax\" x=\"4\" y=\"{hgt}\">0</text></svg>");

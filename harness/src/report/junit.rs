@@ -13,7 +13,10 @@ fn suite(r: &Report) -> TestSuite {
             Verdict::Pass => TestCaseStatus::success(),
             Verdict::Fail => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                s.set_message(format!("{}: measured {}, bound {}", e.name, e.measured, e.bound));
+                s.set_message(format!(
+                    "{}: measured {}, bound {}",
+                    e.name, e.measured, e.bound
+                ));
                 s.set_description(e.message.clone());
                 s
             }
@@ -41,5 +44,7 @@ pub fn junit_xml(reports: &[&Report]) -> String {
     for r in reports {
         junit.add_test_suite(suite(r));
     }
-    junit.to_string().unwrap_or_else(|e| format!("<!-- cannot serialize JUnit report: {e} -->\n"))
+    junit
+        .to_string()
+        .unwrap_or_else(|e| format!("<!-- cannot serialize JUnit report: {e} -->\n"))
 }

@@ -134,12 +134,20 @@ pub struct ExpectationResult {
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error("cannot write {path}: {source}")]
-    Write { path: String, source: std::io::Error },
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path} is not a rift report: {message}")]
     Parse { path: String, message: String },
-    #[error("{path} has report schema version {found}; this rift reads version {REPORT_SCHEMA_VERSION}")]
+    #[error(
+        "{path} has report schema version {found}; this rift reads version {REPORT_SCHEMA_VERSION}"
+    )]
     Version { path: String, found: u64 },
 }
 
@@ -158,16 +166,29 @@ impl Report {
     }
 
     pub fn read(path: &Path) -> Result<Report, ReportError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ReportError::Read { path: path.display().to_string(), source })?;
-        let value: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| ReportError::Parse { path: path.display().to_string(), message: e.to_string() })?;
-        let found = value.get("schema_version").and_then(|v| v.as_u64()).unwrap_or(0);
+        let text = std::fs::read_to_string(path).map_err(|source| ReportError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| ReportError::Parse {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        let found = value
+            .get("schema_version")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
         if found != u64::from(REPORT_SCHEMA_VERSION) {
-            return Err(ReportError::Version { path: path.display().to_string(), found });
+            return Err(ReportError::Version {
+                path: path.display().to_string(),
+                found,
+            });
         }
-        serde_json::from_value(value)
-            .map_err(|e| ReportError::Parse { path: path.display().to_string(), message: e.to_string() })
+        serde_json::from_value(value).map_err(|e| ReportError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
     }
 }
 
@@ -176,5 +197,8 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes)
         .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|source| ReportError::Write { path: path.display().to_string(), source })
+        .map_err(|source| ReportError::Write {
+            path: path.display().to_string(),
+            source,
+        })
 }

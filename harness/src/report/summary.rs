@@ -19,7 +19,13 @@ pub fn summary_markdown(r: &Report) -> String {
         RunStatus::Completed => "",
         RunStatus::Aborted => " (aborted)",
     };
-    let _ = writeln!(s, "## rift: {} — {}{}\n", r.plan.name, verdict_word(r.verdict), status);
+    let _ = writeln!(
+        s,
+        "## rift: {} — {}{}\n",
+        r.plan.name,
+        verdict_word(r.verdict),
+        status
+    );
     if !r.plan.description.is_empty() {
         let _ = writeln!(s, "{}\n", r.plan.description);
     }
@@ -39,7 +45,14 @@ pub fn summary_markdown(r: &Report) -> String {
     let _ = writeln!(s, "| expectation | bound | measured | verdict |");
     let _ = writeln!(s, "|---|---|---|---|");
     for e in &r.expectations {
-        let _ = writeln!(s, "| {} | {} | {} | {} |", e.name, e.bound, e.measured, verdict_word(e.verdict));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            e.name,
+            e.bound,
+            e.measured,
+            verdict_word(e.verdict)
+        );
     }
     if !r.timeline.is_empty() {
         let _ = writeln!(s, "\n| at | fault | nodes | detail |");
@@ -50,7 +63,14 @@ pub fn summary_markdown(r: &Report) -> String {
                 Some(e) => format!("{} (error: {e})", f.detail),
                 None => f.detail.clone(),
             };
-            let _ = writeln!(s, "| {:.2}s | {} | {} | {} |", f.effective_s, f.action, nodes.join(" "), detail);
+            let _ = writeln!(
+                s,
+                "| {:.2}s | {} | {} | {} |",
+                f.effective_s,
+                f.action,
+                nodes.join(" "),
+                detail
+            );
         }
     }
     s
@@ -59,10 +79,27 @@ pub fn summary_markdown(r: &Report) -> String {
 /// The verdict table printed when a run ends.
 pub fn terminal_table(r: &Report) -> String {
     let mut s = String::new();
-    let width = r.expectations.iter().map(|e| e.name.len()).max().unwrap_or(10).max(11);
-    let _ = writeln!(s, "  {:<width$}  {:>12}  {:>14}  verdict", "expectation", "bound", "measured");
+    let width = r
+        .expectations
+        .iter()
+        .map(|e| e.name.len())
+        .max()
+        .unwrap_or(10)
+        .max(11);
+    let _ = writeln!(
+        s,
+        "  {:<width$}  {:>12}  {:>14}  verdict",
+        "expectation", "bound", "measured"
+    );
     for e in &r.expectations {
-        let _ = writeln!(s, "  {:<width$}  {:>12}  {:>14}  {}", e.name, e.bound, e.measured, verdict_word(e.verdict));
+        let _ = writeln!(
+            s,
+            "  {:<width$}  {:>12}  {:>14}  {}",
+            e.name,
+            e.bound,
+            e.measured,
+            verdict_word(e.verdict)
+        );
     }
     s
 }

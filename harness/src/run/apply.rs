@@ -27,7 +27,13 @@ pub(super) struct Nemesis<'a> {
 }
 
 impl<'a> Nemesis<'a> {
-    pub fn new(plan: &Plan, seed: u64, cluster: &'a Cluster, mesh: Option<&'a ProxyMesh>, origin: Instant) -> Self {
+    pub fn new(
+        plan: &Plan,
+        seed: u64,
+        cluster: &'a Cluster,
+        mesh: Option<&'a ProxyMesh>,
+        origin: Instant,
+    ) -> Self {
         Nemesis {
             size: plan.cluster.size,
             cluster,
@@ -58,7 +64,14 @@ impl<'a> Nemesis<'a> {
         fault::resolve(target, self.size, candidates, leader, &mut self.rng)
     }
 
-    fn record(&mut self, s: &Scheduled, action: &str, nodes: Vec<NodeId>, detail: String, error: Option<String>) {
+    fn record(
+        &mut self,
+        s: &Scheduled,
+        action: &str,
+        nodes: Vec<NodeId>,
+        detail: String,
+        error: Option<String>,
+    ) {
         let effective = self.origin.elapsed();
         if let Some(e) = &error {
             tracing::warn!("{action} at {:?} (plan line {}): {e}", s.at, s.line);
@@ -82,8 +95,12 @@ impl<'a> Nemesis<'a> {
         match &s.what {
             Timed::Step(action) => self.step(idx, s, action).await,
             Timed::Undo { of } => {
-                let Some(orig) = schedule.get(*of) else { return };
-                let Timed::Step(action) = &orig.what else { return };
+                let Some(orig) = schedule.get(*of) else {
+                    return;
+                };
+                let Timed::Step(action) = &orig.what else {
+                    return;
+                };
                 self.undo(*of, s, action).await;
             }
         }
@@ -93,7 +110,11 @@ impl<'a> Nemesis<'a> {
     async fn step(&mut self, idx: usize, s: &Scheduled, action: &Action) {
         match action {
             Action::Kill { target, signal, .. } => {
-                let up: Vec<NodeId> = self.all().into_iter().filter(|n| self.world.state(*n) != NodeState::Down).collect();
+                let up: Vec<NodeId> = self
+                    .all()
+                    .into_iter()
+                    .filter(|n| self.world.state(*n) != NodeState::Down)
+                    .collect();
                 let nodes = self.resolve(target, &up).await;
                 let mut errors = Vec::new();
                 for &n in &nodes {
@@ -103,7 +124,8 @@ impl<'a> Nemesis<'a> {
                     }
                 }
                 let err = empty_target(&nodes, target).or_else(|| join(errors));
-                self.world.add_fault(idx, format!("kill {}", names(&nodes)), None);
+                self.world
+                    .add_fault(idx, format!("kill {}", names(&nodes)), None);
                 self.touched.insert(idx, nodes.clone());
                 self.record(s, "kill", nodes, format!("signal {signal}"), err);
             }
@@ -130,7 +152,8 @@ impl<'a> Nemesis<'a> {
                     }
                 }
                 let err = empty_target(&nodes, target).or_else(|| join(errors));
-                self.world.add_fault(idx, format!("pause {}", names(&nodes)), None);
+                self.world
+                    .add_fault(idx, format!("pause {}", names(&nodes)), None);
                 self.touched.insert(idx, nodes.clone());
                 self.record(s, "pause", nodes, String::new(), err);
             }
@@ -139,9 +162,17 @@ impl<'a> Nemesis<'a> {
                 let errors = self.resume(&nodes);
                 self.record(s, "resume", nodes, String::new(), join(errors));
             }
-            Action::Partition { topology, oneway, .. } => {
+            Action::Partition {
+                topology, oneway, ..
+            } => {
                 let Some(_) = self.mesh else {
-                    self.record(s, "partition", vec![], String::new(), Some("the plan's network has no proxy mesh".into()));
+                    self.record(
+                        s,
+                        "partition",
+                        vec![],
+                        String::new(),
+                        Some("the plan's network has no proxy mesh".into()),
+                    );
                     return;
                 };
                 let isolated = match topology {
@@ -149,7 +180,11 @@ impl<'a> Nemesis<'a> {
                     _ => Vec::new(),
                 };
                 let cut = fault::cut_links(topology, self.size, &isolated, *oneway, &mut self.rng);
-                let groups: Vec<String> = cut.groups.iter().map(|g| format!("[{}]", names(g))).collect();
+                let groups: Vec<String> = cut
+                    .groups
+                    .iter()
+                    .map(|g| format!("[{}]", names(g)))
+                    .collect();
                 let arrow = if *oneway { " -/-> " } else { " | " };
                 let label = format!("partition {}", groups.join(arrow));
                 self.world.add_fault(idx, label.clone(), Some(cut.links));
@@ -161,13 +196,20 @@ impl<'a> Nemesis<'a> {
                 self.apply_links();
                 self.record(s, "heal", vec![], "all links pass".into(), None);
             }
-            Action::Degrade { links, degradation, .. } => {
+            Action::Degrade {
+                links, degradation, ..
+            } => {
                 let pairs = self.links(links).await;
                 let label = format!("degrade {}", describe_degradation(degradation));
-                self.world.add_fault(idx, format!("{label} on {} links", pairs.len()), None);
-                self.degraded.insert(idx, (pairs.clone(), degradation.clone()));
+                self.world
+                    .add_fault(idx, format!("{label} on {} links", pairs.len()), None);
+                self.degraded
+                    .insert(idx, (pairs.clone(), degradation.clone()));
                 self.apply_degradations();
-                let err = self.mesh.is_none().then(|| "the plan's network has no proxy mesh".to_string());
+                let err = self
+                    .mesh
+                    .is_none()
+                    .then(|| "the plan's network has no proxy mesh".to_string());
                 self.record(s, "degrade", nodes_of(&pairs), label, err);
             }
             Action::Restore { links } => {
@@ -211,7 +253,11 @@ impl<'a> Nemesis<'a> {
                 let was_active = self.world.is_active(of);
                 self.world.remove_fault(of);
                 self.apply_links();
-                let detail = if was_active { "end of partition" } else { "already healed" };
+                let detail = if was_active {
+                    "end of partition"
+                } else {
+                    "already healed"
+                };
                 self.record(s, "heal", vec![], detail.into(), None);
             }
             Action::Degrade { .. } => {
@@ -232,7 +278,11 @@ impl<'a> Nemesis<'a> {
             m.heal_all();
         }
         self.apply_degradations();
-        let paused: Vec<NodeId> = self.all().into_iter().filter(|n| self.world.state(*n) == NodeState::Paused).collect();
+        let paused: Vec<NodeId> = self
+            .all()
+            .into_iter()
+            .filter(|n| self.world.state(*n) == NodeState::Paused)
+            .collect();
         self.resume(&paused);
         for n in self.all() {
             if matches!(self.world.state(n), NodeState::Down | NodeState::Exited) {
@@ -264,7 +314,8 @@ impl<'a> Nemesis<'a> {
         let ids: Vec<usize> = self.touched.keys().copied().collect();
         for id in ids {
             let all_up = self.touched.get(&id).is_some_and(|ns| {
-                ns.iter().all(|n| self.world.state(*n) == NodeState::Up) && ns.iter().any(|n| nodes.contains(n))
+                ns.iter().all(|n| self.world.state(*n) == NodeState::Up)
+                    && ns.iter().any(|n| nodes.contains(n))
             });
             if all_up {
                 self.world.remove_fault(id);
@@ -275,7 +326,10 @@ impl<'a> Nemesis<'a> {
 
     /// Stop (if running) and start again.
     async fn restart(&mut self, n: NodeId) -> Result<(), String> {
-        if matches!(self.cluster.status(n), NodeStatus::Running | NodeStatus::Paused) {
+        if matches!(
+            self.cluster.status(n),
+            NodeStatus::Running | NodeStatus::Paused
+        ) {
             self.cluster.stop(n).await.map_err(|e| e.to_string())?;
         }
         self.world.set_state(n, NodeState::Down);
@@ -286,10 +340,17 @@ impl<'a> Nemesis<'a> {
     async fn start_again(&mut self, n: NodeId) -> Result<(), String> {
         // A killed process may still be exiting; wait (bounded) for it.
         let deadline = Instant::now() + Duration::from_secs(5);
-        while matches!(self.cluster.status(n), NodeStatus::Running | NodeStatus::Paused) && Instant::now() < deadline {
+        while matches!(
+            self.cluster.status(n),
+            NodeStatus::Running | NodeStatus::Paused
+        ) && Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        self.cluster.start_node(n).await.map_err(|e| e.to_string())?;
+        self.cluster
+            .start_node(n)
+            .await
+            .map_err(|e| e.to_string())?;
         self.world.set_state(n, NodeState::Up);
         Ok(())
     }
@@ -324,7 +385,11 @@ impl<'a> Nemesis<'a> {
         for a in self.all() {
             for b in self.all() {
                 if a != b {
-                    let st = if cut.contains(&(a, b)) { LinkState::Drop } else { LinkState::Pass };
+                    let st = if cut.contains(&(a, b)) {
+                        LinkState::Drop
+                    } else {
+                        LinkState::Pass
+                    };
                     m.set_state(a, b, st);
                 }
             }
@@ -350,7 +415,11 @@ impl<'a> Nemesis<'a> {
 }
 
 fn names(nodes: &[NodeId]) -> String {
-    nodes.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(" ")
+    nodes
+        .iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn nodes_of(pairs: &[(NodeId, NodeId)]) -> Vec<NodeId> {

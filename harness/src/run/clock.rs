@@ -22,7 +22,15 @@ fn parts(t: SystemTime) -> (i64, u32, u32, u64, u64, u64, u32) {
     let secs = d.as_secs();
     let (y, m, day) = civil((secs / 86_400) as i64);
     let rem = secs % 86_400;
-    (y, m, day, rem / 3600, rem / 60 % 60, rem % 60, d.subsec_millis())
+    (
+        y,
+        m,
+        day,
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        d.subsec_millis(),
+    )
 }
 
 pub fn utc_rfc3339(t: SystemTime) -> String {
@@ -33,7 +41,10 @@ pub fn utc_rfc3339(t: SystemTime) -> String {
 /// `20261124-201500-3fa2`: sortable by time, unique across concurrent runs.
 pub fn run_id(t: SystemTime) -> String {
     let (y, m, d, hh, mm, ss, _) = parts(t);
-    let nanos = t.duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     let salt = (nanos ^ std::process::id().rotate_left(16)) & 0xffff;
     format!("{y:04}{m:02}{d:02}-{hh:02}{mm:02}{ss:02}-{salt:04x}")
 }
@@ -41,7 +52,10 @@ pub fn run_id(t: SystemTime) -> String {
 /// A seed for plans that name none; printed and recorded so the run can be
 /// repeated.
 pub fn random_seed() -> u64 {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     (nanos as u64 ^ u64::from(std::process::id()).rotate_left(32)) % 1_000_000
 }
 

@@ -11,7 +11,7 @@ mod progress;
 pub use clock::{run_id, utc_rfc3339};
 pub use progress::ProgressMode;
 
-use crate::check::availability::{availability, latency, recoveries};
+use crate::check::availability::{availability, latency, Judge};
 use crate::check::verdict::{CheckResult, Verdict};
 use crate::cluster::{self, Cluster, ClusterError, NodeEvent, NodeEventKind};
 use crate::fault::{self, NodeState, World};
@@ -19,8 +19,8 @@ use crate::history::{Op, Outcome};
 use crate::net::{NetError, ProxyMesh};
 use crate::plan::{NetworkMode, NodeCommand, Plan, WorkloadKind};
 use crate::report::{
-    ClusterInfo, ExpectationResult, NodeEventRecord, NodeInfo, OpCounts, PlanInfo, Report, ReportError, RunStatus,
-    REPORT_SCHEMA_VERSION,
+    ClusterInfo, ExpectationResult, NodeEventRecord, NodeInfo, OpCounts, PlanInfo, Report,
+    ReportError, RunStatus, REPORT_SCHEMA_VERSION,
 };
 use crate::workload::{self, Recorder};
 use crate::NodeId;
@@ -66,7 +66,10 @@ impl Default for RunOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("cannot create run directory {path}: {source}")]
-    RunDir { path: String, source: std::io::Error },
+    RunDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Cluster(#[from] ClusterError),
     #[error("cannot start the proxy mesh: {0}")]
@@ -91,7 +94,11 @@ const DEFAULT_RECOVERY: Duration = Duration::from_secs(5);
 
 /// Runs one plan. `abort` turning true (Ctrl-C) stops the run early with a
 /// partial report marked aborted.
-pub async fn run(plan: &Plan, opts: &RunOptions, abort: watch::Receiver<bool>) -> Result<RunOutcome, RunError> {
+pub async fn run(
+    plan: &Plan,
+    opts: &RunOptions,
+    abort: watch::Receiver<bool>,
+) -> Result<RunOutcome, RunError> {
     let wall = Instant::now();
     let started_at = utc_rfc3339(std::time::SystemTime::now());
     let seed = opts.seed.or(plan.seed).unwrap_or_else(clock::random_seed);
@@ -100,18 +107,34 @@ pub async fn run(plan: &Plan, opts: &RunOptions, abort: watch::Receiver<bool>) -
     let plan_dir = opts.out.join(&plan.name);
     let run_dir = plan_dir.join(&id);
     for d in [run_dir.join("nodes"), run_dir.join("data")] {
-        std::fs::create_dir_all(&d).map_err(|source| RunError::RunDir { path: d.display().to_string(), source })?;
+        std::fs::create_dir_all(&d).map_err(|source| RunError::RunDir {
+            path: d.display().to_string(),
+            source,
+        })?;
     }
     point_latest(&plan_dir, &id);
     tracing::info!(plan = %plan.name, seed, run_dir = %run_dir.display(), "starting run");
-    eprintln!("rift: running {} (seed {seed}) -> {}", plan.name, run_dir.display());
+    eprintln!(
+        "rift: running {} (seed {seed}) -> {}",
+        plan.name,
+        run_dir.display()
+    );
 
     let spec = &plan.cluster;
     let size = spec.size;
     let layout = cluster::layout(spec, &run_dir)?;
     let peer_endpoint: Vec<SocketAddr> = layout
         .iter()
-        .map(|l| socket(&l.host, if spec.separate_peer_port { l.peer_port } else { l.port }))
+        .map(|l| {
+            socket(
+                &l.host,
+                if spec.separate_peer_port {
+                    l.peer_port
+                } else {
+                    l.port
+                },
+            )
+        })
         .collect();
     let mesh = match spec.network {
         NetworkMode::Proxy if size > 1 => {
@@ -137,7 +160,7 @@ pub async fn run(plan: &Plan, opts: &RunOptions, abort: watch::Receiver<bool>) -
     let all: Vec<NodeId> = (0..size).map(NodeId).collect();
     tokio::select! {
         r = cluster.wait_ready(&all, spec.ready.timeout) => r?,
-        _ = abort.wait_for(|a| *a) => aborted_by = Some("interrupted before the cluster was ready".into()),
+        _ = crate::workload::until_true(&mut abort) => aborted_by = Some("interrupted before the cluster was ready".into()),
     }
     if aborted_by.is_none() && spec.leader.is_some() {
         let deadline = Instant::now() + spec.ready.timeout;
@@ -150,7 +173,7 @@ pub async fn run(plan: &Plan, opts: &RunOptions, abort: watch::Receiver<bool>) -
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-                _ = abort.wait_for(|a| *a) => { aborted_by = Some("interrupted before the cluster was ready".into()); break }
+                _ = crate::workload::until_true(&mut abort) => { aborted_by = Some("interrupted before the cluster was ready".into()); break }
             }
         }
     }
@@ -158,9 +181,18 @@ pub async fn run(plan: &Plan, opts: &RunOptions, abort: watch::Receiver<bool>) -
     // The clock of the run: every history and timeline time is measured from here.
     let origin = Instant::now();
     let deadline = origin + duration;
-    let recorder = Recorder::create(&run_dir.join("history.jsonl"))
-        .map_err(|source| RunError::RunDir { path: run_dir.join("history.jsonl").display().to_string(), source })?;
-    let targets: workload::Targets = Arc::new(cluster.layout().iter().map(|l| socket(&l.host, l.port)).collect());
+    let recorder =
+        Recorder::create(&run_dir.join("history.jsonl")).map_err(|source| RunError::RunDir {
+            path: run_dir.join("history.jsonl").display().to_string(),
+            source,
+        })?;
+    let targets: workload::Targets = Arc::new(
+        cluster
+            .layout()
+            .iter()
+            .map(|l| socket(&l.host, l.port))
+            .collect(),
+    );
     let (stop_tx, stop_rx) = watch::channel(aborted_by.is_some());
     let phase = progress::Phase::default();
     let workload_task = tokio::spawn(workload::run(
@@ -189,7 +221,10 @@ pub async fn run(plan: &Plan, opts: &RunOptions, abort: watch::Receiver<bool>) -
     let mut next = 0usize;
     phase.set("steady");
     while aborted_by.is_none() {
-        let due = schedule.get(next).filter(|s| s.at < duration).map(|s| origin + s.at);
+        let due = schedule
+            .get(next)
+            .filter(|s| s.at < duration)
+            .map(|s| origin + s.at);
         let wake = due.unwrap_or(deadline).min(deadline);
         tokio::select! {
             _ = tokio::time::sleep_until(wake.into()) => {
@@ -206,7 +241,7 @@ pub async fn run(plan: &Plan, opts: &RunOptions, abort: watch::Receiver<bool>) -
                 note_node_event(&ev, origin, &mut nemesis.world, &mut node_events, &mut unexpected_exits);
                 phase.set(nemesis.world.snapshots().last().map(|s| s.label.clone()).unwrap_or_default());
             }
-            _ = abort.wait_for(|a| *a) => aborted_by = Some("interrupted (SIGINT/SIGTERM)".into()),
+            _ = crate::workload::until_true(&mut abort) => aborted_by = Some("interrupted (SIGINT/SIGTERM)".into()),
         }
     }
     let _ = stop_tx.send(true);
@@ -225,10 +260,23 @@ pub async fn run(plan: &Plan, opts: &RunOptions, abort: watch::Receiver<bool>) -
     if aborted_by.is_none() {
         nemesis.heal_everything().await;
         while let Ok(ev) = ev_rx.try_recv() {
-            note_node_event(&ev, origin, &mut nemesis.world, &mut node_events, &mut unexpected_exits);
+            note_node_event(
+                &ev,
+                origin,
+                &mut nemesis.world,
+                &mut node_events,
+                &mut unexpected_exits,
+            );
         }
         let healed_at = Instant::now();
-        if wait_all_serve(&cluster, &plan.workload.kind, &targets, healed_at + recovery_bound.max(Duration::from_secs(5)) * 2).await {
+        if wait_all_serve(
+            &cluster,
+            &plan.workload.kind,
+            &targets,
+            healed_at + recovery_bound.max(Duration::from_secs(5)) * 2,
+        )
+        .await
+        {
             final_recovery_s = Some(healed_at.elapsed().as_secs_f64());
         }
         if matches!(plan.workload.kind, WorkloadKind::Kv { .. }) {
@@ -236,18 +284,30 @@ pub async fn run(plan: &Plan, opts: &RunOptions, abort: watch::Receiver<bool>) -
         }
     }
     while let Ok(ev) = ev_rx.try_recv() {
-        note_node_event(&ev, origin, &mut nemesis.world, &mut node_events, &mut unexpected_exits);
+        note_node_event(
+            &ev,
+            origin,
+            &mut nemesis.world,
+            &mut node_events,
+            &mut unexpected_exits,
+        );
     }
     let timeline = std::mem::take(&mut nemesis.timeline);
     let world = nemesis.world.clone();
     drop(nemesis);
     // Teardown, bounded: an interrupted run must exit promptly.
-    let teardown = if aborted_by.is_some() { Duration::from_millis(800) } else { spec.stop_timeout + Duration::from_secs(2) };
+    let teardown = if aborted_by.is_some() {
+        Duration::from_millis(800)
+    } else {
+        spec.stop_timeout + Duration::from_secs(2)
+    };
     let cluster_info = ClusterInfo {
         size,
         command: match &spec.command {
             NodeCommand::SampleNode { bugs } if bugs.is_empty() => "sample-node (bundled)".into(),
-            NodeCommand::SampleNode { bugs } => format!("sample-node (bundled) --bug {}", bugs.join(" --bug ")),
+            NodeCommand::SampleNode { bugs } => {
+                format!("sample-node (bundled) --bug {}", bugs.join(" --bug "))
+            }
             NodeCommand::External { program, .. } => program.clone(),
         },
         network: format!("{:?}", spec.network).to_lowercase(),
@@ -258,11 +318,19 @@ pub async fn run(plan: &Plan, opts: &RunOptions, abort: watch::Receiver<bool>) -
             .map(|l| NodeInfo {
                 node: l.id,
                 addr: socket(&l.host, l.port).to_string(),
-                log: l.log_path.strip_prefix(&run_dir).unwrap_or(&l.log_path).display().to_string(),
+                log: l
+                    .log_path
+                    .strip_prefix(&run_dir)
+                    .unwrap_or(&l.log_path)
+                    .display()
+                    .to_string(),
             })
             .collect(),
     };
-    if tokio::time::timeout(teardown, cluster.shutdown()).await.is_err() {
+    if tokio::time::timeout(teardown, cluster.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("teardown took longer than {teardown:?}; remaining nodes were killed");
     }
     if let Some(m) = mesh {
@@ -275,23 +343,42 @@ pub async fn run(plan: &Plan, opts: &RunOptions, abort: watch::Receiver<bool>) -
     }
     let window_ns = recovery_bound.as_nanos() as u64;
     let snapshots = world.snapshots().to_vec();
-    let avail = availability(&ops, &snapshots, size, window_ns, end_ns);
-    let lat = latency(&ops, &snapshots, window_ns);
-    let recovery = recoveries(&ops, &snapshots, end_ns);
+    let judged = Judge::new(&ops, &snapshots, window_ns, end_ns);
+    let avail = availability(&ops, &judged, size, end_ns);
+    let lat = latency(&ops, &judged);
+    let recovery = judged.recoveries();
     let checks = run_checkers(plan, &ops, &final_reads);
     let counts = op_counts(&ops, end);
-    let mut expectations = judge(plan, &avail, &lat, &recovery, final_recovery_s, &unexpected_exits, &checks);
-    let status = if aborted_by.is_some() { RunStatus::Aborted } else { RunStatus::Completed };
+    let mut expectations = judge(
+        plan,
+        &avail,
+        &lat,
+        &recovery,
+        final_recovery_s,
+        &unexpected_exits,
+        &checks,
+    );
+    let status = if aborted_by.is_some() {
+        RunStatus::Aborted
+    } else {
+        RunStatus::Completed
+    };
     if status == RunStatus::Aborted {
         expectations.push(ExpectationResult {
             name: "completed".into(),
             bound: "full run".into(),
-            measured: format!("{:.1}s of {:.0}s", end.as_secs_f64(), duration.as_secs_f64()),
+            measured: format!(
+                "{:.1}s of {:.0}s",
+                end.as_secs_f64(),
+                duration.as_secs_f64()
+            ),
             verdict: Verdict::Unknown,
             message: aborted_by.clone().unwrap_or_default(),
         });
     }
-    let verdict = expectations.iter().fold(Verdict::Pass, |v, e| v.and(e.verdict));
+    let verdict = expectations
+        .iter()
+        .fold(Verdict::Pass, |v, e| v.and(e.verdict));
     let report = Report {
         schema_version: REPORT_SCHEMA_VERSION,
         rift_version: env!("CARGO_PKG_VERSION").into(),
@@ -327,7 +414,9 @@ pub async fn run(plan: &Plan, opts: &RunOptions, abort: watch::Receiver<bool>) -
 }
 
 fn socket(host: &str, port: u16) -> SocketAddr {
-    let ip = host.parse().unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    let ip = host
+        .parse()
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
     SocketAddr::new(ip, port)
 }
 
@@ -361,27 +450,48 @@ fn note_node_event(
         NodeEventKind::Started { pid } => ("started", format!("pid {pid}"), None),
         NodeEventKind::Paused => ("paused", String::new(), None),
         NodeEventKind::Resumed => ("resumed", String::new(), None),
-        NodeEventKind::Exited { code, signal, expected } => {
+        NodeEventKind::Exited {
+            code,
+            signal,
+            expected,
+        } => {
             let how = match (code, signal) {
                 (Some(c), _) => format!("exit code {c}"),
                 (None, Some(s)) => format!("signal {s}"),
                 _ => "unknown status".into(),
             };
             if !expected {
-                unexpected.push(format!("{} exited on its own at {:.2}s ({how})", ev.node, at.as_secs_f64()));
+                unexpected.push(format!(
+                    "{} exited on its own at {:.2}s ({how})",
+                    ev.node,
+                    at.as_secs_f64()
+                ));
                 world.set_state(ev.node, NodeState::Exited);
                 world.snapshot(at.as_nanos() as u64);
             }
             ("exited", how, Some(*expected))
         }
     };
-    records.push(NodeEventRecord { at_s: at.as_secs_f64(), node: ev.node, event: event.into(), detail, expected });
+    records.push(NodeEventRecord {
+        at_s: at.as_secs_f64(),
+        node: ev.node,
+        event: event.into(),
+        detail,
+        expected,
+    });
 }
 
 /// Polls until every node answers its readiness probe and, for the key-value
 /// workload, a read; false if the deadline passes first.
-async fn wait_all_serve(cluster: &Cluster, kind: &WorkloadKind, targets: &workload::Targets, deadline: Instant) -> bool {
-    let Ok(http) = workload::http_client(Duration::from_millis(500)) else { return false };
+async fn wait_all_serve(
+    cluster: &Cluster,
+    kind: &WorkloadKind,
+    targets: &workload::Targets,
+    deadline: Instant,
+) -> bool {
+    let Ok(http) = workload::http_client(Duration::from_millis(500)) else {
+        return false;
+    };
     let nodes: Vec<NodeId> = (0..targets.len()).map(NodeId).collect();
     let mut pending = nodes.clone();
     while Instant::now() < deadline {
@@ -391,7 +501,10 @@ async fn wait_all_serve(cluster: &Cluster, kind: &WorkloadKind, targets: &worklo
                 && match kind {
                     WorkloadKind::Kv { .. } => {
                         let url = format!("http://{}/kv/__rift_probe", targets[n.index()]);
-                        matches!(http.get(url).send().await.map(|r| r.status().as_u16()), Ok(200 | 404))
+                        matches!(
+                            http.get(url).send().await.map(|r| r.status().as_u16()),
+                            Ok(200 | 404)
+                        )
                     }
                     _ => true,
                 };
@@ -413,14 +526,20 @@ async fn read_everything(
     targets: &workload::Targets,
     spec: &crate::plan::WorkloadSpec,
 ) -> BTreeMap<NodeId, BTreeMap<String, Option<String>>> {
-    let WorkloadKind::Kv { keys, .. } = spec.kind else { return BTreeMap::new() };
-    let Ok(http) = workload::http_client(spec.timeout.max(Duration::from_secs(1))) else { return BTreeMap::new() };
+    let WorkloadKind::Kv { keys, .. } = spec.kind else {
+        return BTreeMap::new();
+    };
+    let Ok(http) = workload::http_client(spec.timeout.max(Duration::from_secs(1))) else {
+        return BTreeMap::new();
+    };
     let mut out = BTreeMap::new();
     for (i, addr) in targets.iter().enumerate() {
         let mut values = BTreeMap::new();
         for k in 0..keys {
             let key = format!("k{k}");
-            let Ok(resp) = http.get(format!("http://{addr}/kv/{key}")).send().await else { continue };
+            let Ok(resp) = http.get(format!("http://{addr}/kv/{key}")).send().await else {
+                continue;
+            };
             match resp.status().as_u16() {
                 404 => {
                     values.insert(key, None);
@@ -448,16 +567,25 @@ fn run_checkers(
     let wants = |name: &str| e.finds.iter().any(|f| f == name);
     let mut out = Vec::new();
     if e.linearizable == Some(true) || wants("linearizable") {
-        out.push(crate::check::linearizable::check_linearizable(ops, &Default::default()));
+        out.push(crate::check::linearizable::check_linearizable(
+            ops,
+            &Default::default(),
+        ));
     }
     if e.lost_writes.is_some() || wants("lost_writes") {
-        out.push(crate::check::lost_writes::check_lost_writes(ops, final_reads));
+        out.push(crate::check::lost_writes::check_lost_writes(
+            ops,
+            final_reads,
+        ));
     }
     out
 }
 
 fn op_counts(ops: &[Op], elapsed: Duration) -> OpCounts {
-    let mut c = OpCounts { total: ops.len() as u64, ..Default::default() };
+    let mut c = OpCounts {
+        total: ops.len() as u64,
+        ..Default::default()
+    };
     for op in ops {
         match op.outcome {
             Outcome::Ok => c.ok += 1,
@@ -505,10 +633,16 @@ fn judge(
             bound: format!(">= {:.2}%", min * 100.0),
             measured: format!("{:.2}%", r * 100.0),
             verdict: pass_if(r >= min),
-            message: format!("{} of {} requests to nodes expected to serve succeeded", avail.overall.served, avail.overall.total),
+            message: format!(
+                "{} of {} requests to nodes expected to serve succeeded",
+                avail.overall.served, avail.overall.total
+            ),
         });
     }
-    for (name, bound, got) in [("p50_latency", e.p50_latency, lat.p50_ms), ("p99_latency", e.p99_latency, lat.p99_ms)] {
+    for (name, bound, got) in [
+        ("p50_latency", e.p50_latency, lat.p50_ms),
+        ("p99_latency", e.p99_latency, lat.p99_ms),
+    ] {
         if let Some(b) = bound {
             let got_d = Duration::from_secs_f64(got / 1000.0);
             out.push(ExpectationResult {
@@ -521,15 +655,26 @@ fn judge(
         }
     }
     if let Some(b) = e.recovery {
-        let worst = recovery.iter().map(|r| r.seconds.unwrap_or(f64::INFINITY)).fold(0.0f64, f64::max);
+        let worst = recovery
+            .iter()
+            .map(|r| r.seconds.unwrap_or(f64::INFINITY))
+            .fold(0.0f64, f64::max);
         let never: Vec<String> = recovery
             .iter()
             .filter(|r| r.seconds.is_none_or(|s| s > b.as_secs_f64()))
             .map(|r| format!("{} after `{}` at {:.1}s", r.node, r.label, r.at_s))
             .collect();
         let final_ok = final_recovery_s.is_some_and(|s| s <= b.as_secs_f64());
-        let measured = if worst.is_finite() { format!("{worst:.2}s") } else { "not recovered".into() };
-        let mut message = if never.is_empty() { "every node served again in time".to_string() } else { format!("too slow: {}", never.join(", ")) };
+        let measured = if worst.is_finite() {
+            format!("{worst:.2}s")
+        } else {
+            "not recovered".into()
+        };
+        let mut message = if never.is_empty() {
+            "every node served again in time".to_string()
+        } else {
+            format!("too slow: {}", never.join(", "))
+        };
         message.push_str(&match final_recovery_s {
             Some(s) => format!("; after the final heal all nodes served in {s:.2}s"),
             None => "; after the final heal not every node served again".into(),
@@ -548,7 +693,11 @@ fn judge(
             bound: "0".into(),
             measured: unexpected_exits.len().to_string(),
             verdict: pass_if(unexpected_exits.is_empty()),
-            message: if unexpected_exits.is_empty() { "no node exited on its own".into() } else { unexpected_exits.join("; ") },
+            message: if unexpected_exits.is_empty() {
+                "no node exited on its own".into()
+            } else {
+                unexpected_exits.join("; ")
+            },
         });
     }
     for c in checks {
@@ -565,7 +714,11 @@ fn judge(
         };
         out.push(ExpectationResult {
             name: c.checker.clone(),
-            bound: if must_find { "must find a violation".into() } else { "no violation".into() },
+            bound: if must_find {
+                "must find a violation".into()
+            } else {
+                "no violation".into()
+            },
             measured: format!("{:?}", c.verdict).to_lowercase(),
             verdict,
             message: c.summary.clone(),
@@ -573,4 +726,3 @@ fn judge(
     }
     out
 }
-

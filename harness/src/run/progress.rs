@@ -46,7 +46,10 @@ pub async fn show(
         ProgressMode::Lines => false,
     };
     let bar = bar_mode.then(|| {
-        let bar = ProgressBar::with_draw_target(Some(total.as_millis() as u64), ProgressDrawTarget::stderr());
+        let bar = ProgressBar::with_draw_target(
+            Some(total.as_millis() as u64),
+            ProgressDrawTarget::stderr(),
+        );
         let style = ProgressStyle::with_template("{prefix} [{bar:30}] {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
@@ -54,12 +57,16 @@ pub async fn show(
         bar.set_prefix(plan.clone());
         bar
     });
-    let tick = if bar_mode { Duration::from_millis(200) } else { Duration::from_secs(5) };
+    let tick = if bar_mode {
+        Duration::from_millis(200)
+    } else {
+        Duration::from_secs(5)
+    };
     let mut last = (Instant::now(), 0u64);
     loop {
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
-            _ = stop.wait_for(|s| *s) => break,
+            _ = crate::workload::until_true(&mut stop) => break,
         }
         let now = Instant::now();
         let done = counters.total();

@@ -34,6 +34,12 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error>
         .build()
 }
 
+/// Resolves once the flag turns true (or its sender is gone). Holds no
+/// borrow of the channel across awaits, so futures using it stay `Send`.
+pub async fn until_true(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
+}
+
 /// Runs the workload until `deadline` or until `stop` turns true.
 pub async fn run(
     spec: WorkloadSpec,
@@ -75,7 +81,7 @@ pub async fn run(
     }
     tokio::select! {
         _ = async { while tasks.join_next().await.is_some() {} } => {}
-        _ = stop.wait_for(|s| *s) => {
+        _ = crate::workload::until_true(&mut stop) => {
             // Clients see the same signal; give in-flight requests their timeout.
             let grace = tokio::time::sleep(spec.timeout + Duration::from_millis(100));
             tokio::pin!(grace);
@@ -133,7 +139,7 @@ impl Client {
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
-                _ = stop.wait_for(|s| *s) => return,
+                _ = crate::workload::until_true(&mut stop) => return,
             }
             if Instant::now() >= deadline || *stop.borrow() {
                 return;
