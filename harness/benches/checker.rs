@@ -8,7 +8,8 @@
 //!
 //! `cargo bench -p rift --bench checker` runs 10k, 100k and 1M operations;
 //! `RIFT_BENCH_SIZES=10000,100000` chooses others, `RIFT_BENCH_KEYS=5` makes
-//! keys hot (more concurrency per key).
+//! keys hot (more concurrency per key), `RIFT_BENCH_STALE_READ=1` corrupts
+//! one read in the middle to time the violation path (search + shrinking).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -71,7 +72,9 @@ fn main() {
 
 fn child(n: usize, threads: usize) {
     let started = Instant::now();
-    let ops = generate(n, 42);
+    let mut ops = generate(n, 42);
+    let corrupted =
+        std::env::var_os("RIFT_BENCH_STALE_READ").is_some() && make_stale_read(&mut ops);
     let gen_ms = started.elapsed().as_secs_f64() * 1e3;
     let hwm_history_kb = vm_hwm_kb();
     // Reset the peak to the current size so the check's own peak is seen.
@@ -102,7 +105,9 @@ fn child(n: usize, threads: usize) {
         "generate_ms": round(gen_ms),
         "check_ms": round(check_ms),
         "ops_per_s": round(n as f64 / (check_ms / 1e3)),
+        "stale_read_injected": corrupted,
         "verdict": result.verdict,
+        "counterexample_ops": result.counterexample.len(),
         "steps": result.details["steps"],
         "keys_unknown": result.details["keys_unknown"],
         "peak_rss_after_generate_kb": hwm_history_kb,
@@ -121,6 +126,23 @@ fn vm_hwm_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Makes the ok read nearest the middle return the first value ever written
+/// to its key, long overwritten. Returns whether such a read was found.
+fn make_stale_read(ops: &mut [Op]) -> bool {
+    let mid = ops.len() / 2;
+    let Some(r) = (mid..ops.len()).find(|&i| {
+        ops[i].kind == OpKind::Read && ops[i].outcome == Outcome::Ok && ops[i].result.is_some()
+    }) else {
+        return false;
+    };
+    let first = ops[..r]
+        .iter()
+        .find(|o| o.kind == OpKind::Write && o.outcome == Outcome::Ok && o.key == ops[r].key)
+        .and_then(|o| o.value.clone());
+    ops[r].result = first;
+    true
 }
 
 /// A planned operation before the register decides its result.
