@@ -246,6 +246,12 @@ fn run_plans(paths: &[PathBuf], opts: &RunOptions) -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("error: {}: cannot run: {e}", plan.name);
+                    if let Some(tail) = e.log_tail() {
+                        eprintln!("last lines of the node's log:");
+                        for line in tail.lines() {
+                            eprintln!("  | {line}");
+                        }
+                    }
                     EXIT_CANNOT_RUN
                 }
             };

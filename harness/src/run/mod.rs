@@ -84,6 +84,16 @@ pub enum RunError {
     Http(String),
 }
 
+impl RunError {
+    /// The last lines of a failing node's log, to show under the message.
+    pub fn log_tail(&self) -> Option<&str> {
+        match self {
+            RunError::Cluster(e) => e.last_log_lines(),
+            _ => None,
+        }
+    }
+}
+
 pub struct RunOutcome {
     pub report: Report,
     pub run_dir: PathBuf,
