@@ -7,11 +7,11 @@
 use super::proxy::{Dir, Link, LinkState};
 use rand::Rng;
 use std::future::Future;
+use std::io;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, timeout, Instant};
@@ -58,7 +58,9 @@ impl Fate {
 }
 
 /// Serves one accepted connection of `link` until it ends.
-pub(crate) async fn serve(link: Arc<Link>, mut client: TcpStream) {
+/// `alive` travels with the back-direction task, so that the accept loop can
+/// wait until every such task is gone.
+pub(crate) async fn serve(link: Arc<Link>, client: TcpStream, alive: mpsc::Sender<()>) {
     link.count_connection();
     let mut control = link.control.subscribe();
     // Across a partition the SYN would not arrive: do not dial the target
@@ -68,7 +70,7 @@ pub(crate) async fn serve(link: Arc<Link>, mut client: TcpStream) {
         return;
     }
     let _ = client.set_nodelay(true);
-    let mut upstream = match timeout(CONNECT_TIMEOUT, TcpStream::connect(link.target)).await {
+    let upstream = match timeout(CONNECT_TIMEOUT, TcpStream::connect(link.target)).await {
         Ok(Ok(stream)) => stream,
         // The target is down or refusing: the dialer sees what it would see
         // without the proxy, a reset.
@@ -78,15 +80,28 @@ pub(crate) async fn serve(link: Arc<Link>, mut client: TcpStream) {
         }
     };
     let _ = upstream.set_nodelay(true);
-    let fate = Fate {
+    // Shared rather than split: dropping a tokio write half sends a FIN,
+    // which would turn a reset into a clean close. The sockets close when
+    // the last reference goes, after the linger option is set.
+    let (client, upstream) = (Arc::new(client), Arc::new(upstream));
+    let fate = Arc::new(Fate {
         doom: AtomicU8::new(0),
         rolled: AtomicU64::new(0),
-    };
+    });
+    // The back direction runs on its own task so the two directions can
+    // use two cores; the guard aborts it when this task ends or is aborted
+    // (mesh shutdown).
+    let mut back = AbortOnDrop(tokio::spawn({
+        let (link, fate) = (link.clone(), fate.clone());
+        let (from, to) = (upstream.clone(), client.clone());
+        async move {
+            let _alive = alive;
+            pump(&link, Dir::Back, &from, &to, &fate).await
+        }
+    }));
     let end = {
-        let (cr, cw) = client.split();
-        let (ur, uw) = upstream.split();
-        let forward = pump(&link, Dir::Forward, cr, uw, &fate);
-        let back = pump(&link, Dir::Back, ur, cw, &fate);
+        let forward = pump(&link, Dir::Forward, &client, &upstream, &fate);
+        let back = async { (&mut back.0).await.unwrap_or(End::Reset) };
         // Reject must reach idle connections too, so it is watched here
         // rather than per chunk.
         tokio::select! {
@@ -94,10 +109,17 @@ pub(crate) async fn serve(link: Arc<Link>, mut client: TcpStream) {
             _ = control.wait_for(|c| c.state == LinkState::Reject) => End::Reset,
         }
     };
-    match end {
-        End::Eof | End::Closed => {}
-        End::Reset => reset(&link, &[&client, &upstream]),
-        End::Stall => stall(&link, client, upstream).await,
+    if end == End::Reset {
+        reset(&link, &[&client, &upstream]);
+    }
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -143,15 +165,21 @@ async fn hold(
     }
 }
 
-/// Copies one direction. The fast path (`Pass`, no degradation) costs a
-/// read, a write and two atomic loads per chunk.
-async fn pump(
-    link: &Link,
-    dir: Dir,
-    mut rd: ReadHalf<'_>,
-    mut wr: WriteHalf<'_>,
-    fate: &Fate,
-) -> End {
+/// Forwards one direction, `from` to `to`. A stalled direction then reads
+/// and discards until its source closes, so the connection does not
+/// outlive its owners.
+async fn pump(link: &Link, dir: Dir, from: &TcpStream, to: &TcpStream, fate: &Fate) -> End {
+    let end = forward(link, dir, from, to, fate).await;
+    if end == End::Stall {
+        let mut buf = vec![0u8; 8192];
+        while matches!(read_some(from, &mut buf).await, Ok(n) if n > 0) {}
+    }
+    end
+}
+
+/// The fast path (`Pass`, no degradation) costs a read, a write and three
+/// atomic loads per chunk, into a buffer reused for the whole connection.
+async fn forward(link: &Link, dir: Dir, from: &TcpStream, to: &TcpStream, fate: &Fate) -> End {
     let mut control = link.control.subscribe();
     let mut buf = vec![0u8; BUF];
     loop {
@@ -160,28 +188,63 @@ async fn pump(
         if let Err(end) = hold(link, &mut control).await {
             return end;
         }
-        let n = match rd.read(&mut buf).await {
+        let n = match read_some(from, &mut buf).await {
             Ok(0) => {
-                let _ = wr.shutdown().await;
+                shutdown_write(to);
                 return End::Eof;
             }
             Ok(n) => n,
             Err(_) => return End::Reset,
         };
         if link.is_degraded() {
-            if let Err(end) = degraded(link, dir, &mut rd, &mut wr, &buf[..n], fate).await {
+            if let Err(end) = degraded(link, dir, from, to, &buf[..n], fate).await {
                 return end;
             }
             continue;
         }
-        // A chunk read just before a Drop is withheld, not discarded.
-        if let Err(end) = hold(link, &mut control).await {
+        // A chunk read just before a Drop is withheld, not discarded; a
+        // stalled connection stays stalled after its degradation is gone.
+        if let Err(end) = hold(link, &mut control).await.and(fate.check()) {
             return end;
         }
-        if wr.write_all(&buf[..n]).await.is_err() {
+        if write_all(to, &buf[..n]).await.is_err() {
             return End::Reset;
         }
         link.count_bytes(dir, n);
+    }
+}
+
+/// Reads what is available, waiting for readiness. Works on a shared
+/// socket, with the other direction writing to it concurrently.
+async fn read_some(s: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        s.readable().await?;
+        match s.try_read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            r => return r,
+        }
+    }
+}
+
+async fn write_all(s: &TcpStream, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        s.writable().await?;
+        match s.try_write(buf) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Passes an end of stream on (half-close).
+fn shutdown_write(s: &TcpStream) {
+    // SAFETY: shutdown(2) on a descriptor the stream keeps open; it touches
+    // no memory. A failure means the socket is already gone.
+    unsafe {
+        libc::shutdown(s.as_raw_fd(), libc::SHUT_WR);
     }
 }
 
@@ -199,8 +262,8 @@ enum Item {
 async fn degraded(
     link: &Link,
     dir: Dir,
-    rd: &mut ReadHalf<'_>,
-    wr: &mut WriteHalf<'_>,
+    from: &TcpStream,
+    to: &TcpStream,
     first: &[u8],
     fate: &Fate,
 ) -> Result<(), End> {
@@ -220,7 +283,7 @@ async fn degraded(
                         return Ok(());
                     }
                     hold(link, &mut control).await?;
-                    match rd.read(&mut buf).await {
+                    match read_some(from, &mut buf).await {
                         Ok(0) => {
                             let due = last_due.max(Instant::now() + draw_delay(link, fate));
                             // If the writer is gone it has already ended.
@@ -253,7 +316,7 @@ async fn degraded(
                 Item::Eof { due } => {
                     sleep_until(due).await;
                     hold(link, &mut control).await?;
-                    let _ = wr.shutdown().await;
+                    shutdown_write(to);
                     return Err(End::Eof);
                 }
                 Item::Data { due, bytes } => {
@@ -265,7 +328,7 @@ async fn degraded(
                     if dir == Dir::Back {
                         fate.check()?;
                     }
-                    write_paced(link, dir, wr, &bytes, &mut control).await?;
+                    write_paced(link, dir, to, &bytes, &mut control).await?;
                     if dir == Dir::Forward {
                         fate.check()?;
                     }
@@ -292,7 +355,7 @@ async fn degraded(
 async fn write_paced(
     link: &Link,
     dir: Dir,
-    wr: &mut WriteHalf<'_>,
+    to: &TcpStream,
     bytes: &[u8],
     control: &mut watch::Receiver<super::proxy::Control>,
 ) -> Result<(), End> {
@@ -302,7 +365,7 @@ async fn write_paced(
         .as_ref()
         .and_then(|d| d.bandwidth);
     let Some(rate) = rate else {
-        wr.write_all(bytes).await.map_err(|_| End::Reset)?;
+        write_all(to, bytes).await.map_err(|_| End::Reset)?;
         link.count_bytes(dir, bytes.len());
         return Ok(());
     };
@@ -310,7 +373,7 @@ async fn write_paced(
     for part in bytes.chunks(slice) {
         sleep_until(link.pace_until(dir, part.len(), rate)).await;
         hold(link, control).await?;
-        wr.write_all(part).await.map_err(|_| End::Reset)?;
+        write_all(to, part).await.map_err(|_| End::Reset)?;
         link.count_bytes(dir, part.len());
     }
     Ok(())
@@ -353,29 +416,6 @@ fn draw_delay(link: &Link, fate: &Fate) -> Duration {
 fn roll(rng: &mut impl Rng, p: Option<f64>) -> bool {
     let p = p.filter(|p| p.is_finite()).unwrap_or(0.0).clamp(0.0, 1.0);
     p > 0.0 && rng.random::<f64>() < p
-}
-
-/// A stalled connection: nothing more is delivered either way. Both sides
-/// are read and discarded so that the end of either is noticed and the
-/// connection does not linger after its owners gave up.
-async fn stall(link: &Link, mut client: TcpStream, mut upstream: TcpStream) {
-    let mut control = link.control.subscribe();
-    let rejected = {
-        let (mut cr, _cw) = client.split();
-        let (mut ur, _uw) = upstream.split();
-        let mut a = vec![0u8; 8192];
-        let mut b = vec![0u8; 8192];
-        loop {
-            tokio::select! {
-                r = cr.read(&mut a) => if !matches!(r, Ok(n) if n > 0) { break false },
-                r = ur.read(&mut b) => if !matches!(r, Ok(n) if n > 0) { break false },
-                _ = control.wait_for(|c| c.state == LinkState::Reject) => break true,
-            }
-        }
-    };
-    if rejected {
-        reset(link, &[&client, &upstream]);
-    }
 }
 
 #[cfg(test)]

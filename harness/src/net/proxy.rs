@@ -400,6 +400,9 @@ async fn accept_loop(link: Arc<Link>, listener: TcpListener, mut shutdown: watch
     let mut conns = JoinSet::new();
     let mut control = link.control.subscribe();
     let mut backoff = false;
+    // Every connection's second task holds a clone; once all are dropped,
+    // `gone` yields None and no socket of this link is left open.
+    let (alive, mut gone) = tokio::sync::mpsc::channel::<()>(1);
     loop {
         let dropped = control.borrow_and_update().state == LinkState::Drop;
         tokio::select! {
@@ -413,7 +416,7 @@ async fn accept_loop(link: Arc<Link>, listener: TcpListener, mut shutdown: watch
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             accepted = listener.accept(), if !dropped => match accepted {
                 Ok((stream, _)) => {
-                    conns.spawn(conn::serve(link.clone(), stream));
+                    conns.spawn(conn::serve(link.clone(), stream, alive.clone()));
                 }
                 Err(e) => {
                     // Out of descriptors and the like: back off instead of
@@ -428,5 +431,7 @@ async fn accept_loop(link: Arc<Link>, listener: TcpListener, mut shutdown: watch
         }
     }
     drop(listener);
+    drop(alive);
     conns.shutdown().await;
+    let _ = gone.recv().await;
 }
