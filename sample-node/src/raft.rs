@@ -788,7 +788,13 @@ impl RaftCore {
             pr.next = pr.next.max(pr.matched + 1);
             self.maybe_commit(out);
         } else {
+            let before = pr.next;
             pr.next = (index + 1).max(pr.matched + 1).min(pr.next);
+            if pr.next >= before {
+                // No progress (a duplicate or late rejection): leave the retry to the heartbeat.
+                self.serve_reads(out);
+                return;
+            }
         }
         self.send_append(from, false, out);
         self.serve_reads(out);
@@ -811,3 +817,7 @@ impl RaftCore {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "raft_tests.rs"]
+mod tests;
