@@ -24,8 +24,15 @@ impl Drop for Children {
 }
 
 fn main() -> anyhow::Result<()> {
-    let secs: u64 = std::env::var("RIFT_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(10).clamp(1, 120);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let secs: u64 = std::env::var("RIFT_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10)
+        .clamp(1, 120);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     rt.block_on(run(Duration::from_secs(secs)))
 }
 
@@ -38,7 +45,10 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
     let mut children = Children(Vec::new());
     for i in 0..3 {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sample-node"));
-        cmd.arg("--id").arg(format!("n{i}")).arg("--listen").arg(format!("127.0.0.1:{}", ports[i]));
+        cmd.arg("--id")
+            .arg(format!("n{i}"))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", ports[i]));
         cmd.arg("--data-dir").arg(dir.path().join(format!("n{i}")));
         for (j, p) in ports.iter().enumerate().filter(|(j, _)| *j != i) {
             cmd.arg("--peer").arg(format!("n{j}=127.0.0.1:{p}"));
@@ -47,14 +57,21 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
         cmd.stdout(Stdio::null()).stderr(log);
         children.0.push(cmd.spawn()?);
     }
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).tcp_nodelay(true).build()?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .build()?;
 
     // Find the leader (bounded wait).
     let deadline = Instant::now() + Duration::from_secs(15);
     let leader_port = loop {
         let mut found = None;
         for p in &ports {
-            if let Ok(r) = http.get(format!("http://127.0.0.1:{p}/health")).send().await {
+            if let Ok(r) = http
+                .get(format!("http://127.0.0.1:{p}/health"))
+                .send()
+                .await
+            {
                 if let Ok(h) = r.json::<serde_json::Value>().await {
                     if h["role"] == "leader" {
                         found = Some(*p);
@@ -69,7 +86,9 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
 
-    let hist = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?));
+    let hist = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
+        1, 60_000_000, 3,
+    )?));
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
@@ -107,7 +126,9 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
         t.await?;
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let h = hist.lock().map_err(|_| anyhow::anyhow!("histogram lock poisoned"))?;
+    let h = hist
+        .lock()
+        .map_err(|_| anyhow::anyhow!("histogram lock poisoned"))?;
     let writes = ok.load(Ordering::Relaxed);
     let out = serde_json::json!({
         "bench": "throughput",

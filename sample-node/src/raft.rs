@@ -294,7 +294,8 @@ impl RaftCore {
         self.term_at(self.last_index())
     }
     fn quorum(&self) -> usize {
-        (self.cfg.peers.len() + 1) / 2 + 1
+        let nodes = self.cfg.peers.len() + 1;
+        nodes / 2 + 1
     }
 
     fn push_entry(&mut self, term: u64, data: String) -> LogEntry {
