@@ -26,9 +26,9 @@ use crate::wal::{Record, Wal, WalError};
 /// Logical time step of the core.
 const TICK: Duration = Duration::from_millis(10);
 /// How long a client request waits for commit (or a read for confirmation) before a 503.
-const CLIENT_DEADLINE: Duration = Duration::from_millis(450);
+const CLIENT_DEADLINE: Duration = Duration::from_millis(400);
 /// Deadline of a request a follower forwards to the leader.
-const FORWARD_DEADLINE: Duration = Duration::from_millis(800);
+const FORWARD_DEADLINE: Duration = Duration::from_millis(550);
 /// Deadline of one peer message batch.
 const PEER_DEADLINE: Duration = Duration::from_millis(300);
 /// Largest client body.
