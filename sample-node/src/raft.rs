@@ -294,7 +294,8 @@ impl RaftCore {
         self.term_at(self.last_index())
     }
     fn quorum(&self) -> usize {
-        (self.cfg.peers.len() + 1) / 2 + 1
+        let nodes = self.cfg.peers.len() + 1;
+        nodes / 2 + 1
     }
 
     fn push_entry(&mut self, term: u64, data: String) -> LogEntry {
@@ -788,7 +789,13 @@ impl RaftCore {
             pr.next = pr.next.max(pr.matched + 1);
             self.maybe_commit(out);
         } else {
+            let before = pr.next;
             pr.next = (index + 1).max(pr.matched + 1).min(pr.next);
+            if pr.next >= before {
+                // No progress (a duplicate or late rejection): leave the retry to the heartbeat.
+                self.serve_reads(out);
+                return;
+            }
         }
         self.send_append(from, false, out);
         self.serve_reads(out);
@@ -811,3 +818,7 @@ impl RaftCore {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "raft_tests.rs"]
+mod tests;

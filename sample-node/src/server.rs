@@ -26,9 +26,9 @@ use crate::wal::{Record, Wal, WalError};
 /// Logical time step of the core.
 const TICK: Duration = Duration::from_millis(10);
 /// How long a client request waits for commit (or a read for confirmation) before a 503.
-const CLIENT_DEADLINE: Duration = Duration::from_millis(450);
+const CLIENT_DEADLINE: Duration = Duration::from_millis(400);
 /// Deadline of a request a follower forwards to the leader.
-const FORWARD_DEADLINE: Duration = Duration::from_millis(800);
+const FORWARD_DEADLINE: Duration = Duration::from_millis(550);
 /// Deadline of one peer message batch.
 const PEER_DEADLINE: Duration = Duration::from_millis(300);
 /// Largest client body.
@@ -388,19 +388,18 @@ fn error(status: StatusCode, msg: &str) -> Response {
     (status, Json(json!({ "error": msg }))).into_response()
 }
 
-fn check_key(key: &str) -> Result<(), Response> {
-    if key.is_empty() || key.len() > MAX_KEY || key.contains('/') {
-        return Err(error(
+/// The 400 response for a key that is not one path segment of 1..=256 bytes, if it is not.
+fn bad_key(key: &str) -> Option<Response> {
+    (key.is_empty() || key.len() > MAX_KEY || key.contains('/')).then(|| {
+        error(
             StatusCode::BAD_REQUEST,
             "key must be one path segment of 1..=256 bytes",
-        ));
-    }
-    Ok(())
+        )
+    })
 }
 
-fn utf8(body: Bytes) -> Result<String, Response> {
-    String::from_utf8(body.to_vec())
-        .map_err(|_| error(StatusCode::BAD_REQUEST, "body must be utf-8"))
+fn utf8(body: &Bytes) -> Option<String> {
+    String::from_utf8(body.to_vec()).ok()
 }
 
 /// A request as received, kept so that a follower can forward it to the leader.
@@ -504,12 +503,11 @@ async fn put_kv(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = check_key(&key) {
+    if let Some(r) = bad_key(&key) {
         return r;
     }
-    let value = match utf8(body.clone()) {
-        Ok(v) => v,
-        Err(r) => return r,
+    let Some(value) = utf8(&body) else {
+        return error(StatusCode::BAD_REQUEST, "body must be utf-8");
     };
     let orig = Original {
         method,
@@ -528,7 +526,7 @@ async fn get_kv(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = check_key(&key) {
+    if let Some(r) = bad_key(&key) {
         return r;
     }
     let orig = Original {
@@ -555,7 +553,7 @@ async fn cas_kv(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = check_key(&key) {
+    if let Some(r) = bad_key(&key) {
         return r;
     }
     let cas: CasBody = match serde_json::from_slice(&body) {
@@ -593,9 +591,8 @@ async fn post_ledger(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let data = match utf8(body.clone()) {
-        Ok(v) => v,
-        Err(r) => return r,
+    let Some(data) = utf8(&body) else {
+        return error(StatusCode::BAD_REQUEST, "body must be utf-8");
     };
     let orig = Original {
         method,

@@ -114,10 +114,7 @@ fn decode(p: &[u8]) -> Option<Record> {
 pub fn parse(bytes: &[u8]) -> (Vec<Record>, usize) {
     let mut recs = Vec::new();
     let mut at = 0usize;
-    loop {
-        let Some(hdr) = bytes.get(at..at + 8) else {
-            break;
-        };
+    while let Some(hdr) = bytes.get(at..at + 8) {
         let len = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
         let crc = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
         if len > MAX_FRAME {

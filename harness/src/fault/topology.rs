@@ -96,7 +96,7 @@ pub fn cut_links(
         Topology::Ring => {
             // Each node sees its ring neighbours up to distance d: a different
             // majority for each node, and no majority that all agree on.
-            let d = (size / 2 + 1) / 2;
+            let d = (size / 2).div_ceil(2);
             let mut links = BTreeSet::new();
             for i in 0..size {
                 for j in 0..size {

@@ -230,9 +230,9 @@ pub fn render_html(r: &Report, ops: &[Op]) -> String {
         }
         h.push_str("</table>");
     }
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<p class=\"meta\">plan {} (sha256 {}) · rift {}</p></body></html>\n",
+        "<p class=\"meta\">plan {} (sha256 {}) · rift {}</p></body></html>",
         esc(&r.plan.path),
         esc(&r.plan.hash),
         esc(&r.rift_version)

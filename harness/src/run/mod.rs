@@ -238,7 +238,7 @@ pub async fn run(
         let wake = due.unwrap_or(deadline).min(deadline);
         tokio::select! {
             _ = tokio::time::sleep_until(wake.into()) => {
-                if Instant::now() >= deadline && due.map_or(true, |d| d >= deadline) {
+                if Instant::now() >= deadline && due.is_none_or(|d| d >= deadline) {
                     break;
                 }
                 if let Some(s) = schedule.get(next) {
@@ -711,7 +711,7 @@ fn judge(
         });
     }
     for c in checks {
-        let must_find = e.finds.iter().any(|f| *f == c.checker);
+        let must_find = e.finds.contains(&c.checker);
         let verdict = if must_find {
             // A plan that proves a bug passes only when the bug is found.
             match c.verdict {

@@ -1,0 +1,396 @@
+//! Integration tests: three real sample-node processes on loopback, real signals, real HTTP.
+//! Every child is killed when the test ends, even on panic (the `Cluster` drop guard).
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sample-node");
+
+struct Node {
+    id: String,
+    port: u16,
+    data: PathBuf,
+    child: Option<Child>,
+}
+
+struct Cluster {
+    nodes: Vec<Node>,
+    dir: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            if let Some(mut c) = n.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local addr").port()
+}
+
+impl Cluster {
+    fn start(n: usize) -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let nodes = (0..n)
+            .map(|i| Node {
+                id: format!("n{i}"),
+                port: free_port(),
+                data: dir.path().join(format!("n{i}")),
+                child: None,
+            })
+            .collect();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("client");
+        let mut c = Cluster { nodes, dir, http };
+        for i in 0..n {
+            c.spawn(i);
+        }
+        c
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let mut cmd = Command::new(BIN);
+        let n = &self.nodes[i];
+        cmd.arg("--id")
+            .arg(&n.id)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", n.port));
+        cmd.arg("--data-dir").arg(&n.data);
+        for p in self.nodes.iter().filter(|p| p.id != n.id) {
+            cmd.arg("--peer")
+                .arg(format!("{}=127.0.0.1:{}", p.id, p.port));
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("{}.log", n.id)))
+            .expect("log file");
+        cmd.stdout(Stdio::null()).stderr(log);
+        let child = cmd.spawn().expect("spawn sample-node");
+        self.nodes[i].child = Some(child);
+    }
+
+    fn sigkill(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes[i].child.take() {
+            c.kill().expect("SIGKILL");
+            c.wait().expect("reap");
+        }
+    }
+
+    fn url(&self, i: usize, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.nodes[i].port, path)
+    }
+
+    async fn health(&self, i: usize) -> Option<Value> {
+        let r = self.http.get(self.url(i, "/health")).send().await.ok()?;
+        r.json().await.ok()
+    }
+
+    /// Polls until every node in `among` reports the same leader (one of `among`).
+    async fn wait_leader(&self, among: &[usize], within: Duration) -> usize {
+        let deadline = Instant::now() + within;
+        loop {
+            let mut leaders = Vec::new();
+            for &i in among {
+                leaders.push(
+                    self.health(i)
+                        .await
+                        .and_then(|h| h["leader"].as_str().map(str::to_string)),
+                );
+            }
+            if let Some(Some(l)) = leaders.first() {
+                if leaders.iter().all(|x| x.as_deref() == Some(l.as_str())) {
+                    if let Some(idx) = among.iter().copied().find(|&i| self.nodes[i].id == *l) {
+                        return idx;
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no agreed leader among {among:?} within {within:?}: {leaders:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn wait_up(&self, i: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.health(i).await.is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "node {i} did not answer /health within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// PUT through node `i`, retrying 5xx/transport errors until acknowledged or the deadline.
+    async fn put(&self, i: usize, key: &str, value: &str, within: Duration) -> u64 {
+        let deadline = Instant::now() + within;
+        loop {
+            let r = self
+                .http
+                .put(self.url(i, &format!("/kv/{key}")))
+                .body(value.to_string())
+                .send()
+                .await;
+            if let Ok(r) = r {
+                let status = r.status();
+                let body: Value = r.json().await.unwrap_or(Value::Null);
+                if status.is_success() {
+                    return body["index"].as_u64().expect("index in write reply");
+                }
+                assert!(
+                    status.is_server_error(),
+                    "write refused with {status}: {body}"
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "write {key} through node {i} not acknowledged within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn get(&self, i: usize, key: &str, within: Duration) -> Option<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(r) = self
+                .http
+                .get(self.url(i, &format!("/kv/{key}")))
+                .send()
+                .await
+            {
+                let status = r.status();
+                let body: Value = r.json().await.unwrap_or(Value::Null);
+                if status.is_success() {
+                    return body["value"].as_str().map(str::to_string);
+                }
+                if status.as_u16() == 404 {
+                    return None;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "read {key} through node {i} failed until deadline"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn ledger(&self, i: usize) -> Vec<Value> {
+        let r = self
+            .http
+            .get(self.url(i, "/ledger?from=1&limit=1000"))
+            .send()
+            .await
+            .expect("ledger");
+        let v: Value = r.json().await.expect("ledger json");
+        v["entries"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+const T: Duration = Duration::from_secs(5);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_survives_leader_sigkill_and_restarted_node_catches_up() {
+    let mut c = Cluster::start(3);
+    for i in 0..3 {
+        c.wait_up(i, Duration::from_secs(10)).await;
+    }
+    let leader = c.wait_leader(&[0, 1, 2], Duration::from_secs(2)).await;
+    let follower = (leader + 1) % 3;
+
+    // Writes through a follower are forwarded, committed, and readable from every node.
+    let mut acked: BTreeMap<String, String> = BTreeMap::new();
+    for k in 0..20 {
+        let (key, value) = (format!("k{k}"), format!("v{k}"));
+        c.put(follower, &key, &value, T).await;
+        acked.insert(key, value);
+    }
+    for i in 0..3 {
+        for (k, v) in &acked {
+            assert_eq!(
+                c.get(i, k, T).await.as_deref(),
+                Some(v.as_str()),
+                "node {i} key {k}"
+            );
+        }
+    }
+
+    // SIGKILL the leader: the survivors elect a new one and keep taking writes.
+    c.sigkill(leader);
+    let survivors: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    let new_leader = c.wait_leader(&survivors, T).await;
+    assert_ne!(new_leader, leader);
+    for k in 0..20 {
+        let through = survivors[k % 2];
+        let key = format!("k{}", k + 10); // overwrites half of the earlier keys too
+        let value = format!("after-kill-{k}");
+        c.put(through, &key, &value, T).await;
+        acked.insert(key, value);
+    }
+
+    // Restart the killed node from its data dir: it rejoins and reaches the same chain head.
+    c.spawn(leader);
+    c.wait_up(leader, Duration::from_secs(10)).await;
+    let deadline = Instant::now() + T;
+    loop {
+        let hs = [c.health(0).await, c.health(1).await, c.health(2).await];
+        let heads: Vec<Option<(u64, String)>> = hs
+            .iter()
+            .map(|h| {
+                h.as_ref()
+                    .and_then(|h| Some((h["commit"].as_u64()?, h["head"].as_str()?.to_string())))
+            })
+            .collect();
+        if heads.iter().all(|h| h.is_some() && *h == heads[0]) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "restarted node did not reach the same head: {heads:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Every acknowledged write is still there, read linearizably through every node.
+    for i in 0..3 {
+        for (k, v) in &acked {
+            assert_eq!(
+                c.get(i, k, T).await.as_deref(),
+                Some(v.as_str()),
+                "node {i} key {k}"
+            );
+        }
+    }
+
+    // The ledgers agree entry by entry and each entry chains to the previous hash.
+    let chains = [c.ledger(0).await, c.ledger(1).await, c.ledger(2).await];
+    assert!(
+        chains[0].len() >= 41,
+        "noop(s) + 40 writes, got {}",
+        chains[0].len()
+    );
+    let n = chains.iter().map(Vec::len).min().unwrap_or(0);
+    for chain in &chains {
+        assert_eq!(chain[..n], chains[0][..n]);
+    }
+    for w in chains[0].windows(2) {
+        assert_eq!(w[1]["prev"], w[0]["hash"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_gracefully_and_state_survives_restart() {
+    let mut c = Cluster::start(1);
+    c.wait_up(0, Duration::from_secs(10)).await;
+    c.wait_leader(&[0], Duration::from_secs(2)).await;
+    c.put(0, "solo", "durable", T).await;
+    let mut child = c.nodes[0].child.take().expect("running");
+    let pid = i32::try_from(child.id()).expect("pid fits");
+    // SAFETY: plain kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + T;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    c.spawn(0);
+    c.wait_up(0, Duration::from_secs(10)).await;
+    c.wait_leader(&[0], Duration::from_secs(2)).await;
+    assert_eq!(c.get(0, "solo", T).await.as_deref(), Some("durable"));
+}
+
+#[test]
+fn invalid_command_lines_exit_with_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = ["--id", "n0", "--listen", "127.0.0.1:1", "--data-dir"];
+    let cases: [&[&str]; 3] = [
+        &["--bug", "no-such-bug"],
+        &["--peer", "n1"],
+        &["--peer", "n0=127.0.0.1:2"],
+    ];
+    for extra in cases {
+        let out = Command::new(BIN)
+            .args(base)
+            .arg(dir.path())
+            .args(extra)
+            .output()
+            .expect("run");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_are_rejected() {
+    let c = Cluster::start(1);
+    c.wait_up(0, Duration::from_secs(10)).await;
+    c.wait_leader(&[0], Duration::from_secs(2)).await;
+    let long_key = "k".repeat(300);
+    let r = c
+        .http
+        .put(c.url(0, &format!("/kv/{long_key}")))
+        .body("x")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 400);
+    let r = c
+        .http
+        .put(c.url(0, "/kv/big"))
+        .body(vec![b'a'; (1 << 20) + 1])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 413);
+    let r = c
+        .http
+        .post(c.url(0, "/kv/a/cas"))
+        .body("not json")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 400);
+    let r = c
+        .http
+        .post(c.url(0, "/kv/a/cas"))
+        .body(r#"{"expect":"zz","value":"b"}"#)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 409);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["current"], Value::Null);
+    let r = c
+        .http
+        .get(c.url(0, "/kv/missing"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 404);
+}
