@@ -49,8 +49,20 @@ pub struct Report {
     pub recovery: Vec<Recovery>,
     /// After the final heal: seconds until every node served again.
     pub final_recovery_s: Option<f64>,
+    /// Sample node only: whether every node reached the same chain head
+    /// after the final heal.
+    #[serde(default)]
+    pub convergence: Option<Convergence>,
     pub checks: Vec<CheckResult>,
     pub expectations: Vec<ExpectationResult>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Convergence {
+    /// Seconds after the final heal until all heads agreed; `None` if they never did.
+    pub seconds: Option<f64>,
+    /// What each node reported last.
+    pub heads: std::collections::BTreeMap<NodeId, String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,8 +19,8 @@ use crate::history::{Op, Outcome};
 use crate::net::{NetError, ProxyMesh};
 use crate::plan::{NetworkMode, NodeCommand, Plan, WorkloadKind};
 use crate::report::{
-    ClusterInfo, ExpectationResult, NodeEventRecord, NodeInfo, OpCounts, PlanInfo, Report,
-    ReportError, RunStatus, REPORT_SCHEMA_VERSION,
+    ClusterInfo, Convergence, ExpectationResult, NodeEventRecord, NodeInfo, OpCounts, PlanInfo,
+    Report, ReportError, RunStatus, REPORT_SCHEMA_VERSION,
 };
 use crate::workload::{self, Recorder};
 use crate::NodeId;
@@ -265,6 +265,7 @@ pub async fn run(
 
     // Undo every fault still in force, then measure how long until all serve.
     let mut final_recovery_s = None;
+    let mut convergence: Option<Convergence> = None;
     let mut final_reads = BTreeMap::new();
     let recovery_bound = plan.expect.recovery.unwrap_or(DEFAULT_RECOVERY);
     if aborted_by.is_none() {
@@ -288,6 +289,10 @@ pub async fn run(
         .await
         {
             final_recovery_s = Some(healed_at.elapsed().as_secs_f64());
+        }
+        if matches!(spec.command, NodeCommand::SampleNode { .. }) {
+            let converge_by = Instant::now() + recovery_bound.max(Duration::from_secs(5));
+            convergence = Some(converge_heads(&targets, healed_at, converge_by).await);
         }
         if matches!(plan.workload.kind, WorkloadKind::Kv { .. }) {
             final_reads = read_everything(&targets, &plan.workload).await;
@@ -368,6 +373,23 @@ pub async fn run(
         &unexpected_exits,
         &checks,
     );
+    if let Some(c) = &convergence {
+        expectations.push(ExpectationResult {
+            name: "convergence".into(),
+            bound: "equal heads".into(),
+            measured: match c.seconds {
+                Some(s) => format!("{s:.2}s"),
+                None => "diverged".into(),
+            },
+            verdict: pass_if(c.seconds.is_some()),
+            message: c
+                .heads
+                .iter()
+                .map(|(n, h)| format!("{n}: {h}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
     let status = if aborted_by.is_some() {
         RunStatus::Aborted
     } else {
@@ -416,6 +438,7 @@ pub async fn run(
         latency: lat,
         recovery,
         final_recovery_s,
+        convergence,
         checks,
         expectations,
     };
@@ -529,6 +552,55 @@ async fn wait_all_serve(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     false
+}
+
+/// Polls every node's `/health` until all report the same commit index and
+/// chain head (the sample node's promise after a heal) or the deadline passes.
+async fn converge_heads(
+    targets: &workload::Targets,
+    since: Instant,
+    deadline: Instant,
+) -> Convergence {
+    let Ok(http) = workload::http_client(Duration::from_millis(500)) else {
+        return Convergence {
+            seconds: None,
+            heads: BTreeMap::new(),
+        };
+    };
+    loop {
+        let mut heads = BTreeMap::new();
+        for (i, addr) in targets.iter().enumerate() {
+            let h = match http.get(format!("http://{addr}/health")).send().await {
+                Ok(r) => r.json::<serde_json::Value>().await.ok(),
+                Err(_) => None,
+            };
+            let head = h
+                .map(|h| {
+                    format!(
+                        "commit {} head {}",
+                        h["commit"],
+                        h["head"].as_str().unwrap_or("?")
+                    )
+                })
+                .unwrap_or_else(|| "no answer".into());
+            heads.insert(NodeId(i), head);
+        }
+        let first = heads.values().next().cloned();
+        let same = first.is_some_and(|f| f != "no answer" && heads.values().all(|h| *h == f));
+        if same {
+            return Convergence {
+                seconds: Some(since.elapsed().as_secs_f64()),
+                heads,
+            };
+        }
+        if Instant::now() >= deadline {
+            return Convergence {
+                seconds: None,
+                heads,
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Final reads of every key from every node, for the lost-writes checker.
