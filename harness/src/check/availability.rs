@@ -107,7 +107,6 @@ impl<'a> Judge<'a> {
                     .copied()
                     .filter(|o| served(o) || o.complete_ns <= next)
                     .collect();
-                let hidden = to - from - window.len();
                 let first_after_failure = match window.iter().rposition(|o| !served(o)) {
                     Some(p) => window.get(p + 1),
                     None => window.first(),
@@ -118,7 +117,8 @@ impl<'a> Judge<'a> {
                         Some(op.complete_ns.saturating_sub(snap.at_ns) as f64 / 1e9),
                     ),
                     // Never asked: nothing to judge, nothing to report.
-                    None if window.is_empty() && hidden == 0 => continue,
+                    // (Requests hung until the next change are judged there.)
+                    None if window.is_empty() => continue,
                     None => (window_end, None),
                 };
                 settled.insert((i, node), entry);

@@ -132,11 +132,15 @@ impl<'a> Nemesis<'a> {
             Action::Restart { target } => {
                 let nodes = self.resolve(target, &self.all()).await;
                 let mut errors = Vec::new();
+                // Named while it lasts, so the stop window is not "steady".
+                self.world
+                    .add_fault(idx, format!("restart {}", names(&nodes)), None);
                 for &n in &nodes {
                     if let Err(e) = self.restart(n).await {
                         errors.push(format!("{n}: {e}"));
                     }
                 }
+                self.world.remove_fault(idx);
                 self.clear_faults_of(&nodes);
                 let err = empty_target(&nodes, target).or_else(|| join(errors));
                 self.record(s, "restart", nodes, String::new(), err);
