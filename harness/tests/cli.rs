@@ -253,6 +253,10 @@ fn sigint_mid_run_resumes_stops_every_node_and_writes_an_aborted_report() {
         .as_str()
         .is_some_and(|s| s.contains("interrupted")));
     assert_eq!(r["timeline"][0]["action"], "pause");
+    // The paused node was resumed and stopped gracefully, not left stopped
+    // for SIGKILL: it logged its own orderly shutdown.
+    let log = std::fs::read_to_string(report_dir.join("nodes").join("n1.log")).expect("n1.log");
+    assert!(log.contains("signal received; stopping"), "n1 did not stop gracefully:\n{log}");
 }
 
 #[test]
