@@ -5,7 +5,8 @@ use super::{Report, RunStatus};
 use crate::check::verdict::Verdict;
 use std::fmt::Write;
 
-fn verdict_word(v: Verdict) -> &'static str {
+/// `PASS`, `FAIL`, `UNKNOWN`: the word people and CI logs see.
+pub fn verdict_word(v: Verdict) -> &'static str {
     match v {
         Verdict::Pass => "PASS",
         Verdict::Fail => "FAIL",
