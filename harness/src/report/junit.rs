@@ -3,7 +3,7 @@
 
 use super::{PlanRun, Report};
 use crate::check::verdict::Verdict;
-use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
 use std::time::Duration;
 
 fn suite(r: &Report) -> TestSuite {
@@ -35,6 +35,11 @@ fn suite(r: &Report) -> TestSuite {
         suite.add_test_case(case);
     }
     suite.set_time(Duration::from_secs_f64(r.wall_seconds.max(0.0)));
+    // What reproduces the run, for whoever reads the CI result.
+    suite.add_property(Property::new("seed", r.seed.to_string()));
+    suite.add_property(Property::new("label", r.label.clone().unwrap_or_default()));
+    suite.add_property(Property::new("run_id", r.run_id.clone()));
+    suite.add_property(Property::new("plan_sha256", r.plan.hash.clone()));
     suite
 }
 

@@ -7,6 +7,7 @@ pub mod compare;
 mod html;
 mod junit;
 mod summary;
+mod timeline;
 
 pub use aggregate::{aggregate_markdown, aggregate_table, PlanRun};
 pub use html::render_html;
