@@ -476,6 +476,14 @@ fn check_well_formed(html: &str) -> Result<(), String> {
     }
 }
 
+/// With RIFT_HTML_PREVIEW=DIR set, the pages rendered here are also written
+/// to DIR, to look at them in a browser.
+fn preview(name: &str, html: &str) {
+    if let Some(dir) = std::env::var_os("RIFT_HTML_PREVIEW") {
+        let _ = std::fs::write(Path::new(&dir).join(name), html);
+    }
+}
+
 fn assert_self_contained(html: &str) {
     let lower = html.to_lowercase();
     for bad in [
@@ -505,6 +513,7 @@ fn assert_self_contained(html: &str) {
 fn report_html_is_well_formed_self_contained_and_shows_what_matters() {
     let (r, ops) = five_nodes();
     let html = render_html(&r, &ops);
+    preview("five-nodes.html", &html);
     if let Err(e) = check_well_formed(&html) {
         panic!("report.html is not well formed: {e}");
     }
@@ -571,6 +580,7 @@ fn twenty_five_nodes_ten_minutes_stays_small_and_drops_no_fault() {
     assert!(ops.len() > 50_000);
     let r = build_report("big", 25, 600.0, snaps.clone(), &ops, Vec::new());
     let html = render_html(&r, &ops);
+    preview("big.html", &html);
     let start = html.find("<svg").unwrap_or(0);
     let end = html.find("</svg>").unwrap_or(html.len());
     let svg = end - start;

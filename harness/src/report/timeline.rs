@@ -211,27 +211,27 @@ pub(super) fn timeline_svg(r: &Report, ops: &[Op]) -> String {
         .collect();
     let mut lane_end = [f64::NEG_INFINITY; MAX_LANES];
     let mut labels: Vec<(usize, f64, String)> = Vec::new();
+    let mut hidden_labels = 0usize;
     for &(i, start, _, label) in &bands {
         let x0 = g.x(start);
         let full = format!("#{i} {label}");
         let short = format!("#{i}");
-        let placed = lane_end
-            .iter()
-            .position(|&e| e <= x0)
-            .map(|l| (l, full.clone()))
-            .or_else(|| {
-                // No lane has room: the number only, in the emptiest lane.
-                let l = (0..MAX_LANES)
-                    .min_by(|a, b| lane_end[*a].total_cmp(&lane_end[*b]))
-                    .unwrap_or(0);
-                Some((l, short))
-            });
-        if let Some((l, text)) = placed {
-            // Keep the text inside the picture: shift it left at the right edge.
+        // The full label where a lane has room, else the number alone, else
+        // nothing visible: the band is still drawn, with its tooltip.
+        let fits = |text: &str, lane_end: &[f64; MAX_LANES]| {
             let w = text_w(text.chars().count());
             let x = x0.min(W - RIGHT - w).max(LEFT);
-            lane_end[l] = x + w + 8.0;
-            labels.push((l, x, text));
+            lane_end.iter().position(|&e| e <= x).map(|l| (l, x, w))
+        };
+        let placed = fits(&full, &lane_end)
+            .map(|p| (p, full.clone()))
+            .or_else(|| fits(&short, &lane_end).map(|p| (p, short.clone())));
+        match placed {
+            Some(((l, x, w), text)) => {
+                lane_end[l] = x + w + 8.0;
+                labels.push((l, x, text));
+            }
+            None => hidden_labels += 1,
         }
     }
     let lanes = labels.iter().map(|(l, ..)| l + 1).max().unwrap_or(0);
@@ -513,7 +513,14 @@ pub(super) fn timeline_svg(r: &Report, ops: &[Op]) -> String {
             " · <span class=\"sw\" style=\"background:{CE}\"></span>operations of a counterexample"
         );
     }
-    legend.push_str(". Hover for details.</p>");
+    legend.push_str(". Hover for details.");
+    if hidden_labels > 0 {
+        let _ = write!(
+            legend,
+            " {hidden_labels} fault labels left out for room: their bands are drawn; the phase table lists them all."
+        );
+    }
+    legend.push_str("</p>");
     s.push_str(&legend);
     s
 }
@@ -608,7 +615,7 @@ fn fmt_t(t: f64) -> String {
         "0s".into()
     } else if t < 1.0 {
         format!("{:.0}ms", t * 1000.0)
-    } else if t >= 120.0 && (t % 60.0).abs() < 1e-9 {
+    } else if t >= 60.0 && (t % 60.0).abs() < 1e-9 {
         format!("{:.0}m", t / 60.0)
     } else {
         format!("{t:.0}s")
