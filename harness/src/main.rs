@@ -5,7 +5,7 @@
 use clap::{Parser, Subcommand};
 use rift::check::verdict::Verdict;
 use rift::plan::{self, Plan};
-use rift::run::{self, ProgressMode, RunOptions};
+use rift::run::{many, ProgressMode, RunOptions};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -56,6 +56,47 @@ enum Command {
         /// Progress display: auto (bar on a terminal), lines or quiet.
         #[arg(long, default_value = "auto", value_parser = parse_progress)]
         progress: ProgressMode,
+        /// Stop at the first plan that does not pass; the rest are skipped.
+        #[arg(long)]
+        fail_fast: bool,
+    },
+    /// Write summary.md, junit.xml and report.html of a run again from its
+    /// report.json and history.jsonl.
+    Report {
+        /// Run directories (results/<plan>/<run-id> or results/<plan>/latest).
+        #[arg(required = true)]
+        run_dirs: Vec<PathBuf>,
+    },
+    /// Compare two runs or result trees plan by plan; exit 1 on a regression.
+    #[command(
+        after_help = "BASE and NEW are report.json files, run directories, or results trees \
+(the newest run of each plan is used; plans are matched by name).\n\
+Exit codes: 0 no regression, 1 a regression, 2 bad input or incompatible report versions."
+    )]
+    Compare {
+        base: PathBuf,
+        new: PathBuf,
+        /// Output: table (terminal), md (Markdown) or json.
+        #[arg(long, default_value = "table", value_parser = ["table", "md", "json"])]
+        format: String,
+        /// Largest relative increase of p50/p99 latency that is not a regression.
+        #[arg(long, default_value = "20%", value_parser = parse_fraction)]
+        max_latency_regression: f64,
+        /// Latency increases below this are noise (e.g. 2ms).
+        #[arg(long, default_value = "2ms", value_parser = parse_duration)]
+        latency_slack: Duration,
+        /// Smallest change of availability accepted, in percentage points (e.g. -0.5%).
+        #[arg(long, default_value = "-0.5%", value_parser = parse_fraction, allow_hyphen_values = true)]
+        min_availability_delta: f64,
+        /// Largest relative increase of recovery times that is not a regression.
+        #[arg(long, default_value = "50%", value_parser = parse_fraction)]
+        max_recovery_regression: f64,
+        /// Recovery increases below this are noise (e.g. 500ms).
+        #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+        recovery_slack: Duration,
+        /// Largest relative drop of ops/s that is not a regression.
+        #[arg(long, default_value = "20%", value_parser = parse_fraction)]
+        max_throughput_drop: f64,
     },
     /// Check plans without running them.
     Validate {
@@ -71,6 +112,10 @@ enum Command {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     plan::parse_duration(s)
+}
+
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    rift::report::compare::parse_fraction(s)
 }
 
 fn parse_progress(s: &str) -> Result<ProgressMode, String> {
@@ -108,6 +153,7 @@ fn main() -> ExitCode {
             label,
             duration,
             progress,
+            fail_fast,
         } => {
             let opts = RunOptions {
                 out,
@@ -117,7 +163,29 @@ fn main() -> ExitCode {
                 progress,
                 sample_node_program: None,
             };
-            run_plans(&plans, &opts)
+            run_plans(&plans, &opts, fail_fast)
+        }
+        Command::Report { run_dirs } => regenerate(&run_dirs),
+        Command::Compare {
+            base,
+            new,
+            format,
+            max_latency_regression,
+            latency_slack,
+            min_availability_delta,
+            max_recovery_regression,
+            recovery_slack,
+            max_throughput_drop,
+        } => {
+            let t = rift::report::compare::Thresholds {
+                max_latency_regression,
+                latency_slack_ms: latency_slack.as_secs_f64() * 1000.0,
+                min_availability_delta,
+                max_recovery_regression,
+                recovery_slack_s: recovery_slack.as_secs_f64(),
+                max_throughput_drop,
+            };
+            compare(&base, &new, &format, &t)
         }
     }
 }
@@ -196,8 +264,15 @@ fn list(dir: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn run_plans(paths: &[PathBuf], opts: &RunOptions) -> ExitCode {
-    let plans = match load_all(paths) {
+fn run_plans(paths: &[PathBuf], opts: &RunOptions, fail_fast: bool) -> ExitCode {
+    let paths = match many::expand_plan_paths(paths) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let plans = match load_all(&paths) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -211,7 +286,7 @@ fn run_plans(paths: &[PathBuf], opts: &RunOptions) -> ExitCode {
             return ExitCode::from(EXIT_CANNOT_RUN);
         }
     };
-    rt.block_on(async {
+    let outcome = rt.block_on(async {
         let (abort_tx, abort_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             wait_for_interrupt().await;
@@ -222,43 +297,97 @@ fn run_plans(paths: &[PathBuf], opts: &RunOptions) -> ExitCode {
             wait_for_interrupt().await;
             std::process::exit(i32::from(EXIT_INTERRUPTED));
         });
-        let mut worst = 0u8;
-        for plan in &plans {
-            if *abort_rx.borrow() {
-                break;
-            }
-            let code = match run::run(plan, opts, abort_rx.clone()).await {
-                Ok(outcome) => {
-                    let r = &outcome.report;
-                    println!("\n{}: {}", r.plan.name, verdict_word(r.verdict));
-                    print!("{}", rift::report::terminal_table(r));
-                    println!(
-                        "  report: {}",
-                        outcome.run_dir.join("report.json").display()
-                    );
-                    if r.abort_reason.is_some() {
-                        EXIT_INTERRUPTED
-                    } else if r.verdict == Verdict::Pass {
-                        0
-                    } else {
-                        EXIT_FAIL
-                    }
-                }
-                Err(e) => {
-                    eprintln!("error: {}: cannot run: {e}", plan.name);
-                    if let Some(tail) = e.log_tail() {
-                        eprintln!("last lines of the node's log:");
-                        for line in tail.lines() {
-                            eprintln!("  | {line}");
-                        }
-                    }
-                    EXIT_CANNOT_RUN
-                }
-            };
-            worst = worst.max(code);
+        many::run_many(&plans, opts, fail_fast, abort_rx, print_plan_run).await
+    });
+    if outcome.runs.len() > 1 {
+        println!("\nall plans:");
+        print!("{}", rift::report::aggregate_table(&outcome.runs));
+    }
+    if let Err(e) = many::write_aggregate(&opts.out, &outcome.runs) {
+        eprintln!("error: {e}");
+        return ExitCode::from(outcome.exit_code.max(EXIT_CANNOT_RUN));
+    }
+    ExitCode::from(outcome.exit_code)
+}
+
+fn print_plan_run(run: &rift::report::PlanRun) {
+    use rift::report::PlanRun;
+    match run {
+        PlanRun::Ran { report: r, run_dir } => {
+            println!("\n{}: {}", r.plan.name, verdict_word(r.verdict));
+            print!("{}", rift::report::terminal_table(r));
+            println!("  report: {}", run_dir.join("report.html").display());
         }
-        ExitCode::from(worst)
-    })
+        PlanRun::CannotRun {
+            plan,
+            error,
+            log_tail,
+        } => {
+            eprintln!("error: {plan}: cannot run: {error}");
+            if let Some(tail) = log_tail {
+                eprintln!("last lines of the node's log:");
+                for line in tail.lines() {
+                    eprintln!("  | {line}");
+                }
+            }
+        }
+        PlanRun::Skipped { plan, reason } => println!("\n{plan}: skipped ({reason})"),
+    }
+}
+
+fn regenerate(dirs: &[PathBuf]) -> ExitCode {
+    let mut code = 0u8;
+    for d in dirs {
+        match rift::report::Report::regenerate(d) {
+            Ok(r) => println!(
+                "{}: {} -> {}",
+                r.plan.name,
+                verdict_word(r.verdict),
+                d.join("report.html").display()
+            ),
+            Err(e) => {
+                eprintln!("error: {e}");
+                code = EXIT_INVALID;
+            }
+        }
+    }
+    ExitCode::from(code)
+}
+
+fn compare(
+    base: &Path,
+    new: &Path,
+    format: &str,
+    t: &rift::report::compare::Thresholds,
+) -> ExitCode {
+    use rift::report::compare;
+    let load = |p: &Path| {
+        compare::load_reports(p).map_err(|e| {
+            eprintln!("error: cannot compare: {e}");
+            ExitCode::from(EXIT_INVALID)
+        })
+    };
+    let (b, n) = match (load(base), load(new)) {
+        (Ok(b), Ok(n)) => (b, n),
+        (Err(c), _) | (_, Err(c)) => return c,
+    };
+    let c = compare::compare(
+        &base.display().to_string(),
+        &b,
+        &new.display().to_string(),
+        &n,
+        t,
+    );
+    let text = match format {
+        "md" => compare::render_markdown(&c),
+        "json" => compare::render_json(&c),
+        _ => compare::render_table(&c),
+    };
+    print!("{text}");
+    if !text.ends_with('\n') {
+        println!();
+    }
+    ExitCode::from(if c.regressions > 0 { EXIT_FAIL } else { 0 })
 }
 
 fn verdict_word(v: Verdict) -> &'static str {

@@ -218,6 +218,10 @@ pub fn availability(ops: &[Op], judge: &Judge, size: usize, end_ns: u64) -> Avai
 }
 
 /// Latency percentiles of served requests to nodes expected to serve.
+///
+/// The figures are rounded views; `histogram_us` keeps every recorded value
+/// (to three significant digits) so a later reader, `rift compare` among
+/// them, can recompute any percentile.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Latency {
     pub count: u64,
@@ -227,28 +231,86 @@ pub struct Latency {
     pub p999_ms: f64,
     pub max_ms: f64,
     pub mean_ms: f64,
+    /// `[microseconds, count]` pairs, ascending: the non-empty buckets of an
+    /// HDR histogram with three significant digits. Empty in reports written
+    /// before it existed.
+    #[serde(default)]
+    pub histogram_us: Vec<[u64; 2]>,
+}
+
+/// Microsecond histogram bounds: 1 us to one hour, three significant digits.
+fn new_histogram() -> Option<hdrhistogram::Histogram<u64>> {
+    hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).ok()
+}
+
+impl Latency {
+    /// Figures and buckets from a microsecond histogram.
+    pub fn from_histogram(h: &hdrhistogram::Histogram<u64>) -> Latency {
+        let ms = |us: u64| us as f64 / 1_000.0;
+        if h.is_empty() {
+            return Latency::default();
+        }
+        Latency {
+            count: h.len(),
+            p50_ms: ms(h.value_at_quantile(0.50)),
+            p90_ms: ms(h.value_at_quantile(0.90)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            p999_ms: ms(h.value_at_quantile(0.999)),
+            max_ms: ms(h.max()),
+            mean_ms: h.mean() / 1_000.0,
+            histogram_us: h
+                .iter_recorded()
+                .map(|v| {
+                    [
+                        h.highest_equivalent(v.value_iterated_to()),
+                        v.count_at_value(),
+                    ]
+                })
+                .collect(),
+        }
+    }
+
+    /// Rebuilds the histogram from the stored buckets; `None` when there are
+    /// none (an older report, or no served request at all).
+    pub fn histogram(&self) -> Option<hdrhistogram::Histogram<u64>> {
+        if self.histogram_us.is_empty() {
+            return None;
+        }
+        let mut h = new_histogram()?;
+        for [us, n] in &self.histogram_us {
+            // Values outside the bounds are clamped, not rejected: a doctored
+            // or foreign report must not make the reader fail.
+            h.saturating_record_n((*us).max(1), *n);
+        }
+        Some(h)
+    }
+
+    /// The latency at quantile `q` (0..=1) in milliseconds, recomputed from
+    /// the buckets when present, else the nearest stored figure.
+    pub fn quantile_ms(&self, q: f64) -> f64 {
+        if let Some(h) = self.histogram() {
+            return h.value_at_quantile(q.clamp(0.0, 1.0)) as f64 / 1_000.0;
+        }
+        match q {
+            q if q <= 0.5 => self.p50_ms,
+            q if q <= 0.9 => self.p90_ms,
+            q if q <= 0.99 => self.p99_ms,
+            q if q <= 0.999 => self.p999_ms,
+            _ => self.max_ms,
+        }
+    }
 }
 
 pub fn latency(ops: &[Op], judge: &Judge) -> Latency {
-    let mut h = match hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3) {
-        Ok(h) => h,
-        Err(_) => return Latency::default(),
+    let Some(mut h) = new_histogram() else {
+        return Latency::default();
     };
     for op in ops {
         if served(op) && judge.class(op.node, op.invoke_ns) == NodeClass::Serving {
             h.saturating_record((op.latency_ns() / 1_000).max(1));
         }
     }
-    let ms = |us: u64| us as f64 / 1_000.0;
-    Latency {
-        count: h.len(),
-        p50_ms: ms(h.value_at_quantile(0.50)),
-        p90_ms: ms(h.value_at_quantile(0.90)),
-        p99_ms: ms(h.value_at_quantile(0.99)),
-        p999_ms: ms(h.value_at_quantile(0.999)),
-        max_ms: ms(h.max()),
-        mean_ms: h.mean() / 1_000.0,
-    }
+    Latency::from_histogram(&h)
 }
 
 fn ns_to_s(ns: u64) -> f64 {
@@ -392,5 +454,39 @@ mod tests {
         let ops = vec![op(1, 210, false), op(1, 300, false)];
         let r = Judge::new(&ops, w.snapshots(), 150_000_000, 400_000_000).recoveries();
         assert!(r.iter().any(|r| r.node == NodeId(1) && r.seconds.is_none()));
+    }
+
+    #[test]
+    fn percentiles_are_recomputed_from_the_stored_buckets() {
+        let w = World::new(3);
+        let mut ops = Vec::new();
+        for i in 0..1000u64 {
+            let mut o = op(0, i, true);
+            // 1..=1000 ms: p50 ~ 500 ms, p99 ~ 990 ms.
+            o.complete_ns = o.invoke_ns + (i + 1) * 1_000_000;
+            ops.push(o);
+        }
+        let j = Judge::new(&ops, w.snapshots(), 0, 2_000_000_000);
+        let l = latency(&ops, &j);
+        assert_eq!(l.count, 1000);
+        assert!(!l.histogram_us.is_empty());
+        let back: Latency = match serde_json::to_string(&l).map(|t| serde_json::from_str(&t)) {
+            Ok(Ok(b)) => b,
+            other => panic!("round trip failed: {other:?}"),
+        };
+        for (q, stored) in [(0.5, l.p50_ms), (0.99, l.p99_ms), (0.999, l.p999_ms)] {
+            assert_eq!(back.quantile_ms(q), stored, "q={q}");
+        }
+        assert!(
+            (back.quantile_ms(0.99) - 990.0).abs() < 1.0,
+            "{}",
+            back.quantile_ms(0.99)
+        );
+        // An older report without buckets falls back to the stored figures.
+        let old = Latency {
+            histogram_us: Vec::new(),
+            ..l.clone()
+        };
+        assert_eq!(old.quantile_ms(0.99), l.p99_ms);
     }
 }

@@ -1,9 +1,9 @@
 //! JUnit XML for CI: a suite per plan, a test case per expectation; failure
 //! messages carry the measured figure and the bound.
 
-use super::Report;
+use super::{PlanRun, Report};
 use crate::check::verdict::Verdict;
-use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
 use std::time::Duration;
 
 fn suite(r: &Report) -> TestSuite {
@@ -35,6 +35,11 @@ fn suite(r: &Report) -> TestSuite {
         suite.add_test_case(case);
     }
     suite.set_time(Duration::from_secs_f64(r.wall_seconds.max(0.0)));
+    // What reproduces the run, for whoever reads the CI result.
+    suite.add_property(Property::new("seed", r.seed.to_string()));
+    suite.add_property(Property::new("label", r.label.clone().unwrap_or_default()));
+    suite.add_property(Property::new("run_id", r.run_id.clone()));
+    suite.add_property(Property::new("plan_sha256", r.plan.hash.clone()));
     suite
 }
 
@@ -43,6 +48,40 @@ pub fn junit_xml(reports: &[&Report]) -> String {
     let mut junit = quick_junit::Report::new("rift");
     for r in reports {
         junit.add_test_suite(suite(r));
+    }
+    junit
+        .to_string()
+        .unwrap_or_else(|e| format!("<!-- cannot serialize JUnit report: {e} -->\n"))
+}
+
+/// One document for a run of many plans: a suite per plan; a plan that could
+/// not run is a suite with one errored case, a skipped plan one skipped case.
+pub fn junit_xml_runs(runs: &[PlanRun]) -> String {
+    let mut junit = quick_junit::Report::new("rift");
+    for run in runs {
+        match run {
+            PlanRun::Ran { report, .. } => {
+                junit.add_test_suite(suite(report));
+            }
+            PlanRun::CannotRun { plan, error, .. } => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+                s.set_message(format!("could not run: {error}"));
+                let mut case = TestCase::new("run", s);
+                case.set_classname(format!("rift.{plan}"));
+                let mut suite = TestSuite::new(plan.clone());
+                suite.add_test_case(case);
+                junit.add_test_suite(suite);
+            }
+            PlanRun::Skipped { plan, reason } => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(reason.clone());
+                let mut case = TestCase::new("run", s);
+                case.set_classname(format!("rift.{plan}"));
+                let mut suite = TestSuite::new(plan.clone());
+                suite.add_test_case(case);
+                junit.add_test_suite(suite);
+            }
+        }
     }
     junit
         .to_string()

@@ -1,13 +1,18 @@
-//! What a run leaves behind: report.json (versioned), summary.md, and the
-//! terminal verdict table. Reads the runner's results; never runs anything.
+//! What a run leaves behind: report.json (versioned), summary.md, junit.xml,
+//! report.html, the terminal verdict table, the aggregate of many plans, and
+//! `rift compare`. Reads the runner's results; never runs anything.
 
+mod aggregate;
+pub mod compare;
 mod html;
 mod junit;
 mod summary;
+mod timeline;
 
+pub use aggregate::{aggregate_markdown, aggregate_table, PlanRun};
 pub use html::render_html;
-pub use junit::junit_xml;
-pub use summary::{summary_markdown, terminal_table};
+pub use junit::{junit_xml, junit_xml_runs};
+pub use summary::{summary_markdown, terminal_table, verdict_word};
 
 use crate::check::availability::{Availability, Latency, Recovery};
 use crate::check::verdict::{CheckResult, Verdict};
@@ -21,6 +26,8 @@ pub const REPORT_SCHEMA_VERSION: u32 = 1;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// [`REPORT_SCHEMA_VERSION`] of the rift that wrote it. Fields added
+    /// without a bump carry `#[serde(default)]`.
     pub schema_version: u32,
     pub rift_version: String,
     pub run_id: String,
@@ -158,9 +165,14 @@ pub enum ReportError {
     #[error("{path} is not a rift report: {message}")]
     Parse { path: String, message: String },
     #[error(
-        "{path} has report schema version {found}; this rift reads version {REPORT_SCHEMA_VERSION}"
+        "{path} has report schema version {found}; this rift reads version {REPORT_SCHEMA_VERSION} \
+(incompatible: use the rift that wrote it, or rerun the plan)"
     )]
     Version { path: String, found: u64 },
+    #[error("no report.json under {path}")]
+    NoReports { path: String },
+    #[error("cannot read the history {path}: {message}")]
+    History { path: String, message: String },
 }
 
 impl Report {
@@ -171,10 +183,51 @@ impl Report {
             source: std::io::Error::other(e),
         })?;
         write_file(&dir.join("report.json"), json.as_bytes())?;
+        self.write_views(dir, ops)
+    }
+
+    /// Writes summary.md, junit.xml and report.html (not report.json).
+    pub fn write_views(&self, dir: &Path, ops: &[crate::history::Op]) -> Result<(), ReportError> {
         write_file(&dir.join("summary.md"), summary_markdown(self).as_bytes())?;
         write_file(&dir.join("junit.xml"), junit_xml(&[self]).as_bytes())?;
         write_file(&dir.join("report.html"), render_html(self, ops).as_bytes())?;
         Ok(())
+    }
+
+    /// `rift report RUN_DIR`: rereads report.json and history.jsonl and
+    /// writes summary.md, junit.xml and report.html again. A missing history
+    /// is not an error (the page then has no per-request charts); a broken
+    /// one is.
+    pub fn regenerate(run_dir: &Path) -> Result<Report, ReportError> {
+        let report = Report::read(&run_dir.join("report.json"))?;
+        let hist = run_dir.join("history.jsonl");
+        let ops = if hist.exists() {
+            crate::workload::read_history(&hist).map_err(|message| ReportError::History {
+                path: hist.display().to_string(),
+                message,
+            })?
+        } else {
+            Vec::new()
+        };
+        report.write_views(run_dir, &ops)?;
+        Ok(report)
+    }
+
+    /// How many times a node exited without rift causing it.
+    pub fn unexpected_exits(&self) -> usize {
+        self.node_events
+            .iter()
+            .filter(|e| e.event == "exited" && e.expected == Some(false))
+            .count()
+    }
+
+    /// The slowest measured recovery in seconds; infinite if some node never
+    /// served again, `None` when nothing needed recovering.
+    pub fn worst_recovery_s(&self) -> Option<f64> {
+        self.recovery
+            .iter()
+            .map(|r| r.seconds.unwrap_or(f64::INFINITY))
+            .reduce(f64::max)
     }
 
     pub fn read(path: &Path) -> Result<Report, ReportError> {
@@ -204,8 +257,8 @@ impl Report {
     }
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    // Write then rename, so a reader never sees half a report.
+/// Writes then renames, so a reader never sees half a file.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes)
         .and_then(|()| std::fs::rename(&tmp, path))

@@ -1,11 +1,13 @@
 //! Human-facing renderings of a report: Markdown for CI job summaries, and
 //! the short table printed at the end of a run.
 
+use super::aggregate::md_cell;
 use super::{Report, RunStatus};
 use crate::check::verdict::Verdict;
 use std::fmt::Write;
 
-fn verdict_word(v: Verdict) -> &'static str {
+/// `PASS`, `FAIL`, `UNKNOWN`: the word people and CI logs see.
+pub fn verdict_word(v: Verdict) -> &'static str {
     match v {
         Verdict::Pass => "PASS",
         Verdict::Fail => "FAIL",
@@ -39,8 +41,21 @@ pub fn summary_markdown(r: &Report) -> String {
         r.ops.per_second,
         r.label.as_deref().unwrap_or("-")
     );
+    let _ = writeln!(
+        s,
+        "availability **{:.2}%** · p50 {:.1}ms · p99 {:.1}ms · slowest recovery {} · unexpected exits {}\n",
+        r.availability.overall.ratio() * 100.0,
+        r.latency.p50_ms,
+        r.latency.p99_ms,
+        match r.worst_recovery_s() {
+            None => "-".to_string(),
+            Some(x) if x.is_finite() => format!("{x:.2}s"),
+            Some(_) => "never".to_string(),
+        },
+        r.unexpected_exits()
+    );
     if let Some(reason) = &r.abort_reason {
-        let _ = writeln!(s, "**Aborted:** {reason}\n");
+        let _ = writeln!(s, "**Aborted:** {}\n", md_cell(reason));
     }
     let _ = writeln!(s, "| expectation | bound | measured | verdict |");
     let _ = writeln!(s, "|---|---|---|---|");
@@ -48,10 +63,14 @@ pub fn summary_markdown(r: &Report) -> String {
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} |",
-            e.name,
-            e.bound,
-            e.measured,
-            verdict_word(e.verdict)
+            md_cell(&e.name),
+            md_cell(&e.bound),
+            md_cell(&e.measured),
+            if e.verdict == Verdict::Pass {
+                "PASS".to_string()
+            } else {
+                format!("**{}**", verdict_word(e.verdict))
+            }
         );
     }
     if !r.timeline.is_empty() {
@@ -67,9 +86,9 @@ pub fn summary_markdown(r: &Report) -> String {
                 s,
                 "| {:.2}s | {} | {} | {} |",
                 f.effective_s,
-                f.action,
+                md_cell(&f.action),
                 nodes.join(" "),
-                detail
+                md_cell(&detail)
             );
         }
     }

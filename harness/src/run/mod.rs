@@ -6,6 +6,7 @@
 
 mod apply;
 mod clock;
+pub mod many;
 mod progress;
 
 pub use clock::{run_id, utc_rfc3339};
