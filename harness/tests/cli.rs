@@ -256,7 +256,10 @@ fn sigint_mid_run_resumes_stops_every_node_and_writes_an_aborted_report() {
     // The paused node was resumed and stopped gracefully, not left stopped
     // for SIGKILL: it logged its own orderly shutdown.
     let log = std::fs::read_to_string(report_dir.join("nodes").join("n1.log")).expect("n1.log");
-    assert!(log.contains("signal received; stopping"), "n1 did not stop gracefully:\n{log}");
+    assert!(
+        log.contains("signal received; stopping"),
+        "n1 did not stop gracefully:\n{log}"
+    );
 }
 
 #[test]

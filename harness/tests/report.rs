@@ -241,6 +241,7 @@ fn build_report(
         latency: lat,
         recovery,
         final_recovery_s: Some(0.42),
+        convergence: None,
         checks,
         expectations,
     }

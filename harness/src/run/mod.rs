@@ -796,7 +796,9 @@ fn judge(
             // `lost_writes = N` tolerates up to N lost writes, never a value
             // that no one wrote.
             let lost = crate::check::lost_writes::lost_write_count(c);
-            let phantoms = c.details["phantom_values"].as_array().is_some_and(|a| !a.is_empty());
+            let phantoms = c.details["phantom_values"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty());
             match c.verdict {
                 Verdict::Unknown => Verdict::Unknown,
                 _ => pass_if(lost <= allowed && !phantoms),
