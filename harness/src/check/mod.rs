@@ -4,10 +4,75 @@
 //! processes, sockets or the clock; each one returns a [`CheckResult`].
 
 pub mod availability;
+pub mod ledger;
 pub mod linearizable;
 pub mod lost_writes;
 pub mod verdict;
 
+pub use ledger::{check_ledger_agreement, Chains, LedgerEntry};
 pub use linearizable::{check_linearizable, LinOptions};
 pub use lost_writes::check_lost_writes;
 pub use verdict::{CheckResult, Verdict};
+
+use crate::history::{Op, OpKind};
+use crate::NodeId;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Version of the final.json format.
+pub const FINAL_STATE_VERSION: u32 = 1;
+
+/// What every node held after the final heal and recovery: the input of the
+/// checkers that compare the history with the end state. Written to
+/// `final.json` in the run directory so `rift check RUN_DIR` can re-run them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FinalState {
+    #[serde(default)]
+    pub version: u32,
+    /// Per node, every key read back (`null` = absent). Keys a node did not
+    /// answer are left out.
+    #[serde(default)]
+    pub kv: BTreeMap<NodeId, BTreeMap<String, Option<String>>>,
+    /// Per node, its committed chain (`null` = could not be read).
+    #[serde(default)]
+    pub ledgers: Chains,
+}
+
+/// Which checkers [`run_checkers`] runs, and which must find a violation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub linearizable: bool,
+    pub lost_writes: bool,
+    pub ledger_agreement: bool,
+}
+
+impl Selection {
+    /// Every checker the recorded data can feed: linearizable when the
+    /// history has key-value operations, lost_writes when final reads exist,
+    /// ledger_agreement when chains exist.
+    pub fn from_data(ops: &[Op], fin: &FinalState) -> Selection {
+        let kv = ops
+            .iter()
+            .any(|o| matches!(o.kind, OpKind::Read | OpKind::Write | OpKind::Cas));
+        Selection {
+            linearizable: kv,
+            lost_writes: kv && !fin.kv.is_empty(),
+            ledger_agreement: !fin.ledgers.is_empty(),
+        }
+    }
+}
+
+/// Runs the selected checkers, in a fixed order.
+pub fn run_checkers(sel: &Selection, ops: &[Op], fin: &FinalState) -> Vec<CheckResult> {
+    let mut out = Vec::new();
+    if sel.linearizable {
+        out.push(check_linearizable(ops, &LinOptions::default()));
+    }
+    if sel.lost_writes {
+        out.push(check_lost_writes(ops, &fin.kv));
+    }
+    if sel.ledger_agreement {
+        out.push(check_ledger_agreement(ops, &fin.ledgers));
+    }
+    out
+}
