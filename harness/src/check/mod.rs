@@ -76,3 +76,18 @@ pub fn run_checkers(sel: &Selection, ops: &[Op], fin: &FinalState) -> Vec<CheckR
     }
     out
 }
+
+/// Reads final.json (as the runner writes it); errors say which file and why.
+pub fn read_final_state(path: &std::path::Path) -> Result<FinalState, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let fin: FinalState =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if fin.version > FINAL_STATE_VERSION {
+        return Err(format!(
+            "{}: final state format version {}; this rift reads version {FINAL_STATE_VERSION}",
+            path.display(),
+            fin.version
+        ));
+    }
+    Ok(fin)
+}
