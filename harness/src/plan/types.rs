@@ -168,7 +168,7 @@ pub enum WorkloadKind {
         mix: KvMix,
         /// How each operation maps to HTTP (`[workload.http]`); `None` is the
         /// sample node's API.
-        http: Option<HttpKv>,
+        http: Option<Box<HttpKv>>,
     },
     /// Appends transactions to the sample-node ledger.
     Ledger,

@@ -1067,7 +1067,7 @@ impl Validator<'_> {
                     Some(_) => self
                         .table(w, "http")
                         .and_then(|h| self.http_kv(&h, mix.as_ref()))
-                        .map(Some),
+                        .map(|h| Some(Box::new(h))),
                 };
                 WorkloadKind::Kv {
                     keys: keys? as usize,

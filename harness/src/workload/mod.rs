@@ -259,7 +259,7 @@ impl Client {
                     .await
             }
             (WorkloadKind::Kv { http, .. }, OpKind::Read | OpKind::Write | OpKind::Cas) => {
-                let adapter = http.as_ref().unwrap_or(&SAMPLE_NODE_API);
+                let adapter = http.as_deref().unwrap_or(&SAMPLE_NODE_API);
                 let op = match req.kind {
                     OpKind::Read => Some(&adapter.read),
                     OpKind::Write => Some(&adapter.write),
@@ -416,7 +416,7 @@ pub async fn final_read(
     let WorkloadKind::Kv { http: adapter, .. } = &spec.kind else {
         return None;
     };
-    let adapter = adapter.as_ref().unwrap_or(&SAMPLE_NODE_API);
+    let adapter = adapter.as_deref().unwrap_or(&SAMPLE_NODE_API);
     let vars = Vars {
         key,
         value: None,
@@ -525,7 +525,7 @@ fn classify(workload: &WorkloadKind, kind: OpKind, status: u16, body: &[u8]) -> 
         };
     }
     if let WorkloadKind::Kv { http, .. } = workload {
-        let adapter = http.as_ref().unwrap_or(&SAMPLE_NODE_API);
+        let adapter = http.as_deref().unwrap_or(&SAMPLE_NODE_API);
         let op = match kind {
             OpKind::Read => Some(&adapter.read),
             OpKind::Write => Some(&adapter.write),
@@ -705,7 +705,7 @@ mod tests {
                 write: 0.0,
                 cas: 0.0,
             },
-            http: Some(adapter()),
+            http: Some(Box::new(adapter())),
         };
         let r = classify(&kind, OpKind::Read, 203, br#"{"data":{"v":"x"}}"#);
         assert_eq!((r.outcome, r.result.as_deref()), (Outcome::Ok, Some("x")));
