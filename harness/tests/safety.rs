@@ -1,5 +1,5 @@
-//! Safety checkers end to end, through the `rift` binary: a shipped bug plan
-//! finds the bug it names in a real cluster, `rift check` re-judges recorded
+//! Safety checkers end to end, through the `rift` binary: every shipped bug
+//! plan (experiments/bugs/) finds the bug it names in a real cluster, `rift check` re-judges recorded
 //! histories (a real one passes, a doctored one fails), and the generic HTTP
 //! adapter drives a key-value server that is not the sample node.
 
@@ -113,6 +113,21 @@ fn ack_before_commit_bug_plan_finds_missing_ledger_transactions() {
     let o = check(&run, &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("ledger_agreement   FAIL"));
+}
+
+#[test]
+fn unsafe_vote_bug_plan_finds_lost_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = repo().join("experiments/bugs/unsafe-vote.toml");
+    let o = run_plan(&plan, dir.path(), &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "the bug must be found\n{}",
+        text(&o)
+    );
+    let r = report(&dir.path().join("bug-unsafe-vote").join("latest"));
+    assert_eq!(check_verdict(&r, "lost_writes"), "fail");
 }
 
 fn python3() -> bool {
