@@ -290,7 +290,7 @@ pub async fn run(
         {
             final_recovery_s = Some(healed_at.elapsed().as_secs_f64());
         }
-        final_reads = read_everything(&targets, &plan.workload).await;
+        final_reads = read_everything(&targets, plan).await;
         write_final_state(&run_dir, &final_reads);
     }
     while let Ok(ev) = ev_rx.try_recv() {
@@ -534,10 +534,8 @@ async fn wait_all_serve(
 /// What every node holds after the final heal: every key (kv workload) or
 /// the committed chain (ledger workload), for the checkers that compare the
 /// history with the end state.
-async fn read_everything(
-    targets: &workload::Targets,
-    spec: &crate::plan::WorkloadSpec,
-) -> FinalState {
+async fn read_everything(targets: &workload::Targets, plan: &Plan) -> FinalState {
+    let spec = &plan.workload;
     let mut out = FinalState {
         version: FINAL_STATE_VERSION,
         ..Default::default()
@@ -558,8 +556,15 @@ async fn read_everything(
                 out.kv.insert(NodeId(i), values);
             }
         }
-        WorkloadKind::Ledger => out.ledgers = read_chains(&http, targets).await,
-        WorkloadKind::Probe { .. } => {}
+        WorkloadKind::Ledger | WorkloadKind::Probe { .. } => {}
+    }
+    // The chain is read under any workload the ledger checker is asked for.
+    let e = &plan.expect;
+    if matches!(spec.kind, WorkloadKind::Ledger)
+        || e.ledger_agreement == Some(true)
+        || e.finds.iter().any(|f| f == "ledger_agreement")
+    {
+        out.ledgers = read_chains(&http, targets).await;
     }
     out
 }
