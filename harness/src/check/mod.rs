@@ -91,3 +91,71 @@ pub fn read_final_state(path: &std::path::Path) -> Result<FinalState, String> {
     }
     Ok(fin)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::Outcome;
+
+    fn op(kind: OpKind) -> Op {
+        Op {
+            id: 0,
+            client: 0,
+            node: NodeId(0),
+            kind,
+            key: Some("k0".into()),
+            value: Some("v".into()),
+            expect: None,
+            invoke_ns: 0,
+            complete_ns: 1,
+            outcome: Outcome::Ok,
+            result: None,
+            status: Some(200),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn the_data_decides_which_checkers_run() {
+        let mut fin = FinalState::default();
+        let kv = [op(OpKind::Write)];
+        let sel = Selection::from_data(&kv, &fin);
+        assert!(sel.linearizable && !sel.lost_writes && !sel.ledger_agreement);
+        fin.kv.insert(NodeId(0), BTreeMap::new());
+        fin.ledgers.insert(NodeId(0), Some(Vec::new()));
+        let sel = Selection::from_data(&kv, &fin);
+        assert!(sel.linearizable && sel.lost_writes && sel.ledger_agreement);
+        let appends = [op(OpKind::Append)];
+        let sel = Selection::from_data(&appends, &fin);
+        assert!(!sel.linearizable && !sel.lost_writes && sel.ledger_agreement);
+        let names: Vec<String> = run_checkers(&sel, &appends, &fin)
+            .into_iter()
+            .map(|r| r.checker)
+            .collect();
+        assert_eq!(names, vec!["ledger_agreement"]);
+    }
+
+    #[test]
+    fn final_state_round_trips_and_newer_versions_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("final.json");
+        let mut fin = FinalState {
+            version: FINAL_STATE_VERSION,
+            ..Default::default()
+        };
+        fin.kv.insert(
+            NodeId(1),
+            BTreeMap::from([
+                ("k0".to_string(), None),
+                ("k1".to_string(), Some("x".into())),
+            ]),
+        );
+        fin.ledgers.insert(NodeId(2), None);
+        std::fs::write(&path, serde_json::to_vec(&fin).expect("json")).expect("write");
+        assert_eq!(read_final_state(&path), Ok(fin));
+        std::fs::write(&path, r#"{"version": 2}"#).expect("write");
+        assert!(read_final_state(&path).is_err_and(|e| e.contains("version 2")));
+        std::fs::write(&path, "{").expect("write");
+        assert!(read_final_state(&path).is_err());
+    }
+}

@@ -677,6 +677,28 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_the_adapter_understood_counts_as_served() {
+        let refused = |status: u16, error: Option<&str>| Op {
+            id: 0,
+            client: 0,
+            node: NodeId(0),
+            kind: OpKind::Cas,
+            key: Some("k".into()),
+            value: Some("v".into()),
+            expect: None,
+            invoke_ns: 0,
+            complete_ns: 1,
+            outcome: Outcome::Fail,
+            result: None,
+            status: Some(status),
+            error: error.map(str::to_string),
+        };
+        assert!(served(&refused(412, None)));
+        assert!(!served(&refused(400, Some("bad body"))));
+        assert!(!served(&refused(503, Some("no leader"))));
+    }
+
+    #[test]
     fn templates_fill_known_placeholders_and_keep_json_braces() {
         let v = Vars {
             key: "k1",
