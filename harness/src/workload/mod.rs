@@ -5,7 +5,7 @@
 
 mod recorder;
 
-pub use recorder::{read_history, LiveCounters, Recorder};
+pub use recorder::{parse_history, read_history, LiveCounters, Recorder};
 
 use crate::history::{Op, OpKind, Outcome};
 use crate::plan::{HttpKv, HttpOp, KvMix, ValueAt, WorkloadKind, WorkloadSpec};
