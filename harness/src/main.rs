@@ -103,6 +103,18 @@ Exit codes: 0 no regression, 1 a regression, 2 bad input or incompatible report 
         #[arg(required = true)]
         plans: Vec<PathBuf>,
     },
+    /// Re-run the checkers on a recorded history, without a cluster.
+    ///
+    /// PATH is a history.jsonl file or a run directory (its history.jsonl and,
+    /// when present, final.json). linearizable runs when the history has
+    /// key-value operations; lost_writes and ledger_agreement when final
+    /// state is given.
+    Check {
+        path: PathBuf,
+        /// The state read from every node after the run (final.json).
+        #[arg(long = "final-reads", value_name = "FILE")]
+        final_reads: Option<PathBuf>,
+    },
     /// List the plans in a directory with their descriptions.
     List {
         #[arg(default_value = "experiments")]
@@ -146,6 +158,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate { plans } => validate(&plans),
         Command::List { dir } => list(&dir),
+        Command::Check { path, final_reads } => check_recorded(&path, final_reads.as_deref()),
         Command::Run {
             plans,
             out,
@@ -239,6 +252,78 @@ fn validate(paths: &[PathBuf]) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(code) => code,
+    }
+}
+
+/// `rift check`: verdicts of every checker the recorded data can feed;
+/// exit 0 when all pass, 1 when one fails or cannot decide, 2 on bad input.
+fn check_recorded(path: &Path, final_reads: Option<&Path>) -> ExitCode {
+    use rift::check::{self, FinalState, Selection};
+    let (history, final_path) = if path.is_dir() {
+        let f = path.join("final.json");
+        (
+            path.join("history.jsonl"),
+            final_reads
+                .map(Path::to_path_buf)
+                .or(f.is_file().then_some(f)),
+        )
+    } else {
+        (path.to_path_buf(), final_reads.map(Path::to_path_buf))
+    };
+    let loaded = rift::workload::read_history(&history).and_then(|ops| {
+        let fin = match &final_path {
+            Some(p) => check::read_final_state(p)?,
+            None => FinalState::default(),
+        };
+        Ok((ops, fin))
+    });
+    let (ops, fin) = match loaded {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let sel = Selection::from_data(&ops, &fin);
+    let results = check::run_checkers(&sel, &ops, &fin);
+    println!("{}: {} operations", history.display(), ops.len());
+    if results.is_empty() {
+        println!("  nothing to check: no key-value operations and no final state");
+        return ExitCode::from(EXIT_FAIL);
+    }
+    for r in &results {
+        println!(
+            "  {:<18} {:<7} {}",
+            r.checker,
+            verdict_word(r.verdict),
+            r.summary
+        );
+        for op in r.counterexample.iter().take(10) {
+            println!(
+                "      #{} client {} {} {:?} key={} value={} expect={} result={} [{:.3}s..{:.3}s] {:?}",
+                op.id,
+                op.client,
+                op.node,
+                op.kind,
+                op.key.as_deref().unwrap_or("-"),
+                op.value.as_deref().unwrap_or("-"),
+                op.expect.as_deref().unwrap_or("-"),
+                op.result.as_deref().unwrap_or("-"),
+                op.invoke_ns as f64 / 1e9,
+                op.complete_ns as f64 / 1e9,
+                op.outcome
+            );
+        }
+    }
+    if final_path.is_none() {
+        println!("  (no final state: lost_writes and ledger_agreement not run; give --final-reads final.json)");
+    }
+    let verdict = Verdict::all(results.iter().map(|r| r.verdict));
+    println!("{}", verdict_word(verdict));
+    if verdict == Verdict::Pass {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAIL)
     }
 }
 

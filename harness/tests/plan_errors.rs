@@ -236,6 +236,7 @@ fn full_plan_parses_to_the_expected_value() {
                     write: 0.4,
                     cas: 0.1,
                 },
+                http: None,
             },
             clients: 10,
             rate: 400.0,

@@ -716,7 +716,9 @@ impl RaftCore {
             // Skip back over the whole conflicting term in one round trip.
             let bad = self.term_at(prev_index);
             let mut hint = prev_index - 1;
-            while hint > self.commit && self.term_at(hint) == bad {
+            // (With the unsafe-vote bug the committed prefix is no barrier either.)
+            let floor = if self.cfg.unsafe_vote { 0 } else { self.commit };
+            while hint > floor && self.term_at(hint) == bad {
                 hint -= 1;
             }
             out.push(self.reply(
@@ -738,9 +740,16 @@ impl RaftCore {
                     continue;
                 }
                 if idx <= self.commit {
-                    // Never happens in a correct cluster; refuse rather than rewrite history.
-                    tracing::error!(idx, "leader tried to overwrite a committed entry");
-                    return;
+                    if !self.cfg.unsafe_vote {
+                        // Never happens in a correct cluster; refuse rather than rewrite history.
+                        tracing::error!(idx, "leader tried to overwrite a committed entry");
+                        return;
+                    }
+                    // Bug on purpose: a Raft without the vote restriction trusts whoever
+                    // leads, so a stale leader really rewrites committed history here.
+                    tracing::warn!(idx, "unsafe-vote: overwriting a committed entry");
+                    self.commit = idx - 1;
+                    self.applied = self.applied.min(idx - 1);
                 }
                 self.log.truncate((idx - 1) as usize);
                 self.persisted = self.persisted.min(idx - 1);

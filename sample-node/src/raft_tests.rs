@@ -226,6 +226,44 @@ fn unsafe_vote_bug_grants_to_a_stale_log() {
 }
 
 #[test]
+fn committed_entries_are_overwritten_only_under_the_unsafe_vote_bug() {
+    let append = || {
+        Event::Message(Message {
+            from: "n0".into(),
+            to: "n1".into(),
+            term: 3,
+            body: Body::Append {
+                prev_index: 1,
+                prev_term: 1,
+                entries: vec![WireEntry {
+                    term: 3,
+                    data: "x".into(),
+                }],
+                commit: 1,
+                seq: 0,
+            },
+        })
+    };
+    let committed = |unsafe_vote: bool| {
+        let mut cfg = Config::new("n1", vec!["n0".into(), "n2".into()]);
+        cfg.unsafe_vote = unsafe_vote;
+        let mut f = RaftCore::new(cfg, 2, None, vec![(1, "a".into()), (2, "b".into())]);
+        // Entry 2 is known committed.
+        f.advance_commit(2, &mut Vec::new());
+        f
+    };
+    let mut correct = committed(false);
+    let out = correct.step(append());
+    assert!(!out.contains(&Action::TruncateLog { from: 2 }));
+    assert_eq!(correct.entry(2).map(|e| e.term), Some(2));
+    let mut buggy = committed(true);
+    let out = buggy.step(append());
+    assert!(out.contains(&Action::TruncateLog { from: 2 }));
+    assert_eq!(buggy.entry(2).map(|e| e.term), Some(3));
+    assert!(buggy.commit() <= buggy.last_index());
+}
+
+#[test]
 fn conflicting_suffix_is_truncated_and_replaced() {
     let mut f = core("n1", &["n0", "n2"], 2, &[1, 2, 2]);
     let out = f.step(Event::Message(Message {

@@ -163,9 +163,87 @@ pub enum WorkloadKind {
     },
     /// Reads, writes and compare-and-set over `keys` keys of a sample-node
     /// compatible key-value API (or the HTTP adapter of a later issue).
-    Kv { keys: usize, mix: KvMix },
+    Kv {
+        keys: usize,
+        mix: KvMix,
+        /// How each operation maps to HTTP (`[workload.http]`); `None` is the
+        /// sample node's API.
+        http: Option<Box<HttpKv>>,
+    },
     /// Appends transactions to the sample-node ledger.
     Ledger,
+}
+
+/// The generic HTTP key-value adapter: one request shape per operation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpKv {
+    pub read: HttpOp,
+    pub write: HttpOp,
+    /// Required when the mix has compare-and-set operations.
+    pub cas: Option<HttpOp>,
+}
+
+/// One operation of the HTTP adapter. `path`, header values and `body` are
+/// templates over `{key}`, `{value}`, `{expect}` (raw text, empty when
+/// absent) and `{value_json}`, `{expect_json}` (a JSON string, or `null`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpOp {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    /// No body when `None`.
+    pub body: Option<String>,
+    /// Statuses meaning the operation took effect (a read: found).
+    pub ok: Vec<u16>,
+    /// Statuses meaning the key is absent (a read: ok, no value; a cas:
+    /// refused, the key is absent).
+    pub not_found: Vec<u16>,
+    /// cas: statuses meaning the expected value did not match (refused).
+    pub precondition_failed: Vec<u16>,
+    /// Where the value is in an answer: a read's value when ok, a cas's
+    /// current value when refused.
+    pub value: ValueAt,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ValueAt {
+    /// The whole body, as text.
+    Body,
+    /// A JSON pointer into the body (`/data/value`); a string is taken as is,
+    /// `null` or a missing member means absent, anything else as its JSON text.
+    Pointer(String),
+}
+
+impl HttpKv {
+    /// The sample node's API, expressed as an adapter.
+    pub fn sample_node() -> HttpKv {
+        let op = |method: &str, path: &str, body: Option<&str>| HttpOp {
+            method: method.into(),
+            path: path.into(),
+            headers: Vec::new(),
+            body: body.map(str::to_string),
+            ok: vec![200],
+            not_found: vec![404],
+            precondition_failed: Vec::new(),
+            value: ValueAt::Pointer("/value".into()),
+        };
+        let mut cas = op(
+            "POST",
+            "/kv/{key}/cas",
+            Some(r#"{"expect": {expect_json}, "value": {value_json}}"#),
+        );
+        cas.not_found = Vec::new();
+        cas.precondition_failed = vec![409];
+        cas.value = ValueAt::Pointer("/current".into());
+        cas.headers = vec![("content-type".into(), "application/json".into())];
+        let mut write = op("PUT", "/kv/{key}", Some("{value}"));
+        write.not_found = Vec::new();
+        HttpKv {
+            read: op("GET", "/kv/{key}", None),
+            write,
+            cas: Some(cas),
+        }
+    }
 }
 
 /// Relative weights, normalised at parse time so they sum to 1.

@@ -73,7 +73,21 @@ const WORKLOAD_KEYS: &[&str] = &[
     "method",
     "path",
     "ok_status",
+    "http",
 ];
+/// Fields of one operation of the HTTP key-value adapter.
+const HTTP_OP_KEYS: &[&str] = &[
+    "method",
+    "path",
+    "headers",
+    "body",
+    "ok",
+    "not_found",
+    "precondition_failed",
+    "value",
+];
+/// Placeholders an adapter template may use.
+const HTTP_PLACEHOLDERS: &[&str] = &["key", "value", "expect", "value_json", "expect_json"];
 const STEP_KEYS: &[&str] = &[
     "at",
     "fault",
@@ -1004,18 +1018,18 @@ impl Validator<'_> {
             }
         };
         let kind_keys: &[&str] = match kind.as_str() {
-            "kv" => &["keys", "mix"],
+            "kv" => &["keys", "mix", "http"],
             "probe" => &["method", "path", "ok_status"],
             _ => &[],
         };
         let mut ok = true;
-        for key in ["keys", "mix", "method", "path", "ok_status"] {
+        for key in ["keys", "mix", "http", "method", "path", "ok_status"] {
             if kind_keys.contains(&key) {
                 continue;
             }
             if let Some(v) = w.get(key) {
                 ok = false;
-                let owner = if key == "keys" || key == "mix" {
+                let owner = if key == "keys" || key == "mix" || key == "http" {
                     "kv"
                 } else {
                     "probe"
@@ -1048,9 +1062,17 @@ impl Validator<'_> {
                     Some(_) => self.int(w, "keys", 1, MAX_KEYS),
                 };
                 let mix = self.table(w, "mix").and_then(|m| self.mix(&m));
+                let http = match w.get("http") {
+                    None => Some(None),
+                    Some(_) => self
+                        .table(w, "http")
+                        .and_then(|h| self.http_kv(&h, mix.as_ref()))
+                        .map(|h| Some(Box::new(h))),
+                };
                 WorkloadKind::Kv {
                     keys: keys? as usize,
                     mix: mix?,
+                    http: http?,
                 }
             }
             "probe" => {
@@ -1097,6 +1119,176 @@ impl Validator<'_> {
             rate: rate?,
             timeout: timeout?,
         })
+    }
+
+    /// `[workload.http]`: `read` and `write` required, `cas` when the mix
+    /// has compare-and-set operations.
+    fn http_kv(&mut self, h: &Tbl<'_, '_>, mix: Option<&KvMix>) -> Option<HttpKv> {
+        self.unknown_keys(h, &["read", "write", "cas"]);
+        let op = |v: &mut Self, name: &str, required: bool| -> Option<Option<HttpOp>> {
+            if h.get(name).is_none() {
+                if required {
+                    v.error(
+                        h.span.clone(),
+                        h.field(name),
+                        format!("the HTTP adapter needs a `{name}` operation"),
+                    );
+                    return None;
+                }
+                return Some(None);
+            }
+            let t = v.table(h, name)?;
+            v.http_op(&t, name).map(Some)
+        };
+        let read = op(self, "read", true);
+        let write = op(self, "write", true);
+        let needs_cas = mix.is_some_and(|m| m.cas > 0.0);
+        let cas = op(self, "cas", needs_cas);
+        Some(HttpKv {
+            read: read??,
+            write: write??,
+            cas: cas?,
+        })
+    }
+
+    fn http_op(&mut self, t: &Tbl<'_, '_>, name: &str) -> Option<HttpOp> {
+        self.unknown_keys(t, HTTP_OP_KEYS);
+        let method = match self.string(t, "method") {
+            None if t.get("method").is_some() => None,
+            None => Some(if name == "read" { "GET" } else { "POST" }.to_string()),
+            Some((m, span)) => {
+                let ok = !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase());
+                if !ok {
+                    self.error(
+                        span,
+                        t.field("method"),
+                        format!("expected an HTTP method in capitals such as \"PUT\", found {m:?}"),
+                    );
+                }
+                ok.then_some(m)
+            }
+        };
+        let path = match t.get("path") {
+            None => {
+                self.error(t.span.clone(), t.field("path"), "missing field `path`");
+                None
+            }
+            Some(_) => self
+                .http_path(t, "path")
+                .and_then(|p| self.http_template(t, "path", p)),
+        };
+        let body = match self.string(t, "body") {
+            None if t.get("body").is_some() => None,
+            None => Some(None),
+            Some((b, _)) => self.http_template(t, "body", b).map(Some),
+        };
+        let mut headers = Some(Vec::new());
+        if t.get("headers").is_some() {
+            match self.table(t, "headers") {
+                Some(ht) => {
+                    for (k, _) in ht.keys() {
+                        let valid = !k.is_empty()
+                            && k.bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+                        let v = self
+                            .string(&ht, k)
+                            .and_then(|(v, _)| self.http_template(&ht, k, v));
+                        if !valid {
+                            self.error(
+                                ht.get(k).map(|v| v.span()).unwrap_or(ht.span.clone()),
+                                ht.field(k),
+                                "a header name has only letters, digits, `-` and `_`",
+                            );
+                        }
+                        match (v, headers.as_mut()) {
+                            (Some(v), Some(hs)) if valid => hs.push((k.to_ascii_lowercase(), v)),
+                            _ => headers = None,
+                        }
+                    }
+                }
+                None => headers = None,
+            }
+        }
+        let statuses = |v: &mut Self, key: &str, default: Vec<u16>| match t.get(key) {
+            None => Some(default),
+            Some(x) => v.statuses(x, t.field(key)),
+        };
+        let ok = statuses(self, "ok", vec![200]);
+        let not_found = statuses(
+            self,
+            "not_found",
+            if name == "read" {
+                vec![404]
+            } else {
+                Vec::new()
+            },
+        );
+        let precondition_failed = statuses(
+            self,
+            "precondition_failed",
+            if name == "cas" {
+                vec![409, 412]
+            } else {
+                Vec::new()
+            },
+        );
+        if name != "cas" {
+            if let Some(v) = t.get("precondition_failed") {
+                self.error(
+                    v.span(),
+                    t.field("precondition_failed"),
+                    "`precondition_failed` only applies to the `cas` operation",
+                );
+            }
+        }
+        let value = match self.string(t, "value") {
+            None if t.get("value").is_some() => None,
+            None => Some(ValueAt::Body),
+            Some((v, span)) => {
+                if v == "body" {
+                    Some(ValueAt::Body)
+                } else if v.starts_with('/') {
+                    Some(ValueAt::Pointer(v))
+                } else {
+                    self.error(
+                        span,
+                        t.field("value"),
+                        format!("expected \"body\" or a JSON pointer such as \"/data/value\", found {v:?}"),
+                    );
+                    None
+                }
+            }
+        };
+        Some(HttpOp {
+            method: method?,
+            path: path?,
+            headers: headers?,
+            body: body?,
+            ok: ok?,
+            not_found: not_found?,
+            precondition_failed: precondition_failed?,
+            value: value?,
+        })
+    }
+
+    /// Checks that a template only names the adapter's placeholders. A `{`
+    /// not followed by a lowercase name and `}` is literal text (JSON bodies).
+    fn http_template(&mut self, t: &Tbl<'_, '_>, key: &str, text: String) -> Option<String> {
+        for name in placeholder_names(&text) {
+            if !HTTP_PLACEHOLDERS.contains(&name) {
+                let span = t.get(key).map(|v| v.span()).unwrap_or(t.span.clone());
+                self.error(
+                    span,
+                    t.field(key),
+                    format!(
+                        "unknown placeholder `{{{name}}}`; the adapter knows {}",
+                        backticked(HTTP_PLACEHOLDERS)
+                    ),
+                );
+                return None;
+            }
+        }
+        Some(text)
     }
 
     fn statuses(&mut self, v: &Value<'_>, field: String) -> Option<Vec<u16>> {
@@ -1780,8 +1972,54 @@ impl Validator<'_> {
                 }
             }
         }
+        // lost_writes compares key-value writes with final reads; ledger
+        // transactions are covered by ledger_agreement (which reads the chain
+        // under any workload: the sample node's kv operations are entries too).
+        for (checker, needs, needed_kind) in [("lost_writes", kv, "kv")] {
+            if workload.is_none() || needs {
+                continue;
+            }
+            let declared = e.get(checker).filter(|_| expected_to_hold(&x, checker));
+            let found = x
+                .finds
+                .iter()
+                .any(|f| f == checker)
+                .then(|| e.get("finds"))
+                .flatten();
+            if let Some(v) = declared.or(found) {
+                ok = false;
+                let hint = if checker == "lost_writes" {
+                    "; for the ledger, `ledger_agreement` checks every acknowledged transaction"
+                } else {
+                    ""
+                };
+                self.error(
+                    v.span(),
+                    e.field(if declared.is_some() { checker } else { "finds" }),
+                    format!(
+                        "the `{checker}` checker needs workload kind = \"{needed_kind}\"{hint}"
+                    ),
+                );
+            }
+        }
         ok.then_some(x)
     }
+}
+
+/// Every `{name}` (lowercase letters and `_`) in an adapter template.
+pub(crate) fn placeholder_names(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    for (i, _) in text.match_indices('{') {
+        let after = &text[i + 1..];
+        let len = after
+            .bytes()
+            .take_while(|b| b.is_ascii_lowercase() || *b == b'_')
+            .count();
+        if len > 0 && after[len..].starts_with('}') {
+            out.push(&after[..len]);
+        }
+    }
+    out
 }
 
 fn expected_to_hold(x: &Expectations, checker: &str) -> bool {
@@ -1912,6 +2150,52 @@ mod tests {
         assert_eq!(
             ok("[workload]\nkind = \"ledger\"\n").workload.kind,
             WorkloadKind::Ledger
+        );
+    }
+
+    #[test]
+    fn http_adapter_blocks() {
+        let p = ok(r#"[workload]
+kind = "kv"
+mix = { read = 1, write = 1 }
+[workload.http.read]
+path = "/items/{key}"
+value = "/data/value"
+headers = { x-token = "t-{key}" }
+[workload.http.write]
+method = "PUT"
+path = "/items/{key}"
+body = '{"value": {value_json}}'
+ok = [200, 201]
+"#);
+        let WorkloadKind::Kv { http: Some(h), .. } = p.workload.kind else {
+            panic!("expected an adapter");
+        };
+        assert_eq!(h.read.method, "GET");
+        assert_eq!(h.read.not_found, vec![404]);
+        assert_eq!(h.read.value, ValueAt::Pointer("/data/value".into()));
+        assert_eq!(
+            h.read.headers,
+            vec![("x-token".to_string(), "t-{key}".to_string())]
+        );
+        assert_eq!(h.write.ok, vec![200, 201]);
+        assert_eq!(h.write.value, ValueAt::Body);
+        assert_eq!(h.cas, None);
+        assert_eq!(
+            err("[workload]\n[workload.http.read]\npath = \"/x/{key}\"\n[workload.http.write]\npath = \"/x/{key}\"\n"),
+            "workload.http.cas: the HTTP adapter needs a `cas` operation"
+        );
+        assert_eq!(
+            err("[workload]\nmix = { read = 1 }\n[workload.http.read]\npath = \"/x/{id}\"\n[workload.http.write]\npath = \"/x\"\n"),
+            "workload.http.read.path: unknown placeholder `{id}`; the adapter knows `key`, `value`, `expect`, `value_json`, `expect_json`"
+        );
+        assert_eq!(
+            err("[workload]\nmix = { read = 1 }\n[workload.http.read]\npath = \"/x\"\nvalue = \"data\"\n[workload.http.write]\npath = \"/x\"\n"),
+            "workload.http.read.value: expected \"body\" or a JSON pointer such as \"/data/value\", found \"data\""
+        );
+        assert_eq!(
+            err("[workload]\nkind = \"ledger\"\n[expect]\nlost_writes = 0\n"),
+            "expect.lost_writes: the `lost_writes` checker needs workload kind = \"kv\"; for the ledger, `ledger_agreement` checks every acknowledged transaction"
         );
     }
 

@@ -14,6 +14,7 @@ pub use progress::ProgressMode;
 
 use crate::check::availability::{availability, latency, Judge};
 use crate::check::verdict::{CheckResult, Verdict};
+use crate::check::{FinalState, LedgerEntry, FINAL_STATE_VERSION};
 use crate::cluster::{self, Cluster, ClusterError, NodeEvent, NodeEventKind};
 use crate::fault::{self, NodeState, World};
 use crate::history::{Op, Outcome};
@@ -267,7 +268,7 @@ pub async fn run(
     // Undo every fault still in force, then measure how long until all serve.
     let mut final_recovery_s = None;
     let mut convergence: Option<Convergence> = None;
-    let mut final_reads = BTreeMap::new();
+    let mut final_reads = FinalState::default();
     let recovery_bound = plan.expect.recovery.unwrap_or(DEFAULT_RECOVERY);
     if aborted_by.is_none() {
         nemesis.heal_everything().await;
@@ -295,9 +296,8 @@ pub async fn run(
             let converge_by = Instant::now() + recovery_bound.max(Duration::from_secs(5));
             convergence = Some(converge_heads(&targets, healed_at, converge_by).await);
         }
-        if matches!(plan.workload.kind, WorkloadKind::Kv { .. }) {
-            final_reads = read_everything(&targets, &plan.workload).await;
-        }
+        final_reads = read_everything(&targets, plan).await;
+        write_final_state(&run_dir, &final_reads);
     }
     while let Ok(ev) = ev_rx.try_recv() {
         note_node_event(
@@ -604,64 +604,116 @@ async fn converge_heads(
     }
 }
 
-/// Final reads of every key from every node, for the lost-writes checker.
-async fn read_everything(
-    targets: &workload::Targets,
-    spec: &crate::plan::WorkloadSpec,
-) -> BTreeMap<NodeId, BTreeMap<String, Option<String>>> {
-    let WorkloadKind::Kv { keys, .. } = spec.kind else {
-        return BTreeMap::new();
+/// What every node holds after the final heal: every key (kv workload) or
+/// the committed chain (ledger workload), for the checkers that compare the
+/// history with the end state.
+async fn read_everything(targets: &workload::Targets, plan: &Plan) -> FinalState {
+    let spec = &plan.workload;
+    let mut out = FinalState {
+        version: FINAL_STATE_VERSION,
+        ..Default::default()
     };
     let Ok(http) = workload::http_client(spec.timeout.max(Duration::from_secs(1))) else {
-        return BTreeMap::new();
+        return out;
     };
-    let mut out = BTreeMap::new();
-    for (i, addr) in targets.iter().enumerate() {
-        let mut values = BTreeMap::new();
-        for k in 0..keys {
-            let key = format!("k{k}");
-            let Ok(resp) = http.get(format!("http://{addr}/kv/{key}")).send().await else {
-                continue;
-            };
-            match resp.status().as_u16() {
-                404 => {
-                    values.insert(key, None);
-                }
-                200 => {
-                    if let Ok(v) = resp.json::<serde_json::Value>().await {
-                        let value = v.get("value").and_then(|x| x.as_str()).map(str::to_string);
-                        values.insert(key, value);
+    match &spec.kind {
+        WorkloadKind::Kv { keys, .. } => {
+            for (i, addr) in targets.iter().enumerate() {
+                let mut values = BTreeMap::new();
+                for k in 0..*keys {
+                    let key = format!("k{k}");
+                    if let Some(v) = workload::final_read(&http, spec, *addr, &key).await {
+                        values.insert(key, v);
                     }
                 }
-                _ => {}
+                out.kv.insert(NodeId(i), values);
             }
         }
-        out.insert(NodeId(i), values);
+        WorkloadKind::Ledger | WorkloadKind::Probe { .. } => {}
+    }
+    // The chain is read under any workload the ledger checker is asked for.
+    let e = &plan.expect;
+    if matches!(spec.kind, WorkloadKind::Ledger)
+        || e.ledger_agreement == Some(true)
+        || e.finds.iter().any(|f| f == "ledger_agreement")
+    {
+        out.ledgers = read_chains(&http, targets).await;
     }
     out
 }
 
-fn run_checkers(
-    plan: &Plan,
-    ops: &[Op],
-    final_reads: &BTreeMap<NodeId, BTreeMap<String, Option<String>>>,
-) -> Vec<CheckResult> {
+/// Most entries asked for per ledger page (the sample node's limit).
+const LEDGER_PAGE: usize = 1000;
+/// How long followers get to catch up with the leader's chain before the
+/// chains are compared as they are.
+const CHAIN_SETTLE: Duration = Duration::from_secs(3);
+
+/// Every node's committed chain, read until all nodes report the same length
+/// (a follower may trail the leader by a heartbeat) or [`CHAIN_SETTLE`] passes.
+async fn read_chains(http: &reqwest::Client, targets: &workload::Targets) -> crate::check::Chains {
+    let deadline = Instant::now() + CHAIN_SETTLE;
+    loop {
+        let mut chains = crate::check::Chains::new();
+        for (i, addr) in targets.iter().enumerate() {
+            chains.insert(NodeId(i), read_chain(http, *addr).await);
+        }
+        let lengths: std::collections::BTreeSet<Option<usize>> =
+            chains.values().map(|c| c.as_ref().map(Vec::len)).collect();
+        let settled = lengths.len() == 1 && !lengths.contains(&None);
+        if settled || Instant::now() >= deadline {
+            return chains;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One node's chain through `GET /ledger?from=N&limit=M`, page by page;
+/// `None` when the node does not answer or answers nonsense.
+async fn read_chain(http: &reqwest::Client, addr: SocketAddr) -> Option<Vec<LedgerEntry>> {
+    #[derive(serde::Deserialize)]
+    struct Page {
+        entries: Vec<LedgerEntry>,
+    }
+    let mut chain: Vec<LedgerEntry> = Vec::new();
+    // Bounded: a node cannot keep rift paging forever.
+    for _ in 0..10_000 {
+        let from = chain.len() + 1;
+        let url = format!("http://{addr}/ledger?from={from}&limit={LEDGER_PAGE}");
+        let resp = http.get(url).send().await.ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        let page: Page = resp.json().await.ok()?;
+        let n = page.entries.len();
+        chain.extend(page.entries);
+        if n < LEDGER_PAGE {
+            return Some(chain);
+        }
+    }
+    Some(chain)
+}
+
+/// Writes final.json beside history.jsonl, so `rift check RUN_DIR` can re-run
+/// every checker later; a failure only loses that convenience.
+fn write_final_state(run_dir: &Path, fin: &FinalState) {
+    let path = run_dir.join("final.json");
+    let res = serde_json::to_vec_pretty(fin)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| std::fs::write(&path, bytes));
+    if let Err(e) = res {
+        tracing::warn!("cannot write {}: {e}", path.display());
+    }
+}
+
+fn run_checkers(plan: &Plan, ops: &[Op], final_state: &FinalState) -> Vec<CheckResult> {
     let e = &plan.expect;
     let wants = |name: &str| e.finds.iter().any(|f| f == name);
-    let mut out = Vec::new();
-    if e.linearizable == Some(true) || wants("linearizable") {
-        out.push(crate::check::linearizable::check_linearizable(
-            ops,
-            &Default::default(),
-        ));
-    }
-    if e.lost_writes.is_some() || wants("lost_writes") {
-        out.push(crate::check::lost_writes::check_lost_writes(
-            ops,
-            final_reads,
-        ));
-    }
-    out
+    let sel = crate::check::Selection {
+        linearizable: e.linearizable == Some(true) || wants("linearizable"),
+        lost_writes: e.lost_writes.is_some() || wants("lost_writes"),
+        ledger_agreement: e.ledger_agreement == Some(true) || wants("ledger_agreement"),
+    };
+    crate::check::run_checkers(&sel, ops, final_state)
 }
 
 fn op_counts(ops: &[Op], elapsed: Duration) -> OpCounts {

@@ -5,10 +5,10 @@
 
 mod recorder;
 
-pub use recorder::{read_history, LiveCounters, Recorder};
+pub use recorder::{parse_history, read_history, LiveCounters, Recorder};
 
 use crate::history::{Op, OpKind, Outcome};
-use crate::plan::{KvMix, WorkloadKind, WorkloadSpec};
+use crate::plan::{HttpKv, HttpOp, KvMix, ValueAt, WorkloadKind, WorkloadSpec};
 use crate::NodeId;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -187,7 +187,7 @@ impl Client {
                 value: Some(format!("tx-{}-{}", self.id, self.seq)),
                 expect: None,
             },
-            WorkloadKind::Kv { keys, mix } => {
+            WorkloadKind::Kv { keys, mix, .. } => {
                 let node = NodeId(self.rng.random_range(0..n));
                 let key = format!("k{}", self.rng.random_range(0..(*keys).max(1)));
                 let value = format!("{}.{}", self.id, self.seq);
@@ -258,6 +258,28 @@ impl Client {
                     .send()
                     .await
             }
+            (WorkloadKind::Kv { http, .. }, OpKind::Read | OpKind::Write | OpKind::Cas) => {
+                let adapter = http.as_deref().unwrap_or(&SAMPLE_NODE_API);
+                let op = match req.kind {
+                    OpKind::Read => Some(&adapter.read),
+                    OpKind::Write => Some(&adapter.write),
+                    _ => adapter.cas.as_ref(),
+                };
+                let Some(op) = op else {
+                    return Response {
+                        outcome: Outcome::Fail,
+                        result: None,
+                        status: None,
+                        error: Some("the HTTP adapter has no cas operation".into()),
+                    };
+                };
+                let vars = Vars {
+                    key,
+                    value: req.value.as_deref(),
+                    expect: req.expect.as_deref(),
+                };
+                adapter_request(&self.http, &base, op, &vars).send().await
+            }
             (_, OpKind::Read) => self.http.get(format!("{base}/kv/{key}")).send().await,
             (_, OpKind::Write) => {
                 self.http
@@ -297,6 +319,149 @@ impl Client {
             }
         };
         classify(&self.kind, req.kind, status, &body)
+    }
+}
+
+/// The sample node's API as an adapter: what a kv workload without
+/// `[workload.http]` speaks.
+static SAMPLE_NODE_API: std::sync::LazyLock<HttpKv> = std::sync::LazyLock::new(HttpKv::sample_node);
+
+/// The values an adapter template can name.
+struct Vars<'a> {
+    key: &'a str,
+    value: Option<&'a str>,
+    expect: Option<&'a str>,
+}
+
+/// Fills `{key}`, `{value}`, `{expect}` (raw text; empty when absent) and
+/// `{value_json}`, `{expect_json}` (a JSON string or `null`). Other text,
+/// JSON braces included, is kept as it is.
+fn render(template: &str, v: &Vars<'_>) -> String {
+    let json = |x: Option<&str>| match x {
+        Some(s) => serde_json::Value::String(s.to_string()).to_string(),
+        None => "null".to_string(),
+    };
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut rest = template;
+    while let Some(i) = rest.find('{') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let filled = [
+            ("key}", v.key.to_string()),
+            ("value}", v.value.unwrap_or_default().to_string()),
+            ("expect}", v.expect.unwrap_or_default().to_string()),
+            ("value_json}", json(v.value)),
+            ("expect_json}", json(v.expect)),
+        ]
+        .into_iter()
+        .find(|(name, _)| after.starts_with(name));
+        match filled {
+            Some((name, text)) => {
+                out.push_str(&text);
+                rest = &after[name.len()..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn adapter_request(
+    http: &reqwest::Client,
+    base: &str,
+    op: &HttpOp,
+    vars: &Vars<'_>,
+) -> reqwest::RequestBuilder {
+    let method = reqwest::Method::from_bytes(op.method.as_bytes()).unwrap_or(reqwest::Method::GET);
+    let mut rb = http.request(method, format!("{base}{}", render(&op.path, vars)));
+    for (name, value) in &op.headers {
+        rb = rb.header(name.as_str(), render(value, vars));
+    }
+    if let Some(body) = &op.body {
+        rb = rb.body(render(body, vars));
+    }
+    rb
+}
+
+/// Where an adapter answer keeps the value: `None` = absent.
+fn extract(at: &ValueAt, body: &[u8]) -> Result<Option<String>, String> {
+    match at {
+        ValueAt::Body => String::from_utf8(body.to_vec())
+            .map(Some)
+            .map_err(|_| "the body is not UTF-8".to_string()),
+        ValueAt::Pointer(p) => {
+            let v: serde_json::Value =
+                serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+            Ok(match v.pointer(p) {
+                None | Some(serde_json::Value::Null) => None,
+                Some(serde_json::Value::String(s)) => Some(s.clone()),
+                Some(other) => Some(other.to_string()),
+            })
+        }
+    }
+}
+
+/// Reads one key from one node as the workload's reads do, for the checks
+/// after the run: `Some(value or absent)`, or `None` when the read failed.
+pub async fn final_read(
+    http: &reqwest::Client,
+    spec: &WorkloadSpec,
+    addr: SocketAddr,
+    key: &str,
+) -> Option<Option<String>> {
+    let WorkloadKind::Kv { http: adapter, .. } = &spec.kind else {
+        return None;
+    };
+    let adapter = adapter.as_deref().unwrap_or(&SAMPLE_NODE_API);
+    let vars = Vars {
+        key,
+        value: None,
+        expect: None,
+    };
+    let resp = adapter_request(http, &format!("http://{addr}"), &adapter.read, &vars)
+        .send()
+        .await
+        .ok()?;
+    let status = resp.status().as_u16();
+    let body = resp.bytes().await.ok()?;
+    let r = classify(&spec.kind, OpKind::Read, status, &body);
+    (r.outcome == Outcome::Ok).then_some(r.result)
+}
+
+/// Maps an answer of the HTTP adapter to an outcome.
+fn classify_adapter(op: &HttpOp, kind: OpKind, status: u16, body: &[u8]) -> Response {
+    let err_text = || Some(String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
+    let mk = |outcome, result, error| Response {
+        outcome,
+        result,
+        status: Some(status),
+        error,
+    };
+    let ok = op.ok.contains(&status);
+    let not_found = op.not_found.contains(&status);
+    match kind {
+        OpKind::Read if ok => match extract(&op.value, body) {
+            Ok(v) => mk(Outcome::Ok, v, None),
+            // An answer the adapter cannot read tells nothing; reads change nothing.
+            Err(e) => mk(Outcome::Fail, None, Some(e)),
+        },
+        OpKind::Read if not_found => mk(Outcome::Ok, None, None),
+        // Reads change nothing, so any other answer is a definite failure.
+        OpKind::Read => mk(Outcome::Fail, None, err_text()),
+        _ if ok => mk(Outcome::Ok, None, None),
+        // The cas was evaluated and refused: no effect, and it may tell the value.
+        OpKind::Cas if op.precondition_failed.contains(&status) => {
+            mk(Outcome::Fail, extract(&op.value, body).ok().flatten(), None)
+        }
+        OpKind::Cas if not_found => mk(Outcome::Fail, None, None),
+        // A client error is refused before it is applied.
+        _ if (400..500).contains(&status) => mk(Outcome::Fail, None, err_text()),
+        // 5xx (or anything unexpected) after the request was sent: it may have applied.
+        _ => mk(Outcome::Unknown, None, err_text()),
     }
 }
 
@@ -359,6 +524,18 @@ fn classify(workload: &WorkloadKind, kind: OpKind, status: u16, body: &[u8]) -> 
             mk(Outcome::Fail, None, err_text())
         };
     }
+    if let WorkloadKind::Kv { http, .. } = workload {
+        let adapter = http.as_deref().unwrap_or(&SAMPLE_NODE_API);
+        let op = match kind {
+            OpKind::Read => Some(&adapter.read),
+            OpKind::Write => Some(&adapter.write),
+            OpKind::Cas => adapter.cas.as_ref(),
+            _ => None,
+        };
+        if let Some(op) = op {
+            return classify_adapter(op, kind, status, body);
+        }
+    }
     match (kind, status) {
         (OpKind::Read, 200) => mk(
             Outcome::Ok,
@@ -389,12 +566,16 @@ fn classify(workload: &WorkloadKind, kind: OpKind, status: u16, body: &[u8]) -> 
 
 /// Whether a node answered the request as a working node would: the measure of
 /// availability. A refused cas is a correct answer; a 5xx or silence is not.
+///
+/// An answer classified as a definite refusal with no error text (a refused
+/// cas, a not-found) is also correct, whatever status the adapter uses.
 pub fn served(op: &Op) -> bool {
     match op.status {
         Some(s) => {
             (200..300).contains(&s)
                 || (op.kind != OpKind::Probe && (s == 404 || s == 409))
                 || op.outcome == Outcome::Ok
+                || (op.kind != OpKind::Probe && op.outcome == Outcome::Fail && op.error.is_none())
         }
         None => false,
     }
@@ -412,6 +593,7 @@ mod tests {
                 write: 0.3,
                 cas: 0.2,
             },
+            http: None,
         }
     }
 
@@ -478,5 +660,102 @@ mod tests {
             seen.insert(pick(&mut rng, &mix));
         }
         assert_eq!(seen.len(), 3);
+    }
+
+    fn adapter() -> HttpKv {
+        let mut a = HttpKv::sample_node();
+        a.read.path = "/v2/{key}".into();
+        a.read.ok = vec![200, 203];
+        a.read.value = ValueAt::Pointer("/data/v".into());
+        a.write.ok = vec![201, 204];
+        if let Some(c) = a.cas.as_mut() {
+            c.precondition_failed = vec![412];
+            c.not_found = vec![404];
+            c.value = ValueAt::Body;
+        }
+        a
+    }
+
+    #[test]
+    fn a_refusal_the_adapter_understood_counts_as_served() {
+        let refused = |status: u16, error: Option<&str>| Op {
+            id: 0,
+            client: 0,
+            node: NodeId(0),
+            kind: OpKind::Cas,
+            key: Some("k".into()),
+            value: Some("v".into()),
+            expect: None,
+            invoke_ns: 0,
+            complete_ns: 1,
+            outcome: Outcome::Fail,
+            result: None,
+            status: Some(status),
+            error: error.map(str::to_string),
+        };
+        assert!(served(&refused(412, None)));
+        assert!(!served(&refused(400, Some("bad body"))));
+        assert!(!served(&refused(503, Some("no leader"))));
+    }
+
+    #[test]
+    fn templates_fill_known_placeholders_and_keep_json_braces() {
+        let v = Vars {
+            key: "k1",
+            value: Some("a\"b"),
+            expect: None,
+        };
+        assert_eq!(
+            render(
+                r#"{"k":"{key}","to":{value_json},"from":{expect_json}}"#,
+                &v
+            ),
+            r#"{"k":"k1","to":"a\"b","from":null}"#
+        );
+        assert_eq!(
+            render("/x/{key}?v={value}&e={expect}{", &v),
+            "/x/k1?v=a\"b&e={"
+        );
+    }
+
+    #[test]
+    fn adapter_statuses_and_value_locations_decide_outcomes() {
+        let kind = WorkloadKind::Kv {
+            keys: 1,
+            mix: KvMix {
+                read: 1.0,
+                write: 0.0,
+                cas: 0.0,
+            },
+            http: Some(Box::new(adapter())),
+        };
+        let r = classify(&kind, OpKind::Read, 203, br#"{"data":{"v":"x"}}"#);
+        assert_eq!((r.outcome, r.result.as_deref()), (Outcome::Ok, Some("x")));
+        let r = classify(&kind, OpKind::Read, 200, br#"{"data":{}}"#);
+        assert_eq!((r.outcome, r.result), (Outcome::Ok, None));
+        assert_eq!(
+            classify(&kind, OpKind::Read, 200, b"not json").outcome,
+            Outcome::Fail
+        );
+        assert_eq!(
+            classify(&kind, OpKind::Write, 204, b"").outcome,
+            Outcome::Ok
+        );
+        // 200 is not in this adapter's ok list for writes: unexpected, maybe applied.
+        assert_eq!(
+            classify(&kind, OpKind::Write, 200, b"").outcome,
+            Outcome::Unknown
+        );
+        let r = classify(&kind, OpKind::Cas, 412, b"cur");
+        assert_eq!(
+            (r.outcome, r.result.as_deref()),
+            (Outcome::Fail, Some("cur"))
+        );
+        let r = classify(&kind, OpKind::Cas, 404, b"");
+        assert_eq!((r.outcome, r.result), (Outcome::Fail, None));
+        assert_eq!(
+            classify(&kind, OpKind::Cas, 503, b"").outcome,
+            Outcome::Unknown
+        );
     }
 }
