@@ -284,7 +284,7 @@ pub async fn run(
         let healed_at = Instant::now();
         if wait_all_serve(
             &cluster,
-            &plan.workload.kind,
+            &plan.workload,
             &targets,
             healed_at + recovery_bound.max(Duration::from_secs(5)) * 2,
         )
@@ -519,26 +519,25 @@ fn note_node_event(
 /// workload, a read; false if the deadline passes first.
 async fn wait_all_serve(
     cluster: &Cluster,
-    kind: &WorkloadKind,
+    spec: &crate::plan::WorkloadSpec,
     targets: &workload::Targets,
     deadline: Instant,
 ) -> bool {
     let Ok(http) = workload::http_client(Duration::from_millis(500)) else {
         return false;
     };
-    let nodes: Vec<NodeId> = (0..targets.len()).map(NodeId).collect();
-    let mut pending = nodes.clone();
+    let mut pending: Vec<NodeId> = (0..targets.len()).map(NodeId).collect();
     while Instant::now() < deadline {
         let mut still = Vec::new();
         for n in pending {
+            // A key-value service must also answer a read the way the
+            // workload reads (through the HTTP adapter when there is one).
             let ok = cluster.is_ready(n).await
-                && match kind {
+                && match spec.kind {
                     WorkloadKind::Kv { .. } => {
-                        let url = format!("http://{}/kv/__rift_probe", targets[n.index()]);
-                        matches!(
-                            http.get(url).send().await.map(|r| r.status().as_u16()),
-                            Ok(200 | 404)
-                        )
+                        workload::final_read(&http, spec, targets[n.index()], "k0")
+                            .await
+                            .is_some()
                     }
                     _ => true,
                 };

@@ -58,11 +58,16 @@ pub async fn run(
         }
     };
     let clients = spec.clients.max(1);
+    let nodes = targets.len().max(1);
     let period = Duration::from_secs_f64(clients as f64 / spec.rate.max(0.001));
     let mut tasks = tokio::task::JoinSet::new();
     for c in 0..clients {
         let client = Client {
             id: c as u32,
+            // With a client per node or more, each client sticks to one node
+            // (as Jepsen's processes do), so requests hung on a paused node
+            // never slow the load on the others.
+            home: (clients >= nodes).then_some(NodeId(c % nodes)),
             http: http.clone(),
             targets: targets.clone(),
             kind: spec.kind.clone(),
@@ -97,6 +102,7 @@ pub async fn run(
 
 struct Client {
     id: u32,
+    home: Option<NodeId>,
     http: reqwest::Client,
     targets: Targets,
     kind: WorkloadKind,
@@ -168,27 +174,37 @@ impl Client {
         }
     }
 
+    fn pick_node(&mut self, n: usize) -> NodeId {
+        match self.home {
+            Some(home) => home,
+            None => NodeId(self.rng.random_range(0..n)),
+        }
+    }
+
     fn next_request(&mut self) -> Request {
         let n = self.targets.len().max(1);
         self.seq += 1;
+        let picked = self.pick_node(n);
         match &self.kind {
             WorkloadKind::Probe { .. } => Request {
-                // Round-robin so every node is probed at the same rate.
-                node: NodeId((self.id as usize + self.seq as usize) % n),
+                // Round-robin (when not bound) so every node is probed alike.
+                node: self
+                    .home
+                    .unwrap_or(NodeId((self.id as usize + self.seq as usize) % n)),
                 kind: OpKind::Probe,
                 key: None,
                 value: None,
                 expect: None,
             },
             WorkloadKind::Ledger => Request {
-                node: NodeId(self.rng.random_range(0..n)),
+                node: picked,
                 kind: OpKind::Append,
                 key: None,
                 value: Some(format!("tx-{}-{}", self.id, self.seq)),
                 expect: None,
             },
             WorkloadKind::Kv { keys, mix, .. } => {
-                let node = NodeId(self.rng.random_range(0..n));
+                let node = picked;
                 let key = format!("k{}", self.rng.random_range(0..(*keys).max(1)));
                 let value = format!("{}.{}", self.id, self.seq);
                 match pick(&mut self.rng, mix) {
