@@ -99,7 +99,7 @@ impl<'a> Judge<'a> {
             for &node in &snap.serving {
                 let ops = per_node.get(&node).map(Vec::as_slice).unwrap_or(&[]);
                 let from = ops.partition_point(|o| o.invoke_ns < snap.at_ns);
-                let to = ops.partition_point(|o| o.invoke_ns < window_end);
+                let to = ops.partition_point(|o| o.invoke_ns < window_end).max(from);
                 // A failure that completed after the next change may be that
                 // change's doing (a request hung by a pause): no evidence here.
                 let window: Vec<&Op> = ops[from..to]

@@ -129,6 +129,10 @@ impl World {
 
     /// Closes the current period and starts a new one at `at_ns`.
     pub fn snapshot(&mut self, at_ns: u64) {
+        // Events can be reported a little after a later change was recorded
+        // (a node's exit reaches the runner through a channel): periods must
+        // stay in time order, so such a change counts from the last one.
+        let at_ns = self.snapshots.last().map_or(at_ns, |l| at_ns.max(l.at_ns));
         let serving = components(self.size, &self.up(), &self.cut());
         let mut label: Vec<String> = self.active.values().cloned().collect();
         for (i, s) in self.states.iter().enumerate() {
@@ -224,6 +228,18 @@ mod tests {
         assert_eq!(w.cut(), cut_b);
         assert_eq!(w.heal_all(), vec![1]);
         assert!(w.cut().is_empty());
+    }
+
+    #[test]
+    fn late_changes_keep_periods_in_time_order() {
+        let mut w = World::new(3);
+        w.set_state(NodeId(0), NodeState::Down);
+        w.snapshot(5_000);
+        w.set_state(NodeId(1), NodeState::Exited);
+        w.snapshot(4_000);
+        let at: Vec<u64> = w.snapshots().iter().map(|s| s.at_ns).collect();
+        assert!(at.windows(2).all(|p| p[0] <= p[1]), "{at:?}");
+        assert_eq!(w.snapshots().last().map(|s| s.states[1]), Some(NodeState::Exited));
     }
 
     #[test]
