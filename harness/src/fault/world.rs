@@ -239,7 +239,10 @@ mod tests {
         w.snapshot(4_000);
         let at: Vec<u64> = w.snapshots().iter().map(|s| s.at_ns).collect();
         assert!(at.windows(2).all(|p| p[0] <= p[1]), "{at:?}");
-        assert_eq!(w.snapshots().last().map(|s| s.states[1]), Some(NodeState::Exited));
+        assert_eq!(
+            w.snapshots().last().map(|s| s.states[1]),
+            Some(NodeState::Exited)
+        );
     }
 
     #[test]

@@ -82,6 +82,8 @@ pub enum RunError {
     NetnsUnsupported,
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error("interrupted before the cluster was ready")]
+    Interrupted,
     #[error("cannot build the HTTP client: {0}")]
     Http(String),
 }
@@ -134,45 +136,17 @@ pub async fn run(
 
     let spec = &plan.cluster;
     let size = spec.size;
-    let layout = cluster::layout(spec, &run_dir)?;
-    let peer_endpoint: Vec<SocketAddr> = layout
-        .iter()
-        .map(|l| {
-            socket(
-                &l.host,
-                if spec.separate_peer_port {
-                    l.peer_port
-                } else {
-                    l.port
-                },
-            )
-        })
-        .collect();
-    let mesh = match spec.network {
-        NetworkMode::Proxy if size > 1 => {
-            let ep = peer_endpoint.clone();
-            Some(ProxyMesh::start(size, &spec.host, move |j: NodeId| ep[j.index()], seed).await?)
-        }
-        NetworkMode::Netns => return Err(RunError::NetnsUnsupported),
-        _ => None,
-    };
-    let peer_addr = |from: NodeId, to: NodeId| match &mesh {
-        Some(m) => m.addr(from, to),
-        None => peer_endpoint[to.index()],
-    };
-    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<NodeEvent>();
-    let cluster = match &opts.sample_node_program {
-        Some(p) => Cluster::start_with(spec, layout, peer_addr, ev_tx, p.clone()).await?,
-        None => Cluster::start(spec, layout, peer_addr, ev_tx).await?,
+    let mut abort = abort;
+    // Dropping the start on Ctrl-C drops whatever it started (Drop kills).
+    let (cluster, mesh, mut ev_rx) = tokio::select! {
+        r = start_cluster(spec, &run_dir, seed, opts) => r?,
+        _ = crate::workload::until_true(&mut abort) => return Err(RunError::Interrupted),
     };
     // From here on every exit path must shut the cluster down: `Cluster`'s
     // Drop kills what is left if an error returns early.
     let mut aborted_by: Option<String> = None;
-    let mut abort = abort;
-    let all: Vec<NodeId> = (0..size).map(NodeId).collect();
-    tokio::select! {
-        r = cluster.wait_ready(&all, spec.ready.timeout) => r?,
-        _ = crate::workload::until_true(&mut abort) => aborted_by = Some("interrupted before the cluster was ready".into()),
+    if *abort.borrow() {
+        aborted_by = Some("interrupted before the cluster was ready".into());
     }
     if aborted_by.is_none() && spec.leader.is_some() {
         let deadline = Instant::now() + spec.ready.timeout;
@@ -445,6 +419,94 @@ pub async fn run(
     };
     report.write(&run_dir, &ops)?;
     Ok(RunOutcome { report, run_dir })
+}
+
+/// A node that could not bind its port: another process took it between
+/// rift choosing it and the node binding it.
+fn port_clash(e: &ClusterError) -> bool {
+    e.last_log_lines().is_some_and(|log| {
+        let log = log.to_ascii_lowercase();
+        log.contains("address already in use") || log.contains("address in use")
+    })
+}
+
+/// Lays out ports and directories, starts the proxy mesh and the nodes. A
+/// port taken by someone else in the meantime is retried with fresh ports
+/// (twice), so concurrent runs do not fail each other.
+async fn start_cluster(
+    spec: &crate::plan::ClusterSpec,
+    run_dir: &Path,
+    seed: u64,
+    opts: &RunOptions,
+) -> Result<
+    (
+        Cluster,
+        Option<ProxyMesh>,
+        mpsc::UnboundedReceiver<NodeEvent>,
+    ),
+    RunError,
+> {
+    const ATTEMPTS: usize = 3;
+    let size = spec.size;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let layout = cluster::layout(spec, run_dir)?;
+        let peer_endpoint: Vec<SocketAddr> = layout
+            .iter()
+            .map(|l| {
+                socket(
+                    &l.host,
+                    if spec.separate_peer_port {
+                        l.peer_port
+                    } else {
+                        l.port
+                    },
+                )
+            })
+            .collect();
+        let mesh = match spec.network {
+            NetworkMode::Proxy if size > 1 => {
+                let ep = peer_endpoint.clone();
+                Some(
+                    ProxyMesh::start(size, &spec.host, move |j: NodeId| ep[j.index()], seed)
+                        .await?,
+                )
+            }
+            NetworkMode::Netns => return Err(RunError::NetnsUnsupported),
+            _ => None,
+        };
+        let peer_addr = |from: NodeId, to: NodeId| match &mesh {
+            Some(m) => m.addr(from, to),
+            None => peer_endpoint[to.index()],
+        };
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel::<NodeEvent>();
+        let started = match &opts.sample_node_program {
+            Some(p) => Cluster::start_with(spec, layout.clone(), peer_addr, ev_tx, p.clone()).await,
+            None => Cluster::start(spec, layout.clone(), peer_addr, ev_tx).await,
+        };
+        let cluster = match started {
+            Ok(c) => c,
+            Err(e) => return Err(e.into()),
+        };
+        let all: Vec<NodeId> = (0..size).map(NodeId).collect();
+        match cluster.wait_ready(&all, spec.ready.timeout).await {
+            Ok(()) => return Ok((cluster, mesh, ev_rx)),
+            Err(e) if port_clash(&e) && attempt < ATTEMPTS => {
+                tracing::warn!("a node's port was taken ({e}); starting again on other ports");
+                let _ = cluster.shutdown().await;
+                if let Some(m) = mesh {
+                    m.shutdown().await;
+                }
+                // A fresh start: nothing from the failed attempt carries over.
+                for l in &layout {
+                    let _ = std::fs::remove_dir_all(&l.data_dir);
+                    let _ = std::fs::create_dir_all(&l.data_dir);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 fn socket(host: &str, port: u16) -> SocketAddr {
@@ -870,4 +932,30 @@ fn judge(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn never_ready(log: &str) -> ClusterError {
+        ClusterError::NeverReady {
+            node: NodeId(1),
+            timeout: Duration::from_secs(1),
+            log: PathBuf::from("n1.log"),
+            last_log_lines: log.into(),
+        }
+    }
+
+    #[test]
+    fn only_a_taken_port_is_retried() {
+        assert!(port_clash(&never_ready(
+            "Error: Address already in use (os error 98)"
+        )));
+        assert!(port_clash(&never_ready("bind: address in use")));
+        assert!(!port_clash(&never_ready("panicked: bad config")));
+        assert!(!port_clash(&ClusterError::BinaryMissing {
+            program: "x".into()
+        }));
+    }
 }
