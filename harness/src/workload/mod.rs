@@ -67,7 +67,7 @@ pub async fn run(
             // With a client per node or more, each client sticks to one node
             // (as Jepsen's processes do), so requests hung on a paused node
             // never slow the load on the others.
-            home: (clients >= nodes).then_some(NodeId(c % nodes)),
+            home: home_node(c, clients, nodes),
             http: http.clone(),
             targets: targets.clone(),
             kind: spec.kind.clone(),
@@ -98,6 +98,13 @@ pub async fn run(
             }
         }
     }
+}
+
+/// The node a client sticks to: with at least one client per node, client
+/// `c` always talks to node `c mod n`; with fewer clients, none (each request
+/// picks a node at random, so every node still gets traffic).
+fn home_node(client: usize, clients: usize, nodes: usize) -> Option<NodeId> {
+    (nodes > 0 && clients >= nodes).then_some(NodeId(client % nodes.max(1)))
 }
 
 struct Client {
@@ -661,6 +668,14 @@ mod tests {
             classify(&probe, OpKind::Probe, 404, b"").outcome,
             Outcome::Fail
         );
+    }
+
+    #[test]
+    fn clients_stick_to_a_node_only_when_every_node_gets_one() {
+        let homes: Vec<Option<NodeId>> = (0..6).map(|c| home_node(c, 6, 3)).collect();
+        assert_eq!(homes, [0, 1, 2, 0, 1, 2].map(|i| Some(NodeId(i))));
+        assert_eq!(home_node(1, 2, 3), None);
+        assert_eq!(home_node(0, 1, 0), None);
     }
 
     #[test]
