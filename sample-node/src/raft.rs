@@ -84,6 +84,8 @@ pub enum Body {
         index: u64,
         seq: u64,
     },
+    /// Leadership transfer: the leader tells an up-to-date follower to campaign at once.
+    TimeoutNow,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -108,6 +110,12 @@ pub enum Event {
     Persisted {
         index: u64,
         term: u64,
+    },
+    /// Hand leadership to the most up-to-date follower (before a graceful stop). Proposals
+    /// are refused while it runs; after `ticks` ticks without success it is abandoned and
+    /// the leader carries on as before. Ignored unless this node leads and has peers.
+    TransferLeadership {
+        ticks: u32,
     },
 }
 
@@ -188,6 +196,15 @@ struct Progress {
     active: bool,
 }
 
+/// A leadership transfer in progress (leader side).
+#[derive(Clone, Debug)]
+struct Transfer {
+    target: String,
+    ticks_left: u32,
+    /// TimeoutNow went out at least once (later copies only ride on heartbeats).
+    sent: bool,
+}
+
 struct PendingRead {
     req: u64,
     seq: u64,
@@ -216,6 +233,7 @@ pub struct RaftCore {
     /// Reads that arrived before this leader committed an entry of its own term.
     early_reads: Vec<u64>,
     quorum_elapsed: u32,
+    transfer: Option<Transfer>,
 }
 
 impl RaftCore {
@@ -247,6 +265,7 @@ impl RaftCore {
             reads: VecDeque::new(),
             early_reads: Vec::new(),
             quorum_elapsed: 0,
+            transfer: None,
         };
         for (t, data) in entries {
             core.push_entry(t, data);
@@ -272,6 +291,10 @@ impl RaftCore {
     }
     pub fn commit(&self) -> u64 {
         self.commit
+    }
+    /// The follower leadership is being handed to, while a transfer runs.
+    pub fn transfer_target(&self) -> Option<&str> {
+        self.transfer.as_ref().map(|t| t.target.as_str())
     }
     pub fn last_index(&self) -> u64 {
         self.log.len() as u64
@@ -336,14 +359,69 @@ impl RaftCore {
                     self.maybe_commit(&mut out);
                 }
             }
+            Event::TransferLeadership { ticks } => self.transfer_leadership(ticks, &mut out),
         }
         out
+    }
+
+    fn transfer_leadership(&mut self, ticks: u32, out: &mut Vec<Action>) {
+        if self.role != Role::Leader || self.transfer.is_some() {
+            return;
+        }
+        // The follower with the longest matching log needs the least catching up; among
+        // equals prefer one that answered lately (it is probably alive).
+        let Some(target) = self
+            .progress
+            .iter()
+            .max_by_key(|(_, p)| (p.matched, p.active))
+            .map(|(id, _)| id.clone())
+        else {
+            return;
+        };
+        tracing::info!(%target, ticks, "transferring leadership");
+        self.transfer = Some(Transfer {
+            target: target.clone(),
+            ticks_left: ticks.max(1),
+            sent: false,
+        });
+        self.advance_transfer(true, out);
+        if self.transfer.as_ref().is_some_and(|t| !t.sent) {
+            // Resend from the target's match point at once rather than wait for a heartbeat
+            // to retransmit whatever may have been lost (duplicates are harmless).
+            if let Some(pr) = self.progress.get_mut(&target) {
+                pr.next = pr.matched + 1;
+            }
+            self.send_append(&target, true, out);
+        }
+    }
+
+    /// Sends TimeoutNow once the transfer target holds this leader's whole log: only then
+    /// can it win (votes need an up-to-date log) without losing an entry this leader has.
+    fn advance_transfer(&mut self, resend: bool, out: &mut Vec<Action>) {
+        let last = self.last_index();
+        let Some(t) = &mut self.transfer else { return };
+        let caught_up = self
+            .progress
+            .get(&t.target)
+            .is_some_and(|p| p.matched >= last);
+        if caught_up && (resend || !t.sent) {
+            t.sent = true;
+            let to = t.target.clone();
+            out.push(self.reply(&to, Body::TimeoutNow));
+        }
     }
 
     fn tick(&mut self, out: &mut Vec<Action>) {
         self.elapsed += 1;
         match self.role {
             Role::Leader => {
+                if let Some(t) = &mut self.transfer {
+                    t.ticks_left = t.ticks_left.saturating_sub(1);
+                    if t.ticks_left == 0 {
+                        tracing::warn!(target = %t.target, "leadership transfer timed out; still leading");
+                        self.transfer = None;
+                    }
+                }
                 self.quorum_elapsed += 1;
                 if self.quorum_elapsed >= self.cfg.election_ticks_max {
                     self.quorum_elapsed = 0;
@@ -360,6 +438,9 @@ impl RaftCore {
                 if self.elapsed >= self.cfg.heartbeat_ticks {
                     self.elapsed = 0;
                     self.broadcast(true, out);
+                    // TimeoutNow may have been lost; repeating it is harmless (a target that
+                    // already moved to a later term ignores it as stale).
+                    self.advance_transfer(true, out);
                 }
             }
             Role::Follower | Role::Candidate => {
@@ -409,11 +490,13 @@ impl RaftCore {
         self.role = Role::Follower;
         self.leader = leader;
         self.progress.clear();
+        self.transfer = None;
         self.reset_timer();
     }
 
     fn become_leader(&mut self, out: &mut Vec<Action>) {
         self.role = Role::Leader;
+        self.transfer = None;
         self.leader = Some(self.cfg.id.clone());
         self.elapsed = 0;
         self.quorum_elapsed = 0;
@@ -458,11 +541,18 @@ impl RaftCore {
     }
 
     fn propose(&mut self, cmds: Vec<(u64, String)>, out: &mut Vec<Action>) {
-        if self.role != Role::Leader {
+        if self.role != Role::Leader || self.transfer.is_some() {
+            // A leader handing over names no leader: the target must end up with the whole
+            // log, so nothing new may be appended, and the successor is not elected yet.
+            let leader = if self.transfer.is_some() {
+                None
+            } else {
+                self.leader.clone()
+            };
             for (req, _) in cmds {
                 out.push(Action::ProposeRejected {
                     req,
-                    leader: self.leader.clone(),
+                    leader: leader.clone(),
                 });
             }
             return;
@@ -639,6 +729,18 @@ impl RaftCore {
                 index,
                 seq,
             } => self.on_append_resp(&m.from, m.term, success, index, seq, out),
+            Body::TimeoutNow => {
+                // Only from the leader of our current term; a stale one must not disturb a
+                // later term. The election itself follows the usual rules (a higher term,
+                // votes only for an up-to-date log), so safety does not rest on the sender.
+                if m.term == self.term
+                    && self.role == Role::Follower
+                    && self.leader.as_deref() == Some(m.from.as_str())
+                {
+                    tracing::info!(from = %m.from, term = self.term, "TimeoutNow: campaigning");
+                    self.campaign(out);
+                }
+            }
         }
     }
 
@@ -797,6 +899,9 @@ impl RaftCore {
             }
             pr.next = pr.next.max(pr.matched + 1);
             self.maybe_commit(out);
+            if self.transfer.as_ref().is_some_and(|t| t.target == from) {
+                self.advance_transfer(false, out);
+            }
         } else {
             let before = pr.next;
             pr.next = (index + 1).max(pr.matched + 1).min(pr.next);

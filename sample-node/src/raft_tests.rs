@@ -521,3 +521,178 @@ fn a_restarted_follower_catches_up_to_the_same_head() {
     assert_eq!(net.node("n2").commit(), 6);
     assert_eq!(net.node("n2").head(), head);
 }
+
+fn timeout_now_sent(net: &Net, from: &str) -> Vec<String> {
+    net.log
+        .iter()
+        .filter_map(|(id, a)| match a {
+            Action::Send(m) if id == from && m.body == Body::TimeoutNow => Some(m.to.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn transfer_picks_the_most_up_to_date_follower_and_it_wins_the_next_term() {
+    let mut net = Net::new(3);
+    net.tick_until_leader("n0");
+    // n2 misses two entries, so n1 is the better successor.
+    net.down.push("n2".into());
+    net.feed("n0", Event::Propose(vec![(1, "a".into()), (2, "b".into())]));
+    net.deliver();
+    let last = net.node("n0").last_index();
+    net.log.clear();
+    net.feed("n0", Event::TransferLeadership { ticks: 50 });
+    assert_eq!(net.node("n0").transfer_target(), Some("n1"));
+    net.deliver();
+    assert_eq!(timeout_now_sent(&net, "n0"), vec!["n1".to_string()]);
+    let n1 = net.node("n1");
+    assert_eq!(n1.role(), Role::Leader, "the target campaigned and won");
+    assert_eq!(n1.term(), 2);
+    assert_eq!(n1.entry(last).map(|e| e.data.as_str()), Some("b"));
+    let n0 = net.node("n0");
+    assert_eq!(n0.role(), Role::Follower);
+    assert_eq!(n0.leader(), Some("n1"));
+    assert_eq!(
+        n0.vote(),
+        Some("n1"),
+        "the old leader voted for its successor"
+    );
+    assert_eq!(n0.transfer_target(), None);
+}
+
+#[test]
+fn transfer_catches_the_target_up_before_timeout_now_and_refuses_proposals() {
+    let mut net = Net::new(3);
+    net.tick_until_leader("n0");
+    // Entries appended but never delivered: both followers lag behind the leader.
+    net.feed("n0", Event::Propose(vec![(1, "a".into()), (2, "b".into())]));
+    net.queue.clear();
+    let last = net.node("n0").last_index();
+    let head = net.node("n0").entry(last).map(|e| e.hash);
+    net.log.clear();
+    net.feed("n0", Event::TransferLeadership { ticks: 50 });
+    assert!(
+        timeout_now_sent(&net, "n0").is_empty(),
+        "no TimeoutNow to a follower that lacks entries"
+    );
+    let target = net
+        .node("n0")
+        .transfer_target()
+        .map(str::to_string)
+        .expect("a transfer runs");
+    // While handing over, the leader appends nothing new and names no leader.
+    let out = net.node("n0").step(Event::Propose(vec![(3, "c".into())]));
+    assert_eq!(
+        out,
+        vec![Action::ProposeRejected {
+            req: 3,
+            leader: None
+        }]
+    );
+    net.deliver();
+    assert_eq!(timeout_now_sent(&net, "n0"), vec![target.clone()]);
+    let t = net.node(&target);
+    assert_eq!(t.role(), Role::Leader);
+    assert_eq!(
+        t.entry(last).map(|e| e.hash),
+        head,
+        "the successor holds every entry the old leader had"
+    );
+    // Its election no-op commits the old leader's entries too.
+    let commit = net.node(&target).commit();
+    assert!(commit > last, "commit {commit} covers index {last}");
+}
+
+#[test]
+fn transfer_gives_up_after_its_ticks_and_the_leader_carries_on() {
+    let mut net = Net::new(3);
+    net.tick_until_leader("n0");
+    net.down.push("n1".into());
+    net.down.push("n2".into());
+    net.feed("n0", Event::TransferLeadership { ticks: 10 });
+    assert!(net.node("n0").transfer_target().is_some());
+    for _ in 0..9 {
+        net.feed("n0", Event::Tick);
+        net.deliver();
+    }
+    assert!(net.node("n0").transfer_target().is_some(), "still trying");
+    net.feed("n0", Event::Tick);
+    net.deliver();
+    let n0 = net.node("n0");
+    assert_eq!(n0.transfer_target(), None, "abandoned after 10 ticks");
+    assert_eq!(n0.role(), Role::Leader);
+    assert_eq!(n0.term(), 1);
+    let out = n0.step(Event::Propose(vec![(5, "x".into())]));
+    assert!(
+        out.iter()
+            .any(|a| matches!(a, Action::Proposed { req: 5, .. })),
+        "proposals are accepted again: {out:?}"
+    );
+}
+
+#[test]
+fn transfer_is_ignored_by_a_follower_and_a_lone_leader() {
+    let mut net = Net::new(3);
+    net.tick_until_leader("n0");
+    assert!(net
+        .node("n1")
+        .step(Event::TransferLeadership { ticks: 50 })
+        .is_empty());
+    assert_eq!(net.node("n1").transfer_target(), None);
+    let mut solo = core("n0", &[], 0, &[]);
+    for _ in 0..100 {
+        step(&mut solo, Event::Tick);
+    }
+    assert_eq!(solo.role(), Role::Leader);
+    assert!(solo
+        .step(Event::TransferLeadership { ticks: 50 })
+        .is_empty());
+    let out = solo.step(Event::Propose(vec![(1, "x".into())]));
+    assert!(out.iter().any(|a| matches!(a, Action::Proposed { .. })));
+}
+
+#[test]
+fn timeout_now_is_obeyed_only_from_the_current_leader() {
+    let mut net = Net::new(3);
+    net.tick_until_leader("n0");
+    let stale = |from: &str, term| {
+        Event::Message(Message {
+            from: from.into(),
+            to: "n1".into(),
+            term,
+            body: Body::TimeoutNow,
+        })
+    };
+    // From an older term, or from a node that is not the leader: ignored.
+    assert!(net.node("n1").step(stale("n0", 0)).is_empty());
+    assert!(net.node("n1").step(stale("n2", 1)).is_empty());
+    assert_eq!(net.node("n1").role(), Role::Follower);
+    assert_eq!(net.node("n1").term(), 1);
+}
+
+#[test]
+fn timeout_now_to_a_stale_follower_cannot_win_it_an_election() {
+    let mut net = Net::new(3);
+    net.tick_until_leader("n0");
+    net.down.push("n1".into());
+    net.feed("n0", Event::Propose(vec![(1, "a".into())]));
+    net.deliver();
+    net.down.clear();
+    // Deliver a TimeoutNow to n1 although it lacks an entry (as a buggy leader might): the
+    // election follows the usual rules, and the up-to-date voters refuse it.
+    net.feed(
+        "n1",
+        Event::Message(Message {
+            from: "n0".into(),
+            to: "n1".into(),
+            term: 1,
+            body: Body::TimeoutNow,
+        }),
+    );
+    assert_eq!(net.node("n1").role(), Role::Candidate);
+    net.deliver();
+    assert_ne!(net.node("n1").role(), Role::Leader);
+    assert!(net.log.iter().any(|(id, a)| id == "n2"
+        && matches!(a, Action::Send(m) if m.body == Body::VoteResp { granted: false })));
+}

@@ -37,6 +37,11 @@ pub const MAX_BODY: usize = 1 << 20;
 pub const MAX_KEY: usize = 256;
 /// Header marking a request already forwarded once (forwarding never loops).
 const FORWARDED: &str = "x-rift-forwarded";
+/// Header marking a request a stopping leader passed on to its successor: the one second
+/// hop forwarding allows (the successor was elected after the first hop, so it cannot loop).
+const HANDED_OVER: &str = "x-rift-handed-over";
+/// Longest a stopping leader spends handing leadership over before it stops anyway.
+const HANDOFF_DEADLINE: Duration = Duration::from_millis(500);
 
 /// Switches that break the node on purpose, for proving checkers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -77,10 +82,15 @@ pub enum NodeError {
 /// Answers from the core thread to HTTP handlers.
 #[derive(Debug)]
 enum Reply {
-    Written { index: u64, hash: Hash },
+    Written {
+        index: u64,
+        hash: Hash,
+    },
     Conflict(Option<String>),
     Value(Option<(String, u64)>),
     NotLeader(Option<String>),
+    /// Held during a leadership handoff; the successor, if one was elected.
+    HandedOver(Option<String>),
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -103,7 +113,15 @@ enum Input {
         limit: u64,
         reply: oneshot::Sender<Value>,
     },
+    /// Graceful stop is starting: hand leadership over; answers the new leader, if known.
+    Handoff(oneshot::Sender<Option<String>>),
     Shutdown,
+}
+
+/// A leadership handoff the shell is waiting on before it stops.
+struct Handoff {
+    deadline: Instant,
+    done: oneshot::Sender<Option<String>>,
 }
 
 /// The core thread's state: everything that must change in step with the Raft core.
@@ -119,6 +137,9 @@ struct Shell {
     reads: HashMap<u64, (String, oneshot::Sender<Reply>)>,
     ready_reads: Vec<(u64, String, oneshot::Sender<Reply>)>,
     applied: u64,
+    handoff: Option<Handoff>,
+    /// Proposals refused during a handoff, answered (and so forwarded) once it ends.
+    held: Vec<oneshot::Sender<Reply>>,
 }
 
 impl Shell {
@@ -178,6 +199,19 @@ impl Shell {
                         .collect();
                     let _ = reply.send(json!({ "entries": entries }));
                 }
+                Input::Handoff(done) => {
+                    let leads = self.core.role() == Role::Leader;
+                    if leads && !self.peers.is_empty() && self.handoff.is_none() {
+                        let ticks = (HANDOFF_DEADLINE.as_millis() / TICK.as_millis()) as u32;
+                        events.push(Event::TransferLeadership { ticks });
+                        self.handoff = Some(Handoff {
+                            deadline: Instant::now() + HANDOFF_DEADLINE,
+                            done,
+                        });
+                    } else {
+                        let _ = done.send(self.other_leader());
+                    }
+                }
                 Input::Shutdown => stop = true,
             }
         }
@@ -196,7 +230,40 @@ impl Shell {
         if before != (self.core.role(), self.core.term()) {
             tracing::info!(role = ?self.core.role(), term = self.core.term(), leader = ?self.core.leader(), last = self.core.last_index(), commit = self.core.commit(), "role or term changed");
         }
+        self.check_handoff();
         Ok(stop)
+    }
+
+    /// The leader, when it is another node.
+    fn other_leader(&self) -> Option<String> {
+        self.core
+            .leader()
+            .filter(|l| *l != self.core.id())
+            .map(str::to_string)
+    }
+
+    /// Ends the handoff once a successor leads and every write this node accepted has been
+    /// answered (its commit reaches us from the successor), when the transfer was abandoned,
+    /// or at the deadline.
+    fn check_handoff(&mut self) {
+        let Some(h) = &self.handoff else { return };
+        let successor = self.other_leader();
+        let done = match &successor {
+            Some(_) => self.writes.is_empty(),
+            None => self.core.role() == Role::Leader && self.core.transfer_target().is_none(),
+        };
+        if !done && Instant::now() < h.deadline {
+            return;
+        }
+        let Some(h) = self.handoff.take() else { return };
+        match &successor {
+            Some(l) => tracing::info!(pending = self.writes.len(), "leadership transferred to {l}"),
+            None => tracing::warn!("leadership transfer did not complete; stopping anyway"),
+        }
+        for tx in self.held.drain(..) {
+            let _ = tx.send(Reply::HandedOver(successor.clone()));
+        }
+        let _ = h.done.send(successor);
     }
 
     /// Carries out actions: leader appends go out at once (the leader's own fsync runs in
@@ -249,7 +316,13 @@ impl Shell {
                     }
                     Action::ProposeRejected { req, leader } => {
                         if let Some(tx) = self.proposals.remove(&req) {
-                            let _ = tx.send(Reply::NotLeader(leader));
+                            if self.handoff.is_some() {
+                                // Answered when the successor is known, so the handler can
+                                // forward it there instead of failing it now.
+                                self.held.push(tx);
+                            } else {
+                                let _ = tx.send(Reply::NotLeader(leader));
+                            }
                         }
                     }
                     Action::ReadReady { req, index } => {
@@ -441,18 +514,25 @@ impl App {
                 Json(json!({"value": value, "index": index})).into_response()
             }
             Reply::Value(None) => error(StatusCode::NOT_FOUND, "not found"),
-            Reply::NotLeader(leader) => self.forward(orig, leader).await,
+            Reply::NotLeader(leader) => self.forward(orig, leader, false).await,
+            Reply::HandedOver(leader) => self.forward(orig, leader, true).await,
         }
     }
 
     /// Proxies a request to the leader over the peer link (the peer address, not its listen address).
-    async fn forward(&self, orig: Original, leader: Option<String>) -> Response {
+    /// `handed_over`: this node held the request while handing leadership to `leader`.
+    async fn forward(&self, orig: Original, leader: Option<String>, handed_over: bool) -> Response {
+        let hops_left = if orig.headers.contains_key(HANDED_OVER) {
+            false
+        } else {
+            handed_over || !orig.headers.contains_key(FORWARDED)
+        };
         let addr = match leader
             .as_ref()
             .filter(|l| **l != self.id)
             .and_then(|l| self.peers.get(l))
         {
-            Some(a) if !orig.headers.contains_key(FORWARDED) => *a,
+            Some(a) if hops_left => *a,
             _ => return error(StatusCode::SERVICE_UNAVAILABLE, "no leader"),
         };
         let path = orig.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
@@ -462,6 +542,9 @@ impl App {
             .header(FORWARDED, self.id.as_str())
             .timeout(FORWARD_DEADLINE)
             .body(orig.body);
+        if handed_over {
+            req = req.header(HANDED_OVER, self.id.as_str());
+        }
         if let Some(ct) = orig.headers.get(axum::http::header::CONTENT_TYPE) {
             req = req.header(axum::http::header::CONTENT_TYPE, ct.clone());
         }
@@ -684,6 +767,16 @@ async fn shutdown_signal() {
     }
 }
 
+/// Asks the core to hand leadership over and waits for it (bounded; the core has its own
+/// deadline, this one only guards against a stuck core thread).
+async fn handoff(tx: &std_mpsc::Sender<Input>) {
+    let (done, rx) = oneshot::channel();
+    if tx.send(Input::Handoff(done)).is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(HANDOFF_DEADLINE + Duration::from_millis(200), rx).await;
+}
+
 /// Runs the node until SIGTERM/SIGINT (or a fatal core error).
 pub async fn run(cfg: NodeConfig) -> Result<(), NodeError> {
     let (wal, rec) = Wal::open(&cfg.data_dir)?;
@@ -731,6 +824,8 @@ pub async fn run(cfg: NodeConfig) -> Result<(), NodeError> {
         reads: HashMap::new(),
         ready_reads: Vec::new(),
         applied: 0,
+        handoff: None,
+        held: Vec::new(),
     };
     let (tx, rx) = std_mpsc::channel();
     let (done_tx, done_rx) = oneshot::channel();
@@ -753,10 +848,16 @@ pub async fn run(cfg: NodeConfig) -> Result<(), NodeError> {
     let listener = listener.tap_io(|s| {
         let _ = s.set_nodelay(true);
     });
+    let handoff_tx = tx.clone();
     let served = axum::serve(listener, router(app))
         .with_graceful_shutdown(async move {
             tokio::select! {
-                _ = shutdown_signal() => tracing::info!("signal received; stopping"),
+                _ = shutdown_signal() => {
+                    tracing::info!("signal received; stopping");
+                    // The server keeps running meanwhile: the successor needs our Appends
+                    // and votes, and held requests are forwarded to it.
+                    handoff(&handoff_tx).await;
+                }
                 _ = done_rx => tracing::error!("core thread stopped"),
             }
         })
