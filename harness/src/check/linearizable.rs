@@ -23,7 +23,9 @@ use std::sync::Mutex;
 /// Tuning of the linearizability search.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LinOptions {
-    /// Search steps allowed per key before that key is declared Unknown.
+    /// Search steps allowed per key before that key is declared Unknown
+    /// (20 M, well under a second: partitions leave many unknown writes,
+    /// whose possible orders the search must try).
     /// Shrinking a violation gets a separate budget of the same size.
     pub max_steps_per_key: u64,
     /// Worker threads; 0 means the machine's available parallelism.
@@ -33,7 +35,7 @@ pub struct LinOptions {
 impl Default for LinOptions {
     fn default() -> Self {
         LinOptions {
-            max_steps_per_key: 2_000_000,
+            max_steps_per_key: 20_000_000,
             threads: 0,
         }
     }
