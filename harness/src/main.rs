@@ -224,7 +224,10 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<Plan>, ExitCode> {
         match plan::load(p) {
             Ok(plan) => plans.push(plan),
             Err(e) => {
-                eprintln!("error: {e}");
+                // One line per problem, each marked, so none reads as context.
+                for one in e.errors() {
+                    eprintln!("error: {one}");
+                }
                 bad = true;
             }
         }
