@@ -904,6 +904,11 @@ impl RaftCore {
             }
         } else {
             let before = pr.next;
+            if index < pr.matched {
+                // The follower lost entries it had acknowledged (e.g. a wiped data dir).
+                // Lowering `matched` only makes commit counting more conservative.
+                pr.matched = index;
+            }
             pr.next = (index + 1).max(pr.matched + 1).min(pr.next);
             if pr.next >= before {
                 // No progress (a duplicate or late rejection): leave the retry to the heartbeat.
