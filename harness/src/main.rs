@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 use rift::check::verdict::Verdict;
 use rift::plan::{self, Plan};
+use rift::report::verdict_word;
 use rift::run::{many, ProgressMode, RunOptions};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -476,14 +477,6 @@ fn compare(
         println!();
     }
     ExitCode::from(if c.regressions > 0 { EXIT_FAIL } else { 0 })
-}
-
-fn verdict_word(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Pass => "PASS",
-        Verdict::Fail => "FAIL",
-        Verdict::Unknown => "UNKNOWN",
-    }
 }
 
 async fn wait_for_interrupt() {

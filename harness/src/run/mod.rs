@@ -246,15 +246,6 @@ pub async fn run(
     let recovery_bound = plan.expect.recovery.unwrap_or(DEFAULT_RECOVERY);
     if aborted_by.is_none() {
         nemesis.heal_everything().await;
-        while let Ok(ev) = ev_rx.try_recv() {
-            note_node_event(
-                &ev,
-                origin,
-                &mut nemesis.world,
-                &mut node_events,
-                &mut unexpected_exits,
-            );
-        }
         let healed_at = Instant::now();
         if wait_all_serve(
             &cluster,

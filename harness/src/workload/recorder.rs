@@ -112,7 +112,8 @@ impl Recorder {
         inner.ops.push(op);
     }
 
-    /// Flushes the file and returns every operation, sorted by id.
+    /// Flushes the file and hands over every operation, sorted by id; the
+    /// recorder keeps none (it is called once, when the clients are done).
     pub fn finish(&self) -> (Vec<Op>, Option<String>) {
         let mut inner = match self.inner.lock() {
             Ok(g) => g,
@@ -123,7 +124,7 @@ impl Recorder {
                 inner.write_error.get_or_insert_with(|| e.to_string());
             }
         }
-        let mut ops = inner.ops.clone();
+        let mut ops = std::mem::take(&mut inner.ops);
         ops.sort_by_key(|o| o.id);
         (ops, inner.write_error.clone())
     }
