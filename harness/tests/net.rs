@@ -188,7 +188,7 @@ async fn a_stream_of_small_writes_arrives_whole_and_in_order() {
             w.write_all(&sent[at..at + len]).await.unwrap();
             at += len;
             i += 1;
-            if i % 64 == 0 {
+            if i.is_multiple_of(64) {
                 tokio::task::yield_now().await;
             }
         }
