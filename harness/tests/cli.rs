@@ -387,6 +387,74 @@ availability = 0.95
         .is_some_and(|t| t > 100));
 }
 
+/// `via = "proxy"`: the workload's requests go through a proxy per node,
+/// so degrading a node slows what its clients see, and only its clients.
+#[test]
+fn clients_through_proxies_feel_a_degraded_node_and_only_that_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = write_plan(
+        dir.path(),
+        "via",
+        r#"
+name = "via"
+seed = 3
+duration = "3s"
+[cluster]
+size = 3
+[workload]
+kind = "probe"
+path = "/health"
+clients = 3
+rate = 60
+via = "proxy"
+[[step]]
+at = "0s"
+fault = "degrade"
+links = "n1"
+latency = "40ms"
+"#,
+    );
+    let out = dir.path().join("r");
+    let o = run_to_end(&plan, &out, &[]);
+    assert!(o.status.success(), "{}", show(&o));
+    let r = latest_report(&out, "via");
+    let detail = r["timeline"][0]["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("clients of n1"), "{}", r["timeline"]);
+    let history = std::fs::read_to_string(out.join("via").join("latest").join("history.jsonl"))
+        .expect("history");
+    let mut ms: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    for line in history.lines() {
+        let op: Value = serde_json::from_str(line).expect("history line");
+        if op["outcome"] != "ok" {
+            continue;
+        }
+        let took =
+            op["complete_ns"].as_f64().unwrap_or(0.0) - op["invoke_ns"].as_f64().unwrap_or(0.0);
+        ms.entry(op["node"].as_str().unwrap_or_default().to_string())
+            .or_default()
+            .push(took / 1e6);
+    }
+    let median = |n: &str| {
+        let mut v = ms.get(n).cloned().unwrap_or_default();
+        assert!(v.len() > 5, "too few answers from {n}: {ms:?}");
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    // Both directions of each request wait 40 ms on n1's client link.
+    let slowest_fast = ms["n1"].iter().cloned().fold(f64::INFINITY, f64::min);
+    assert!(
+        slowest_fast >= 80.0,
+        "a request to n1 took {slowest_fast} ms"
+    );
+    for n in ["n0", "n2"] {
+        assert!(
+            median(n) < 40.0,
+            "{n}'s clients were slowed: {} ms",
+            median(n)
+        );
+    }
+}
+
 #[test]
 fn node_that_exits_on_its_own_is_reported_and_fails_the_run() {
     let Some(py) = python3() else { return };

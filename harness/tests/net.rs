@@ -285,6 +285,66 @@ async fn one_way_drop_cuts_only_the_connections_its_dialer_opens() {
     assert_eq!(mesh.stats(N0, N1).bytes_forward, 0);
 }
 
+/// Client links: one more proxy per node, in front of its client port.
+/// Peer link states leave them alone; degradations and states of their own
+/// apply; `heal_all` restores them with the rest.
+#[tokio::test]
+async fn client_links_forward_and_take_their_own_faults() {
+    let (mut mesh, e0, e1) = two_nodes(11).await;
+    assert!(!mesh.has_client_links());
+    assert_eq!(mesh.client_addr(N1), None);
+    let (a0, a1) = (e0.addr, e1.addr);
+    mesh.add_client_links(move |j| if j == N0 { a0 } else { a1 })
+        .await
+        .unwrap();
+    assert!(mesh.has_client_links());
+    let client_dial = |to: NodeId| TcpStream::connect(mesh.client_addr(to).unwrap());
+
+    // A full partition between the nodes does not cut their clients.
+    mesh.set_state(N0, N1, LinkState::Drop);
+    mesh.set_state(N1, N0, LinkState::Drop);
+    let mut c = client_dial(N1).await.unwrap();
+    c.set_nodelay(true).unwrap();
+    round_trip(&mut c, b"client to n1").await;
+    assert_eq!(e1.accepted.load(Ordering::SeqCst), 1);
+    let stats = mesh.client_stats(N1).unwrap();
+    assert_eq!((stats.bytes_forward, stats.bytes_back), (12, 12));
+    assert_eq!(mesh.stats(N0, N1).bytes_forward, 0);
+
+    // A degradation of the client link delays both directions.
+    // Long enough that the healed round trip below is far under it even on
+    // a loaded machine.
+    let delay = Duration::from_millis(200);
+    mesh.set_client_degradation(
+        N1,
+        Some(Degradation {
+            latency: Some(delay),
+            ..Degradation::default()
+        }),
+    );
+    let start = Instant::now();
+    round_trip(&mut c, b"slow").await;
+    assert!(start.elapsed() >= 2 * delay, "took {:?}", start.elapsed());
+
+    // Its own state: a dropped client link is silent.
+    mesh.set_client_state(N0, LinkState::Drop);
+    let mut quiet = client_dial(N0).await.unwrap();
+    quiet.write_all(b"anyone?").await.unwrap();
+    assert!(is_silent(&mut quiet).await);
+
+    // heal_all restores every link, client links included.
+    mesh.heal_all();
+    read_echo(&mut quiet, b"anyone?").await;
+    let start = Instant::now();
+    round_trip(&mut c, b"fast again").await;
+    assert!(
+        start.elapsed() < delay,
+        "still delayed: {:?}",
+        start.elapsed()
+    );
+    round_trip(&mut dial(&mesh, N0, N1).await, b"peers again").await;
+}
+
 #[tokio::test]
 async fn latency_delays_each_direction_at_least_the_configured_time() {
     let (mesh, _e0, _e1) = two_nodes(6).await;

@@ -118,6 +118,14 @@ fn non_loopback_host_is_rejected() {
 }
 
 #[test]
+fn clients_through_proxies_need_the_proxy_mesh() {
+    assert_eq!(
+        error_of("via_without_mesh.toml"),
+        "tests/fixtures/plans/via_without_mesh.toml:7:7: workload.via: client proxies are part of the proxy mesh; set [cluster] network = \"proxy\""
+    );
+}
+
+#[test]
 fn missing_name_points_at_the_top() {
     assert_eq!(
         error_of("missing_name.toml"),
@@ -241,6 +249,7 @@ fn full_plan_parses_to_the_expected_value() {
             clients: 10,
             rate: 400.0,
             timeout: ms(1500),
+            via: ClientRoute::Direct,
         },
         steps: vec![
             Step {

@@ -23,7 +23,8 @@ pub enum NetError {
     #[error("cannot listen on {addr} for link {from}->{to}: {source}")]
     Bind {
         addr: SocketAddr,
-        from: NodeId,
+        /// The dialing node, or `clients` for a client link.
+        from: String,
         to: NodeId,
         #[source]
         source: std::io::Error,

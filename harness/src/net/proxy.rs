@@ -84,9 +84,10 @@ pub(crate) struct Control {
     pub generation: u64,
 }
 
-/// One directed link `from -> to`.
+/// One directed link `from -> to`; `from` is `None` on a client link (the
+/// workload's clients dialing node `to`).
 pub(crate) struct Link {
-    pub from: NodeId,
+    pub from: Option<NodeId>,
     pub to: NodeId,
     pub target: SocketAddr,
     /// Mirrors `control` for the per-chunk fast path (one atomic load).
@@ -172,6 +173,11 @@ pub struct ProxyMesh {
     size: usize,
     /// Indexed by `from * size + to`; `None` on the diagonal.
     links: Vec<Option<(SocketAddr, Arc<Link>)>>,
+    /// Client links, indexed by node, once [`ProxyMesh::add_client_links`]
+    /// has run.
+    clients: Vec<(SocketAddr, Arc<Link>)>,
+    ip: IpAddr,
+    seed: u64,
     tasks: Vec<JoinHandle<()>>,
     shutdown: watch::Sender<bool>,
 }
@@ -203,6 +209,9 @@ impl ProxyMesh {
         let mut mesh = ProxyMesh {
             size,
             links: Vec::with_capacity(size * size),
+            clients: Vec::new(),
+            ip,
+            seed,
             tasks: Vec::with_capacity(size * size.saturating_sub(1)),
             shutdown,
         };
@@ -213,35 +222,63 @@ impl ProxyMesh {
                     continue;
                 }
                 let (from, to) = (NodeId(from), NodeId(to));
-                let bind = SocketAddr::new(ip, 0);
                 // On error `mesh` is dropped, which aborts the listeners
                 // already started.
-                let listener = TcpListener::bind(bind)
-                    .await
-                    .map_err(|source| NetError::Bind {
-                        addr: bind,
-                        from,
-                        to,
-                        source,
-                    })?;
-                let addr = listener.local_addr().map_err(|source| NetError::Bind {
-                    addr: bind,
-                    from,
-                    to,
-                    source,
-                })?;
-                let link = Arc::new(new_link(from, to, target, seed));
-                let task = tokio::spawn(accept_loop(
-                    link.clone(),
-                    listener,
-                    mesh.shutdown.subscribe(),
-                ));
-                mesh.tasks.push(task);
-                mesh.links.push(Some((addr, link)));
+                let entry = mesh.listen(Some(from), to, target).await?;
+                mesh.links.push(Some(entry));
             }
         }
         tracing::debug!(size, %ip, seed, "proxy mesh started");
         Ok(mesh)
+    }
+
+    /// Stands a proxy in front of every node's client address as well
+    /// (`target(j)`, loopback only), for a workload that goes through the
+    /// mesh. Client links start passing; they take degradations like peer
+    /// links, and no partition touches them. Calling it again is a no-op.
+    pub async fn add_client_links(
+        &mut self,
+        target: impl Fn(NodeId) -> SocketAddr,
+    ) -> Result<(), NetError> {
+        if !self.clients.is_empty() {
+            return Ok(());
+        }
+        let mut clients = Vec::with_capacity(self.size);
+        for j in 0..self.size {
+            let to = NodeId(j);
+            let addr = target(to);
+            if !addr.ip().is_loopback() {
+                return Err(NetError::TargetNotLoopback { node: to, addr });
+            }
+            clients.push(self.listen(None, to, addr).await?);
+        }
+        self.clients = clients;
+        Ok(())
+    }
+
+    /// Binds the listener of one link and starts its accept loop.
+    async fn listen(
+        &mut self,
+        from: Option<NodeId>,
+        to: NodeId,
+        target: SocketAddr,
+    ) -> Result<(SocketAddr, Arc<Link>), NetError> {
+        let bind = SocketAddr::new(self.ip, 0);
+        let failed = |source| NetError::Bind {
+            addr: bind,
+            from: dialer(from),
+            to,
+            source,
+        };
+        let listener = TcpListener::bind(bind).await.map_err(failed)?;
+        let addr = listener.local_addr().map_err(failed)?;
+        let link = Arc::new(new_link(from, to, target, self.seed));
+        self.tasks.push(tokio::spawn(accept_loop(
+            link.clone(),
+            listener,
+            self.shutdown.subscribe(),
+        )));
+        Ok((addr, link))
     }
 
     /// Number of nodes the mesh connects.
@@ -254,7 +291,7 @@ impl ProxyMesh {
         self.links
             .iter()
             .flatten()
-            .map(|(_, link)| (link.from, link.to))
+            .filter_map(|(_, link)| Some((link.from?, link.to)))
     }
 
     /// Where `from` dials to reach `to`.
@@ -265,12 +302,7 @@ impl ProxyMesh {
     /// Sets the state of the link `from -> to`; existing connections follow
     /// at once, idle or not.
     pub fn set_state(&self, from: NodeId, to: NodeId, state: LinkState) {
-        let link = &self.entry(from, to).1;
-        link.control.send_modify(|c| {
-            c.state = state;
-            link.state.store(state.to_u8(), Ordering::Release);
-        });
-        tracing::debug!(%from, %to, ?state, "link state");
+        set_state(&self.entry(from, to).1, state);
     }
 
     pub fn state(&self, from: NodeId, to: NodeId) -> LinkState {
@@ -281,25 +313,49 @@ impl ProxyMesh {
     /// bandwidth apply from the next chunk on existing connections; reset and
     /// stall are rolled once per connection per call, at its next chunk.
     pub fn set_degradation(&self, from: NodeId, to: NodeId, d: Option<Degradation>) {
-        let link = &self.entry(from, to).1;
-        let degraded = d.as_ref().is_some_and(has_effect);
-        link.control.send_modify(|c| {
-            c.degradation = if degraded { d } else { None };
-            c.generation += 1;
-            link.degraded.store(degraded, Ordering::Release);
-        });
-        tracing::debug!(%from, %to, degraded, "link degradation");
+        set_degradation(&self.entry(from, to).1, d);
     }
 
     pub fn stats(&self, from: NodeId, to: NodeId) -> LinkStats {
         self.entry(from, to).1.stats()
     }
 
-    /// Every link back to `Pass` without degradation.
+    /// Where the workload dials to reach node `to`, once client links exist.
+    pub fn client_addr(&self, to: NodeId) -> Option<SocketAddr> {
+        self.clients.get(to.0).map(|(addr, _)| *addr)
+    }
+
+    /// Sets the state of the client link to `to` (no-op without client links).
+    pub fn set_client_state(&self, to: NodeId, state: LinkState) {
+        if let Some((_, link)) = self.clients.get(to.0) {
+            set_state(link, state);
+        }
+    }
+
+    /// Degrades the client link to `to` (`None` restores it; no-op without
+    /// client links).
+    pub fn set_client_degradation(&self, to: NodeId, d: Option<Degradation>) {
+        if let Some((_, link)) = self.clients.get(to.0) {
+            set_degradation(link, d);
+        }
+    }
+
+    pub fn client_stats(&self, to: NodeId) -> Option<LinkStats> {
+        self.clients.get(to.0).map(|(_, link)| link.stats())
+    }
+
+    /// Whether the workload goes through the mesh.
+    pub fn has_client_links(&self) -> bool {
+        !self.clients.is_empty()
+    }
+
+    /// Every link, client links included, back to `Pass` without
+    /// degradation.
     pub fn heal_all(&self) {
-        for (from, to) in self.links().collect::<Vec<_>>() {
-            self.set_state(from, to, LinkState::Pass);
-            self.set_degradation(from, to, None);
+        let all = self.links.iter().flatten().chain(&self.clients);
+        for (_, link) in all {
+            set_state(link, LinkState::Pass);
+            set_degradation(link, None);
         }
     }
 
@@ -342,10 +398,35 @@ impl Drop for ProxyMesh {
     }
 }
 
-fn new_link(from: NodeId, to: NodeId, target: SocketAddr, seed: u64) -> Link {
+fn set_state(link: &Link, state: LinkState) {
+    link.control.send_modify(|c| {
+        c.state = state;
+        link.state.store(state.to_u8(), Ordering::Release);
+    });
+    tracing::debug!(from = %dialer(link.from), to = %link.to, ?state, "link state");
+}
+
+fn set_degradation(link: &Link, d: Option<Degradation>) {
+    let degraded = d.as_ref().is_some_and(has_effect);
+    link.control.send_modify(|c| {
+        c.degradation = if degraded { d } else { None };
+        c.generation += 1;
+        link.degraded.store(degraded, Ordering::Release);
+    });
+    tracing::debug!(from = %dialer(link.from), to = %link.to, degraded, "link degradation");
+}
+
+/// Who dials on a link, for messages: a node, or the workload's clients.
+fn dialer(from: Option<NodeId>) -> String {
+    from.map_or_else(|| "clients".to_string(), |n| n.to_string())
+}
+
+fn new_link(from: Option<NodeId>, to: NodeId, target: SocketAddr, seed: u64) -> Link {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    // One independent stream per directed link, so links do not share draws.
-    rng.set_stream(((from.0 as u64) << 32) | to.0 as u64);
+    // One independent stream per directed link, so links do not share draws;
+    // client links take the upper half of the stream space.
+    let from_bits = from.map_or(1 << 31, |n| n.0 as u64);
+    rng.set_stream((from_bits << 32) | to.0 as u64);
     let (control, _) = watch::channel(Control {
         state: LinkState::Pass,
         degradation: None,
@@ -421,7 +502,7 @@ async fn accept_loop(link: Arc<Link>, listener: TcpListener, mut shutdown: watch
                 Err(e) => {
                     // Out of descriptors and the like: back off instead of
                     // spinning; the backlog holds the waiting clients.
-                    tracing::warn!(from = %link.from, to = %link.to, error = %e, "proxy accept failed");
+                    tracing::warn!(from = %dialer(link.from), to = %link.to, error = %e, "proxy accept failed");
                     backoff = true;
                 }
             },

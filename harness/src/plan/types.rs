@@ -151,6 +151,19 @@ pub struct WorkloadSpec {
     /// Operations per second in total, across clients.
     pub rate: f64,
     pub timeout: Duration,
+    /// How client requests reach the nodes.
+    pub via: ClientRoute,
+}
+
+/// The path of the workload's requests to a node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientRoute {
+    /// Straight to the node: network faults touch peer traffic only.
+    #[default]
+    Direct,
+    /// Through one proxy per node, which degradations of that node (or of
+    /// all links) slow and break too. Partitions stay between nodes.
+    Proxy,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -74,6 +74,7 @@ const WORKLOAD_KEYS: &[&str] = &[
     "path",
     "ok_status",
     "http",
+    "via",
 ];
 /// Fields of one operation of the HTTP key-value adapter.
 const HTTP_OP_KEYS: &[&str] = &[
@@ -532,9 +533,10 @@ impl Validator<'_> {
             cluster.as_ref().map(|c| &c.command),
             Some(NodeCommand::External { .. })
         );
+        let network = cluster.as_ref().map(|c| c.network);
         let workload = self
             .table(root, "workload")
-            .and_then(|t| self.workload(&t, external));
+            .and_then(|t| self.workload(&t, external, network));
         let ctx = match &cluster {
             Some(c) => StepCtx {
                 size: c.size,
@@ -999,7 +1001,13 @@ impl Validator<'_> {
         })
     }
 
-    fn workload(&mut self, w: &Tbl<'_, '_>, external: bool) -> Option<WorkloadSpec> {
+    /// `network` is the cluster's, when the cluster parsed.
+    fn workload(
+        &mut self,
+        w: &Tbl<'_, '_>,
+        external: bool,
+        network: Option<NetworkMode>,
+    ) -> Option<WorkloadSpec> {
         self.unknown_keys(w, WORKLOAD_KEYS);
         let kind = match self.string(w, "kind") {
             None if w.get("kind").is_some() => return None,
@@ -1054,6 +1062,30 @@ impl Validator<'_> {
         let timeout = match w.get("timeout") {
             None => Some(Duration::from_secs(1)),
             Some(_) => self.duration(w, "timeout", true),
+        };
+        let via = match self.string(w, "via") {
+            None if w.get("via").is_some() => None,
+            None => Some(ClientRoute::Direct),
+            Some((v, span)) => match v.as_str() {
+                "direct" => Some(ClientRoute::Direct),
+                "proxy" if network.is_some_and(|n| n != NetworkMode::Proxy) => {
+                    self.error(
+                        span,
+                        w.field("via"),
+                        "client proxies are part of the proxy mesh; set [cluster] network = \"proxy\"",
+                    );
+                    None
+                }
+                "proxy" => Some(ClientRoute::Proxy),
+                _ => {
+                    self.error(
+                        span,
+                        w.field("via"),
+                        format!("expected \"direct\" or \"proxy\", found {v:?}"),
+                    );
+                    None
+                }
+            },
         };
         let kind = match kind.as_str() {
             "kv" => {
@@ -1118,6 +1150,7 @@ impl Validator<'_> {
             clients: clients? as usize,
             rate: rate?,
             timeout: timeout?,
+            via: via?,
         })
     }
 

@@ -23,7 +23,7 @@ pub(super) struct Nemesis<'a> {
     /// Nodes each step acted on, by schedule index, so its undo knows them.
     touched: BTreeMap<usize, Vec<NodeId>>,
     /// Degradations in force, by schedule index: later ones win per link.
-    degraded: BTreeMap<usize, (Vec<(NodeId, NodeId)>, Degradation)>,
+    degraded: BTreeMap<usize, Degraded>,
 }
 
 impl<'a> Nemesis<'a> {
@@ -203,26 +203,45 @@ impl<'a> Nemesis<'a> {
             Action::Degrade {
                 links, degradation, ..
             } => {
-                let pairs = self.links(links).await;
+                let (pairs, clients) = self.links(links).await;
                 let label = format!("degrade {}", describe_degradation(degradation));
-                self.world
-                    .add_fault(idx, format!("{label} on {} links", pairs.len()), None);
-                self.degraded
-                    .insert(idx, (pairs.clone(), degradation.clone()));
+                let clients_note = if clients.is_empty() {
+                    String::new()
+                } else {
+                    format!(" and the clients of {}", names(&clients))
+                };
+                self.world.add_fault(
+                    idx,
+                    format!("{label} on {} links{clients_note}", pairs.len()),
+                    None,
+                );
+                let mut nodes = nodes_of(&pairs);
+                nodes.extend(&clients);
+                nodes.sort();
+                nodes.dedup();
+                self.degraded.insert(
+                    idx,
+                    Degraded {
+                        pairs: pairs.clone(),
+                        clients,
+                        degradation: degradation.clone(),
+                    },
+                );
                 self.apply_degradations();
                 let err = self
                     .mesh
                     .is_none()
                     .then(|| "the plan's network has no proxy mesh".to_string());
-                self.record(s, "degrade", nodes_of(&pairs), label, err);
+                self.record(s, "degrade", nodes, label + &clients_note, err);
             }
             Action::Restore { links } => {
-                let pairs = self.links(links).await;
+                let (pairs, clients) = self.links(links).await;
                 let ids: Vec<usize> = self.degraded.keys().copied().collect();
                 for id in ids {
-                    if let Some((l, _)) = self.degraded.get_mut(&id) {
-                        l.retain(|p| !pairs.contains(p));
-                        if l.is_empty() {
+                    if let Some(d) = self.degraded.get_mut(&id) {
+                        d.pairs.retain(|p| !pairs.contains(p));
+                        d.clients.retain(|n| !clients.contains(n));
+                        if d.pairs.is_empty() && d.clients.is_empty() {
                             self.degraded.remove(&id);
                             self.world.remove_fault(id);
                         }
@@ -359,7 +378,18 @@ impl<'a> Nemesis<'a> {
         Ok(())
     }
 
-    async fn links(&mut self, sel: &LinkSelector) -> Vec<(NodeId, NodeId)> {
+    /// The peer links a selector names, and the nodes whose client link it
+    /// takes in as well (when the workload goes through the mesh): every
+    /// node for `all`, the named nodes for `nodes`, none for explicit links.
+    async fn links(&mut self, sel: &LinkSelector) -> (Vec<(NodeId, NodeId)>, Vec<NodeId>) {
+        let proxied_clients = self.mesh.is_some_and(|m| m.has_client_links());
+        let clients = |nodes: &[NodeId]| {
+            if proxied_clients {
+                nodes.to_vec()
+            } else {
+                Vec::new()
+            }
+        };
         let all = self.all();
         let pairs = |nodes: &[NodeId]| -> Vec<(NodeId, NodeId)> {
             let mut v = Vec::new();
@@ -373,12 +403,12 @@ impl<'a> Nemesis<'a> {
             v
         };
         match sel {
-            LinkSelector::All => pairs(&all),
+            LinkSelector::All => (pairs(&all), clients(&all)),
             LinkSelector::Nodes(t) => {
                 let nodes = self.resolve(t, &all).await;
-                pairs(&nodes)
+                (pairs(&nodes), clients(&nodes))
             }
-            LinkSelector::Links(l) => l.clone(),
+            LinkSelector::Links(l) => (l.clone(), Vec::new()),
         }
     }
 
@@ -403,10 +433,19 @@ impl<'a> Nemesis<'a> {
     fn apply_degradations(&self) {
         let Some(m) = self.mesh else { return };
         let mut per_link: BTreeMap<(NodeId, NodeId), Degradation> = BTreeMap::new();
-        for (links, d) in self.degraded.values() {
-            for l in links {
-                per_link.insert(*l, d.clone());
+        let mut per_client: BTreeMap<NodeId, Degradation> = BTreeMap::new();
+        // Later degradations win on a link both name (BTreeMap order is
+        // step order).
+        for d in self.degraded.values() {
+            for l in &d.pairs {
+                per_link.insert(*l, d.degradation.clone());
             }
+            for n in &d.clients {
+                per_client.insert(*n, d.degradation.clone());
+            }
+        }
+        for n in self.all() {
+            m.set_client_degradation(n, per_client.get(&n).cloned());
         }
         for a in self.all() {
             for b in self.all() {
@@ -416,6 +455,13 @@ impl<'a> Nemesis<'a> {
             }
         }
     }
+}
+
+/// A degradation in force: the peer links and client links it covers.
+struct Degraded {
+    pairs: Vec<(NodeId, NodeId)>,
+    clients: Vec<NodeId>,
+    degradation: Degradation,
 }
 
 fn names(nodes: &[NodeId]) -> String {

@@ -19,7 +19,7 @@ use crate::cluster::{self, Cluster, ClusterError, NodeEvent, NodeEventKind};
 use crate::fault::{self, NodeState, World};
 use crate::history::{Op, Outcome};
 use crate::net::{NetError, ProxyMesh};
-use crate::plan::{NetworkMode, NodeCommand, Plan, WorkloadKind};
+use crate::plan::{ClientRoute, NetworkMode, NodeCommand, Plan, WorkloadKind};
 use crate::report::{
     ClusterInfo, Convergence, ExpectationResult, NodeEventRecord, NodeInfo, OpCounts, PlanInfo,
     Report, ReportError, RunStatus, REPORT_SCHEMA_VERSION,
@@ -139,7 +139,7 @@ pub async fn run(
     let mut abort = abort;
     // Dropping the start on Ctrl-C drops whatever it started (Drop kills).
     let (cluster, mesh, mut ev_rx) = tokio::select! {
-        r = start_cluster(spec, &run_dir, seed, opts) => r?,
+        r = start_cluster(spec, plan.workload.via, &run_dir, seed, opts) => r?,
         _ = crate::workload::until_true(&mut abort) => return Err(RunError::Interrupted),
     };
     // From here on every exit path must shut the cluster down: `Cluster`'s
@@ -172,11 +172,17 @@ pub async fn run(
             path: run_dir.join("history.jsonl").display().to_string(),
             source,
         })?;
+    // Through the client proxies when the plan asks for them.
     let targets: workload::Targets = Arc::new(
         cluster
             .layout()
             .iter()
-            .map(|l| socket(&l.host, l.port))
+            .enumerate()
+            .map(|(j, l)| {
+                mesh.as_ref()
+                    .and_then(|m| m.client_addr(NodeId(j)))
+                    .unwrap_or_else(|| socket(&l.host, l.port))
+            })
             .collect(),
     );
     let (stop_tx, stop_rx) = watch::channel(aborted_by.is_some());
@@ -426,6 +432,7 @@ fn port_clash(e: &ClusterError) -> bool {
 /// (twice), so concurrent runs do not fail each other.
 async fn start_cluster(
     spec: &crate::plan::ClusterSpec,
+    via: ClientRoute,
     run_dir: &Path,
     seed: u64,
     opts: &RunOptions,
@@ -457,12 +464,19 @@ async fn start_cluster(
             })
             .collect();
         let mesh = match spec.network {
-            NetworkMode::Proxy if size > 1 => {
+            NetworkMode::Proxy if size > 1 || via == ClientRoute::Proxy => {
                 let ep = peer_endpoint.clone();
-                Some(
+                let mut mesh =
                     ProxyMesh::start(size, &spec.host, move |j: NodeId| ep[j.index()], seed)
-                        .await?,
-                )
+                        .await?;
+                if via == ClientRoute::Proxy {
+                    mesh.add_client_links(|j: NodeId| {
+                        let l = &layout[j.index()];
+                        socket(&l.host, l.port)
+                    })
+                    .await?;
+                }
+                Some(mesh)
             }
             NetworkMode::Netns => return Err(RunError::NetnsUnsupported),
             _ => None,
