@@ -25,7 +25,7 @@ use crate::wal::{Record, Wal, WalError};
 
 /// Logical time step of the core.
 const TICK: Duration = Duration::from_millis(10);
-/// How long a client request waits for commit (or a read for confirmation) before a 503.
+/// How long a client request waits for commit (or a read for confirmation) before a 504.
 const CLIENT_DEADLINE: Duration = Duration::from_millis(400);
 /// Deadline of a request a follower forwards to the leader.
 const FORWARD_DEADLINE: Duration = Duration::from_millis(550);
@@ -91,6 +91,8 @@ enum Reply {
     NotLeader(Option<String>),
     /// Held during a leadership handoff; the successor, if one was elected.
     HandedOver(Option<String>),
+    /// The proposal's log slot committed with another entry: it never will.
+    Overwritten,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -341,7 +343,9 @@ impl Shell {
                             self.applied = e.index;
                             if let Some((term, tx)) = self.writes.remove(&e.index) {
                                 // A different term at this index means our proposal was overwritten.
-                                if term == e.term {
+                                if term != e.term {
+                                    let _ = tx.send(Reply::Overwritten);
+                                } else {
                                     let _ = tx.send(match outcome {
                                         Outcome::Done => Reply::Written {
                                             index: e.index,
@@ -493,14 +497,13 @@ impl App {
         if self.tx.send(make(tx)).is_err() {
             return error(StatusCode::SERVICE_UNAVAILABLE, "node stopping");
         }
+        // 503 when the request surely took no effect, 504 when it may have
+        // (proposed, but not known to be committed): clients and checkers
+        // tell a failed write from an unknown one by the status alone.
         let reply = match tokio::time::timeout(CLIENT_DEADLINE, rx).await {
-            Err(_) => return error(StatusCode::SERVICE_UNAVAILABLE, "timeout"),
-            Ok(Err(_)) => {
-                return error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "not committed: leadership changed",
-                )
-            }
+            Err(_) => return error(StatusCode::GATEWAY_TIMEOUT, "not committed in time"),
+            // The core went away with the request pending (node stopping).
+            Ok(Err(_)) => return error(StatusCode::GATEWAY_TIMEOUT, "outcome unknown"),
             Ok(Ok(r)) => r,
         };
         match reply {
@@ -514,6 +517,10 @@ impl App {
                 Json(json!({"value": value, "index": index})).into_response()
             }
             Reply::Value(None) => error(StatusCode::NOT_FOUND, "not found"),
+            Reply::Overwritten => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not committed: overwritten by a new leader",
+            ),
             Reply::NotLeader(leader) => self.forward(orig, leader, false).await,
             Reply::HandedOver(leader) => self.forward(orig, leader, true).await,
         }
@@ -559,10 +566,15 @@ impl App {
                         b,
                     )
                         .into_response(),
-                    Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "leader connection lost"),
+                    Err(_) => error(StatusCode::GATEWAY_TIMEOUT, "leader connection lost"),
                 }
             }
-            Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "leader unreachable"),
+            // Never connected: the leader did not see the request.
+            Err(e) if e.is_connect() => {
+                error(StatusCode::SERVICE_UNAVAILABLE, "leader unreachable")
+            }
+            // Sent, perhaps received: the leader may have taken it.
+            Err(_) => error(StatusCode::GATEWAY_TIMEOUT, "leader did not answer"),
         }
     }
 }

@@ -528,3 +528,70 @@ async fn malformed_requests_are_rejected() {
         .expect("send");
     assert_eq!(r.status().as_u16(), 404);
 }
+
+/// 503 means "never proposed, never takes effect"; 504 means "proposed, not
+/// known to be committed". A leader whose followers are stopped proposes and
+/// cannot commit (504); once it has stepped down it refuses (503), and a
+/// refused write is indeed absent after the cluster recovers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_may_commit_is_504_and_a_refused_one_is_503() {
+    let c = Cluster::start(3);
+    for i in 0..3 {
+        c.wait_up(i, Duration::from_secs(10)).await;
+    }
+    let leader = c.wait_leader(&[0, 1, 2], Duration::from_secs(2)).await;
+    c.put(leader, "warm", "up", T).await;
+    let followers: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    let signal = |sig: i32| {
+        for &f in &followers {
+            let pid = c.nodes[f]
+                .child
+                .as_ref()
+                .map(|ch| ch.id())
+                .expect("follower running");
+            // SAFETY: kill(2) on our own child's pid; no memory involved.
+            assert_eq!(
+                unsafe { libc::kill(pid as i32, sig) },
+                0,
+                "signal {sig} to {f}"
+            );
+        }
+    };
+    signal(libc::SIGSTOP);
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut statuses = Vec::new();
+    let refused_key = loop {
+        let key = format!("p{}", statuses.len());
+        let r = c
+            .http
+            .put(c.url(leader, &format!("/kv/{key}")))
+            .body("x")
+            .send()
+            .await
+            .expect("the leader answers");
+        statuses.push(r.status().as_u16());
+        if r.status().as_u16() == 503 {
+            break key;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no 503 within 5 s of losing quorum: {statuses:?}"
+        );
+    };
+    signal(libc::SIGCONT);
+    // Before stepping down the leader proposed, and could not commit: 504.
+    assert_eq!(statuses[0], 504, "{statuses:?}");
+    assert!(
+        statuses[..statuses.len() - 1].iter().all(|&s| s == 504),
+        "{statuses:?}"
+    );
+
+    let leader = c.wait_leader(&[0, 1, 2], Duration::from_secs(5)).await;
+    c.put(leader, "after", "recovery", T).await;
+    assert_eq!(
+        c.get(leader, &refused_key, T).await,
+        None,
+        "a refused write took effect"
+    );
+}

@@ -213,6 +213,10 @@ pub struct HttpOp {
     pub not_found: Vec<u16>,
     /// cas: statuses meaning the expected value did not match (refused).
     pub precondition_failed: Vec<u16>,
+    /// write and cas: statuses (5xx ones, typically) meaning the service
+    /// refused the operation before it could take effect, as opposed to
+    /// timing out on it: a definite failure, where other 5xx are unknown.
+    pub refused: Vec<u16>,
     /// Where the value is in an answer: a read's value when ok, a cas's
     /// current value when refused.
     pub value: ValueAt,
@@ -238,6 +242,7 @@ impl HttpKv {
             ok: vec![200],
             not_found: vec![404],
             precondition_failed: Vec::new(),
+            refused: Vec::new(),
             value: ValueAt::Pointer("/value".into()),
         };
         let mut cas = op(
@@ -249,8 +254,12 @@ impl HttpKv {
         cas.precondition_failed = vec![409];
         cas.value = ValueAt::Pointer("/current".into());
         cas.headers = vec![("content-type".into(), "application/json".into())];
+        // The sample node answers 503 only for what it never proposed (no
+        // leader, stopping, or a slot another entry took), 504 otherwise.
+        cas.refused = vec![503];
         let mut write = op("PUT", "/kv/{key}", Some("{value}"));
         write.not_found = Vec::new();
+        write.refused = vec![503];
         HttpKv {
             read: op("GET", "/kv/{key}", None),
             write,

@@ -85,6 +85,7 @@ const HTTP_OP_KEYS: &[&str] = &[
     "ok",
     "not_found",
     "precondition_failed",
+    "refused",
     "value",
 ];
 /// Placeholders an adapter template may use.
@@ -1265,6 +1266,16 @@ impl Validator<'_> {
                 Vec::new()
             },
         );
+        let refused = statuses(self, "refused", Vec::new());
+        if name == "read" {
+            if let Some(v) = t.get("refused") {
+                self.error(
+                    v.span(),
+                    t.field("refused"),
+                    "`refused` only applies to `write` and `cas`; every failed read is a definite failure",
+                );
+            }
+        }
         if name != "cas" {
             if let Some(v) = t.get("precondition_failed") {
                 self.error(
@@ -1300,6 +1311,7 @@ impl Validator<'_> {
             ok: ok?,
             not_found: not_found?,
             precondition_failed: precondition_failed?,
+            refused: refused?,
             value: value?,
         })
     }

@@ -481,6 +481,8 @@ fn classify_adapter(op: &HttpOp, kind: OpKind, status: u16, body: &[u8]) -> Resp
             mk(Outcome::Fail, extract(&op.value, body).ok().flatten(), None)
         }
         OpKind::Cas if not_found => mk(Outcome::Fail, None, None),
+        // The service says it refused before any effect.
+        _ if op.refused.contains(&status) => mk(Outcome::Fail, None, err_text()),
         // A client error is refused before it is applied.
         _ if (400..500).contains(&status) => mk(Outcome::Fail, None, err_text()),
         // 5xx (or anything unexpected) after the request was sent: it may have applied.
@@ -580,8 +582,9 @@ fn classify(workload: &WorkloadKind, kind: OpKind, status: u16, body: &[u8]) -> 
         ),
         // Reads change nothing, so any failure is a definite one.
         (OpKind::Read | OpKind::Probe, _) => mk(Outcome::Fail, None, err_text()),
-        // A client error is refused before it is applied.
-        (_, 400..=499) => mk(Outcome::Fail, None, err_text()),
+        // A client error is refused before it is applied; the sample node's
+        // 503 means the same (504 is its "not committed in time").
+        (_, 400..=499 | 503) => mk(Outcome::Fail, None, err_text()),
         // 5xx after the request was sent: it may have been applied.
         _ => mk(Outcome::Unknown, None, err_text()),
     }
@@ -621,9 +624,22 @@ mod tests {
     }
 
     #[test]
-    fn writes_answered_with_5xx_are_unknown_reads_are_failures() {
+    fn writes_answered_with_5xx_are_unknown_but_503_reads_are_failures() {
+        // The sample node's 503: refused, never proposed.
         assert_eq!(
             classify(&kv(), OpKind::Write, 503, b"{}").outcome,
+            Outcome::Fail
+        );
+        assert_eq!(
+            classify(&kv(), OpKind::Write, 504, b"{}").outcome,
+            Outcome::Unknown
+        );
+        assert_eq!(
+            classify(&WorkloadKind::Ledger, OpKind::Append, 503, b"{}").outcome,
+            Outcome::Fail
+        );
+        assert_eq!(
+            classify(&WorkloadKind::Ledger, OpKind::Append, 504, b"{}").outcome,
             Outcome::Unknown
         );
         assert_eq!(
@@ -702,6 +718,7 @@ mod tests {
         if let Some(c) = a.cas.as_mut() {
             c.precondition_failed = vec![412];
             c.not_found = vec![404];
+            c.refused = Vec::new();
             c.value = ValueAt::Body;
         }
         a
@@ -786,6 +803,15 @@ mod tests {
         assert_eq!((r.outcome, r.result), (Outcome::Fail, None));
         assert_eq!(
             classify(&kind, OpKind::Cas, 503, b"").outcome,
+            Outcome::Unknown
+        );
+        // `refused` turns a 5xx into a definite failure, for that operation only.
+        assert_eq!(
+            classify(&kind, OpKind::Write, 503, b"no leader").outcome,
+            Outcome::Fail
+        );
+        assert_eq!(
+            classify(&kind, OpKind::Write, 502, b"").outcome,
             Outcome::Unknown
         );
     }
