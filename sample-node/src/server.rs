@@ -499,7 +499,9 @@ impl App {
         }
         // 503 when the request surely took no effect, 504 when it may have
         // (proposed, but not known to be committed): clients and checkers
-        // tell a failed write from an unknown one by the status alone.
+        // tell a failed write from an unknown one by the status alone. rift
+        // believes a 503 write failed; a 503 after proposing would make its
+        // checkers report violations that are not there.
         let reply = match tokio::time::timeout(CLIENT_DEADLINE, rx).await {
             Err(_) => return error(StatusCode::GATEWAY_TIMEOUT, "not committed in time"),
             // The core went away with the request pending (node stopping).
