@@ -352,6 +352,8 @@ pub enum LinkSelector {
     Nodes(Target),
     /// Directed links `from -> to`.
     Links(Vec<(NodeId, NodeId)>),
+    /// Only the client links of these nodes (`[workload] via = "proxy"`).
+    Clients(Target),
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -218,6 +218,9 @@ struct StepCtx {
     size_known: bool,
     has_leader: bool,
     no_network: bool,
+    /// The workload goes through client links (or did not parse: then
+    /// assume it does, to avoid knock-on errors).
+    client_links: bool,
 }
 
 /// A table being read: possibly absent (then every field takes its default).
@@ -538,12 +541,16 @@ impl Validator<'_> {
         let workload = self
             .table(root, "workload")
             .and_then(|t| self.workload(&t, external, network));
+        let client_links = workload
+            .as_ref()
+            .is_none_or(|w| w.via == ClientRoute::Proxy);
         let ctx = match &cluster {
             Some(c) => StepCtx {
                 size: c.size,
                 size_known: true,
                 has_leader: c.leader.is_some(),
                 no_network: c.network == NetworkMode::None,
+                client_links,
             },
             // The cluster has errors of its own: still check the steps, but
             // assume the most permissive cluster to avoid knock-on errors.
@@ -564,6 +571,7 @@ impl Validator<'_> {
                     size_known: size.is_some(),
                     has_leader: true,
                     no_network: false,
+                    client_links,
                 }
             }
         };
@@ -1574,7 +1582,7 @@ impl Validator<'_> {
             }
             "heal" => Action::Heal,
             "degrade" => {
-                let links = self.links(t, size, has_leader);
+                let links = self.links(t, ctx);
                 let degradation = self.degradation(t);
                 Action::Degrade {
                     links: links?,
@@ -1583,7 +1591,7 @@ impl Validator<'_> {
                 }
             }
             _ => Action::Restore {
-                links: self.links(t, size, has_leader)?,
+                links: self.links(t, ctx)?,
             },
         };
         Some((at?, action))
@@ -1766,14 +1774,51 @@ impl Validator<'_> {
         }
     }
 
-    /// `links`: "all" (the default), a target, or directed pairs.
-    fn links(&mut self, t: &Tbl<'_, '_>, size: usize, has_leader: bool) -> Option<LinkSelector> {
+    /// `links`: "all" (the default), a target, directed pairs, or
+    /// `{ clients = target }` (only those nodes' client links).
+    fn links(&mut self, t: &Tbl<'_, '_>, ctx: &StepCtx) -> Option<LinkSelector> {
+        let (size, has_leader) = (ctx.size, ctx.has_leader);
         let field = t.field("links");
         let Some(v) = t.get("links") else {
             return Some(LinkSelector::All);
         };
         match v.get_ref() {
             DeValue::String(s) if s.trim() == "all" => Some(LinkSelector::All),
+            DeValue::Table(tbl) => {
+                let unknown: Vec<&str> = tbl
+                    .iter()
+                    .map(|(k, _)| k.get_ref().as_ref())
+                    .filter(|k| *k != "clients")
+                    .collect();
+                let clients = tbl.get("clients");
+                match (unknown.first(), clients) {
+                    (Some(k), _) => {
+                        self.error(
+                            v.span(),
+                            field,
+                            format!(
+                                "unknown field `{k}`; the table form is {{ clients = target }}"
+                            ),
+                        );
+                        None
+                    }
+                    (None, None) => {
+                        self.error(v.span(), field, "expected { clients = target }");
+                        None
+                    }
+                    (None, Some(c)) if !ctx.client_links => {
+                        self.error(
+                            c.span(),
+                            format!("{field}.clients"),
+                            "client links exist only with [workload] via = \"proxy\"",
+                        );
+                        None
+                    }
+                    (None, Some(c)) => self
+                        .target_value(c, format!("{field}.clients"), size, has_leader)
+                        .map(LinkSelector::Clients),
+                }
+            }
             DeValue::Array(items)
                 if items
                     .first()
@@ -2338,6 +2383,32 @@ ok = [200, 201]
             Action::Restore {
                 links: LinkSelector::All
             }
+        );
+    }
+
+    #[test]
+    fn client_links_are_selected_by_table_and_need_via_proxy() {
+        let step = "[[step]]\nat = \"1s\"\nfault = \"degrade\"\nlatency = \"5ms\"\nlinks = { clients = \"n1\" }\n";
+        let p = ok(&format!("[workload]\nvia = \"proxy\"\n{step}"));
+        assert_eq!(p.workload.via, ClientRoute::Proxy);
+        assert!(matches!(
+            &p.steps[0].action,
+            Action::Degrade { links: LinkSelector::Clients(Target::Nodes(n)), .. } if n == &[NodeId(1)]
+        ));
+        assert_eq!(
+            err(step),
+            "step[0].links.clients: client links exist only with [workload] via = \"proxy\""
+        );
+        assert_eq!(
+            err(&format!(
+                "[workload]\nvia = \"proxy\"\n{}",
+                step.replace("clients =", "client =")
+            )),
+            "step[0].links: unknown field `client`; the table form is { clients = target }"
+        );
+        assert_eq!(
+            err("[workload]\nvia = \"sideways\"\n"),
+            "workload.via: expected \"direct\" or \"proxy\", found \"sideways\""
         );
     }
 

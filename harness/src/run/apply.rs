@@ -409,6 +409,10 @@ impl<'a> Nemesis<'a> {
                 (pairs(&nodes), clients(&nodes))
             }
             LinkSelector::Links(l) => (l.clone(), Vec::new()),
+            LinkSelector::Clients(t) => {
+                let nodes = self.resolve(t, &all).await;
+                (Vec::new(), clients(&nodes))
+            }
         }
     }
 
