@@ -12,6 +12,28 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+// Output that outlives its reader: `rift run … | head` must not panic (the
+// std print macros do on a closed pipe) and must still stop its nodes and
+// write its report, so write errors on stdout and stderr are ignored.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 const EXIT_FAIL: u8 = 1;
 const EXIT_INVALID: u8 = 2;
 const EXIT_CANNOT_RUN: u8 = 3;
@@ -227,7 +249,7 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<Plan>, ExitCode> {
             Err(e) => {
                 // One line per problem, each marked, so none reads as context.
                 for one in e.errors() {
-                    eprintln!("error: {one}");
+                    errln!("error: {one}");
                 }
                 bad = true;
             }
@@ -244,7 +266,7 @@ fn validate(paths: &[PathBuf]) -> ExitCode {
     match load_all(paths) {
         Ok(plans) => {
             for p in plans {
-                println!(
+                outln!(
                     "ok: {} ({}): {} nodes, {} steps, {:?}",
                     p.path.display(),
                     p.name,
@@ -284,26 +306,26 @@ fn check_recorded(path: &Path, final_reads: Option<&Path>) -> ExitCode {
     let (ops, fin) = match loaded {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return ExitCode::from(EXIT_INVALID);
         }
     };
     let sel = Selection::from_data(&ops, &fin);
     let results = check::run_checkers(&sel, &ops, &fin);
-    println!("{}: {} operations", history.display(), ops.len());
+    outln!("{}: {} operations", history.display(), ops.len());
     if results.is_empty() {
-        println!("  nothing to check: no key-value operations and no final state");
+        outln!("  nothing to check: no key-value operations and no final state");
         return ExitCode::from(EXIT_FAIL);
     }
     for r in &results {
-        println!(
+        outln!(
             "  {:<18} {:<7} {}",
             r.checker,
             verdict_word(r.verdict),
             r.summary
         );
         for op in r.counterexample.iter().take(10) {
-            println!(
+            outln!(
                 "      #{} client {} {} {:?} key={} value={} expect={} result={} [{:.3}s..{:.3}s] {:?}",
                 op.id,
                 op.client,
@@ -320,10 +342,10 @@ fn check_recorded(path: &Path, final_reads: Option<&Path>) -> ExitCode {
         }
     }
     if final_path.is_none() {
-        println!("  (no final state: lost_writes and ledger_agreement not run; give --final-reads final.json)");
+        outln!("  (no final state: lost_writes and ledger_agreement not run; give --final-reads final.json)");
     }
     let verdict = Verdict::all(results.iter().map(|r| r.verdict));
-    println!("{}", verdict_word(verdict));
+    outln!("{}", verdict_word(verdict));
     if verdict == Verdict::Pass {
         ExitCode::SUCCESS
     } else {
@@ -335,7 +357,7 @@ fn list(dir: &Path) -> ExitCode {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("error: cannot read {}: {e}", dir.display());
+            errln!("error: cannot read {}: {e}", dir.display());
             return ExitCode::from(EXIT_INVALID);
         }
     };
@@ -346,8 +368,8 @@ fn list(dir: &Path) -> ExitCode {
     files.sort();
     for f in files {
         match plan::load(&f) {
-            Ok(p) => println!("{:<24} {}", p.name, p.description),
-            Err(e) => println!("{:<24} (invalid: {e})", f.display()),
+            Ok(p) => outln!("{:<24} {}", p.name, p.description),
+            Err(e) => outln!("{:<24} (invalid: {e})", f.display()),
         }
     }
     ExitCode::SUCCESS
@@ -357,7 +379,7 @@ fn run_plans(paths: &[PathBuf], opts: &RunOptions, fail_fast: bool) -> ExitCode 
     let paths = match many::expand_plan_paths(paths) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return ExitCode::from(EXIT_INVALID);
         }
     };
@@ -371,7 +393,7 @@ fn run_plans(paths: &[PathBuf], opts: &RunOptions, fail_fast: bool) -> ExitCode 
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(EXIT_CANNOT_RUN);
         }
     };
@@ -379,7 +401,7 @@ fn run_plans(paths: &[PathBuf], opts: &RunOptions, fail_fast: bool) -> ExitCode 
         let (abort_tx, abort_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             wait_for_interrupt().await;
-            eprintln!(
+            errln!(
                 "rift: interrupted; stopping nodes and writing a partial report (again to force)"
             );
             let _ = abort_tx.send(true);
@@ -389,11 +411,11 @@ fn run_plans(paths: &[PathBuf], opts: &RunOptions, fail_fast: bool) -> ExitCode 
         many::run_many(&plans, opts, fail_fast, abort_rx, print_plan_run).await
     });
     if outcome.runs.len() > 1 {
-        println!("\nall plans:");
-        print!("{}", rift::report::aggregate_table(&outcome.runs));
+        outln!("\nall plans:");
+        out!("{}", rift::report::aggregate_table(&outcome.runs));
     }
     if let Err(e) = many::write_aggregate(&opts.out, &outcome.runs) {
-        eprintln!("error: {e}");
+        errln!("error: {e}");
         return ExitCode::from(outcome.exit_code.max(EXIT_CANNOT_RUN));
     }
     ExitCode::from(outcome.exit_code)
@@ -403,24 +425,24 @@ fn print_plan_run(run: &rift::report::PlanRun) {
     use rift::report::PlanRun;
     match run {
         PlanRun::Ran { report: r, run_dir } => {
-            println!("\n{}: {}", r.plan.name, verdict_word(r.verdict));
-            print!("{}", rift::report::terminal_table(r));
-            println!("  report: {}", run_dir.join("report.html").display());
+            outln!("\n{}: {}", r.plan.name, verdict_word(r.verdict));
+            out!("{}", rift::report::terminal_table(r));
+            outln!("  report: {}", run_dir.join("report.html").display());
         }
         PlanRun::CannotRun {
             plan,
             error,
             log_tail,
         } => {
-            eprintln!("error: {plan}: cannot run: {error}");
+            errln!("error: {plan}: cannot run: {error}");
             if let Some(tail) = log_tail {
-                eprintln!("last lines of the node's log:");
+                errln!("last lines of the node's log:");
                 for line in tail.lines() {
-                    eprintln!("  | {line}");
+                    errln!("  | {line}");
                 }
             }
         }
-        PlanRun::Skipped { plan, reason } => println!("\n{plan}: skipped ({reason})"),
+        PlanRun::Skipped { plan, reason } => outln!("\n{plan}: skipped ({reason})"),
     }
 }
 
@@ -428,14 +450,14 @@ fn regenerate(dirs: &[PathBuf]) -> ExitCode {
     let mut code = 0u8;
     for d in dirs {
         match rift::report::Report::regenerate(d) {
-            Ok(r) => println!(
+            Ok(r) => outln!(
                 "{}: {} -> {}",
                 r.plan.name,
                 verdict_word(r.verdict),
                 d.join("report.html").display()
             ),
             Err(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 code = EXIT_INVALID;
             }
         }
@@ -452,7 +474,7 @@ fn compare(
     use rift::report::compare;
     let load = |p: &Path| {
         compare::load_reports(p).map_err(|e| {
-            eprintln!("error: cannot compare: {e}");
+            errln!("error: cannot compare: {e}");
             ExitCode::from(EXIT_INVALID)
         })
     };
@@ -472,9 +494,9 @@ fn compare(
         "json" => compare::render_json(&c),
         _ => compare::render_table(&c),
     };
-    print!("{text}");
+    out!("{text}");
     if !text.ends_with('\n') {
-        println!();
+        outln!();
     }
     ExitCode::from(if c.regressions > 0 { EXIT_FAIL } else { 0 })
 }

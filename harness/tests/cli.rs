@@ -455,6 +455,35 @@ latency = "40ms"
     }
 }
 
+/// `rift run … | head -1`: the reader goes away before rift prints its
+/// verdict. rift must neither panic nor skip its cleanup and report.
+#[test]
+fn closed_stdout_and_stderr_do_not_break_a_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = write_plan(
+        dir.path(),
+        "closed",
+        "name = \"closed\"\nduration = \"2s\"\n[cluster]\nsize = 3\n[workload]\nclients = 2\nrate = 50\n",
+    );
+    let out = dir.path().join("r");
+    let mut child = rift()
+        .args(["run", "--progress", "lines", "--out"])
+        .arg(&out)
+        .arg(&plan)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn rift");
+    // Both readers gone before rift writes a line.
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().expect("wait for rift");
+    assert!(status.success(), "rift exited {status}");
+    let r = latest_report(&out, "closed");
+    assert_eq!(r["verdict"], "pass");
+    assert_eq!(r["status"], "completed");
+}
+
 #[test]
 fn node_that_exits_on_its_own_is_reported_and_fails_the_run() {
     let Some(py) = python3() else { return };

@@ -128,11 +128,16 @@ pub async fn run(
     }
     point_latest(&plan_dir, &id);
     tracing::info!(plan = %plan.name, seed, run_dir = %run_dir.display(), "starting run");
-    eprintln!(
-        "rift: running {} (seed {seed}) -> {}",
-        plan.name,
-        run_dir.display()
-    );
+    {
+        use std::io::Write as _;
+        // A closed stderr must not stop the run.
+        let _ = writeln!(
+            std::io::stderr(),
+            "rift: running {} (seed {seed}) -> {}",
+            plan.name,
+            run_dir.display()
+        );
+    }
 
     let spec = &plan.cluster;
     let size = spec.size;

@@ -86,7 +86,11 @@ pub async fn show(
                 b.set_position(elapsed.as_millis() as u64);
                 b.set_message(msg);
             }
-            None => eprintln!("[{plan}] {msg}"),
+            None => {
+                use std::io::Write as _;
+                // A closed stderr must not stop the run.
+                let _ = writeln!(std::io::stderr(), "[{plan}] {msg}");
+            }
         }
     }
     if let Some(b) = bar {
