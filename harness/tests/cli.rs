@@ -420,6 +420,19 @@ latency = "40ms"
     let r = latest_report(&out, "via");
     let detail = r["timeline"][0]["detail"].as_str().unwrap_or_default();
     assert!(detail.contains("clients of n1"), "{}", r["timeline"]);
+    // The report counts what each client link carried.
+    let links = r["cluster"]["links"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let client_links: Vec<&Value> = links.iter().filter(|l| l["from"] == "clients").collect();
+    assert_eq!(client_links.len(), 3, "{links:?}");
+    assert!(
+        client_links
+            .iter()
+            .all(|l| l["connections"].as_u64() >= Some(1) && l["bytes_back"].as_u64() > Some(0)),
+        "{client_links:?}"
+    );
     let history = std::fs::read_to_string(out.join("via").join("latest").join("history.jsonl"))
         .expect("history");
     let mut ms: std::collections::BTreeMap<String, Vec<f64>> = Default::default();

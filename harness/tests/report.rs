@@ -8,8 +8,8 @@ use rift::fault::{NodeState, Snapshot};
 use rift::history::{Op, OpKind, Outcome};
 use rift::report::{
     aggregate_markdown, junit_xml, junit_xml_runs, render_html, summary_markdown, ClusterInfo,
-    ExpectationResult, FaultEvent, NodeEventRecord, NodeInfo, OpCounts, PlanInfo, PlanRun, Report,
-    RunStatus, REPORT_SCHEMA_VERSION,
+    ExpectationResult, FaultEvent, LinkRecord, NodeEventRecord, NodeInfo, OpCounts, PlanInfo,
+    PlanRun, Report, RunStatus, REPORT_SCHEMA_VERSION,
 };
 use rift::NodeId;
 use std::path::{Path, PathBuf};
@@ -202,6 +202,24 @@ fn build_report(
                     log: format!("nodes/n{i}.log"),
                 })
                 .collect(),
+            links: vec![
+                LinkRecord {
+                    from: "n0".into(),
+                    to: NodeId(1),
+                    connections: 3,
+                    bytes_forward: 1_200_000,
+                    bytes_back: 40_000,
+                    resets: 2,
+                },
+                LinkRecord {
+                    from: "clients".into(),
+                    to: NodeId(1),
+                    connections: 4,
+                    bytes_forward: 90_000,
+                    bytes_back: 70_000,
+                    resets: 0,
+                },
+            ],
         },
         timeline,
         node_events: (0..n)

@@ -95,6 +95,24 @@ pub struct ClusterInfo {
     pub network: String,
     pub workload: String,
     pub nodes: Vec<NodeInfo>,
+    /// Traffic of every proxy link, peer links first, then client links
+    /// (`from = "clients"`); empty without a proxy mesh.
+    #[serde(default)]
+    pub links: Vec<LinkRecord>,
+}
+
+/// What one directed proxy link carried during the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LinkRecord {
+    /// The dialing node, or `clients` for the workload's client link.
+    pub from: String,
+    pub to: NodeId,
+    pub connections: u64,
+    pub bytes_forward: u64,
+    pub bytes_back: u64,
+    /// Connections the proxy reset (reject, a reset degradation, or the
+    /// target refusing).
+    pub resets: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

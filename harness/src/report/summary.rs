@@ -54,6 +54,24 @@ pub fn summary_markdown(r: &Report) -> String {
         },
         r.unexpected_exits()
     );
+    if !r.cluster.links.is_empty() {
+        let links = &r.cluster.links;
+        let clients = links.iter().filter(|l| l.from == "clients").count();
+        let bytes: u64 = links.iter().map(|l| l.bytes_forward + l.bytes_back).sum();
+        let _ = writeln!(
+            s,
+            "network: {} proxied links{} · {} connections · {:.1} MB through · {} resets\n",
+            links.len() - clients,
+            if clients > 0 {
+                format!(" + {clients} client links")
+            } else {
+                String::new()
+            },
+            links.iter().map(|l| l.connections).sum::<u64>(),
+            bytes as f64 / 1e6,
+            links.iter().map(|l| l.resets).sum::<u64>(),
+        );
+    }
     if let Some(reason) = &r.abort_reason {
         let _ = writeln!(s, "**Aborted:** {}\n", md_cell(reason));
     }

@@ -21,8 +21,8 @@ use crate::history::{Op, Outcome};
 use crate::net::{NetError, ProxyMesh};
 use crate::plan::{ClientRoute, NetworkMode, NodeCommand, Plan, WorkloadKind};
 use crate::report::{
-    ClusterInfo, Convergence, ExpectationResult, NodeEventRecord, NodeInfo, OpCounts, PlanInfo,
-    Report, ReportError, RunStatus, REPORT_SCHEMA_VERSION,
+    ClusterInfo, Convergence, ExpectationResult, LinkRecord, NodeEventRecord, NodeInfo, OpCounts,
+    PlanInfo, Report, ReportError, RunStatus, REPORT_SCHEMA_VERSION,
 };
 use crate::workload::{self, Recorder};
 use crate::NodeId;
@@ -318,6 +318,7 @@ pub async fn run(
                     .to_string(),
             })
             .collect(),
+        links: mesh.as_ref().map(link_records).unwrap_or_default(),
     };
     if tokio::time::timeout(teardown, cluster.shutdown())
         .await
@@ -524,6 +525,28 @@ fn socket(host: &str, port: u16) -> SocketAddr {
         .parse()
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
     SocketAddr::new(ip, port)
+}
+
+/// The mesh's counters as the report keeps them.
+fn link_records(mesh: &ProxyMesh) -> Vec<LinkRecord> {
+    let record = |from: String, to: NodeId, s: crate::net::LinkStats| LinkRecord {
+        from,
+        to,
+        connections: s.connections,
+        bytes_forward: s.bytes_forward,
+        bytes_back: s.bytes_back,
+        resets: s.resets,
+    };
+    let mut v: Vec<LinkRecord> = mesh
+        .links()
+        .map(|(from, to)| record(from.to_string(), to, mesh.stats(from, to)))
+        .collect();
+    for j in 0..mesh.size() {
+        if let Some(s) = mesh.client_stats(NodeId(j)) {
+            v.push(record("clients".into(), NodeId(j), s));
+        }
+    }
+    v
 }
 
 fn workload_name(k: &WorkloadKind) -> &'static str {
