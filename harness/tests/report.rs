@@ -556,6 +556,9 @@ fn report_html_is_well_formed_self_contained_and_shows_what_matters() {
         assert!(html.contains(&format!("data-period=\"{i}\"")), "period {i}");
     }
     assert!(html.contains("#1 partition [n0 n4] | [n1 n2 n3]"));
+    // What each link carried, client links by name.
+    assert!(html.contains("<h2>Network links</h2>"));
+    assert!(html.contains("<td>clients → n1</td>"));
     assert_eq!(html.matches("class=\"exit\"").count(), 1);
     assert_eq!(html.matches("class=\"start\"").count(), 1);
     assert_eq!(html.matches("class=\"ce\"").count(), 2);

@@ -266,6 +266,27 @@ pub fn render_html(r: &Report, ops: &[Op]) -> String {
         );
     }
 
+    if !r.cluster.links.is_empty() {
+        h.push_str("<h2>Network links</h2>");
+        let mut t = String::from(
+            "<table><tr><th>link</th><th>connections</th><th>bytes forward</th><th>bytes back</th><th>resets</th></tr>",
+        );
+        for l in &r.cluster.links {
+            let _ = write!(
+                t,
+                "<tr><td>{} → {}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                esc(&l.from),
+                l.to,
+                l.connections,
+                l.bytes_forward,
+                l.bytes_back,
+                l.resets
+            );
+        }
+        t.push_str("</table>");
+        fold(&mut h, r.cluster.links.len(), "links", &t);
+    }
+
     if !r.node_events.is_empty() {
         h.push_str("<h2>Node events</h2>");
         let mut t =
