@@ -435,10 +435,13 @@ latency = "40ms"
     );
     let history = std::fs::read_to_string(out.join("via").join("latest").join("history.jsonl"))
         .expect("history");
+    // Requests sent before the degrade took effect (a millisecond in) are
+    // not slowed.
+    let effective_ns = r["timeline"][0]["effective_s"].as_f64().unwrap_or(0.0) * 1e9;
     let mut ms: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
     for line in history.lines() {
         let op: Value = serde_json::from_str(line).expect("history line");
-        if op["outcome"] != "ok" {
+        if op["outcome"] != "ok" || op["invoke_ns"].as_f64().unwrap_or(0.0) <= effective_ns {
             continue;
         }
         let took =
@@ -479,8 +482,9 @@ fn closed_stdout_and_stderr_do_not_break_a_run() {
         "name = \"closed\"\nduration = \"2s\"\n[cluster]\nsize = 3\n[workload]\nclients = 2\nrate = 50\n",
     );
     let out = dir.path().join("r");
+    // `-v` so that log events are written (and fail) too.
     let mut child = rift()
-        .args(["run", "--progress", "lines", "--out"])
+        .args(["run", "-v", "--progress", "lines", "--out"])
         .arg(&out)
         .arg(&plan)
         .stdout(Stdio::piped())

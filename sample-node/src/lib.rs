@@ -109,8 +109,11 @@ where
             return ExitCode::from(u8::try_from(code).unwrap_or(2));
         }
     };
+    // A node whose log pipe is gone keeps serving: unwritable log lines are
+    // dropped instead of reported with a panicking `eprintln!`.
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .log_internal_errors(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

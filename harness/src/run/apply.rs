@@ -24,6 +24,9 @@ pub(super) struct Nemesis<'a> {
     touched: BTreeMap<usize, Vec<NodeId>>,
     /// Degradations in force, by schedule index: later ones win per link.
     degraded: BTreeMap<usize, Degraded>,
+    /// What the mesh was last told, per link (`None` as the dialer: a
+    /// client link), so that a step touches only what it changes.
+    applied: BTreeMap<(Option<NodeId>, NodeId), Degradation>,
 }
 
 impl<'a> Nemesis<'a> {
@@ -45,6 +48,7 @@ impl<'a> Nemesis<'a> {
             timeline: Vec::new(),
             touched: BTreeMap::new(),
             degraded: BTreeMap::new(),
+            applied: BTreeMap::new(),
         }
     }
 
@@ -210,15 +214,13 @@ impl<'a> Nemesis<'a> {
                 } else {
                     format!(" and the clients of {}", names(&clients))
                 };
-                self.world.add_fault(
-                    idx,
-                    format!("{label} on {} links{clients_note}", pairs.len()),
-                    None,
-                );
-                let mut nodes = nodes_of(&pairs);
-                nodes.extend(&clients);
-                nodes.sort();
-                nodes.dedup();
+                let scope = match (pairs.len(), clients.is_empty()) {
+                    (0, false) => format!("the clients of {}", names(&clients)),
+                    (n, _) => format!("{n} links{clients_note}"),
+                };
+                self.world
+                    .add_fault(idx, format!("{label} on {scope}"), None);
+                let nodes = touched_nodes(&pairs, &clients);
                 self.degraded.insert(
                     idx,
                     Degraded {
@@ -227,7 +229,7 @@ impl<'a> Nemesis<'a> {
                         degradation: degradation.clone(),
                     },
                 );
-                self.apply_degradations();
+                self.apply_degradations(Some(idx));
                 let err = self
                     .mesh
                     .is_none()
@@ -247,8 +249,9 @@ impl<'a> Nemesis<'a> {
                         }
                     }
                 }
-                self.apply_degradations();
-                self.record(s, "restore", nodes_of(&pairs), String::new(), None);
+                self.apply_degradations(None);
+                let nodes = touched_nodes(&pairs, &clients);
+                self.record(s, "restore", nodes, String::new(), None);
             }
         }
     }
@@ -286,7 +289,7 @@ impl<'a> Nemesis<'a> {
             Action::Degrade { .. } => {
                 self.degraded.remove(&of);
                 self.world.remove_fault(of);
-                self.apply_degradations();
+                self.apply_degradations(None);
                 self.record(s, "restore", vec![], "end of degradation".into(), None);
             }
             _ => {}
@@ -300,7 +303,7 @@ impl<'a> Nemesis<'a> {
         if let Some(m) = self.mesh {
             m.heal_all();
         }
-        self.apply_degradations();
+        self.apply_degradations(None);
         let paused: Vec<NodeId> = self
             .all()
             .into_iter()
@@ -434,30 +437,45 @@ impl<'a> Nemesis<'a> {
         }
     }
 
-    fn apply_degradations(&self) {
+    /// Puts the degradations in force on the mesh. Setting a link re-rolls
+    /// the reset and stall dice of its connections, so only links whose
+    /// degradation changes are set, plus every link of the step `fresh`
+    /// just applied (a new fault, even if it repeats an old one).
+    fn apply_degradations(&mut self, fresh: Option<usize>) {
         let Some(m) = self.mesh else { return };
-        let mut per_link: BTreeMap<(NodeId, NodeId), Degradation> = BTreeMap::new();
-        let mut per_client: BTreeMap<NodeId, Degradation> = BTreeMap::new();
+        type Key = (Option<NodeId>, NodeId);
+        let keys = |d: &Degraded| -> Vec<Key> {
+            d.pairs
+                .iter()
+                .map(|&(a, b)| (Some(a), b))
+                .chain(d.clients.iter().map(|&n| (None, n)))
+                .collect()
+        };
         // Later degradations win on a link both name (BTreeMap order is
         // step order).
+        let mut want: BTreeMap<Key, Degradation> = BTreeMap::new();
         for d in self.degraded.values() {
-            for l in &d.pairs {
-                per_link.insert(*l, d.degradation.clone());
-            }
-            for n in &d.clients {
-                per_client.insert(*n, d.degradation.clone());
+            for k in keys(d) {
+                want.insert(k, d.degradation.clone());
             }
         }
-        for n in self.all() {
-            m.set_client_degradation(n, per_client.get(&n).cloned());
-        }
-        for a in self.all() {
-            for b in self.all() {
-                if a != b {
-                    m.set_degradation(a, b, per_link.get(&(a, b)).cloned());
-                }
+        let forced: Vec<Key> = fresh
+            .and_then(|i| self.degraded.get(&i))
+            .map(keys)
+            .unwrap_or_default();
+        let touched: std::collections::BTreeSet<Key> =
+            want.keys().chain(self.applied.keys()).copied().collect();
+        for k in touched {
+            let new = want.get(&k);
+            if new == self.applied.get(&k) && !forced.contains(&k) {
+                continue;
+            }
+            match k {
+                (Some(a), b) => m.set_degradation(a, b, new.cloned()),
+                (None, n) => m.set_client_degradation(n, new.cloned()),
             }
         }
+        self.applied = want;
     }
 }
 
@@ -474,6 +492,15 @@ fn names(nodes: &[NodeId]) -> String {
         .map(|n| n.to_string())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The nodes at either end of `pairs`, and those whose client links count.
+fn touched_nodes(pairs: &[(NodeId, NodeId)], clients: &[NodeId]) -> Vec<NodeId> {
+    let mut v = nodes_of(pairs);
+    v.extend(clients);
+    v.sort();
+    v.dedup();
+    v
 }
 
 fn nodes_of(pairs: &[(NodeId, NodeId)]) -> Vec<NodeId> {
