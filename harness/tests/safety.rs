@@ -6,6 +6,17 @@
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+
+/// The bug plans take turns: each bug needs a race to go its way (an
+/// election at the heal, a read served by a stale node), which happens less
+/// often when the other cluster runs of this file load the machine.
+static BUG_PLANS: Mutex<()> = Mutex::new(());
+
+fn one_bug_plan_at_a_time() -> MutexGuard<'static, ()> {
+    // A test that panicked while holding the lock leaves nothing to repair.
+    BUG_PLANS.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn rift() -> Command {
     Command::new(env!("CARGO_BIN_EXE_rift"))
@@ -61,6 +72,7 @@ fn check(path: &Path, extra: &[&str]) -> Output {
 
 #[test]
 fn stale_reads_bug_plan_finds_the_bug_and_rift_check_finds_it_again() {
+    let _turn = one_bug_plan_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
     let plan = repo().join("experiments/bugs/stale-reads.toml");
     // Shortened: the partition at 3s still starts; rift heals it at the end.
@@ -87,6 +99,7 @@ fn stale_reads_bug_plan_finds_the_bug_and_rift_check_finds_it_again() {
 
 #[test]
 fn ack_before_commit_bug_plan_finds_missing_ledger_transactions() {
+    let _turn = one_bug_plan_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
     let plan = repo().join("experiments/bugs/ack-before-commit.toml");
     // Shortened to its first isolation of the leader.
@@ -115,19 +128,35 @@ fn ack_before_commit_bug_plan_finds_missing_ledger_transactions() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("ledger_agreement   FAIL"));
 }
 
+/// The loss needs the stale node to win the election at the final heal and
+/// replicate its log before another node times out. The plan wins that race
+/// on an idle machine (10/10 seeds, docs/bugs.md) but can lose it on a
+/// loaded one, so the test gives it up to three seeds; a sample node
+/// without the bug loses nothing on any of them.
 #[test]
 fn unsafe_vote_bug_plan_finds_lost_writes() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let _turn = one_bug_plan_at_a_time();
     let plan = repo().join("experiments/bugs/unsafe-vote.toml");
-    let o = run_plan(&plan, dir.path(), &[]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "the bug must be found\n{}",
-        text(&o)
+    let mut misses = Vec::new();
+    for seed in ["1", "2", "3"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let o = rift()
+            .args(["run", "--progress", "quiet", "--seed", seed, "--out"])
+            .arg(dir.path())
+            .arg(&plan)
+            .output()
+            .expect("run rift");
+        if o.status.code() == Some(0) {
+            let r = report(&dir.path().join("bug-unsafe-vote").join("latest"));
+            assert_eq!(check_verdict(&r, "lost_writes"), "fail");
+            return;
+        }
+        misses.push(format!("seed {seed}: {}", text(&o)));
+    }
+    panic!(
+        "the bug must be found with one of three seeds\n{}",
+        misses.join("\n")
     );
-    let r = report(&dir.path().join("bug-unsafe-vote").join("latest"));
-    assert_eq!(check_verdict(&r, "lost_writes"), "fail");
 }
 
 fn python3() -> bool {
