@@ -121,7 +121,8 @@ Exit codes: 0 no regression, 1 a regression, 2 bad input or incompatible report 
         #[arg(long, default_value = "20%", value_parser = parse_fraction)]
         max_throughput_drop: f64,
     },
-    /// Check plans without running them.
+    /// Check plans without running them (a directory means every `*.toml`
+    /// in it, as for `run`).
     Validate {
         #[arg(required = true)]
         plans: Vec<PathBuf>,
@@ -267,7 +268,14 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<Plan>, ExitCode> {
 }
 
 fn validate(paths: &[PathBuf]) -> ExitCode {
-    match load_all(paths) {
+    let paths = match many::expand_plan_paths(paths) {
+        Ok(p) => p,
+        Err(e) => {
+            errln!("error: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    match load_all(&paths) {
         Ok(plans) => {
             for p in plans {
                 outln!(

@@ -299,6 +299,35 @@ fn malformed_plan_exits_2_naming_file_line_column_and_field() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// Every plan that ships is valid, and `validate` takes directories as
+/// `run` does.
+#[test]
+fn shipped_plans_validate() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf();
+    let o = rift()
+        .arg("validate")
+        .arg(repo.join("experiments"))
+        .arg(repo.join("experiments/bugs"))
+        .output()
+        .expect("validate");
+    assert!(o.status.success(), "{}", show(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let shipped = ["experiments", "experiments/bugs"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(repo.join(d)).expect("read experiments"))
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "toml"))
+        .count();
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok: ")).count(),
+        shipped,
+        "{stdout}"
+    );
+}
+
 #[test]
 fn node_that_never_gets_ready_exits_3_with_its_last_log_lines() {
     let dir = tempfile::tempdir().expect("tempdir");
