@@ -528,6 +528,22 @@ impl App {
         }
     }
 
+    /// Asks the core something that changes nothing (health, a ledger
+    /// page) and answers it as JSON; 503 if the core is gone or too slow.
+    async fn query<T: serde::Serialize>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Input,
+    ) -> Response {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(make(tx)).is_err() {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "node stopping");
+        }
+        match tokio::time::timeout(CLIENT_DEADLINE, rx).await {
+            Ok(Ok(v)) => Json(v).into_response(),
+            _ => error(StatusCode::SERVICE_UNAVAILABLE, "core busy"),
+        }
+    }
+
     /// Proxies a request to the leader over the peer link (the peer address, not its listen address).
     /// `handed_over`: this node held the request while handing leadership to `leader`.
     async fn forward(&self, orig: Original, leader: Option<String>, handed_over: bool) -> Response {
@@ -582,14 +598,7 @@ impl App {
 }
 
 async fn health(State(app): State<App>) -> Response {
-    let (tx, rx) = oneshot::channel();
-    if app.tx.send(Input::Health(tx)).is_err() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "node stopping");
-    }
-    match tokio::time::timeout(CLIENT_DEADLINE, rx).await {
-        Ok(Ok(h)) => Json(h).into_response(),
-        _ => error(StatusCode::SERVICE_UNAVAILABLE, "core busy"),
-    }
+    app.query(Input::Health).await
 }
 
 async fn put_kv(
@@ -717,19 +726,12 @@ async fn get_ledger(
             "expected ?from=N&limit=M (non-negative integers)",
         );
     };
-    let (tx, rx) = oneshot::channel();
-    let input = Input::Ledger {
+    app.query(|reply| Input::Ledger {
         from: q.from.unwrap_or(1),
         limit: q.limit.unwrap_or(100).min(1000),
-        reply: tx,
-    };
-    if app.tx.send(input).is_err() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "node stopping");
-    }
-    match tokio::time::timeout(CLIENT_DEADLINE, rx).await {
-        Ok(Ok(v)) => Json(v).into_response(),
-        _ => error(StatusCode::SERVICE_UNAVAILABLE, "core busy"),
-    }
+        reply,
+    })
+    .await
 }
 
 async fn raft_msg(State(app): State<App>, body: Bytes) -> Response {

@@ -115,6 +115,15 @@ pub struct LinkRecord {
     pub resets: u64,
 }
 
+impl LinkRecord {
+    /// `from` of a client link.
+    pub const CLIENTS: &'static str = "clients";
+
+    pub fn is_client_link(&self) -> bool {
+        self.from == Self::CLIENTS
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NodeInfo {
     pub node: NodeId,

@@ -56,7 +56,7 @@ pub fn summary_markdown(r: &Report) -> String {
     );
     if !r.cluster.links.is_empty() {
         let links = &r.cluster.links;
-        let clients = links.iter().filter(|l| l.from == "clients").count();
+        let clients = links.iter().filter(|l| l.is_client_link()).count();
         let bytes: u64 = links.iter().map(|l| l.bytes_forward + l.bytes_back).sum();
         let _ = writeln!(
             s,

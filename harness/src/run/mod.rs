@@ -543,7 +543,7 @@ fn link_records(mesh: &ProxyMesh) -> Vec<LinkRecord> {
         .collect();
     for j in 0..mesh.size() {
         if let Some(s) = mesh.client_stats(NodeId(j)) {
-            v.push(record("clients".into(), NodeId(j), s));
+            v.push(record(LinkRecord::CLIENTS.into(), NodeId(j), s));
         }
     }
     v
