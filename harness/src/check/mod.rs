@@ -4,11 +4,13 @@
 //! processes, sockets or the clock; each one returns a [`CheckResult`].
 
 pub mod availability;
+mod id;
 pub mod ledger;
 pub mod linearizable;
 pub mod lost_writes;
 pub mod verdict;
 
+pub use id::CheckerId;
 pub use ledger::{check_ledger_agreement, Chains, LedgerEntry};
 pub use linearizable::{check_linearizable, LinOptions};
 pub use lost_writes::check_lost_writes;
