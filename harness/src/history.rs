@@ -67,4 +67,17 @@ impl Op {
     pub fn latency_ns(&self) -> u64 {
         self.complete_ns.saturating_sub(self.invoke_ns)
     }
+
+    /// Whether the node answered as a working node would: the measure of
+    /// availability. Read from what the adapter recorded: an acknowledged
+    /// operation, or a definite refusal that is a correct answer (a cas
+    /// whose expectation did not hold, a key not found), which the adapter
+    /// records as `fail` with no error.
+    pub fn served(&self) -> bool {
+        match self.outcome {
+            Outcome::Ok => true,
+            Outcome::Fail => self.status.is_some() && self.error.is_none(),
+            Outcome::Unknown => false,
+        }
+    }
 }

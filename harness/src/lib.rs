@@ -5,15 +5,18 @@
 //! Modules below the runner never call back into it; they talk through plain
 //! data and channels.
 
+pub mod adapter;
 pub mod check;
 pub mod cluster;
 pub mod fault;
 pub mod history;
 pub mod ids;
 pub mod net;
+pub mod node;
 pub mod plan;
 pub mod report;
 pub mod run;
 pub mod workload;
 
 pub use ids::NodeId;
+pub use node::NodeState;

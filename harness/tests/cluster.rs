@@ -5,14 +5,12 @@
 //! Nodes are `python3 -m http.server` (tests needing it skip, saying so, when
 //! python3 is missing) and small `sh` scripts.
 
-use rift::cluster::{
-    self, Cluster, ClusterError, NodeEvent, NodeEventKind, NodeLayout, NodeStatus,
-};
+use rift::cluster::{self, Cluster, ClusterError, NodeEvent, NodeEventKind, NodeLayout};
 use rift::plan::{
     ArgTemplate, ClusterSpec, NetworkMode, NodeCommand, PeersFormat, Placeholder, Readiness,
     ReadyProbe, Template, TemplatePart,
 };
-use rift::NodeId;
+use rift::{NodeId, NodeState};
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -222,7 +220,7 @@ async fn killed_node_reports_expected_exit_and_restarts_on_same_port() {
             expected: true
         }
     );
-    assert_eq!(c.status(n1), NodeStatus::Stopped);
+    assert_eq!(c.state(n1), NodeState::Down);
     assert_eq!(c.pid(n1), None);
     assert!(!c.is_ready(n1).await, "a killed node must not look ready");
     assert!(c.is_ready(NodeId(0)).await && c.is_ready(NodeId(2)).await);
@@ -258,7 +256,7 @@ async fn paused_node_stops_answering_until_resumed() {
     c.wait_ready(&[n0, NodeId(1)], READY).await.expect("ready");
 
     c.pause(n0).expect("pause");
-    assert_eq!(c.status(n0), NodeStatus::Paused);
+    assert_eq!(c.state(n0), NodeState::Paused);
     next_event(&mut rx, "n0 paused", |e| {
         e.node == n0 && e.kind == NodeEventKind::Paused
     })
@@ -268,7 +266,7 @@ async fn paused_node_stops_answering_until_resumed() {
     assert!(c.is_ready(NodeId(1)).await);
 
     c.resume(n0).expect("resume");
-    assert_eq!(c.status(n0), NodeStatus::Running);
+    assert_eq!(c.state(n0), NodeState::Up);
     next_event(&mut rx, "n0 resumed", |e| {
         e.node == n0 && e.kind == NodeEventKind::Resumed
     })
@@ -289,7 +287,7 @@ async fn stop_ends_a_paused_node_gracefully_and_it_can_start_again() {
     c.wait_ready(&[n0], READY).await.expect("ready");
     c.pause(n0).expect("pause");
     c.stop(n0).await.expect("stop");
-    assert_eq!(c.status(n0), NodeStatus::Stopped);
+    assert_eq!(c.state(n0), NodeState::Down);
     let exit = next_event(&mut rx, "n0 exits", |e| {
         matches!(e.kind, NodeEventKind::Exited { .. })
     })
@@ -359,7 +357,7 @@ async fn node_that_exits_on_its_own_is_an_event_and_an_error_with_its_log() {
             expected: false
         }
     );
-    assert_eq!(c.status(NodeId(0)), NodeStatus::Exited);
+    assert_eq!(c.state(NodeId(0)), NodeState::Exited);
     assert!(matches!(
         c.kill(NodeId(0), libc::SIGKILL),
         Err(ClusterError::NotRunning { .. })
@@ -626,7 +624,7 @@ async fn nodes_outlive_the_thread_that_started_them() {
         pids.iter().all(|&p| alive(p)),
         "nodes died with their starter thread"
     );
-    assert_eq!(c.status(NodeId(0)), NodeStatus::Running);
+    assert_eq!(c.state(NodeId(0)), NodeState::Up);
     assert!(c.is_ready(NodeId(0)).await && c.is_ready(NodeId(1)).await);
     c.shutdown().await.expect("shutdown");
     assert_groups_vanish(&pids);

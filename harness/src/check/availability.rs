@@ -4,7 +4,6 @@
 
 use crate::fault::{classify, NodeClass, Snapshot};
 use crate::history::Op;
-use crate::workload::served;
 use crate::NodeId;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -105,9 +104,9 @@ impl<'a> Judge<'a> {
                 let window: Vec<&Op> = ops[from..to]
                     .iter()
                     .copied()
-                    .filter(|o| served(o) || o.complete_ns <= next)
+                    .filter(|o| o.served() || o.complete_ns <= next)
                     .collect();
-                let first_after_failure = match window.iter().rposition(|o| !served(o)) {
+                let first_after_failure = match window.iter().rposition(|o| !o.served()) {
                     Some(p) => window.get(p + 1),
                     None => window.first(),
                 };
@@ -185,7 +184,7 @@ pub fn availability(ops: &[Op], judge: &Judge, size: usize, end_ns: u64) -> Avai
         })
         .collect();
     for op in ops {
-        let ok = served(op);
+        let ok = op.served();
         let class = judge.class(op.node, op.invoke_ns);
         by_class.entry(class).or_default().add(ok);
         let phase = snapshots
@@ -306,7 +305,7 @@ pub fn latency(ops: &[Op], judge: &Judge) -> Latency {
         return Latency::default();
     };
     for op in ops {
-        if served(op) && judge.class(op.node, op.invoke_ns) == NodeClass::Serving {
+        if op.served() && judge.class(op.node, op.invoke_ns) == NodeClass::Serving {
             h.saturating_record((op.latency_ns() / 1_000).max(1));
         }
     }
@@ -343,12 +342,13 @@ mod tests {
 
     fn world_with_kill_of_n1_between(from_ms: u64, to_ms: u64) -> World {
         let mut w = World::new(3);
-        w.set_state(NodeId(1), NodeState::Down);
+        let mut states = vec![NodeState::Up; 3];
+        states[1] = NodeState::Down;
         w.add_fault(0, "kill n1".into(), None);
-        w.snapshot(from_ms * 1_000_000);
-        w.set_state(NodeId(1), NodeState::Up);
+        w.snapshot(from_ms * 1_000_000, &states);
+        states[1] = NodeState::Up;
         w.remove_fault(0);
-        w.snapshot(to_ms * 1_000_000);
+        w.snapshot(to_ms * 1_000_000, &states);
         w
     }
 

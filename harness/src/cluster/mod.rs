@@ -19,7 +19,7 @@ mod probe;
 mod spawn;
 
 use crate::plan::{ClusterSpec, NodeCommand};
-use crate::NodeId;
+use crate::{NodeId, NodeState};
 use command::NodeArgv;
 use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
@@ -117,17 +117,6 @@ fn loopback_ip(host: &str) -> Result<IpAddr, ClusterError> {
 fn separate_peer_port(spec: &ClusterSpec) -> bool {
     // The sample node serves clients and peers on its one `--listen` port.
     spec.separate_peer_port && !matches!(spec.command, NodeCommand::SampleNode { .. })
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NodeStatus {
-    Running,
-    /// SIGSTOPped by rift.
-    Paused,
-    /// Not running because rift stopped or killed it (or never started it).
-    Stopped,
-    /// Died on its own.
-    Exited,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -264,8 +253,10 @@ const LOG_TAIL_LINES: usize = 20;
 /// How long a SIGKILLed process group may take to be reaped.
 const KILL_GRACE: Duration = Duration::from_secs(5);
 
-struct NodeState {
-    status: NodeStatus,
+struct Proc {
+    /// The one public state of the node (see [`crate::NodeState`]): `Down`
+    /// from the moment rift asks it to stop or die, before it is reaped.
+    state: NodeState,
     /// Some while the process may receive signals: set at spawn, cleared
     /// before the leader is reaped.
     pid: Option<u32>,
@@ -281,13 +272,13 @@ struct NodeState {
 
 struct NodeShared {
     id: NodeId,
-    state: Mutex<NodeState>,
+    state: Mutex<Proc>,
     /// Bumped after each reap, so waiters can await an exit.
     reaped: watch::Sender<u64>,
 }
 
 impl NodeShared {
-    fn lock(&self) -> MutexGuard<'_, NodeState> {
+    fn lock(&self) -> MutexGuard<'_, Proc> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -401,8 +392,8 @@ impl Cluster {
             .map(|n| {
                 Arc::new(NodeShared {
                     id: n.id,
-                    state: Mutex::new(NodeState {
-                        status: NodeStatus::Stopped,
+                    state: Mutex::new(Proc {
+                        state: NodeState::Down,
                         pid: None,
                         alive: false,
                         starting: false,
@@ -481,11 +472,13 @@ impl Cluster {
         };
         st.stop_requested = true;
         signal_group(node, pid, sig)?;
-        if st.status == NodeStatus::Paused && sig != Signal::SIGKILL {
+        if st.state == NodeState::Paused && sig != Signal::SIGKILL {
             signal_group(node, pid, Signal::SIGCONT)?;
-            st.status = NodeStatus::Running;
             self.emit(node, NodeEventKind::Resumed);
         }
+        // Down from now on: the nemesis and the judge must not wait for
+        // the reaper to learn what rift did.
+        st.state = NodeState::Down;
         Ok(())
     }
 
@@ -496,9 +489,9 @@ impl Cluster {
         let Some(pid) = st.pid else {
             return Err(ClusterError::NotRunning { node });
         };
-        if st.status == NodeStatus::Running {
+        if st.state == NodeState::Up {
             signal_group(node, pid, Signal::SIGSTOP)?;
-            st.status = NodeStatus::Paused;
+            st.state = NodeState::Paused;
             self.emit(node, NodeEventKind::Paused);
         }
         Ok(())
@@ -511,9 +504,9 @@ impl Cluster {
         let Some(pid) = st.pid else {
             return Err(ClusterError::NotRunning { node });
         };
-        if st.status == NodeStatus::Paused {
+        if st.state == NodeState::Paused {
             signal_group(node, pid, Signal::SIGCONT)?;
-            st.status = NodeStatus::Running;
+            st.state = NodeState::Up;
             self.emit(node, NodeEventKind::Resumed);
         }
         Ok(())
@@ -532,6 +525,7 @@ impl Cluster {
         let mut st = shared.lock();
         if let Some(pid) = st.pid {
             st.stop_requested = true;
+            st.state = NodeState::Down;
             signal_group(shared.id, pid, Signal::SIGCONT)?;
             signal_group(shared.id, pid, Signal::SIGTERM)?;
         }
@@ -617,7 +611,7 @@ impl Cluster {
         let pid = child.id();
         {
             let mut st = shared.lock();
-            st.status = NodeStatus::Running;
+            st.state = NodeState::Up;
             st.pid = Some(pid);
             st.alive = true;
             st.stop_requested = false;
@@ -636,10 +630,10 @@ impl Cluster {
                 let mut st = before.lock();
                 st.pid = None;
                 st.last_exit = Some(info);
-                st.status = if st.stop_requested {
-                    NodeStatus::Stopped
+                st.state = if st.stop_requested {
+                    NodeState::Down
                 } else {
-                    NodeStatus::Exited
+                    NodeState::Exited
                 };
             },
             move |info| {
@@ -666,17 +660,32 @@ impl Cluster {
             if let Some(pid) = st.pid.take() {
                 let _ = signal_group(node, pid, Signal::SIGKILL);
             }
-            st.status = NodeStatus::Stopped;
+            st.state = NodeState::Down;
             st.alive = false;
             return Err(ClusterError::Supervise { node, source });
         }
         Ok(())
     }
 
-    pub fn status(&self, node: NodeId) -> NodeStatus {
+    /// The node's state: the one model the nemesis and the judge read.
+    pub fn state(&self, node: NodeId) -> NodeState {
         match self.node(node) {
-            Ok(shared) => shared.lock().status,
-            Err(_) => NodeStatus::Stopped,
+            Ok(shared) => shared.lock().state,
+            Err(_) => NodeState::Down,
+        }
+    }
+
+    /// Every node's state, by index.
+    pub fn states(&self) -> Vec<NodeState> {
+        self.inner.nodes.iter().map(|n| n.lock().state).collect()
+    }
+
+    /// Waits (up to `timeout`) until the node's last process has been
+    /// reaped, so it can be started again; true when it has.
+    pub async fn wait_exited(&self, node: NodeId, timeout: Duration) -> bool {
+        match self.node(node) {
+            Ok(shared) => shared.wait_reaped(timeout).await,
+            Err(_) => true,
         }
     }
 

@@ -3,9 +3,10 @@
 //! Every request has a short timeout; a node that does not answer is simply
 //! "not ready" or "no opinion", never an error that stops the run.
 
-use super::{log_tail, ClusterError, Inner, NodeStatus};
+use super::{log_tail, ClusterError, Inner};
 use crate::plan::{LeaderQuery, ReadyProbe};
 use crate::NodeId;
+use crate::NodeState;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -52,9 +53,9 @@ pub(crate) async fn wait_one(
 ) -> Result<(), ClusterError> {
     let exited = |inner: &Inner| -> Option<ClusterError> {
         let st = inner.nodes[node.index()].lock();
-        match st.status {
-            NodeStatus::Running | NodeStatus::Paused => None,
-            NodeStatus::Stopped | NodeStatus::Exited => {
+        match st.state {
+            NodeState::Up | NodeState::Paused => None,
+            NodeState::Down | NodeState::Exited => {
                 let log = inner.layout[node.index()].log_path.clone();
                 let (code, signal) = st.last_exit.map_or((None, None), |e| (e.code, e.signal));
                 Some(ClusterError::Exited {
@@ -98,7 +99,7 @@ pub(crate) async fn leader(inner: &Arc<Inner>) -> Option<NodeId> {
     let query = inner.spec.leader.clone()?;
     let mut set = tokio::task::JoinSet::new();
     for shared in &inner.nodes {
-        if shared.lock().status == NodeStatus::Running {
+        if shared.lock().state == NodeState::Up {
             set.spawn(ask_leader(inner.clone(), shared.id, query.clone()));
         }
     }

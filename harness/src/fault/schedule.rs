@@ -38,7 +38,10 @@ pub fn schedule(steps: &[Step]) -> Vec<Scheduled> {
             Action::Pause { for_, .. }
             | Action::Partition { for_, .. }
             | Action::Degrade { for_, .. } => *for_,
-            _ => None,
+            Action::Restart { .. }
+            | Action::Resume { .. }
+            | Action::Heal
+            | Action::Restore { .. } => None,
         };
         if let Some(after) = undo_after {
             out.push(Scheduled {

@@ -1,24 +1,16 @@
 //! The model of what should be true of each node at each instant: which
-//! nodes run, which are paused, which links are cut, and therefore which
-//! nodes should serve. Every change is kept as a snapshot, so checkers can
+//! faults are in force, which links are cut, and therefore which nodes
+//! should serve. Every change is kept as a snapshot, so checkers can
 //! classify each operation by the state at its invocation.
+//!
+//! Node states are not kept here: the cluster owns them (the one
+//! [`NodeState`] model) and each snapshot records what it reported.
 
 use super::topology::components;
 use crate::NodeId;
+pub use crate::NodeState;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// What rift did to a node's process.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NodeState {
-    Up,
-    Paused,
-    /// Killed or stopped by rift.
-    Down,
-    /// Exited on its own.
-    Exited,
-}
 
 /// How a request to a node at some instant is judged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -48,7 +40,6 @@ pub struct Snapshot {
 #[derive(Clone, Debug)]
 pub struct World {
     size: usize,
-    states: Vec<NodeState>,
     cuts: BTreeMap<usize, BTreeSet<(NodeId, NodeId)>>,
     active: BTreeMap<usize, String>,
     snapshots: Vec<Snapshot>,
@@ -58,34 +49,16 @@ impl World {
     pub fn new(size: usize) -> World {
         let mut w = World {
             size,
-            states: vec![NodeState::Up; size],
             cuts: BTreeMap::new(),
             active: BTreeMap::new(),
             snapshots: Vec::new(),
         };
-        w.snapshot(0);
+        w.snapshot(0, &vec![NodeState::Up; size]);
         w
     }
 
     pub fn size(&self) -> usize {
         self.size
-    }
-
-    pub fn state(&self, n: NodeId) -> NodeState {
-        self.states
-            .get(n.index())
-            .copied()
-            .unwrap_or(NodeState::Down)
-    }
-
-    pub fn states(&self) -> &[NodeState] {
-        &self.states
-    }
-
-    pub fn set_state(&mut self, n: NodeId, s: NodeState) {
-        if let Some(slot) = self.states.get_mut(n.index()) {
-            *slot = s;
-        }
     }
 
     /// Records a fault in force under key `id` (its schedule index).
@@ -120,22 +93,23 @@ impl World {
         self.cuts.values().flatten().copied().collect()
     }
 
-    pub fn up(&self) -> Vec<NodeId> {
-        (0..self.size)
-            .map(NodeId)
-            .filter(|n| self.state(*n) == NodeState::Up)
-            .collect()
-    }
-
-    /// Closes the current period and starts a new one at `at_ns`.
-    pub fn snapshot(&mut self, at_ns: u64) {
+    /// Closes the current period and starts a new one at `at_ns`, with the
+    /// node states the cluster reports now (missing nodes count as down).
+    pub fn snapshot(&mut self, at_ns: u64, states: &[NodeState]) {
         // Events can be reported a little after a later change was recorded
         // (a node's exit reaches the runner through a channel): periods must
         // stay in time order, so such a change counts from the last one.
         let at_ns = self.snapshots.last().map_or(at_ns, |l| at_ns.max(l.at_ns));
-        let serving = components(self.size, &self.up(), &self.cut());
+        let states: Vec<NodeState> = (0..self.size)
+            .map(|i| states.get(i).copied().unwrap_or(NodeState::Down))
+            .collect();
+        let up: Vec<NodeId> = (0..self.size)
+            .map(NodeId)
+            .filter(|n| states[n.index()] == NodeState::Up)
+            .collect();
+        let serving = components(self.size, &up, &self.cut());
         let mut label: Vec<String> = self.active.values().cloned().collect();
-        for (i, s) in self.states.iter().enumerate() {
+        for (i, s) in states.iter().enumerate() {
             if *s == NodeState::Exited {
                 label.push(format!("n{i} exited"));
             }
@@ -148,7 +122,7 @@ impl World {
         let snap = Snapshot {
             at_ns,
             label,
-            states: self.states.clone(),
+            states,
             serving,
         };
         // Several changes at one instant make one snapshot.
@@ -199,12 +173,13 @@ mod tests {
     #[test]
     fn kill_and_restart_change_classes_with_a_recovery_window() {
         let mut w = World::new(3);
-        w.set_state(NodeId(1), NodeState::Down);
+        let mut states = vec![NodeState::Up; 3];
+        states[1] = NodeState::Down;
         w.add_fault(0, "kill n1".into(), None);
-        w.snapshot(1_000);
-        w.set_state(NodeId(1), NodeState::Up);
+        w.snapshot(1_000, &states);
+        states[1] = NodeState::Up;
         w.remove_fault(0);
-        w.snapshot(5_000);
+        w.snapshot(5_000, &states);
         let s = w.snapshots();
         assert_eq!(s.len(), 3);
         assert_eq!(s[1].label, "kill n1");
@@ -233,10 +208,11 @@ mod tests {
     #[test]
     fn late_changes_keep_periods_in_time_order() {
         let mut w = World::new(3);
-        w.set_state(NodeId(0), NodeState::Down);
-        w.snapshot(5_000);
-        w.set_state(NodeId(1), NodeState::Exited);
-        w.snapshot(4_000);
+        let mut states = vec![NodeState::Up; 3];
+        states[0] = NodeState::Down;
+        w.snapshot(5_000, &states);
+        states[1] = NodeState::Exited;
+        w.snapshot(4_000, &states);
         let at: Vec<u64> = w.snapshots().iter().map(|s| s.at_ns).collect();
         assert!(at.windows(2).all(|p| p[0] <= p[1]), "{at:?}");
         assert_eq!(
@@ -248,8 +224,8 @@ mod tests {
     #[test]
     fn paused_node_is_not_expected_to_serve() {
         let mut w = World::new(3);
-        w.set_state(NodeId(2), NodeState::Paused);
-        w.snapshot(10);
+        let states = [NodeState::Up, NodeState::Up, NodeState::Paused];
+        w.snapshot(10, &states);
         let s = w.snapshots();
         assert_eq!(classify(s, NodeId(2), 20, 0), NodeClass::Paused);
         assert_eq!(s[1].serving, vec![NodeId(0), NodeId(1)]);

@@ -1,19 +1,73 @@
-//! Network fault backends: the unprivileged TCP proxy mesh that stands on
-//! every directed peer link and can pass, blackhole, reset or degrade it.
+//! Network backends behind one seam, [`Network`]: where each node dials its
+//! peers, where clients dial each node, and what a link does (pass, drop,
+//! reject, degrade). Backends: `none` (direct, no faults) and `proxy` (the
+//! unprivileged TCP mesh, see docs/network.md).
 //!
 //! Must never send a byte to an address outside loopback, need privileges,
-//! or panic on a socket error. See docs/network.md for the semantics.
+//! or panic on a socket error. Nothing outside this module names a
+//! backend's concrete type: the runner holds a `Box<dyn Network>`.
 
 mod conn;
+mod none;
 mod proxy;
 
 pub use proxy::{LinkState, LinkStats, ProxyMesh};
 
+use crate::plan::{ClientRoute, Degradation, NetworkMode};
 use crate::NodeId;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 
-/// What can go wrong while setting up the proxy mesh. Faults on individual
-/// connections are never errors: they are what the mesh exists to cause.
+/// One directed link a backend can fault: a peer link (`from` dials `to`),
+/// or the workload's clients dialing a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LinkId {
+    Peer { from: NodeId, to: NodeId },
+    Clients { to: NodeId },
+}
+
+/// Where a node is reached without any backend in between.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeEndpoints {
+    /// The node's client port (and the readiness probes').
+    pub client: SocketAddr,
+    /// The node's peer port (equal to `client` when it has no separate one).
+    pub peer: SocketAddr,
+}
+
+/// A shutdown in progress.
+pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The seam between the runner and whatever carries the cluster's traffic.
+///
+/// Methods naming a link that the backend does not have (a pair outside the
+/// cluster, a client link where clients go direct) do nothing.
+pub trait Network: Send + Sync {
+    /// Where `from` dials to reach `to` (rendered into `from`'s command line).
+    fn peer_addr(&self, from: NodeId, to: NodeId) -> SocketAddr;
+    /// Where the workload dials to reach `to`.
+    fn client_addr(&self, to: NodeId) -> SocketAddr;
+    /// Whether links can be cut and degraded at all.
+    fn can_fault(&self) -> bool;
+    /// Whether the workload's requests cross a link of this backend, so
+    /// degrading a node also degrades what its clients see.
+    fn has_client_links(&self) -> bool;
+    /// Sets what the peer link `from -> to` does; live connections follow.
+    fn set_link(&self, from: NodeId, to: NodeId, state: LinkState);
+    /// Degrades a link (`None` restores it).
+    fn set_degradation(&self, link: LinkId, degradation: Option<Degradation>);
+    /// Every link passes again, undegraded.
+    fn heal_all(&self);
+    /// What each link carried since the start.
+    fn stats(&self) -> Vec<(LinkId, LinkStats)>;
+    /// Closes every socket of the backend; done when the future is.
+    fn shutdown(self: Box<Self>) -> Shutdown;
+}
+
+/// What can go wrong while setting up a network backend. Faults on
+/// individual connections are never errors: they are what a backend exists
+/// to cause.
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
     #[error("proxy host `{host}` is not a loopback address; rift only uses 127.0.0.0/8 and ::1")]
@@ -29,4 +83,32 @@ pub enum NetError {
         #[source]
         source: std::io::Error,
     },
+    #[error("network = \"netns\" is not supported yet; use \"proxy\"")]
+    NetnsUnsupported,
+}
+
+/// Starts the backend a plan asks for in front of `nodes`. A proxy mesh is
+/// only stood up when it has a link to carry: more than one node, or
+/// clients routed through it.
+pub async fn start(
+    mode: NetworkMode,
+    via: ClientRoute,
+    host: &str,
+    nodes: &[NodeEndpoints],
+    seed: u64,
+) -> Result<Box<dyn Network>, NetError> {
+    match mode {
+        NetworkMode::Proxy if nodes.len() > 1 || via == ClientRoute::Proxy => {
+            let peers: Vec<SocketAddr> = nodes.iter().map(|n| n.peer).collect();
+            let mut mesh =
+                ProxyMesh::start(nodes.len(), host, |j: NodeId| peers[j.index()], seed).await?;
+            if via == ClientRoute::Proxy {
+                mesh.add_client_links(|j: NodeId| nodes[j.index()].client)
+                    .await?;
+            }
+            Ok(Box::new(proxy::Mesh::new(mesh, nodes)))
+        }
+        NetworkMode::Proxy | NetworkMode::None => Ok(Box::new(none::Direct::new(nodes))),
+        NetworkMode::Netns => Err(NetError::NetnsUnsupported),
+    }
 }

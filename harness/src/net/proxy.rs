@@ -516,3 +516,89 @@ async fn accept_loop(link: Arc<Link>, listener: TcpListener, mut shutdown: watch
     conns.shutdown().await;
     let _ = gone.recv().await;
 }
+
+/// The mesh as a [`super::Network`] backend: peer links go through it, and
+/// client links too when the workload asked for them.
+pub(super) struct Mesh {
+    mesh: ProxyMesh,
+    /// Where clients dial each node when they go direct.
+    direct_clients: Vec<SocketAddr>,
+}
+
+impl Mesh {
+    pub(super) fn new(mesh: ProxyMesh, nodes: &[super::NodeEndpoints]) -> Mesh {
+        Mesh {
+            mesh,
+            direct_clients: nodes.iter().map(|n| n.client).collect(),
+        }
+    }
+
+    /// Whether `from -> to` is a link of the mesh (the methods taking a
+    /// pair panic otherwise).
+    fn has(&self, from: NodeId, to: NodeId) -> bool {
+        from != to && from.0 < self.mesh.size && to.0 < self.mesh.size
+    }
+}
+
+impl super::Network for Mesh {
+    fn peer_addr(&self, from: NodeId, to: NodeId) -> SocketAddr {
+        if self.has(from, to) {
+            self.mesh.addr(from, to)
+        } else {
+            SocketAddr::new(self.mesh.ip, 0)
+        }
+    }
+
+    fn client_addr(&self, to: NodeId) -> SocketAddr {
+        self.mesh
+            .client_addr(to)
+            .or_else(|| self.direct_clients.get(to.0).copied())
+            .unwrap_or_else(|| SocketAddr::new(self.mesh.ip, 0))
+    }
+
+    fn can_fault(&self) -> bool {
+        true
+    }
+
+    fn has_client_links(&self) -> bool {
+        self.mesh.has_client_links()
+    }
+
+    fn set_link(&self, from: NodeId, to: NodeId, state: LinkState) {
+        if self.has(from, to) {
+            self.mesh.set_state(from, to, state);
+        }
+    }
+
+    fn set_degradation(&self, link: super::LinkId, d: Option<Degradation>) {
+        match link {
+            super::LinkId::Peer { from, to } if self.has(from, to) => {
+                self.mesh.set_degradation(from, to, d)
+            }
+            super::LinkId::Peer { .. } => {}
+            super::LinkId::Clients { to } => self.mesh.set_client_degradation(to, d),
+        }
+    }
+
+    fn heal_all(&self) {
+        self.mesh.heal_all();
+    }
+
+    fn stats(&self) -> Vec<(super::LinkId, LinkStats)> {
+        let mut v: Vec<(super::LinkId, LinkStats)> = self
+            .mesh
+            .links()
+            .map(|(from, to)| (super::LinkId::Peer { from, to }, self.mesh.stats(from, to)))
+            .collect();
+        for j in 0..self.mesh.size {
+            if let Some(s) = self.mesh.client_stats(NodeId(j)) {
+                v.push((super::LinkId::Clients { to: NodeId(j) }, s));
+            }
+        }
+        v
+    }
+
+    fn shutdown(self: Box<Self>) -> super::Shutdown {
+        Box::pin(self.mesh.shutdown())
+    }
+}

@@ -99,6 +99,9 @@ pub struct ClusterInfo {
     /// (`from = "clients"`); empty without a proxy mesh.
     #[serde(default)]
     pub links: Vec<LinkRecord>,
+    /// Seconds from the first node's spawn until every node was ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_s: Option<f64>,
 }
 
 /// What one directed proxy link carried during the run.

@@ -13,7 +13,6 @@ use super::Report;
 use crate::check::verdict::Verdict;
 use crate::fault::NodeState;
 use crate::history::Op;
-use crate::workload::served;
 use crate::NodeId;
 use std::fmt::Write;
 
@@ -135,7 +134,7 @@ pub(super) fn timeline_svg(r: &Report, ops: &[Op]) -> String {
     for op in ops {
         let t = op.invoke_ns as f64 / 1e9;
         let (bi, li) = ((t / rb) as usize, (t / lb) as usize);
-        let ok = served(op);
+        let ok = op.served();
         for idx in [op.node.index(), n] {
             let Some(s) = series.get_mut(idx) else {
                 continue;

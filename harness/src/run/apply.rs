@@ -1,12 +1,12 @@
 //! Carries out scheduled faults on the live cluster and network, keeping the
 //! world model and the fault timeline in step with what was really done.
 
-use crate::cluster::{Cluster, NodeStatus};
-use crate::fault::{self, NodeState, Scheduled, Timed, World};
-use crate::net::{LinkState, ProxyMesh};
+use crate::cluster::Cluster;
+use crate::fault::{self, Scheduled, Timed, World};
+use crate::net::{LinkId, LinkState, Network};
 use crate::plan::{Action, Degradation, LinkSelector, Plan, Target, Topology};
 use crate::report::FaultEvent;
-use crate::NodeId;
+use crate::{NodeId, NodeState};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 pub(super) struct Nemesis<'a> {
     size: usize,
     cluster: &'a Cluster,
-    mesh: Option<&'a ProxyMesh>,
+    net: &'a dyn Network,
     origin: Instant,
     rng: ChaCha8Rng,
     pub world: World,
@@ -24,9 +24,9 @@ pub(super) struct Nemesis<'a> {
     touched: BTreeMap<usize, Vec<NodeId>>,
     /// Degradations in force, by schedule index: later ones win per link.
     degraded: BTreeMap<usize, Degraded>,
-    /// What the mesh was last told, per link (`None` as the dialer: a
-    /// client link), so that a step touches only what it changes.
-    applied: BTreeMap<(Option<NodeId>, NodeId), Degradation>,
+    /// What the network was last told, per link, so that a step touches
+    /// only what it changes.
+    applied: BTreeMap<LinkId, Degradation>,
 }
 
 impl<'a> Nemesis<'a> {
@@ -34,13 +34,13 @@ impl<'a> Nemesis<'a> {
         plan: &Plan,
         seed: u64,
         cluster: &'a Cluster,
-        mesh: Option<&'a ProxyMesh>,
+        net: &'a dyn Network,
         origin: Instant,
     ) -> Self {
         Nemesis {
             size: plan.cluster.size,
             cluster,
-            mesh,
+            net,
             origin,
             // A stream of its own, so workload randomness never shifts fault choices.
             rng: ChaCha8Rng::seed_from_u64(seed.wrapping_add(0x6e656d65)),
@@ -63,7 +63,11 @@ impl<'a> Nemesis<'a> {
     async fn resolve(&mut self, target: &Target, candidates: &[NodeId]) -> Vec<NodeId> {
         let leader = match target {
             Target::Leader | Target::Followers => self.cluster.leader().await,
-            _ => None,
+            Target::Nodes(_)
+            | Target::Random(_)
+            | Target::Minority
+            | Target::Majority
+            | Target::All => None,
         };
         fault::resolve(target, self.size, candidates, leader, &mut self.rng)
     }
@@ -108,7 +112,7 @@ impl<'a> Nemesis<'a> {
                 self.undo(*of, s, action).await;
             }
         }
-        self.world.snapshot(self.now_ns());
+        self.snapshot();
     }
 
     async fn step(&mut self, idx: usize, s: &Scheduled, action: &Action) {
@@ -117,14 +121,13 @@ impl<'a> Nemesis<'a> {
                 let up: Vec<NodeId> = self
                     .all()
                     .into_iter()
-                    .filter(|n| self.world.state(*n) != NodeState::Down)
+                    .filter(|n| self.cluster.state(*n) != NodeState::Down)
                     .collect();
                 let nodes = self.resolve(target, &up).await;
                 let mut errors = Vec::new();
                 for &n in &nodes {
-                    match self.cluster.kill(n, *signal) {
-                        Ok(()) => self.world.set_state(n, NodeState::Down),
-                        Err(e) => errors.push(format!("{n}: {e}")),
+                    if let Err(e) = self.cluster.kill(n, *signal) {
+                        errors.push(format!("{n}: {e}"));
                     }
                 }
                 let err = empty_target(&nodes, target).or_else(|| join(errors));
@@ -150,13 +153,12 @@ impl<'a> Nemesis<'a> {
                 self.record(s, "restart", nodes, String::new(), err);
             }
             Action::Pause { target, .. } => {
-                let up = self.world.up();
+                let up = self.up();
                 let nodes = self.resolve(target, &up).await;
                 let mut errors = Vec::new();
                 for &n in &nodes {
-                    match self.cluster.pause(n) {
-                        Ok(()) => self.world.set_state(n, NodeState::Paused),
-                        Err(e) => errors.push(format!("{n}: {e}")),
+                    if let Err(e) = self.cluster.pause(n) {
+                        errors.push(format!("{n}: {e}"));
                     }
                 }
                 let err = empty_target(&nodes, target).or_else(|| join(errors));
@@ -173,7 +175,7 @@ impl<'a> Nemesis<'a> {
             Action::Partition {
                 topology, oneway, ..
             } => {
-                let Some(_) = self.mesh else {
+                if !self.net.can_fault() {
                     self.record(
                         s,
                         "partition",
@@ -182,10 +184,14 @@ impl<'a> Nemesis<'a> {
                         Some("the plan's network has no proxy mesh".into()),
                     );
                     return;
-                };
+                }
                 let isolated = match topology {
                     Topology::Isolate(t) => self.resolve(t, &self.all()).await,
-                    _ => Vec::new(),
+                    Topology::MajorityMinority
+                    | Topology::Halves
+                    | Topology::Bridge
+                    | Topology::Ring
+                    | Topology::Groups(_) => Vec::new(),
                 };
                 let cut = fault::cut_links(topology, self.size, &isolated, *oneway, &mut self.rng);
                 let groups: Vec<String> = cut
@@ -230,9 +236,7 @@ impl<'a> Nemesis<'a> {
                     },
                 );
                 self.apply_degradations(Some(idx));
-                let err = self
-                    .mesh
-                    .is_none()
+                let err = (!self.net.can_fault())
                     .then(|| "the plan's network has no proxy mesh".to_string());
                 self.record(s, "degrade", nodes, label + &clients_note, err);
             }
@@ -262,7 +266,7 @@ impl<'a> Nemesis<'a> {
             Action::Kill { .. } => {
                 let mut errors = Vec::new();
                 for &n in &nodes {
-                    if self.world.state(n) == NodeState::Down {
+                    if self.cluster.state(n) == NodeState::Down {
                         if let Err(e) = self.start_again(n).await {
                             errors.push(format!("{n}: {e}"));
                         }
@@ -292,7 +296,11 @@ impl<'a> Nemesis<'a> {
                 self.apply_degradations(None);
                 self.record(s, "restore", vec![], "end of degradation".into(), None);
             }
-            _ => {}
+            // Steps without a duration are never undone.
+            Action::Restart { .. }
+            | Action::Resume { .. }
+            | Action::Heal
+            | Action::Restore { .. } => {}
         }
     }
 
@@ -300,35 +308,32 @@ impl<'a> Nemesis<'a> {
     pub async fn heal_everything(&mut self) {
         self.world.heal_all();
         self.degraded.clear();
-        if let Some(m) = self.mesh {
-            m.heal_all();
-        }
+        self.net.heal_all();
         self.apply_degradations(None);
         let paused: Vec<NodeId> = self
             .all()
             .into_iter()
-            .filter(|n| self.world.state(*n) == NodeState::Paused)
+            .filter(|n| self.cluster.state(*n) == NodeState::Paused)
             .collect();
         self.resume(&paused);
         for n in self.all() {
-            if matches!(self.world.state(n), NodeState::Down | NodeState::Exited) {
+            if matches!(self.cluster.state(n), NodeState::Down | NodeState::Exited) {
                 if let Err(e) = self.start_again(n).await {
                     tracing::warn!("cannot restart {n} for the final recovery check: {e}");
                 }
             }
         }
-        self.world.snapshot(self.now_ns());
+        self.snapshot();
     }
 
     fn resume(&mut self, nodes: &[NodeId]) -> Vec<String> {
         let mut errors = Vec::new();
         for &n in nodes {
-            if self.world.state(n) != NodeState::Paused {
+            if self.cluster.state(n) != NodeState::Paused {
                 continue;
             }
-            match self.cluster.resume(n) {
-                Ok(()) => self.world.set_state(n, NodeState::Up),
-                Err(e) => errors.push(format!("{n}: {e}")),
+            if let Err(e) = self.cluster.resume(n) {
+                errors.push(format!("{n}: {e}"));
             }
         }
         self.clear_faults_of(nodes);
@@ -340,7 +345,7 @@ impl<'a> Nemesis<'a> {
         let ids: Vec<usize> = self.touched.keys().copied().collect();
         for id in ids {
             let all_up = self.touched.get(&id).is_some_and(|ns| {
-                ns.iter().all(|n| self.world.state(*n) == NodeState::Up)
+                ns.iter().all(|n| self.cluster.state(*n) == NodeState::Up)
                     && ns.iter().any(|n| nodes.contains(n))
             });
             if all_up {
@@ -352,40 +357,44 @@ impl<'a> Nemesis<'a> {
 
     /// Stop (if running) and start again.
     async fn restart(&mut self, n: NodeId) -> Result<(), String> {
-        if matches!(
-            self.cluster.status(n),
-            NodeStatus::Running | NodeStatus::Paused
-        ) {
+        if matches!(self.cluster.state(n), NodeState::Up | NodeState::Paused) {
             self.cluster.stop(n).await.map_err(|e| e.to_string())?;
         }
-        self.world.set_state(n, NodeState::Down);
-        self.world.snapshot(self.now_ns());
+        self.snapshot();
         self.start_again(n).await
     }
 
     async fn start_again(&mut self, n: NodeId) -> Result<(), String> {
         // A killed process may still be exiting; wait (bounded) for it.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while matches!(
-            self.cluster.status(n),
-            NodeStatus::Running | NodeStatus::Paused
-        ) && Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        self.cluster
-            .start_node(n)
-            .await
-            .map_err(|e| e.to_string())?;
-        self.world.set_state(n, NodeState::Up);
-        Ok(())
+        self.cluster.wait_exited(n, Duration::from_secs(5)).await;
+        self.cluster.start_node(n).await.map_err(|e| e.to_string())
+    }
+
+    /// Nodes running and not paused.
+    fn up(&self) -> Vec<NodeId> {
+        self.all()
+            .into_iter()
+            .filter(|n| self.cluster.state(*n) == NodeState::Up)
+            .collect()
+    }
+
+    /// Closes the world's period with the node states the cluster reports.
+    pub fn snapshot(&mut self) {
+        let at = self.now_ns();
+        self.snapshot_at(at);
+    }
+
+    /// The same, for a change that happened at `at_ns` (a node event that
+    /// reached the runner a little later).
+    pub fn snapshot_at(&mut self, at_ns: u64) {
+        self.world.snapshot(at_ns, &self.cluster.states());
     }
 
     /// The peer links a selector names, and the nodes whose client link it
     /// takes in as well (when the workload goes through the mesh): every
     /// node for `all`, the named nodes for `nodes`, none for explicit links.
     async fn links(&mut self, sel: &LinkSelector) -> (Vec<(NodeId, NodeId)>, Vec<NodeId>) {
-        let proxied_clients = self.mesh.is_some_and(|m| m.has_client_links());
+        let proxied_clients = self.net.has_client_links();
         let clients = |nodes: &[NodeId]| {
             if proxied_clients {
                 nodes.to_vec()
@@ -419,9 +428,11 @@ impl<'a> Nemesis<'a> {
         }
     }
 
-    /// Sets every link of the mesh to what the partitions in force say.
+    /// Sets every peer link to what the partitions in force say.
     fn apply_links(&self) {
-        let Some(m) = self.mesh else { return };
+        if !self.net.can_fault() {
+            return;
+        }
         let cut = self.world.cut();
         for a in self.all() {
             for b in self.all() {
@@ -431,49 +442,47 @@ impl<'a> Nemesis<'a> {
                     } else {
                         LinkState::Pass
                     };
-                    m.set_state(a, b, st);
+                    self.net.set_link(a, b, st);
                 }
             }
         }
     }
 
-    /// Puts the degradations in force on the mesh. Setting a link re-rolls
-    /// the reset and stall dice of its connections, so only links whose
-    /// degradation changes are set, plus every link of the step `fresh`
-    /// just applied (a new fault, even if it repeats an old one).
+    /// Puts the degradations in force on the network. Setting a link
+    /// re-rolls the reset and stall dice of its connections, so only links
+    /// whose degradation changes are set, plus every link of the step
+    /// `fresh` just applied (a new fault, even if it repeats an old one).
     fn apply_degradations(&mut self, fresh: Option<usize>) {
-        let Some(m) = self.mesh else { return };
-        type Key = (Option<NodeId>, NodeId);
-        let keys = |d: &Degraded| -> Vec<Key> {
+        if !self.net.can_fault() {
+            return;
+        }
+        let keys = |d: &Degraded| -> Vec<LinkId> {
             d.pairs
                 .iter()
-                .map(|&(a, b)| (Some(a), b))
-                .chain(d.clients.iter().map(|&n| (None, n)))
+                .map(|&(from, to)| LinkId::Peer { from, to })
+                .chain(d.clients.iter().map(|&to| LinkId::Clients { to }))
                 .collect()
         };
         // Later degradations win on a link both name (BTreeMap order is
         // step order).
-        let mut want: BTreeMap<Key, Degradation> = BTreeMap::new();
+        let mut want: BTreeMap<LinkId, Degradation> = BTreeMap::new();
         for d in self.degraded.values() {
             for k in keys(d) {
                 want.insert(k, d.degradation.clone());
             }
         }
-        let forced: Vec<Key> = fresh
+        let forced: Vec<LinkId> = fresh
             .and_then(|i| self.degraded.get(&i))
             .map(keys)
             .unwrap_or_default();
-        let touched: std::collections::BTreeSet<Key> =
+        let touched: std::collections::BTreeSet<LinkId> =
             want.keys().chain(self.applied.keys()).copied().collect();
         for k in touched {
             let new = want.get(&k);
             if new == self.applied.get(&k) && !forced.contains(&k) {
                 continue;
             }
-            match k {
-                (Some(a), b) => m.set_degradation(a, b, new.cloned()),
-                (None, n) => m.set_client_degradation(n, new.cloned()),
-            }
+            self.net.set_degradation(k, new.cloned());
         }
         self.applied = want;
     }
@@ -517,7 +526,12 @@ fn join(errors: Vec<String>) -> Option<String> {
 fn empty_target(nodes: &[NodeId], target: &Target) -> Option<String> {
     nodes.is_empty().then(|| match target {
         Target::Leader => "no leader was known at that moment".to_string(),
-        _ => "the target matched no node".to_string(),
+        Target::Nodes(_)
+        | Target::Random(_)
+        | Target::Followers
+        | Target::Minority
+        | Target::Majority
+        | Target::All => "the target matched no node".to_string(),
     })
 }
 

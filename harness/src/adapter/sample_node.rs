@@ -1,0 +1,217 @@
+//! The bundled sample node's API, in one place: its key-value paths (as an
+//! [`HttpKv`] shape), ledger appends and pages, `/health` (readiness, who
+//! leads, what is committed) and what its statuses mean.
+//!
+//! Any service that imitates this API gets the same treatment; only the
+//! bundled node is also asked to converge (see [`SampleNode::new`]).
+
+use super::http_kv::HttpKvAdapter;
+use super::{error_text, exchange, Adapter, Call, Request, Response};
+use crate::check::LedgerEntry;
+use crate::history::{OpKind, Outcome};
+use crate::plan::HttpKv;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Where the sample node answers readiness, leadership and heads.
+pub const HEALTH_PATH: &str = "/health";
+/// The JSON pointer to the leader's name in `/health`.
+pub const LEADER_POINTER: &str = "/leader";
+/// Most entries asked for per ledger page (the node's limit).
+const LEDGER_PAGE: usize = 1000;
+
+pub struct SampleNode {
+    http: reqwest::Client,
+    kv: HttpKvAdapter,
+    heads: bool,
+}
+
+impl SampleNode {
+    /// `heads`: whether the nodes are the bundled sample node, which
+    /// promises that every node reaches the same commit and chain head
+    /// after the final heal (the runner then waits for it).
+    pub fn new(http: reqwest::Client, heads: bool) -> SampleNode {
+        SampleNode {
+            kv: HttpKvAdapter::new(http.clone(), HttpKv::sample_node()),
+            http,
+            heads,
+        }
+    }
+
+    async fn run(&self, addr: SocketAddr, req: &Request) -> Response {
+        match req.kind {
+            OpKind::Read | OpKind::Write | OpKind::Cas => self.kv.run(addr, req).await,
+            OpKind::Append => {
+                let request = self
+                    .http
+                    .post(format!("http://{addr}/ledger"))
+                    .body(req.value.clone().unwrap_or_default());
+                match exchange(req.kind, request).await {
+                    Ok((status, body)) => classify_append(status, &body),
+                    Err(failed) => failed,
+                }
+            }
+            OpKind::Probe => {
+                let request = self.http.get(format!("http://{addr}{HEALTH_PATH}"));
+                match exchange(req.kind, request).await {
+                    Ok((200, _)) => ok(200, None),
+                    Ok((status, body)) => Response {
+                        outcome: Outcome::Fail,
+                        result: None,
+                        status: Some(status),
+                        error: error_text(&body),
+                    },
+                    Err(failed) => failed,
+                }
+            }
+        }
+    }
+
+    /// One node's chain through `GET /ledger?from=N&limit=M`, page by page;
+    /// `None` when the node does not answer or answers nonsense.
+    async fn read_chain(&self, addr: SocketAddr) -> Option<Vec<LedgerEntry>> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            entries: Vec<LedgerEntry>,
+        }
+        let mut chain: Vec<LedgerEntry> = Vec::new();
+        // Bounded: a node cannot keep rift paging forever.
+        for _ in 0..10_000 {
+            let from = chain.len() + 1;
+            let url = format!("http://{addr}/ledger?from={from}&limit={LEDGER_PAGE}");
+            let resp = self.http.get(url).send().await.ok()?;
+            if !resp.status().is_success() {
+                return None;
+            }
+            let page: Page = resp.json().await.ok()?;
+            let n = page.entries.len();
+            chain.extend(page.entries);
+            if n < LEDGER_PAGE {
+                return Some(chain);
+            }
+        }
+        Some(chain)
+    }
+
+    async fn read_head(&self, addr: SocketAddr) -> Option<String> {
+        let h: serde_json::Value = self
+            .http
+            .get(format!("http://{addr}{HEALTH_PATH}"))
+            .timeout(Duration::from_millis(500))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        Some(format!(
+            "commit {} head {}",
+            h["commit"],
+            h["head"].as_str().unwrap_or("?")
+        ))
+    }
+}
+
+impl Adapter for SampleNode {
+    fn call<'a>(&'a self, addr: SocketAddr, req: &'a Request) -> Call<'a, Response> {
+        Box::pin(self.run(addr, req))
+    }
+
+    fn read_key<'a>(&'a self, addr: SocketAddr, key: &'a str) -> Call<'a, Option<Option<String>>> {
+        Box::pin(self.kv.read(addr, key))
+    }
+
+    fn chain(&self, addr: SocketAddr) -> Call<'_, Option<Vec<LedgerEntry>>> {
+        Box::pin(self.read_chain(addr))
+    }
+
+    fn reports_heads(&self) -> bool {
+        self.heads
+    }
+
+    fn head(&self, addr: SocketAddr) -> Call<'_, Option<String>> {
+        Box::pin(self.read_head(addr))
+    }
+}
+
+fn ok(status: u16, result: Option<String>) -> Response {
+    Response {
+        outcome: Outcome::Ok,
+        result,
+        status: Some(status),
+        error: None,
+    }
+}
+
+/// An append's answer: 200 with the entry's index; 503 and 4xx refused
+/// before any effect (never proposed); anything else may still commit.
+fn classify_append(status: u16, body: &[u8]) -> Response {
+    let index = || {
+        let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+        match v.get("index")? {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        }
+    };
+    let outcome = match status {
+        200 => return ok(200, index()),
+        400..=499 | 503 => Outcome::Fail,
+        _ => Outcome::Unknown,
+    };
+    Response {
+        outcome,
+        result: None,
+        status: Some(status),
+        error: error_text(body),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapter::http_kv;
+
+    fn classify(kind: OpKind, status: u16, body: &[u8]) -> Response {
+        let api = HttpKv::sample_node();
+        match kind {
+            OpKind::Read => http_kv::classify(&api.read, kind, status, body),
+            OpKind::Write => http_kv::classify(&api.write, kind, status, body),
+            OpKind::Cas => http_kv::classify(api.cas.as_ref().expect("cas"), kind, status, body),
+            OpKind::Append | OpKind::Probe => classify_append(status, body),
+        }
+    }
+
+    #[test]
+    fn writes_answered_with_5xx_are_unknown_but_503_reads_are_failures() {
+        // The sample node's 503: refused, never proposed.
+        assert_eq!(classify(OpKind::Write, 503, b"{}").outcome, Outcome::Fail);
+        assert_eq!(
+            classify(OpKind::Write, 504, b"{}").outcome,
+            Outcome::Unknown
+        );
+        assert_eq!(classify(OpKind::Append, 503, b"{}").outcome, Outcome::Fail);
+        assert_eq!(
+            classify(OpKind::Append, 504, b"{}").outcome,
+            Outcome::Unknown
+        );
+        assert_eq!(classify(OpKind::Cas, 500, b"").outcome, Outcome::Unknown);
+        assert_eq!(classify(OpKind::Read, 503, b"").outcome, Outcome::Fail);
+        assert_eq!(classify(OpKind::Write, 400, b"").outcome, Outcome::Fail);
+    }
+
+    #[test]
+    fn reads_and_refused_cas_carry_values() {
+        let r = classify(OpKind::Read, 200, br#"{"value":"7.1","index":3}"#);
+        assert_eq!((r.outcome, r.result.as_deref()), (Outcome::Ok, Some("7.1")));
+        let r = classify(OpKind::Read, 404, b"{}");
+        assert_eq!((r.outcome, r.result), (Outcome::Ok, None));
+        let r = classify(OpKind::Cas, 409, br#"{"current":"2.2"}"#);
+        assert_eq!(
+            (r.outcome, r.result.as_deref()),
+            (Outcome::Fail, Some("2.2"))
+        );
+        let r = classify(OpKind::Append, 200, br#"{"index":12}"#);
+        assert_eq!((r.outcome, r.result.as_deref()), (Outcome::Ok, Some("12")));
+    }
+}

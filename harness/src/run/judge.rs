@@ -1,0 +1,231 @@
+//! Judging a run: which checkers a plan selects, their results, and every
+//! expectation of the plan held against what was measured.
+//!
+//! Pure: reads recorded data only, never a process or socket.
+
+use crate::check::availability::{Availability, Latency, Recovery};
+use crate::check::verdict::{CheckResult, Verdict};
+use crate::check::{CheckerId, FinalState};
+use crate::history::{Op, Outcome};
+use crate::plan::Plan;
+use crate::report::{Convergence, ExpectationResult, OpCounts};
+use std::time::Duration;
+
+/// The checkers a plan selects: expected to hold, or listed in `finds`.
+pub(super) fn selected_checkers(plan: &Plan) -> Vec<CheckerId> {
+    let e = &plan.expect;
+    let wants = |c: CheckerId| e.finds.iter().any(|f| f == c.name());
+    CheckerId::ALL
+        .into_iter()
+        .filter(|&c| {
+            wants(c)
+                || match c {
+                    CheckerId::Linearizable => e.linearizable == Some(true),
+                    CheckerId::LostWrites => e.lost_writes.is_some(),
+                    CheckerId::LedgerAgreement => e.ledger_agreement == Some(true),
+                }
+        })
+        .collect()
+}
+
+pub(super) fn run_checkers(plan: &Plan, ops: &[Op], final_state: &FinalState) -> Vec<CheckResult> {
+    let chosen = selected_checkers(plan);
+    let sel = crate::check::Selection {
+        linearizable: chosen.contains(&CheckerId::Linearizable),
+        lost_writes: chosen.contains(&CheckerId::LostWrites),
+        ledger_agreement: chosen.contains(&CheckerId::LedgerAgreement),
+    };
+    crate::check::run_checkers(&sel, ops, final_state)
+}
+
+pub(super) fn op_counts(ops: &[Op], elapsed: Duration) -> OpCounts {
+    let mut c = OpCounts {
+        total: ops.len() as u64,
+        ..Default::default()
+    };
+    for op in ops {
+        match op.outcome {
+            Outcome::Ok => c.ok += 1,
+            Outcome::Fail => c.fail += 1,
+            Outcome::Unknown => c.unknown += 1,
+        }
+    }
+    c.per_second = c.total as f64 / elapsed.as_secs_f64().max(1e-3);
+    c
+}
+
+fn ms(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms >= 1000.0 {
+        format!("{:.2}s", ms / 1000.0)
+    } else {
+        format!("{ms:.1}ms")
+    }
+}
+
+fn pass_if(ok: bool) -> Verdict {
+    if ok {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    }
+}
+
+/// The expectation a sample-node style cluster keeps after the final heal:
+/// every node at the same commit and chain head.
+pub(super) fn convergence(c: &Convergence) -> ExpectationResult {
+    ExpectationResult {
+        name: "convergence".into(),
+        bound: "equal heads".into(),
+        measured: match c.seconds {
+            Some(s) => format!("{s:.2}s"),
+            None => "diverged".into(),
+        },
+        verdict: pass_if(c.seconds.is_some()),
+        message: c
+            .heads
+            .iter()
+            .map(|(n, h)| format!("{n}: {h}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+/// The expectation an interrupted run cannot meet: it did not run in full.
+pub(super) fn completed(end: Duration, duration: Duration, why: &str) -> ExpectationResult {
+    ExpectationResult {
+        name: "completed".into(),
+        bound: "full run".into(),
+        measured: format!(
+            "{:.1}s of {:.0}s",
+            end.as_secs_f64(),
+            duration.as_secs_f64()
+        ),
+        verdict: Verdict::Unknown,
+        message: why.to_string(),
+    }
+}
+
+/// Holds every expectation of the plan against what was measured.
+pub(super) fn judge(
+    plan: &Plan,
+    avail: &Availability,
+    lat: &Latency,
+    recovery: &[Recovery],
+    final_recovery_s: Option<f64>,
+    unexpected_exits: &[String],
+    checks: &[CheckResult],
+) -> Vec<ExpectationResult> {
+    let e = &plan.expect;
+    let mut out = Vec::new();
+    if let Some(min) = e.availability {
+        let r = avail.overall.ratio();
+        out.push(ExpectationResult {
+            name: "availability".into(),
+            bound: format!(">= {:.2}%", min * 100.0),
+            measured: format!("{:.2}%", r * 100.0),
+            verdict: pass_if(r >= min),
+            message: format!(
+                "{} of {} requests to nodes expected to serve succeeded",
+                avail.overall.served, avail.overall.total
+            ),
+        });
+    }
+    for (name, bound, got) in [
+        ("p50_latency", e.p50_latency, lat.p50_ms),
+        ("p99_latency", e.p99_latency, lat.p99_ms),
+    ] {
+        if let Some(b) = bound {
+            let got_d = Duration::from_secs_f64(got / 1000.0);
+            out.push(ExpectationResult {
+                name: name.into(),
+                bound: format!("<= {}", ms(b)),
+                measured: ms(got_d),
+                verdict: pass_if(got_d <= b),
+                message: format!("over {} served requests", lat.count),
+            });
+        }
+    }
+    if let Some(b) = e.recovery {
+        let worst = recovery
+            .iter()
+            .map(|r| r.seconds.unwrap_or(f64::INFINITY))
+            .fold(0.0f64, f64::max);
+        let never: Vec<String> = recovery
+            .iter()
+            .filter(|r| r.seconds.is_none_or(|s| s > b.as_secs_f64()))
+            .map(|r| format!("{} after `{}` at {:.1}s", r.node, r.label, r.at_s))
+            .collect();
+        let final_ok = final_recovery_s.is_some_and(|s| s <= b.as_secs_f64());
+        let measured = if worst.is_finite() {
+            format!("{worst:.2}s")
+        } else {
+            "not recovered".into()
+        };
+        let mut message = if never.is_empty() {
+            "every node served again in time".to_string()
+        } else {
+            format!("too slow: {}", never.join(", "))
+        };
+        message.push_str(&match final_recovery_s {
+            Some(s) => format!("; after the final heal all nodes served in {s:.2}s"),
+            None => "; after the final heal not every node served again".into(),
+        });
+        out.push(ExpectationResult {
+            name: "recovery".into(),
+            bound: format!("<= {}", ms(b)),
+            measured,
+            verdict: pass_if(never.is_empty() && final_ok),
+            message,
+        });
+    }
+    if e.no_unexpected_exits {
+        out.push(ExpectationResult {
+            name: "no_unexpected_exits".into(),
+            bound: "0".into(),
+            measured: unexpected_exits.len().to_string(),
+            verdict: pass_if(unexpected_exits.is_empty()),
+            message: if unexpected_exits.is_empty() {
+                "no node exited on its own".into()
+            } else {
+                unexpected_exits.join("; ")
+            },
+        });
+    }
+    for c in checks {
+        let must_find = e.finds.contains(&c.checker);
+        let verdict = if must_find {
+            // A plan that proves a bug passes only when the bug is found.
+            match c.verdict {
+                Verdict::Fail => Verdict::Pass,
+                Verdict::Pass => Verdict::Fail,
+                Verdict::Unknown => Verdict::Unknown,
+            }
+        } else if let (Some(allowed), true) = (e.lost_writes, c.checker == "lost_writes") {
+            // `lost_writes = N` tolerates up to N lost writes, never a value
+            // that no one wrote.
+            let lost = crate::check::lost_writes::lost_write_count(c);
+            let phantoms = c.details["phantom_values"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty());
+            match c.verdict {
+                Verdict::Unknown => Verdict::Unknown,
+                _ => pass_if(lost <= allowed && !phantoms),
+            }
+        } else {
+            c.verdict
+        };
+        out.push(ExpectationResult {
+            name: c.checker.clone(),
+            bound: if must_find {
+                "must find a violation".into()
+            } else {
+                "no violation".into()
+            },
+            measured: format!("{:?}", c.verdict).to_lowercase(),
+            verdict,
+            message: c.summary.clone(),
+        });
+    }
+    out
+}

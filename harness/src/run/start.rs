@@ -1,0 +1,187 @@
+//! The first phase of a run: the run directory, ports, the network backend
+//! and the nodes, up to the moment every node is ready and (when the plan
+//! asks who leads) a leader is known.
+//!
+//! Every exit path drops what it started: `Cluster` and the network kill
+//! and close their parts on drop.
+
+use super::{RunError, RunOptions};
+use crate::cluster::{self, Cluster, ClusterError, NodeEvent};
+use crate::net::{self, NetError, Network, NodeEndpoints};
+use crate::plan::{ClientRoute, ClusterSpec};
+use crate::NodeId;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// A cluster whose nodes are all ready, and the network between them.
+pub(super) struct Started {
+    pub cluster: Cluster,
+    pub net: Box<dyn Network>,
+    pub events: mpsc::UnboundedReceiver<NodeEvent>,
+    /// From the first node's spawn to every node ready, in seconds.
+    pub ready_s: f64,
+}
+
+/// Creates `<plan_dir>/<id>/{nodes,data}` and points `latest` at it.
+pub(super) fn run_dir(plan_dir: &Path, id: &str) -> Result<std::path::PathBuf, RunError> {
+    let run_dir = plan_dir.join(id);
+    for d in [run_dir.join("nodes"), run_dir.join("data")] {
+        std::fs::create_dir_all(&d).map_err(|source| RunError::RunDir {
+            path: d.display().to_string(),
+            source,
+        })?;
+    }
+    point_latest(plan_dir, id);
+    Ok(run_dir)
+}
+
+/// `results/<plan>/latest` -> the newest run (a symlink; best effort).
+fn point_latest(plan_dir: &Path, id: &str) {
+    let link = plan_dir.join("latest");
+    let _ = std::fs::remove_file(&link);
+    #[cfg(unix)]
+    if let Err(e) = std::os::unix::fs::symlink(id, &link) {
+        tracing::warn!("cannot point {} at {id}: {e}", link.display());
+    }
+}
+
+/// A node that could not bind its port: another process took it between
+/// rift choosing it and the node binding it.
+pub(super) fn port_clash(e: &ClusterError) -> bool {
+    e.last_log_lines().is_some_and(|log| {
+        let log = log.to_ascii_lowercase();
+        log.contains("address already in use") || log.contains("address in use")
+    })
+}
+
+/// Lays out ports and directories, starts the network and the nodes. A
+/// port taken by someone else in the meantime is retried with fresh ports
+/// (twice), so concurrent runs do not fail each other.
+pub(super) async fn start_cluster(
+    spec: &ClusterSpec,
+    via: ClientRoute,
+    run_dir: &Path,
+    seed: u64,
+    opts: &RunOptions,
+) -> Result<Started, RunError> {
+    const ATTEMPTS: usize = 3;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let layout = cluster::layout(spec, run_dir)?;
+        let endpoints: Vec<NodeEndpoints> = layout
+            .iter()
+            .map(|l| NodeEndpoints {
+                client: socket(&l.host, l.port),
+                peer: socket(
+                    &l.host,
+                    if spec.separate_peer_port {
+                        l.peer_port
+                    } else {
+                        l.port
+                    },
+                ),
+            })
+            .collect();
+        let net = net::start(spec.network, via, &spec.host, &endpoints, seed)
+            .await
+            .map_err(|e| match e {
+                NetError::NetnsUnsupported => RunError::NetnsUnsupported,
+                other => RunError::Net(other),
+            })?;
+        let peer_addr = |from: NodeId, to: NodeId| net.peer_addr(from, to);
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel::<NodeEvent>();
+        let spawned = Instant::now();
+        let cluster = match &opts.sample_node_program {
+            Some(p) => Cluster::start_with(spec, layout.clone(), peer_addr, ev_tx, p.clone()).await,
+            None => Cluster::start(spec, layout.clone(), peer_addr, ev_tx).await,
+        }?;
+        let all: Vec<NodeId> = (0..spec.size).map(NodeId).collect();
+        match cluster.wait_ready(&all, spec.ready.timeout).await {
+            Ok(()) => {
+                return Ok(Started {
+                    cluster,
+                    net,
+                    events: ev_rx,
+                    ready_s: spawned.elapsed().as_secs_f64(),
+                })
+            }
+            Err(e) if port_clash(&e) && attempt < ATTEMPTS => {
+                tracing::warn!("a node's port was taken ({e}); starting again on other ports");
+                let _ = cluster.shutdown().await;
+                net.shutdown().await;
+                // A fresh start: nothing from the failed attempt carries over.
+                for l in &layout {
+                    let _ = std::fs::remove_dir_all(&l.data_dir);
+                    let _ = std::fs::create_dir_all(&l.data_dir);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Waits until the nodes agree on a leader, when the plan says how to ask.
+/// `Ok(Some(reason))` when `abort` turned true first.
+pub(super) async fn wait_for_leader(
+    cluster: &Cluster,
+    spec: &ClusterSpec,
+    abort: &mut watch::Receiver<bool>,
+) -> Result<Option<String>, RunError> {
+    const INTERRUPTED: &str = "interrupted before the cluster was ready";
+    if *abort.borrow() {
+        return Ok(Some(INTERRUPTED.into()));
+    }
+    if spec.leader.is_none() {
+        return Ok(None);
+    }
+    let deadline = Instant::now() + spec.ready.timeout;
+    loop {
+        if cluster.leader().await.is_some() {
+            return Ok(None);
+        }
+        if Instant::now() >= deadline {
+            return Err(RunError::NoLeader(spec.ready.timeout));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            _ = crate::workload::until_true(abort) => return Ok(Some(INTERRUPTED.into())),
+        }
+    }
+}
+
+pub(super) fn socket(host: &str, port: u16) -> SocketAddr {
+    let ip = host
+        .parse()
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    SocketAddr::new(ip, port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn never_ready(log: &str) -> ClusterError {
+        ClusterError::NeverReady {
+            node: NodeId(1),
+            timeout: Duration::from_secs(1),
+            log: PathBuf::from("n1.log"),
+            last_log_lines: log.into(),
+        }
+    }
+
+    #[test]
+    fn only_a_taken_port_is_retried() {
+        assert!(port_clash(&never_ready(
+            "Error: Address already in use (os error 98)"
+        )));
+        assert!(port_clash(&never_ready("bind: address in use")));
+        assert!(!port_clash(&never_ready("panicked: bad config")));
+        assert!(!port_clash(&ClusterError::BinaryMissing {
+            program: "x".into()
+        }));
+    }
+}
