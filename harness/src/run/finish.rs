@@ -29,17 +29,30 @@ pub(super) struct Finish {
     pub final_state: FinalState,
 }
 
+/// Where the final checks look.
+pub(super) struct At<'a> {
+    pub cluster: &'a Cluster,
+    pub adapter: &'a dyn Adapter,
+    /// Where the workload reached each node.
+    pub targets: &'a [SocketAddr],
+    /// final.json goes here.
+    pub run_dir: &'a Path,
+}
+
 /// Heals everything, then measures recovery, convergence and final reads,
-/// and writes final.json into `run_dir`.
+/// and writes final.json.
 pub(super) async fn finish(
     nemesis: &mut Nemesis<'_>,
-    cluster: &Cluster,
-    adapter: &dyn Adapter,
-    targets: &[SocketAddr],
+    at: At<'_>,
     plan: &Plan,
     recovery_bound: Duration,
-    run_dir: &Path,
 ) -> Finish {
+    let At {
+        cluster,
+        adapter,
+        targets,
+        run_dir,
+    } = at;
     nemesis.heal_everything().await;
     let healed_at = Instant::now();
     let serve_by = healed_at + recovery_bound.max(Duration::from_secs(5)) * 2;

@@ -20,12 +20,10 @@ mod start;
 pub use clock::{run_id, utc_rfc3339};
 pub use progress::ProgressMode;
 
-use crate::check::availability::{availability, latency, Judge};
-use crate::check::verdict::Verdict;
 use crate::cluster::{self, ClusterError};
 use crate::fault;
 use crate::net::NetError;
-use crate::report::{PlanInfo, Report, ReportError, RunStatus, REPORT_SCHEMA_VERSION};
+use crate::report::{Report, ReportError};
 use crate::workload::{self, Recorder};
 use apply::Nemesis;
 use std::path::PathBuf;
@@ -158,29 +156,14 @@ pub async fn run(
             .map(|j| net.client_addr(crate::NodeId(j)))
             .collect(),
     );
-    let (stop_tx, stop_rx) = watch::channel(aborted_by.is_some());
-    let phase = progress::Phase::default();
-    let workload_task = tokio::spawn(workload::run(
-        plan.workload.clone(),
-        adapter.clone(),
-        targets.clone(),
-        seed,
-        workload::Window {
-            origin,
-            deadline: origin + duration,
-        },
-        recorder.clone(),
-        stop_rx.clone(),
-    ));
-    let progress_task = tokio::spawn(progress::show(
-        opts.progress,
-        plan.name.clone(),
-        duration,
+    let window = workload::Window {
         origin,
-        recorder.counters.clone(),
-        phase.clone(),
-        stop_rx.clone(),
-    ));
+        deadline: origin + duration,
+    };
+    let load = Load::launch(plan, opts, &adapter, &targets, seed, window, &recorder);
+    if aborted_by.is_some() {
+        load.stop.send_replace(true);
+    }
 
     let mut nemesis = Nemesis::new(plan, seed, &cluster, net.as_ref(), origin);
     let schedule = fault::schedule(&plan.steps);
@@ -193,35 +176,26 @@ pub async fn run(
             duration,
             &mut events,
             &mut log,
-            &phase,
+            &load.phase,
             &mut abort,
         )
         .await;
     }
-    let _ = stop_tx.send(true);
     let end = origin.elapsed().min(duration);
-    if aborted_by.is_some() {
-        workload_task.abort();
-    }
-    let _ = workload_task.await;
-    let _ = progress_task.await;
+    load.finish(aborted_by.is_some()).await;
 
     // Undo every fault still in force, then measure how long until all serve.
     let recovery_bound = plan.expect.recovery.unwrap_or(DEFAULT_RECOVERY);
-    let fin = if aborted_by.is_none() {
-        finish::finish(
-            &mut nemesis,
-            &cluster,
-            adapter.as_ref(),
-            &targets,
-            plan,
-            recovery_bound,
-            &run_dir,
-        )
-        .await
-    } else {
-        finish::Finish::default()
-    };
+    let mut fin = finish::Finish::default();
+    if aborted_by.is_none() {
+        let at = finish::At {
+            cluster: &cluster,
+            adapter: adapter.as_ref(),
+            targets: &targets,
+            run_dir: &run_dir,
+        };
+        fin = finish::finish(&mut nemesis, at, plan, recovery_bound).await;
+    }
     drive::drain(&mut events, origin, &mut nemesis, &mut log);
     let timeline = std::mem::take(&mut nemesis.timeline);
     let snapshots = nemesis.world.snapshots().to_vec();
@@ -246,63 +220,83 @@ pub async fn run(
     if let Some(e) = write_error {
         tracing::warn!("history.jsonl is incomplete: {e}");
     }
-    let end_ns = end.as_nanos() as u64;
-    let judged = Judge::new(&ops, &snapshots, recovery_bound.as_nanos() as u64, end_ns);
-    let avail = availability(&ops, &judged, plan.cluster.size, end_ns);
-    let lat = latency(&ops, &judged);
-    let recovery = judged.recoveries();
-    let checks = judge::run_checkers(plan, &ops, &fin.final_state);
-    let mut expectations = judge::judge(
-        plan,
-        &avail,
-        &lat,
-        &recovery,
-        fin.recovery_s,
-        &log.unexpected_exits,
-        &checks,
-    );
-    expectations.extend(fin.convergence.as_ref().map(judge::convergence));
-    let status = match &aborted_by {
-        Some(why) => {
-            expectations.push(judge::completed(end, duration, why));
-            RunStatus::Aborted
-        }
-        None => RunStatus::Completed,
-    };
-    let verdict = expectations
-        .iter()
-        .fold(Verdict::Pass, |v, e| v.and(e.verdict));
-    let report = Report {
-        schema_version: REPORT_SCHEMA_VERSION,
-        rift_version: env!("CARGO_PKG_VERSION").into(),
+    let header = record::Header {
         run_id: id,
-        plan: PlanInfo {
-            name: plan.name.clone(),
-            description: plan.description.clone(),
-            path: plan.path.display().to_string(),
-            hash: plan.hash.clone(),
-        },
-        label: opts.label.clone(),
         seed,
         started_at,
-        wall_seconds: wall.elapsed().as_secs_f64(),
-        duration_s: end.as_secs_f64(),
-        status,
-        abort_reason: aborted_by,
-        verdict,
+        label: opts.label.clone(),
+        wall,
+        duration,
+        recovery_bound,
+    };
+    let evidence = record::Evidence {
+        end,
+        aborted_by,
         cluster: cluster_info,
         timeline,
-        node_events: log.records,
-        periods: snapshots,
-        ops: judge::op_counts(&ops, end),
-        availability: avail,
-        latency: lat,
-        recovery,
-        final_recovery_s: fin.recovery_s,
-        convergence: fin.convergence,
-        checks,
-        expectations,
+        node_log: log,
+        snapshots,
+        finish: fin,
     };
+    let report = record::report(plan, header, evidence, &ops);
     report.write(&run_dir, &ops)?;
     Ok(RunOutcome { report, run_dir })
+}
+
+/// The workload and the progress display, running.
+struct Load {
+    workload: tokio::task::JoinHandle<()>,
+    progress: tokio::task::JoinHandle<()>,
+    /// Turning true stops both.
+    stop: watch::Sender<bool>,
+    phase: progress::Phase,
+}
+
+impl Load {
+    fn launch(
+        plan: &crate::plan::Plan,
+        opts: &RunOptions,
+        adapter: &Arc<dyn crate::adapter::Adapter>,
+        targets: &workload::Targets,
+        seed: u64,
+        window: workload::Window,
+        recorder: &Recorder,
+    ) -> Load {
+        let (stop, stop_rx) = watch::channel(false);
+        let phase = progress::Phase::default();
+        let workload = tokio::spawn(workload::run(
+            plan.workload.clone(),
+            adapter.clone(),
+            targets.clone(),
+            seed,
+            window,
+            recorder.clone(),
+            stop_rx.clone(),
+        ));
+        let progress = tokio::spawn(progress::show(
+            opts.progress,
+            plan.name.clone(),
+            window,
+            recorder.counters.clone(),
+            phase.clone(),
+            stop_rx,
+        ));
+        Load {
+            workload,
+            progress,
+            stop,
+            phase,
+        }
+    }
+
+    /// Stops both and waits for them; an aborted run does not wait for
+    /// requests in flight.
+    async fn finish(self, aborted: bool) {
+        self.stop.send_replace(true);
+        if aborted {
+            self.workload.abort();
+        }
+        let _ = self.workload.await;
+        let _ = self.progress.await;
+    }
 }

@@ -34,12 +34,13 @@ impl Phase {
 pub async fn show(
     mode: ProgressMode,
     plan: String,
-    total: Duration,
-    origin: Instant,
+    window: crate::workload::Window,
     counters: Arc<LiveCounters>,
     phase: Phase,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let origin = window.origin;
+    let total = window.deadline.saturating_duration_since(origin);
     let bar_mode = match mode {
         ProgressMode::Quiet => return,
         ProgressMode::Auto => std::io::stderr().is_terminal(),

@@ -1,13 +1,117 @@
-//! What a run records about its cluster for the report: the command, the
-//! network, each node's address and log, and what each link carried.
+//! What a run records for its report: the cluster (command, network, each
+//! node's address and log, what each link carried) and, once everything is
+//! measured, the report itself with its judged expectations.
 //!
 //! Reads the cluster and the network; changes neither.
 
+use super::drive::NodeLog;
+use super::finish::Finish;
+use super::judge;
+use crate::check::availability::{availability, latency, Judge};
+use crate::check::verdict::Verdict;
 use crate::cluster::Cluster;
+use crate::fault::Snapshot;
+use crate::history::Op;
 use crate::net::{LinkId, Network};
 use crate::plan::{NodeCommand, Plan, WorkloadKind};
-use crate::report::{ClusterInfo, LinkRecord, NodeInfo};
+use crate::report::{
+    ClusterInfo, FaultEvent, LinkRecord, NodeInfo, PlanInfo, Report, RunStatus,
+    REPORT_SCHEMA_VERSION,
+};
 use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Facts about the run itself.
+pub(super) struct Header {
+    pub run_id: String,
+    pub seed: u64,
+    pub started_at: String,
+    pub label: Option<String>,
+    /// When the run began (for its wall time).
+    pub wall: Instant,
+    /// How long the plan was to run.
+    pub duration: Duration,
+    /// The recovery window availability is judged with.
+    pub recovery_bound: Duration,
+}
+
+/// Everything the run recorded, besides the history.
+pub(super) struct Evidence {
+    /// How long the run drove the cluster.
+    pub end: Duration,
+    pub aborted_by: Option<String>,
+    pub cluster: ClusterInfo,
+    pub timeline: Vec<FaultEvent>,
+    pub node_log: NodeLog,
+    pub snapshots: Vec<Snapshot>,
+    pub finish: Finish,
+}
+
+/// Judges what was recorded and assembles the report.
+pub(super) fn report(plan: &Plan, h: Header, ev: Evidence, ops: &[Op]) -> Report {
+    let end_ns = ev.end.as_nanos() as u64;
+    let judged = Judge::new(
+        ops,
+        &ev.snapshots,
+        h.recovery_bound.as_nanos() as u64,
+        end_ns,
+    );
+    let avail = availability(ops, &judged, plan.cluster.size, end_ns);
+    let lat = latency(ops, &judged);
+    let recovery = judged.recoveries();
+    let checks = judge::run_checkers(plan, ops, &ev.finish.final_state);
+    let mut expectations = judge::judge(
+        plan,
+        &avail,
+        &lat,
+        &recovery,
+        ev.finish.recovery_s,
+        &ev.node_log.unexpected_exits,
+        &checks,
+    );
+    expectations.extend(ev.finish.convergence.as_ref().map(judge::convergence));
+    let status = match &ev.aborted_by {
+        Some(why) => {
+            expectations.push(judge::completed(ev.end, h.duration, why));
+            RunStatus::Aborted
+        }
+        None => RunStatus::Completed,
+    };
+    let verdict = expectations
+        .iter()
+        .fold(Verdict::Pass, |v, e| v.and(e.verdict));
+    Report {
+        schema_version: REPORT_SCHEMA_VERSION,
+        rift_version: env!("CARGO_PKG_VERSION").into(),
+        run_id: h.run_id,
+        plan: PlanInfo {
+            name: plan.name.clone(),
+            description: plan.description.clone(),
+            path: plan.path.display().to_string(),
+            hash: plan.hash.clone(),
+        },
+        label: h.label,
+        seed: h.seed,
+        started_at: h.started_at,
+        wall_seconds: h.wall.elapsed().as_secs_f64(),
+        duration_s: ev.end.as_secs_f64(),
+        status,
+        abort_reason: ev.aborted_by,
+        verdict,
+        cluster: ev.cluster,
+        timeline: ev.timeline,
+        node_events: ev.node_log.records,
+        periods: ev.snapshots,
+        ops: judge::op_counts(ops, ev.end),
+        availability: avail,
+        latency: lat,
+        recovery,
+        final_recovery_s: ev.finish.recovery_s,
+        convergence: ev.finish.convergence,
+        checks,
+        expectations,
+    }
+}
 
 pub(super) fn cluster_info(
     plan: &Plan,
