@@ -399,7 +399,7 @@ fn run_plans(paths: &[PathBuf], opts: &RunOptions, fail_fast: bool) -> ExitCode 
         Ok(p) => p,
         Err(code) => return code,
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -602,7 +602,13 @@ impl RaftCore {
             seq: self.seq,
             index: self.commit,
         });
-        self.broadcast(true, out);
+        // A round that confirms leadership: every peer hears from the
+        // leader, but nothing in flight is sent again (that is the periodic
+        // heartbeat's job; resending on every read multiplied the traffic).
+        let peers: Vec<String> = self.progress.keys().cloned().collect();
+        for p in peers {
+            self.send_append(&p, true, out);
+        }
     }
 
     /// Sends Append to every peer. A heartbeat also retransmits anything unacknowledged.
