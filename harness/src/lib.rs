@@ -6,6 +6,7 @@
 //! data and channels.
 
 pub mod check;
+pub mod cli;
 pub mod cluster;
 pub mod fault;
 pub mod history;
