@@ -7,6 +7,7 @@
 
 pub mod adapter;
 pub mod check;
+pub mod cli;
 pub mod cluster;
 pub mod fault;
 pub mod history;

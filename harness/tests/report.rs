@@ -387,7 +387,10 @@ fn aggregate_of_many_plans_snapshot() {
     insta::assert_snapshot!("aggregate_junit_xml", redact_times(&junit_xml_runs(&runs)));
     let table = rift::report::aggregate_table(&runs);
     assert!(table.contains("1 of 4 plans passed: FAIL"), "{table}");
-    let codes: Vec<u8> = runs.iter().map(rift::run::many::exit_code_of).collect();
+    let codes: Vec<u8> = runs
+        .iter()
+        .map(|r| rift::cli::exit::Exit::from(rift::run::many::RunEnd::of(r)).code())
+        .collect();
     assert_eq!(codes, [0, 1, 3, 0]);
 }
 

@@ -1,9 +1,10 @@
 //! `rift run PLAN...`: many plans in turn, then one aggregate table, one
-//! junit.xml and one summary.md in the results root, and one exit code.
+//! junit.xml and one summary.md in the results root, and one [`RunEnd`].
 //!
 //! Owns the order of plans, `--fail-fast` and how the plans' outcomes combine
-//! into an exit code. It never judges a run itself: verdicts come from the
-//! runner's reports.
+//! into one [`RunEnd`]. It never judges a run itself: verdicts come from the
+//! runner's reports; and it never defines exit codes: `crate::cli::exit`
+//! maps a [`RunEnd`] to one.
 
 use super::{run, RunOptions};
 use crate::plan::Plan;
@@ -11,12 +12,33 @@ use crate::report::{aggregate_markdown, junit_xml_runs, PlanRun, ReportError};
 use std::path::{Path, PathBuf};
 use tokio::sync::watch;
 
-/// Exit codes of `rift run`, worst wins: 0 every plan passed, 1 an
-/// expectation failed, 3 a plan could not run, 130 interrupted.
-pub const EXIT_PASS: u8 = 0;
-pub const EXIT_FAIL: u8 = 1;
-pub const EXIT_CANNOT_RUN: u8 = 3;
-pub const EXIT_INTERRUPTED: u8 = 130;
+/// How a plan's run ended, ordered from best to worst: where several plans
+/// combine, the worst wins (`max`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RunEnd {
+    /// Every expectation held, or the plan was skipped (`--fail-fast` or an
+    /// interrupt; the cause is counted on its own).
+    Passed,
+    /// An expectation failed.
+    Failed,
+    /// The experiment could not run.
+    CannotRun,
+    /// Interrupted by SIGINT or SIGTERM.
+    Interrupted,
+}
+
+impl RunEnd {
+    /// How one plan's outcome ended.
+    pub fn of(run: &PlanRun) -> RunEnd {
+        match run {
+            PlanRun::Ran { report, .. } if report.abort_reason.is_some() => RunEnd::Interrupted,
+            PlanRun::Ran { .. } if run.passed() => RunEnd::Passed,
+            PlanRun::Ran { .. } => RunEnd::Failed,
+            PlanRun::CannotRun { .. } => RunEnd::CannotRun,
+            PlanRun::Skipped { .. } => RunEnd::Passed,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanPathError {
@@ -58,24 +80,14 @@ pub fn expand_plan_paths(args: &[PathBuf]) -> Result<Vec<PathBuf>, PlanPathError
 /// What `rift run` did with every plan, in order.
 pub struct ManyOutcome {
     pub runs: Vec<PlanRun>,
-    pub exit_code: u8,
-}
-
-/// The exit code one plan's outcome asks for.
-pub fn exit_code_of(run: &PlanRun) -> u8 {
-    match run {
-        PlanRun::Ran { report, .. } if report.abort_reason.is_some() => EXIT_INTERRUPTED,
-        PlanRun::Ran { .. } if run.passed() => EXIT_PASS,
-        PlanRun::Ran { .. } => EXIT_FAIL,
-        PlanRun::CannotRun { .. } => EXIT_CANNOT_RUN,
-        PlanRun::Skipped { .. } => EXIT_PASS,
-    }
+    /// The worst [`RunEnd`] of all plans ([`RunEnd::Passed`] for none).
+    pub end: RunEnd,
 }
 
 /// Runs `plans` one after another. `each` sees every outcome as soon as it
 /// is known (to print it). With `fail_fast` the plans after the first one
 /// that did not pass are skipped; an interrupt skips the rest and makes the
-/// exit code 130.
+/// end [`RunEnd::Interrupted`].
 pub async fn run_many(
     plans: &[Plan],
     opts: &RunOptions,
@@ -84,12 +96,12 @@ pub async fn run_many(
     mut each: impl FnMut(&PlanRun),
 ) -> ManyOutcome {
     let mut runs = Vec::with_capacity(plans.len());
-    let mut code = EXIT_PASS;
+    let mut end = RunEnd::Passed;
     let mut stop_reason: Option<String> = None;
     for plan in plans {
         if *abort.borrow() && stop_reason.is_none() {
             stop_reason = Some("not run: interrupted".into());
-            code = code.max(EXIT_INTERRUPTED);
+            end = end.max(RunEnd::Interrupted);
         }
         let outcome = match &stop_reason {
             Some(reason) => PlanRun::Skipped {
@@ -108,7 +120,7 @@ pub async fn run_many(
                 },
             },
         };
-        code = code.max(exit_code_of(&outcome));
+        end = end.max(RunEnd::of(&outcome));
         if fail_fast
             && stop_reason.is_none()
             && !matches!(outcome, PlanRun::Skipped { .. })
@@ -119,10 +131,7 @@ pub async fn run_many(
         each(&outcome);
         runs.push(outcome);
     }
-    ManyOutcome {
-        runs,
-        exit_code: code,
-    }
+    ManyOutcome { runs, end }
 }
 
 /// OUT/junit.xml and OUT/summary.md over every plan of the invocation.

@@ -1,0 +1,179 @@
+//! The command line of `rift`: clap argument structs, value parsers, and
+//! [`parse`], which prints clap's own errors, help and version.
+//!
+//! Owns the syntax of every subcommand (names, flags, defaults, help text).
+//! Must never run a command: the structs go to the command's module in
+//! [`crate::cli`].
+
+use super::exit::Exit;
+use crate::plan;
+use crate::run::ProgressMode;
+use clap::{Args, Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "rift",
+    version,
+    about = "Chaos-testing harness for real multi-process clusters"
+)]
+#[command(
+    after_help = "Exit codes: 0 every expectation held, 1 an expectation failed, \
+2 invalid plan or arguments, 3 the experiment could not run, 130 interrupted."
+)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+// The argument structs below carry no doc comments of their own: a
+// subcommand's help text is the doc comment of its `Command` variant.
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run experiment plans against real clusters.
+    Run(RunArgs),
+    /// Write summary.md, junit.xml and report.html of a run again from its
+    /// report.json and history.jsonl.
+    Report(ReportArgs),
+    /// Compare two runs or result trees plan by plan; exit 1 on a regression.
+    #[command(
+        after_help = "BASE and NEW are report.json files, run directories, or results trees \
+(the newest run of each plan is used; plans are matched by name).\n\
+Exit codes: 0 no regression, 1 a regression, 2 bad input or incompatible report versions."
+    )]
+    Compare(CompareArgs),
+    /// Check plans without running them (a directory means every `*.toml`
+    /// in it, as for `run`).
+    Validate(ValidateArgs),
+    /// Re-run the checkers on a recorded history, without a cluster.
+    ///
+    /// PATH is a history.jsonl file or a run directory (its history.jsonl and,
+    /// when present, final.json). linearizable runs when the history has
+    /// key-value operations; lost_writes and ledger_agreement when final
+    /// state is given.
+    Check(CheckArgs),
+    /// List the plans in a directory with their descriptions.
+    List(ListArgs),
+}
+
+// `rift run`.
+#[derive(Args)]
+pub struct RunArgs {
+    /// Plan files (TOML).
+    #[arg(required = true)]
+    pub plans: Vec<PathBuf>,
+    /// Results root: runs go to OUT/<plan>/<run-id>/.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    /// Seed for every random choice (overrides the plan's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Build label recorded in the report, for comparing builds.
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Override the plan's duration (e.g. 10s, 2m).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Progress display: auto (bar on a terminal), lines or quiet.
+    #[arg(long, default_value = "auto", value_parser = parse_progress)]
+    pub progress: ProgressMode,
+    /// Stop at the first plan that does not pass; the rest are skipped.
+    #[arg(long)]
+    pub fail_fast: bool,
+}
+
+// `rift report`.
+#[derive(Args)]
+pub struct ReportArgs {
+    /// Run directories (results/<plan>/<run-id> or results/<plan>/latest).
+    #[arg(required = true)]
+    pub run_dirs: Vec<PathBuf>,
+}
+
+// `rift compare`.
+#[derive(Args)]
+pub struct CompareArgs {
+    pub base: PathBuf,
+    pub new: PathBuf,
+    /// Output: table (terminal), md (Markdown) or json.
+    #[arg(long, default_value = "table", value_parser = ["table", "md", "json"])]
+    pub format: String,
+    /// Largest relative increase of p50/p99 latency that is not a regression.
+    #[arg(long, default_value = "20%", value_parser = parse_fraction)]
+    pub max_latency_regression: f64,
+    /// Latency increases below this are noise (e.g. 2ms).
+    #[arg(long, default_value = "2ms", value_parser = parse_duration)]
+    pub latency_slack: Duration,
+    /// Smallest change of availability accepted, in percentage points (e.g. -0.5%).
+    #[arg(long, default_value = "-0.5%", value_parser = parse_fraction, allow_hyphen_values = true)]
+    pub min_availability_delta: f64,
+    /// Largest relative increase of recovery times that is not a regression.
+    #[arg(long, default_value = "50%", value_parser = parse_fraction)]
+    pub max_recovery_regression: f64,
+    /// Recovery increases below this are noise (e.g. 500ms).
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    pub recovery_slack: Duration,
+    /// Largest relative drop of ops/s that is not a regression.
+    #[arg(long, default_value = "20%", value_parser = parse_fraction)]
+    pub max_throughput_drop: f64,
+}
+
+// `rift validate`.
+#[derive(Args)]
+pub struct ValidateArgs {
+    #[arg(required = true)]
+    pub plans: Vec<PathBuf>,
+}
+
+// `rift check`.
+#[derive(Args)]
+pub struct CheckArgs {
+    pub path: PathBuf,
+    /// The state read from every node after the run (final.json).
+    #[arg(long = "final-reads", value_name = "FILE")]
+    pub final_reads: Option<PathBuf>,
+}
+
+// `rift list`.
+#[derive(Args)]
+pub struct ListArgs {
+    #[arg(default_value = "experiments")]
+    pub dir: PathBuf,
+}
+
+/// Parses the command line (`args[0]` is the program). On an error, or on
+/// `--help`/`--version`, prints what clap says and returns how to exit:
+/// [`Exit::Invalid`] for an error, [`Exit::Pass`] for help and version.
+pub fn parse(args: &[OsString]) -> Result<Cli, Exit> {
+    Cli::try_parse_from(args).map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            Exit::Invalid
+        } else {
+            Exit::Pass
+        }
+    })
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    plan::parse_duration(s)
+}
+
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    crate::report::compare::parse_fraction(s)
+}
+
+fn parse_progress(s: &str) -> Result<ProgressMode, String> {
+    match s {
+        "auto" => Ok(ProgressMode::Auto),
+        "lines" => Ok(ProgressMode::Lines),
+        "quiet" => Ok(ProgressMode::Quiet),
+        other => Err(format!("expected auto, lines or quiet, found `{other}`")),
+    }
+}

@@ -1,0 +1,115 @@
+//! `rift run PLAN...`: runs plans against real clusters, prints each plan's
+//! table as it finishes, then the aggregate table, and ends with the worst
+//! plan's exit code. SIGINT or SIGTERM stops the run cleanly (a second one
+//! exits at once with 130).
+//!
+//! Owns the async runtime, the interrupt handling and what a run prints.
+//! Must never decide a verdict or the order of plans: that is
+//! [`crate::run::many`]'s, which returns a typed [`RunEnd`] mapped here to
+//! an [`Exit`].
+//!
+//! [`RunEnd`]: crate::run::many::RunEnd
+
+use super::args::RunArgs;
+use super::exit::Exit;
+use super::plans;
+use super::print::{errln, out, outln};
+use crate::report::{aggregate_table, terminal_table, verdict_word, PlanRun};
+use crate::run::{many, RunOptions};
+
+/// Runs every plan of `args` in turn (see [`many::run_many`]).
+pub fn run(args: RunArgs) -> Exit {
+    let RunArgs {
+        plans,
+        out,
+        seed,
+        label,
+        duration,
+        progress,
+        fail_fast,
+    } = args;
+    let opts = RunOptions {
+        out,
+        seed,
+        label,
+        duration,
+        progress,
+        sample_node_program: None,
+    };
+    let plans = match plans::load(&plans) {
+        Ok(p) => p,
+        Err(exit) => return exit,
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            errln!("error: cannot start the async runtime: {e}");
+            return Exit::CannotRun;
+        }
+    };
+    let outcome = rt.block_on(async {
+        let (abort_tx, abort_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_interrupt().await;
+            errln!(
+                "rift: interrupted; stopping nodes and writing a partial report (again to force)"
+            );
+            let _ = abort_tx.send(true);
+            wait_for_interrupt().await;
+            std::process::exit(i32::from(Exit::Interrupted.code()));
+        });
+        many::run_many(&plans, &opts, fail_fast, abort_rx, print_plan_run).await
+    });
+    if outcome.runs.len() > 1 {
+        outln!("\nall plans:");
+        out!("{}", aggregate_table(&outcome.runs));
+    }
+    let exit = Exit::from(outcome.end);
+    if let Err(e) = many::write_aggregate(&opts.out, &outcome.runs) {
+        errln!("error: {e}");
+        return exit.max(Exit::CannotRun);
+    }
+    exit
+}
+
+fn print_plan_run(run: &PlanRun) {
+    match run {
+        PlanRun::Ran { report: r, run_dir } => {
+            outln!("\n{}: {}", r.plan.name, verdict_word(r.verdict));
+            out!("{}", terminal_table(r));
+            outln!("  report: {}", run_dir.join("report.html").display());
+        }
+        PlanRun::CannotRun {
+            plan,
+            error,
+            log_tail,
+        } => {
+            errln!("error: {plan}: cannot run: {error}");
+            if let Some(tail) = log_tail {
+                errln!("last lines of the node's log:");
+                for line in tail.lines() {
+                    errln!("  | {line}");
+                }
+            }
+        }
+        PlanRun::Skipped { plan, reason } => outln!("\n{plan}: skipped ({reason})"),
+    }
+}
+
+async fn wait_for_interrupt() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
