@@ -14,7 +14,7 @@ pub use progress::ProgressMode;
 
 use crate::check::availability::{availability, latency, Judge};
 use crate::check::verdict::{CheckResult, Verdict};
-use crate::check::{FinalState, LedgerEntry, FINAL_STATE_VERSION};
+use crate::check::{CheckerId, FinalState, LedgerEntry, FINAL_STATE_VERSION};
 use crate::cluster::{self, Cluster, ClusterError, NodeEvent, NodeEventKind};
 use crate::fault::{self, NodeState, World};
 use crate::history::{Op, Outcome};
@@ -298,7 +298,8 @@ pub async fn run(
         command: match &spec.command {
             NodeCommand::SampleNode { bugs } if bugs.is_empty() => "sample-node (bundled)".into(),
             NodeCommand::SampleNode { bugs } => {
-                format!("sample-node (bundled) --bug {}", bugs.join(" --bug "))
+                let names: Vec<&str> = bugs.iter().map(|b| b.name()).collect();
+                format!("sample-node (bundled) --bug {}", names.join(" --bug "))
             }
             NodeCommand::External { program, .. } => program.clone(),
         },
@@ -472,9 +473,13 @@ async fn start_cluster(
         let mesh = match spec.network {
             NetworkMode::Proxy if size > 1 || via == ClientRoute::Proxy => {
                 let ep = peer_endpoint.clone();
-                let mut mesh =
-                    ProxyMesh::start(size, &spec.host, move |j: NodeId| ep[j.index()], seed)
-                        .await?;
+                let mut mesh = ProxyMesh::start(
+                    size,
+                    &spec.host.to_string(),
+                    move |j: NodeId| ep[j.index()],
+                    seed,
+                )
+                .await?;
                 if via == ClientRoute::Proxy {
                     mesh.add_client_links(|j: NodeId| {
                         let l = &layout[j.index()];
@@ -728,8 +733,7 @@ async fn read_everything(targets: &workload::Targets, plan: &Plan) -> FinalState
     // The chain is read under any workload the ledger checker is asked for.
     let e = &plan.expect;
     if matches!(spec.kind, WorkloadKind::Ledger)
-        || e.ledger_agreement == Some(true)
-        || e.finds.iter().any(|f| f == "ledger_agreement")
+        || e.checkers().contains(&CheckerId::LedgerAgreement)
     {
         out.ledgers = read_chains(&http, targets).await;
     }
@@ -800,12 +804,11 @@ fn write_final_state(run_dir: &Path, fin: &FinalState) {
 }
 
 fn run_checkers(plan: &Plan, ops: &[Op], final_state: &FinalState) -> Vec<CheckResult> {
-    let e = &plan.expect;
-    let wants = |name: &str| e.finds.iter().any(|f| f == name);
+    let chosen = plan.expect.checkers();
     let sel = crate::check::Selection {
-        linearizable: e.linearizable == Some(true) || wants("linearizable"),
-        lost_writes: e.lost_writes.is_some() || wants("lost_writes"),
-        ledger_agreement: e.ledger_agreement == Some(true) || wants("ledger_agreement"),
+        linearizable: chosen.contains(&CheckerId::Linearizable),
+        lost_writes: chosen.contains(&CheckerId::LostWrites),
+        ledger_agreement: chosen.contains(&CheckerId::LedgerAgreement),
     };
     crate::check::run_checkers(&sel, ops, final_state)
 }
@@ -930,7 +933,7 @@ fn judge(
         });
     }
     for c in checks {
-        let must_find = e.finds.contains(&c.checker);
+        let must_find = CheckerId::from_name(&c.checker).is_some_and(|id| e.must_find(id));
         let verdict = if must_find {
             // A plan that proves a bug passes only when the bug is found.
             match c.verdict {

@@ -274,10 +274,8 @@ impl Client {
         let key = req.key.as_deref().unwrap_or_default();
         let sent = match (&self.kind, req.kind) {
             (WorkloadKind::Probe { method, path, .. }, _) => {
-                let method =
-                    reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
                 self.http
-                    .request(method, format!("{base}{path}"))
+                    .request(method.clone(), format!("{base}{path}"))
                     .send()
                     .await
             }
@@ -399,8 +397,10 @@ fn adapter_request(
     op: &HttpOp,
     vars: &Vars<'_>,
 ) -> reqwest::RequestBuilder {
-    let method = reqwest::Method::from_bytes(op.method.as_bytes()).unwrap_or(reqwest::Method::GET);
-    let mut rb = http.request(method, format!("{base}{}", render(&op.path, vars)));
+    let mut rb = http.request(
+        op.method.clone(),
+        format!("{base}{}", render(&op.path, vars)),
+    );
     for (name, value) in &op.headers {
         rb = rb.header(name.as_str(), render(value, vars));
     }
@@ -672,7 +672,7 @@ mod tests {
     #[test]
     fn probe_success_is_the_status_set() {
         let probe = WorkloadKind::Probe {
-            method: "GET".into(),
+            method: reqwest::Method::GET,
             path: "/".into(),
             ok_status: vec![200, 204],
         };
