@@ -35,7 +35,7 @@ fn arg(parts: Vec<TemplatePart>) -> ArgTemplate {
 fn spec(size: usize, program: &str, args: Vec<ArgTemplate>, probe: ReadyProbe) -> ClusterSpec {
     ClusterSpec {
         size,
-        host: "127.0.0.1".into(),
+        host: std::net::Ipv4Addr::LOCALHOST.into(),
         command: NodeCommand::External {
             program: program.into(),
             args,
@@ -441,7 +441,7 @@ async fn layout_gives_distinct_ports_and_per_node_paths() {
     assert_eq!(layout[2].log_path, dir.path().join("nodes/n2.log"));
     assert_eq!(layout[2].data_dir, dir.path().join("data/n2"));
 
-    spec.host = "10.0.0.1".into();
+    spec.host = std::net::Ipv4Addr::new(10, 0, 0, 1).into();
     assert!(matches!(
         cluster::layout(&spec, dir.path()),
         Err(ClusterError::BadHost { .. })

@@ -126,6 +126,14 @@ fn clients_through_proxies_need_the_proxy_mesh() {
 }
 
 #[test]
+fn availability_is_a_bound_not_something_to_find() {
+    assert_eq!(
+        error_of("finds_availability.toml"),
+        "tests/fixtures/plans/finds_availability.toml:6:26: expect.finds[1]: `availability` is a bound, not a checker: write `availability = 0.99` in [expect] for the minimum success ratio; `finds` takes `linearizable`, `lost_writes`, `ledger_agreement`"
+    );
+}
+
+#[test]
 fn missing_name_points_at_the_top() {
     assert_eq!(
         error_of("missing_name.toml"),
@@ -197,7 +205,7 @@ fn full_plan_parses_to_the_expected_value() {
         hash: got.hash.clone(),
         cluster: ClusterSpec {
             size: 5,
-            host: "127.0.0.2".into(),
+            host: std::net::Ipv4Addr::new(127, 0, 0, 2).into(),
             command: NodeCommand::External {
                 program: "/usr/bin/some-server".into(),
                 args: vec![
@@ -378,7 +386,7 @@ fn minimal_plan_takes_every_default() {
     assert_eq!(p.description, "");
     let c = &p.cluster;
     assert_eq!(c.size, 3);
-    assert_eq!(c.host, "127.0.0.1");
+    assert_eq!(c.host.to_string(), "127.0.0.1");
     assert_eq!(c.command, NodeCommand::SampleNode { bugs: vec![] });
     assert_eq!(c.network, NetworkMode::Proxy);
     assert_eq!(
@@ -419,7 +427,7 @@ fn minimal_plan_takes_every_default() {
     assert_eq!(
         p.workload.kind,
         WorkloadKind::Probe {
-            method: "GET".into(),
+            method: reqwest::Method::GET,
             path: "/health".into(),
             ok_status: vec![200]
         }

@@ -124,8 +124,10 @@ fn build(
     op: &HttpOp,
     vars: &Vars<'_>,
 ) -> reqwest::RequestBuilder {
-    let method = reqwest::Method::from_bytes(op.method.as_bytes()).unwrap_or(reqwest::Method::GET);
-    let mut rb = http.request(method, format!("http://{addr}{}", render(&op.path, vars)));
+    let mut rb = http.request(
+        op.method.clone(),
+        format!("http://{addr}{}", render(&op.path, vars)),
+    );
     for (name, value) in &op.headers {
         rb = rb.header(name.as_str(), render(value, vars));
     }

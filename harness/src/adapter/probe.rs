@@ -15,10 +15,15 @@ pub struct Probe {
 }
 
 impl Probe {
-    pub fn new(http: reqwest::Client, method: &str, path: &str, ok_status: &[u16]) -> Probe {
+    pub fn new(
+        http: reqwest::Client,
+        method: &reqwest::Method,
+        path: &str,
+        ok_status: &[u16],
+    ) -> Probe {
         Probe {
             http,
-            method: reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET),
+            method: method.clone(),
             path: path.to_string(),
             ok_status: ok_status.to_vec(),
         }

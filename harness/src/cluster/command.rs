@@ -143,7 +143,7 @@ pub(crate) fn node_commands(
                     args.push(me.data_dir.display().to_string());
                     for bug in bugs {
                         args.push("--bug".into());
-                        args.push(bug.clone());
+                        args.push(bug.name().into());
                     }
                     (sample.program.clone(), args)
                 }
@@ -202,7 +202,7 @@ mod tests {
     fn spec(command: NodeCommand, include_self: bool) -> ClusterSpec {
         ClusterSpec {
             size: 3,
-            host: "127.0.0.1".into(),
+            host: std::net::Ipv4Addr::LOCALHOST.into(),
             command,
             env: BTreeMap::from([("NODE".to_string(), t(&["{name}", "@", "{port}"]))]),
             ready: Readiness {
@@ -292,7 +292,7 @@ mod tests {
     #[test]
     fn sample_node_gets_its_fixed_command_line() {
         let cmd = NodeCommand::SampleNode {
-            bugs: vec!["stale-read".into()],
+            bugs: vec![crate::plan::SampleBug::StaleReads],
         };
         let argv = node_commands(&spec(cmd, false), &layout(), &proxy, &sample());
         assert_eq!(argv[2].program, PathBuf::from("/bin/rift"));
@@ -311,7 +311,7 @@ mod tests {
                 "--data-dir",
                 "/d/n2",
                 "--bug",
-                "stale-read",
+                "stale-reads",
             ]
         );
     }

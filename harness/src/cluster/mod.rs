@@ -56,7 +56,7 @@ pub struct NodeLayout {
 /// take one before the node binds it. Such a clash shows up as a node that
 /// exits or never gets ready, with its log lines in the error.
 pub fn layout(spec: &ClusterSpec, run_dir: &Path) -> Result<Vec<NodeLayout>, ClusterError> {
-    let ip = loopback_ip(&spec.host)?;
+    let ip = loopback_ip(spec.host)?;
     let separate = separate_peer_port(spec);
     let per_node = if separate { 2 } else { 1 };
     let ports = free_ports(ip, spec.size * per_node, &[])?;
@@ -105,12 +105,13 @@ pub fn free_ports(ip: IpAddr, count: usize, avoid: &[u16]) -> Result<Vec<u16>, C
     Ok(ports)
 }
 
-fn loopback_ip(host: &str) -> Result<IpAddr, ClusterError> {
-    match host.parse::<IpAddr>() {
-        Ok(ip) if ip.is_loopback() => Ok(ip),
-        _ => Err(ClusterError::BadHost {
+fn loopback_ip(host: IpAddr) -> Result<IpAddr, ClusterError> {
+    if host.is_loopback() {
+        Ok(host)
+    } else {
+        Err(ClusterError::BadHost {
             host: host.to_string(),
-        }),
+        })
     }
 }
 
@@ -354,7 +355,7 @@ impl Cluster {
         events: UnboundedSender<NodeEvent>,
         sample: SampleNodeProgram,
     ) -> Result<Cluster, ClusterError> {
-        let ip = loopback_ip(&spec.host)?;
+        let ip = loopback_ip(spec.host)?;
         let mut commands = command::node_commands(spec, &layout, &peer_addr, &sample);
         // Resolve the program once, before any process starts, so a typo
         // fails the run cleanly instead of leaving half a cluster.

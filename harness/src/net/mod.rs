@@ -93,15 +93,20 @@ pub enum NetError {
 pub async fn start(
     mode: NetworkMode,
     via: ClientRoute,
-    host: &str,
+    host: std::net::IpAddr,
     nodes: &[NodeEndpoints],
     seed: u64,
 ) -> Result<Box<dyn Network>, NetError> {
     match mode {
         NetworkMode::Proxy if nodes.len() > 1 || via == ClientRoute::Proxy => {
             let peers: Vec<SocketAddr> = nodes.iter().map(|n| n.peer).collect();
-            let mut mesh =
-                ProxyMesh::start(nodes.len(), host, |j: NodeId| peers[j.index()], seed).await?;
+            let mut mesh = ProxyMesh::start(
+                nodes.len(),
+                &host.to_string(),
+                |j: NodeId| peers[j.index()],
+                seed,
+            )
+            .await?;
             if via == ClientRoute::Proxy {
                 mesh.add_client_links(|j: NodeId| nodes[j.index()].client)
                     .await?;

@@ -9,6 +9,7 @@
 
 mod duration;
 mod error;
+mod fault_kind;
 mod target;
 mod template;
 mod types;
@@ -16,10 +17,10 @@ mod validate;
 
 pub use duration::{format_duration, parse_duration, parse_rate};
 pub use error::PlanError;
+pub use fault_kind::FaultKind;
 pub use target::{parse_signal, parse_target, parse_topology};
 pub use template::TemplateScope;
 pub use types::*;
-pub use validate::{CHECKERS, SAMPLE_BUGS};
 
 use sha2::{Digest, Sha256};
 use std::path::Path;

@@ -3,8 +3,12 @@
 //! A `Plan` cannot be invalid; `plan::parse` is the only way to build one from
 //! user input. Nothing here touches processes or the network.
 
+use crate::check::CheckerId;
 use crate::NodeId;
+use reqwest::Method;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -30,8 +34,9 @@ pub struct Plan {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClusterSpec {
     pub size: usize,
-    /// Loopback address nodes listen on (default `127.0.0.1`).
-    pub host: String,
+    /// Loopback address nodes listen on (default `127.0.0.1`); validation
+    /// refuses any other.
+    pub host: IpAddr,
     pub command: NodeCommand,
     /// Extra environment for every node; values are templates.
     pub env: BTreeMap<String, Template>,
@@ -52,13 +57,56 @@ pub enum NodeCommand {
     /// The sample node bundled inside rift (rift re-executes itself).
     SampleNode {
         /// `--bug NAME` switches, to prove checkers catch real bugs.
-        bugs: Vec<String>,
+        bugs: Vec<SampleBug>,
     },
     /// Any binary, its arguments templated per node.
     External {
         program: String,
         args: Vec<ArgTemplate>,
     },
+}
+
+/// A bug the bundled sample node can switch on (`--bug NAME`), so rift's
+/// checkers can prove they catch it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SampleBug {
+    StaleReads,
+    AckBeforeCommit,
+    UnsafeVote,
+}
+
+impl SampleBug {
+    /// Every bug, in the order messages list them.
+    pub const ALL: [SampleBug; 3] = [
+        SampleBug::StaleReads,
+        SampleBug::AckBeforeCommit,
+        SampleBug::UnsafeVote,
+    ];
+
+    /// The name plans use, which is also the sample node's `--bug` switch.
+    pub fn name(self) -> &'static str {
+        match self {
+            SampleBug::StaleReads => "stale-reads",
+            SampleBug::AckBeforeCommit => "ack-before-commit",
+            SampleBug::UnsafeVote => "unsafe-vote",
+        }
+    }
+
+    /// The bug a plan names, if any.
+    pub fn from_name(name: &str) -> Option<SampleBug> {
+        SampleBug::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// Every name, for messages and suggestions.
+    pub fn names() -> [&'static str; 3] {
+        SampleBug::ALL.map(SampleBug::name)
+    }
+}
+
+impl fmt::Display for SampleBug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// One element of `args`.
@@ -170,7 +218,7 @@ pub enum ClientRoute {
 pub enum WorkloadKind {
     /// HTTP requests to every node; success means status in `ok_status`.
     Probe {
-        method: String,
+        method: Method,
         path: String,
         ok_status: Vec<u16>,
     },
@@ -201,7 +249,7 @@ pub struct HttpKv {
 /// absent) and `{value_json}`, `{expect_json}` (a JSON string, or `null`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct HttpOp {
-    pub method: String,
+    pub method: Method,
     pub path: String,
     pub headers: Vec<(String, String)>,
     /// No body when `None`.
@@ -234,8 +282,8 @@ pub enum ValueAt {
 impl HttpKv {
     /// The sample node's API, expressed as an adapter.
     pub fn sample_node() -> HttpKv {
-        let op = |method: &str, path: &str, body: Option<&str>| HttpOp {
-            method: method.into(),
+        let op = |method: Method, path: &str, body: Option<&str>| HttpOp {
+            method,
             path: path.into(),
             headers: Vec::new(),
             body: body.map(str::to_string),
@@ -246,7 +294,7 @@ impl HttpKv {
             value: ValueAt::Pointer("/value".into()),
         };
         let mut cas = op(
-            "POST",
+            Method::POST,
             "/kv/{key}/cas",
             Some(r#"{"expect": {expect_json}, "value": {value_json}}"#),
         );
@@ -257,11 +305,11 @@ impl HttpKv {
         // The sample node answers 503 only for what it never proposed (no
         // leader, stopping, or a slot another entry took), 504 otherwise.
         cas.refused = vec![503];
-        let mut write = op("PUT", "/kv/{key}", Some("{value}"));
+        let mut write = op(Method::PUT, "/kv/{key}", Some("{value}"));
         write.not_found = Vec::new();
         write.refused = vec![503];
         HttpKv {
-            read: op("GET", "/kv/{key}", None),
+            read: op(Method::GET, "/kv/{key}", None),
             write,
             cas: Some(cas),
         }
@@ -382,7 +430,33 @@ pub struct Expectations {
     pub lost_writes: Option<u64>,
     pub ledger_agreement: Option<bool>,
     /// Checkers that must report a violation (plans that prove a bug is found).
-    pub finds: Vec<String>,
+    pub finds: Vec<CheckerId>,
+}
+
+impl Expectations {
+    /// Whether the plan expects `checker` to hold (find no violation).
+    pub fn expects_to_hold(&self, checker: CheckerId) -> bool {
+        match checker {
+            CheckerId::Linearizable => self.linearizable == Some(true),
+            CheckerId::LostWrites => self.lost_writes.is_some(),
+            CheckerId::LedgerAgreement => self.ledger_agreement == Some(true),
+        }
+    }
+
+    /// Whether the plan proves a bug: `checker` must report a violation.
+    pub fn must_find(&self, checker: CheckerId) -> bool {
+        self.finds.contains(&checker)
+    }
+
+    /// The checkers this plan selects (expected to hold, or listed in
+    /// `finds`), in [`CheckerId::ALL`] order: the one place selection is
+    /// derived from a plan.
+    pub fn checkers(&self) -> Vec<CheckerId> {
+        CheckerId::ALL
+            .into_iter()
+            .filter(|&c| self.expects_to_hold(c) || self.must_find(c))
+            .collect()
+    }
 }
 
 impl Default for Expectations {

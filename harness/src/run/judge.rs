@@ -13,19 +13,7 @@ use std::time::Duration;
 
 /// The checkers a plan selects: expected to hold, or listed in `finds`.
 pub(super) fn selected_checkers(plan: &Plan) -> Vec<CheckerId> {
-    let e = &plan.expect;
-    let wants = |c: CheckerId| e.finds.iter().any(|f| f == c.name());
-    CheckerId::ALL
-        .into_iter()
-        .filter(|&c| {
-            wants(c)
-                || match c {
-                    CheckerId::Linearizable => e.linearizable == Some(true),
-                    CheckerId::LostWrites => e.lost_writes.is_some(),
-                    CheckerId::LedgerAgreement => e.ledger_agreement == Some(true),
-                }
-        })
-        .collect()
+    plan.expect.checkers()
 }
 
 pub(super) fn run_checkers(plan: &Plan, ops: &[Op], final_state: &FinalState) -> Vec<CheckResult> {
@@ -193,7 +181,7 @@ pub(super) fn judge(
         });
     }
     for c in checks {
-        let must_find = e.finds.contains(&c.checker);
+        let must_find = CheckerId::from_name(&c.checker).is_some_and(|id| e.must_find(id));
         let verdict = if must_find {
             // A plan that proves a bug passes only when the bug is found.
             match c.verdict {

@@ -125,7 +125,8 @@ pub(super) fn cluster_info(
         command: match &spec.command {
             NodeCommand::SampleNode { bugs } if bugs.is_empty() => "sample-node (bundled)".into(),
             NodeCommand::SampleNode { bugs } => {
-                format!("sample-node (bundled) --bug {}", bugs.join(" --bug "))
+                let names: Vec<&str> = bugs.iter().map(|b| b.name()).collect();
+                format!("sample-node (bundled) --bug {}", names.join(" --bug "))
             }
             NodeCommand::External { program, .. } => program.clone(),
         },

@@ -85,7 +85,7 @@ pub(super) async fn start_cluster(
                 ),
             })
             .collect();
-        let net = net::start(spec.network, via, &spec.host, &endpoints, seed)
+        let net = net::start(spec.network, via, spec.host, &endpoints, seed)
             .await
             .map_err(|e| match e {
                 NetError::NetnsUnsupported => RunError::NetnsUnsupported,

@@ -1,0 +1,569 @@
+//! The `[cluster]` section: size, loopback host, the node command (an
+//! external program with templated `args`, or the bundled sample node with
+//! its `bug`s), environment, network mode, readiness, leader query and peers
+//! format. It checks templates against their scope; it never renders them
+//! nor starts anything.
+
+use super::primitives::{backticked, describe, suggest, Tbl, Value};
+use super::{Validator, MAX_NODES};
+use crate::plan::template::TemplateScope;
+use crate::plan::types::*;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+use toml::de::DeValue;
+
+const CLUSTER_KEYS: &[&str] = &[
+    "size",
+    "host",
+    "command",
+    "args",
+    "env",
+    "bug",
+    "bugs",
+    "network",
+    "ready",
+    "leader",
+    "peers",
+    "separate_peer_port",
+    "stop_timeout",
+];
+
+impl Validator<'_> {
+    pub(super) fn cluster(&mut self, t: &Tbl<'_, '_>) -> Option<ClusterSpec> {
+        self.unknown_keys(t, CLUSTER_KEYS);
+        let mut ok = true;
+        let size = match t.get("size") {
+            None => Some(3),
+            Some(v) => self
+                .int_value(v, t.field("size"), 1, MAX_NODES as u64)
+                .map(|n| n as usize),
+        };
+        let host = self.host(t);
+        ok &= host.is_some();
+        let separate_peer_port = match t.get("separate_peer_port") {
+            None => false,
+            Some(_) => match self.bool(t, "separate_peer_port") {
+                Some(b) => b,
+                None => {
+                    ok = false;
+                    // Unknown: do not also complain about `{peer_port}`.
+                    true
+                }
+            },
+        };
+        let node_command = self.node_command(t, separate_peer_port, &mut ok);
+        let env = self.env(t, separate_peer_port, &mut ok);
+        let network = self.network(t, &mut ok);
+        let ready = self.table(t, "ready").and_then(|r| self.ready(&r));
+        let leader = match t.get("leader") {
+            None if node_command
+                .as_ref()
+                .is_some_and(|c| matches!(c, NodeCommand::SampleNode { .. })) =>
+            {
+                Some(Some(LeaderQuery {
+                    path: "/health".into(),
+                    pointer: "/leader".into(),
+                }))
+            }
+            None => Some(None),
+            Some(_) => self
+                .table(t, "leader")
+                .and_then(|l| self.leader(&l))
+                .map(Some),
+        };
+        let peers = self.table(t, "peers").and_then(|p| self.peers(&p));
+        let stop_timeout = match t.get("stop_timeout") {
+            None => Some(Duration::from_secs(5)),
+            Some(_) => self.duration(t, "stop_timeout", true),
+        };
+
+        if !ok {
+            return None;
+        }
+        Some(ClusterSpec {
+            size: size?,
+            host: host?,
+            command: node_command?,
+            env,
+            ready: ready?,
+            leader: leader?,
+            network,
+            peers: peers?,
+            separate_peer_port,
+            stop_timeout: stop_timeout?,
+        })
+    }
+
+    /// `host`: a loopback IP address, `127.0.0.1` by default.
+    fn host(&mut self, t: &Tbl<'_, '_>) -> Option<IpAddr> {
+        let Some((h, span)) = self.string(t, "host") else {
+            return t
+                .get("host")
+                .is_none()
+                .then_some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        };
+        match h.parse::<IpAddr>() {
+            Ok(ip) if ip.is_loopback() => Some(ip),
+            Ok(_) | Err(_) => {
+                self.error(
+                    span,
+                    t.field("host"),
+                    format!(
+                        "expected a loopback IP address (127.0.0.0/8 or ::1), found {h:?}; rift only ever uses loopback"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// `command` with its `args`, or the bundled sample node with its bugs.
+    /// Clears `ok` on any error, even one that still yields a command.
+    fn node_command(
+        &mut self,
+        t: &Tbl<'_, '_>,
+        separate_peer_port: bool,
+        ok: &mut bool,
+    ) -> Option<NodeCommand> {
+        let command = match self.string(t, "command") {
+            Some((c, span)) if c.trim().is_empty() => {
+                self.error(
+                    span,
+                    t.field("command"),
+                    "expected a program to run, found \"\"",
+                );
+                *ok = false;
+                None
+            }
+            Some((c, _)) => Some(c),
+            None => {
+                *ok &= t.get("command").is_none();
+                None
+            }
+        };
+        match command {
+            Some(program) => {
+                for key in ["bug", "bugs"] {
+                    if let Some(v) = t.get(key) {
+                        *ok = false;
+                        self.error(
+                            v.span(),
+                            t.field(key),
+                            "bugs can only be switched on in the bundled sample node; remove `command` or this field",
+                        );
+                    }
+                }
+                let args = match t.get("args") {
+                    None => Some(Vec::new()),
+                    Some(v) => self.args(v, t.field("args"), separate_peer_port),
+                };
+                args.map(|args| NodeCommand::External { program, args })
+            }
+            None => {
+                if let Some(v) = t.get("args") {
+                    *ok = false;
+                    self.error(
+                        v.span(),
+                        t.field("args"),
+                        "`args` needs `command`; the bundled sample node gets its arguments from rift",
+                    );
+                }
+                self.bugs(t).map(|bugs| NodeCommand::SampleNode { bugs })
+            }
+        }
+    }
+
+    /// `env`: variable names to templates. Clears `ok` on any error.
+    fn env(
+        &mut self,
+        t: &Tbl<'_, '_>,
+        separate_peer_port: bool,
+        ok: &mut bool,
+    ) -> BTreeMap<String, Template> {
+        let mut env = BTreeMap::new();
+        let Some(e) = self.table(t, "env") else {
+            *ok = false;
+            return env;
+        };
+        for (key, kspan) in e.keys() {
+            let field = e.field(key);
+            if key.is_empty() || key.contains('=') || key.contains('\0') {
+                *ok = false;
+                self.error(
+                    kspan,
+                    field.clone(),
+                    format!("{key:?} is not a valid environment variable name"),
+                );
+            }
+            if let Some(v) = e.get(key) {
+                match self.template(v, field, TemplateScope::Node, separate_peer_port) {
+                    Some(tpl) => {
+                        env.insert(key.to_string(), tpl);
+                    }
+                    None => *ok = false,
+                }
+            }
+        }
+        env
+    }
+
+    /// `network`: proxy (the default), netns or none. Clears `ok` on an error.
+    fn network(&mut self, t: &Tbl<'_, '_>, ok: &mut bool) -> NetworkMode {
+        match self.string(t, "network") {
+            None => {
+                *ok &= t.get("network").is_none();
+                NetworkMode::Proxy
+            }
+            Some((n, span)) => match n.as_str() {
+                "proxy" => NetworkMode::Proxy,
+                "netns" => NetworkMode::Netns,
+                "none" => NetworkMode::None,
+                _ => {
+                    *ok = false;
+                    self.error(
+                        span,
+                        t.field("network"),
+                        format!("expected \"proxy\", \"netns\" or \"none\", found {n:?}"),
+                    );
+                    NetworkMode::Proxy
+                }
+            },
+        }
+    }
+
+    fn args(
+        &mut self,
+        v: &Value<'_>,
+        field: String,
+        peer_port_ok: bool,
+    ) -> Option<Vec<ArgTemplate>> {
+        let DeValue::Array(items) = v.get_ref() else {
+            self.error(
+                v.span(),
+                field,
+                format!(
+                    "expected an array of arguments, found {}",
+                    describe(v.get_ref())
+                ),
+            );
+            return None;
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let f = format!("{field}[{i}]");
+            match item.get_ref() {
+                DeValue::String(_) => {
+                    match self.template(item, f, TemplateScope::Node, peer_port_ok) {
+                        Some(tpl) => out.push(ArgTemplate::One(tpl)),
+                        None => ok = false,
+                    }
+                }
+                DeValue::Table(t) => {
+                    let tbl = Tbl {
+                        t: Some(t),
+                        span: item.span(),
+                        path: f.clone(),
+                    };
+                    self.unknown_keys(&tbl, &["each_peer"]);
+                    let Some(each) = tbl.get("each_peer") else {
+                        ok = false;
+                        self.error(
+                            item.span(),
+                            f,
+                            "expected { each_peer = [\"--peer\", \"{peer}\"] }",
+                        );
+                        continue;
+                    };
+                    let ef = tbl.field("each_peer");
+                    let DeValue::Array(parts) = each.get_ref() else {
+                        ok = false;
+                        self.error(
+                            each.span(),
+                            ef,
+                            format!(
+                                "expected an array of argument templates, found {}",
+                                describe(each.get_ref())
+                            ),
+                        );
+                        continue;
+                    };
+                    let mut tpls = Vec::new();
+                    for (j, part) in parts.iter().enumerate() {
+                        match self.template(
+                            part,
+                            format!("{ef}[{j}]"),
+                            TemplateScope::EachPeer,
+                            peer_port_ok,
+                        ) {
+                            Some(tpl) => tpls.push(tpl),
+                            None => ok = false,
+                        }
+                    }
+                    out.push(ArgTemplate::EachPeer(tpls));
+                }
+                other => {
+                    ok = false;
+                    self.error(
+                        item.span(),
+                        f,
+                        format!(
+                            "expected a string or {{ each_peer = [...] }}, found {}",
+                            describe(other)
+                        ),
+                    );
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// `bug` or `bugs`: sample-node bugs by name, each once.
+    fn bugs(&mut self, t: &Tbl<'_, '_>) -> Option<Vec<SampleBug>> {
+        let mut out = Vec::new();
+        let mut ok = true;
+        if let (Some(_), Some(v)) = (t.get("bug"), t.get("bugs")) {
+            self.error(
+                v.span(),
+                t.field("bugs"),
+                "give either `bug` or `bugs`, not both",
+            );
+            return None;
+        }
+        let names = SampleBug::names();
+        let mut check = |this: &mut Self, v: &Value<'_>, field: String| {
+            if let Some((name, span)) = this.string_value(v, field.clone()) {
+                match SampleBug::from_name(&name) {
+                    None => {
+                        let hint = suggest(&name, &names)
+                            .map(|s| format!(", did you mean `{s}`?"))
+                            .unwrap_or_else(|| format!("; known bugs: {}", backticked(&names)));
+                        this.error(span, field, format!("unknown bug `{name}`{hint}"));
+                        ok = false;
+                    }
+                    Some(bug) if out.contains(&bug) => {
+                        this.error(span, field, format!("bug `{name}` is listed twice"));
+                        ok = false;
+                    }
+                    Some(bug) => out.push(bug),
+                }
+            } else {
+                ok = false;
+            }
+        };
+        if let Some(v) = t.get("bug") {
+            check(self, v, t.field("bug"));
+        }
+        if let Some(v) = t.get("bugs") {
+            match v.get_ref() {
+                DeValue::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        check(self, item, format!("{}[{i}]", t.field("bugs")));
+                    }
+                }
+                other => {
+                    self.error(
+                        v.span(),
+                        t.field("bugs"),
+                        format!("expected an array of bug names, found {}", describe(other)),
+                    );
+                    return None;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn ready(&mut self, r: &Tbl<'_, '_>) -> Option<Readiness> {
+        self.unknown_keys(r, &["path", "tcp", "timeout"]);
+        let tcp = match r.get("tcp") {
+            None => false,
+            Some(_) => self.bool(r, "tcp")?,
+        };
+        let path = match r.get("path") {
+            None => None,
+            Some(_) => Some(self.http_path(r, "path")?),
+        };
+        let probe = match (tcp, path) {
+            (true, Some(_)) => {
+                if let Some(v) = r.get("path") {
+                    self.error(
+                        v.span(),
+                        r.field("path"),
+                        "give either `path` (HTTP readiness) or `tcp = true`, not both",
+                    );
+                }
+                return None;
+            }
+            (true, None) => ReadyProbe::Tcp,
+            (false, path) => ReadyProbe::Http {
+                path: path.unwrap_or_else(|| "/health".into()),
+            },
+        };
+        let timeout = match r.get("timeout") {
+            None => Duration::from_secs(10),
+            Some(_) => self.duration(r, "timeout", true)?,
+        };
+        Some(Readiness { probe, timeout })
+    }
+
+    fn leader(&mut self, l: &Tbl<'_, '_>) -> Option<LeaderQuery> {
+        self.unknown_keys(l, &["path", "pointer"]);
+        let path = match l.get("path") {
+            None => Some("/health".to_string()),
+            Some(_) => self.http_path(l, "path"),
+        };
+        let pointer = match self.string(l, "pointer") {
+            None => {
+                if l.get("pointer").is_none() {
+                    self.error(
+                        l.span.clone(),
+                        l.field("pointer"),
+                        "missing; give the JSON pointer to the leader in the answer, like \"/leader\"",
+                    );
+                }
+                None
+            }
+            Some((p, span)) => {
+                if !p.is_empty() && !p.starts_with('/') {
+                    self.error(
+                        span,
+                        l.field("pointer"),
+                        format!("expected a JSON pointer like \"/leader\", found {p:?}"),
+                    );
+                    None
+                } else {
+                    Some(p)
+                }
+            }
+        };
+        Some(LeaderQuery {
+            path: path?,
+            pointer: pointer?,
+        })
+    }
+
+    fn peers(&mut self, p: &Tbl<'_, '_>) -> Option<PeersFormat> {
+        self.unknown_keys(p, &["format", "separator", "include_self"]);
+        let format = match p.get("format") {
+            None => Template::parse("{name}={host}:{port}", TemplateScope::PeersFormat).ok(),
+            Some(v) => self.template(v, p.field("format"), TemplateScope::PeersFormat, true),
+        };
+        let separator = match p.get("separator") {
+            None => Some(",".to_string()),
+            Some(_) => self.string(p, "separator").map(|s| s.0),
+        };
+        let include_self = match p.get("include_self") {
+            None => Some(false),
+            Some(_) => self.bool(p, "include_self"),
+        };
+        Some(PeersFormat {
+            format: format?,
+            separator: separator?,
+            include_self: include_self?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{err, ok};
+    use crate::plan::types::*;
+    use std::time::Duration;
+
+    #[test]
+    fn sample_node_bugs() {
+        assert_eq!(
+            ok("[cluster]\nbug = \"stale-reads\"\n").cluster.command,
+            NodeCommand::SampleNode {
+                bugs: vec![SampleBug::StaleReads]
+            }
+        );
+        assert_eq!(
+            ok("[cluster]\nbugs = [\"unsafe-vote\", \"ack-before-commit\"]\n")
+                .cluster
+                .command,
+            NodeCommand::SampleNode {
+                bugs: vec![SampleBug::UnsafeVote, SampleBug::AckBeforeCommit]
+            }
+        );
+        assert_eq!(
+            err("[cluster]\ncommand = \"/bin/x\"\nbug = \"stale-reads\"\n"),
+            "cluster.bug: bugs can only be switched on in the bundled sample node; remove `command` or this field"
+        );
+        assert_eq!(
+            err("[cluster]\nbug = \"x\"\nbugs = []\n"),
+            "cluster.bugs: give either `bug` or `bugs`, not both"
+        );
+        assert_eq!(
+            err("[cluster]\nargs = [\"--x\"]\n"),
+            "cluster.args: `args` needs `command`; the bundled sample node gets its arguments from rift"
+        );
+    }
+
+    #[test]
+    fn peer_port_needs_a_separate_peer_port() {
+        assert_eq!(
+            err("[cluster]\ncommand = \"/bin/x\"\nargs = [\"{peer_port}\"]\n"),
+            "cluster.args[0]: `{peer_port}` needs `separate_peer_port = true` in [cluster]"
+        );
+        assert_eq!(
+            err("[cluster]\nenv = { A = \"{peer}\" }\n"),
+            "cluster.env.A: `{peer}` is only valid inside { each_peer = [...] }; valid here: {id}, {name}, {host}, {port}, {peer_port}, {data_dir}, {peers}"
+        );
+    }
+
+    #[test]
+    fn readiness_forms() {
+        assert_eq!(
+            ok("[cluster]\nready = { tcp = true }\n")
+                .cluster
+                .ready
+                .probe,
+            ReadyProbe::Tcp
+        );
+        assert_eq!(
+            ok("[cluster]\nready = { path = \"/ready\", timeout = \"3s\" }\n")
+                .cluster
+                .ready,
+            Readiness {
+                probe: ReadyProbe::Http {
+                    path: "/ready".into()
+                },
+                timeout: Duration::from_secs(3)
+            }
+        );
+        assert_eq!(
+            err("[cluster]\nready = { tcp = true, path = \"/x\" }\n"),
+            "cluster.ready.path: give either `path` (HTTP readiness) or `tcp = true`, not both"
+        );
+        assert_eq!(
+            err("[cluster]\nready = \"/health\"\n"),
+            "cluster.ready: expected a table, found \"/health\""
+        );
+    }
+
+    #[test]
+    fn host_is_a_loopback_address() {
+        assert_eq!(
+            ok("[cluster]\nhost = \"::1\"\n").cluster.host,
+            std::net::Ipv6Addr::LOCALHOST
+        );
+        assert_eq!(
+            err("[cluster]\nhost = \"localhost\"\n"),
+            "cluster.host: expected a loopback IP address (127.0.0.0/8 or ::1), found \"localhost\"; rift only ever uses loopback"
+        );
+        assert_eq!(
+            err("[cluster]\nbugs = [\"stale-reads\", \"stale-reads\"]\n"),
+            "cluster.bugs[1]: bug `stale-reads` is listed twice"
+        );
+        assert_eq!(
+            err("[cluster]\nbug = \"zzz\"\n"),
+            "cluster.bug: unknown bug `zzz`; known bugs: `stale-reads`, `ack-before-commit`, `unsafe-vote`"
+        );
+        for bug in SampleBug::ALL {
+            assert_eq!(SampleBug::from_name(bug.name()), Some(bug));
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The validation pass: walks toml's spanned document tree once and builds a
+//! [`Plan`], or reports every problem it finds with the span of the value at
+//! fault (the enclosing table's when the value is missing). It owns the plan
+//! format's rules and defaults; it must never panic, whatever the input.
+//!
+//! This module holds the entry point, the [`Validator`] (the error sink) and
+//! the plan's root table; each section is read by its own module (cluster,
+//! workload and its HTTP adapter, steps by fault family, expect) over the
+//! shared readers in `primitives`.
+
+mod cluster;
+mod expect;
+mod http;
+mod primitives;
+mod steps;
+mod workload;
+
+use super::error::{position, PlanError};
+use super::types::*;
+use primitives::{Span, Tbl};
+use std::path::Path;
+use steps::StepCtx;
+use toml::de::DeTable;
+
+/// Most nodes a cluster may have.
+const MAX_NODES: usize = 64;
+
+const ROOT_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "seed",
+    "duration",
+    "cluster",
+    "workload",
+    "step",
+    "expect",
+];
+
+pub(super) fn validate(src: &str, path: &Path, hash: String) -> Result<Plan, PlanError> {
+    let doc = match DeTable::parse(src) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let (line, column) = position(src, e.span().map_or(0, |s| s.start));
+            return Err(PlanError::Syntax {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: e.message().trim_end().replace('\n', " "),
+            });
+        }
+    };
+    let mut v = Validator {
+        src,
+        errors: Vec::new(),
+    };
+    let root = Tbl {
+        t: Some(doc.get_ref()),
+        span: 0..0,
+        path: String::new(),
+    };
+    let plan = v.plan(&root, path, hash);
+    if v.errors.is_empty() {
+        if let Some(plan) = plan {
+            return Ok(plan);
+        }
+    }
+    // Stable sort: errors at one place keep the order they were found in.
+    v.errors.sort_by_key(|e| e.0.start);
+    let mut errors: Vec<PlanError> = v
+        .errors
+        .into_iter()
+        .map(|(span, field, message)| {
+            let (line, column) = position(src, span.start);
+            PlanError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                column,
+                field,
+                message,
+            }
+        })
+        .collect();
+    match errors.len() {
+        // Unreachable in practice: a missing plan always comes with an error.
+        0 => Err(PlanError::Invalid {
+            path: path.to_path_buf(),
+            line: 1,
+            column: 1,
+            field: "plan".into(),
+            message: "invalid plan".into(),
+        }),
+        1 => Err(errors.remove(0)),
+        _ => Err(PlanError::Many { errors }),
+    }
+}
+
+/// Collects every error of one pass; each section's reader is an `impl` of
+/// it in that section's module.
+struct Validator<'s> {
+    /// The plan's text, for the line numbers of steps.
+    src: &'s str,
+    /// Span at fault, dotted field, message; sorted by position at the end.
+    errors: Vec<(Span, String, String)>,
+}
+
+impl Validator<'_> {
+    fn plan(&mut self, root: &Tbl<'_, '_>, path: &Path, hash: String) -> Option<Plan> {
+        self.unknown_keys(root, ROOT_KEYS);
+        let name = match self.string(root, "name") {
+            Some((n, span)) => {
+                let ok = !n.is_empty()
+                    && n.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                if !ok {
+                    self.error(
+                        span,
+                        "name",
+                        format!(
+                            "expected letters, digits, `-` and `_` only (it names a directory), found {n:?}"
+                        ),
+                    );
+                }
+                Some(n)
+            }
+            None => {
+                if root.get("name").is_none() {
+                    self.error(0..0, "name", "missing; every plan needs a name");
+                }
+                None
+            }
+        };
+        let description = self
+            .string(root, "description")
+            .map(|s| s.0)
+            .unwrap_or_default();
+        let seed = root
+            .get("seed")
+            .and_then(|v| self.int_value(v, "seed".into(), 0, u64::MAX));
+        let duration = self.duration(root, "duration", true);
+        if root.get("duration").is_none() {
+            self.error(
+                0..0,
+                "duration",
+                "missing; every plan needs a duration like \"30s\"",
+            );
+        }
+
+        let cluster = self.table(root, "cluster").and_then(|t| self.cluster(&t));
+        let external = matches!(
+            cluster.as_ref().map(|c| &c.command),
+            Some(NodeCommand::External { .. })
+        );
+        let network = cluster.as_ref().map(|c| c.network);
+        let workload = self
+            .table(root, "workload")
+            .and_then(|t| self.workload(&t, external, network));
+        let client_links = workload
+            .as_ref()
+            .is_none_or(|w| w.via == ClientRoute::Proxy);
+        let ctx = StepCtx::new(cluster.as_ref(), root, client_links);
+        let steps = self.steps(root, &ctx, duration);
+        let expect = self
+            .table(root, "expect")
+            .and_then(|t| self.expect(&t, workload.as_ref()));
+
+        Some(Plan {
+            name: name?,
+            description,
+            seed,
+            duration: duration?,
+            path: path.to_path_buf(),
+            hash,
+            cluster: cluster?,
+            workload: workload?,
+            steps: steps?,
+            expect: expect?,
+        })
+    }
+}
+
+/// What every section's unit tests share: a plan head and two ways to parse
+/// a body after it.
+#[cfg(test)]
+mod testing {
+    use crate::plan::{parse, Plan, PlanError};
+    use std::path::Path;
+
+    const HEAD: &str = "name = \"t\"\nduration = \"30s\"\n";
+
+    pub(super) fn ok(body: &str) -> Plan {
+        match parse(&format!("{HEAD}{body}"), Path::new("p.toml")) {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Every error message, without the position, one per line.
+    pub(super) fn err(body: &str) -> String {
+        match parse(&format!("{HEAD}{body}"), Path::new("p.toml")) {
+            Ok(p) => panic!("should fail: {p:#?}"),
+            Err(e) => e
+                .errors()
+                .iter()
+                .map(|e| match e {
+                    PlanError::Invalid { field, message, .. } => format!("{field}: {message}"),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+}
