@@ -296,7 +296,7 @@ fn validate(paths: &[PathBuf]) -> ExitCode {
 /// `rift check`: verdicts of every checker the recorded data can feed;
 /// exit 0 when all pass, 1 when one fails or cannot decide, 2 on bad input.
 fn check_recorded(path: &Path, final_reads: Option<&Path>) -> ExitCode {
-    use rift::check::{self, FinalState, Selection};
+    use rift::check::{self, FinalState};
     let (history, final_path) = if path.is_dir() {
         let f = path.join("final.json");
         (
@@ -308,7 +308,7 @@ fn check_recorded(path: &Path, final_reads: Option<&Path>) -> ExitCode {
     } else {
         (path.to_path_buf(), final_reads.map(Path::to_path_buf))
     };
-    let loaded = rift::workload::read_history(&history).and_then(|ops| {
+    let loaded = rift::history::read_history(&history).and_then(|ops| {
         let fin = match &final_path {
             Some(p) => check::read_final_state(p)?,
             None => FinalState::default(),
@@ -322,8 +322,7 @@ fn check_recorded(path: &Path, final_reads: Option<&Path>) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
-    let sel = Selection::from_data(&ops, &fin);
-    let results = check::run_checkers(&sel, &ops, &fin);
+    let results = check::run_checkers(&check::feedable(&ops, &fin), &ops, &fin);
     outln!("{}: {} operations", history.display(), ops.len());
     if results.is_empty() {
         outln!("  nothing to check: no key-value operations and no final state");
@@ -332,7 +331,7 @@ fn check_recorded(path: &Path, final_reads: Option<&Path>) -> ExitCode {
     for r in &results {
         outln!(
             "  {:<18} {:<7} {}",
-            r.checker,
+            r.checker.name(),
             verdict_word(r.verdict),
             r.summary
         );

@@ -1,10 +1,11 @@
 //! Availability, latency and recovery, judged against the expected-to-serve
 //! model: requests to nodes that should serve count; the rest are shown
-//! apart. Pure computation over the history and the world's snapshots.
+//! apart. Pure computation over the history and the world's snapshots; a
+//! request counts as served by its recorded outcome (`Op::served`), never by
+//! a status this module would interpret.
 
 use crate::fault::{classify, NodeClass, Snapshot};
 use crate::history::Op;
-use crate::workload::served;
 use crate::NodeId;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -105,9 +106,9 @@ impl<'a> Judge<'a> {
                 let window: Vec<&Op> = ops[from..to]
                     .iter()
                     .copied()
-                    .filter(|o| served(o) || o.complete_ns <= next)
+                    .filter(|o| o.served() || o.complete_ns <= next)
                     .collect();
-                let first_after_failure = match window.iter().rposition(|o| !served(o)) {
+                let first_after_failure = match window.iter().rposition(|o| !o.served()) {
                     Some(p) => window.get(p + 1),
                     None => window.first(),
                 };
@@ -185,7 +186,7 @@ pub fn availability(ops: &[Op], judge: &Judge, size: usize, end_ns: u64) -> Avai
         })
         .collect();
     for op in ops {
-        let ok = served(op);
+        let ok = op.served();
         let class = judge.class(op.node, op.invoke_ns);
         by_class.entry(class).or_default().add(ok);
         let phase = snapshots
@@ -306,7 +307,7 @@ pub fn latency(ops: &[Op], judge: &Judge) -> Latency {
         return Latency::default();
     };
     for op in ops {
-        if served(op) && judge.class(op.node, op.invoke_ns) == NodeClass::Serving {
+        if op.served() && judge.class(op.node, op.invoke_ns) == NodeClass::Serving {
             h.saturating_record((op.latency_ns() / 1_000).max(1));
         }
     }
@@ -337,7 +338,9 @@ mod tests {
             outcome: if ok { Outcome::Ok } else { Outcome::Fail },
             result: None,
             status: if ok { Some(200) } else { None },
-            error: None,
+            // The adapter's contract: a failure that is no correct answer
+            // carries error text.
+            error: (!ok).then(|| "connect failed".to_string()),
         }
     }
 

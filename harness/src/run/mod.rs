@@ -14,7 +14,7 @@ pub use progress::ProgressMode;
 
 use crate::check::availability::{availability, latency, Judge};
 use crate::check::verdict::{CheckResult, Verdict};
-use crate::check::{FinalState, LedgerEntry, FINAL_STATE_VERSION};
+use crate::check::{CheckDetails, CheckerId, FinalState, LedgerEntry, FINAL_STATE_VERSION};
 use crate::cluster::{self, Cluster, ClusterError, NodeEvent, NodeEventKind};
 use crate::fault::{self, NodeState, World};
 use crate::history::{Op, Outcome};
@@ -800,14 +800,25 @@ fn write_final_state(run_dir: &Path, fin: &FinalState) {
 }
 
 fn run_checkers(plan: &Plan, ops: &[Op], final_state: &FinalState) -> Vec<CheckResult> {
+    crate::check::run_checkers(&expected_checkers(plan), ops, final_state)
+}
+
+/// The checkers the plan's expectations ask for: held (`linearizable =
+/// true`, `lost_writes = N`, ...) or expected to find a violation (`finds`).
+// TODO(merge): Expectations::checkers()
+fn expected_checkers(plan: &Plan) -> Vec<CheckerId> {
     let e = &plan.expect;
-    let wants = |name: &str| e.finds.iter().any(|f| f == name);
-    let sel = crate::check::Selection {
-        linearizable: e.linearizable == Some(true) || wants("linearizable"),
-        lost_writes: e.lost_writes.is_some() || wants("lost_writes"),
-        ledger_agreement: e.ledger_agreement == Some(true) || wants("ledger_agreement"),
-    };
-    crate::check::run_checkers(&sel, ops, final_state)
+    CheckerId::ALL
+        .into_iter()
+        .filter(|&c| {
+            e.finds.iter().any(|f| f == c.name())
+                || match c {
+                    CheckerId::Linearizable => e.linearizable == Some(true),
+                    CheckerId::LostWrites => e.lost_writes.is_some(),
+                    CheckerId::LedgerAgreement => e.ledger_agreement == Some(true),
+                }
+        })
+        .collect()
 }
 
 fn op_counts(ops: &[Op], elapsed: Duration) -> OpCounts {
@@ -930,7 +941,7 @@ fn judge(
         });
     }
     for c in checks {
-        let must_find = e.finds.contains(&c.checker);
+        let must_find = e.finds.iter().any(|f| f == c.checker.name());
         let verdict = if must_find {
             // A plan that proves a bug passes only when the bug is found.
             match c.verdict {
@@ -938,13 +949,11 @@ fn judge(
                 Verdict::Pass => Verdict::Fail,
                 Verdict::Unknown => Verdict::Unknown,
             }
-        } else if let (Some(allowed), true) = (e.lost_writes, c.checker == "lost_writes") {
+        } else if let (Some(allowed), CheckDetails::LostWrites(d)) = (e.lost_writes, &c.details) {
             // `lost_writes = N` tolerates up to N lost writes, never a value
             // that no one wrote.
-            let lost = crate::check::lost_writes::lost_write_count(c);
-            let phantoms = c.details["phantom_values"]
-                .as_array()
-                .is_some_and(|a| !a.is_empty());
+            let lost = d.lost_writes as u64;
+            let phantoms = !d.phantom_values.is_empty();
             match c.verdict {
                 Verdict::Unknown => Verdict::Unknown,
                 _ => pass_if(lost <= allowed && !phantoms),
@@ -953,7 +962,7 @@ fn judge(
             c.verdict
         };
         out.push(ExpectationResult {
-            name: c.checker.clone(),
+            name: c.checker.name().to_string(),
             bound: if must_find {
                 "must find a violation".into()
             } else {

@@ -5,7 +5,9 @@
 
 mod recorder;
 
-pub use recorder::{parse_history, read_history, LiveCounters, Recorder};
+// The reader lives with the record it reads; re-exported for old paths.
+pub use crate::history::{parse_history, read_history};
+pub use recorder::{LiveCounters, Recorder};
 
 use crate::history::{Op, OpKind, Outcome};
 use crate::plan::{HttpKv, HttpOp, KvMix, ValueAt, WorkloadKind, WorkloadSpec};
@@ -525,7 +527,11 @@ fn transport_failure(kind: OpKind, e: &reqwest::Error) -> Response {
     }
 }
 
-/// Maps an HTTP answer to an outcome.
+/// Maps an HTTP answer to an outcome: the one place an answer is judged.
+///
+/// Contract with `Op::served`: a definite, correct refusal (a cas refused on
+/// its precondition, a not-found) is `Fail` with no error; every other
+/// failing or unknown answer carries error text.
 fn classify(workload: &WorkloadKind, kind: OpKind, status: u16, body: &[u8]) -> Response {
     let json = || serde_json::from_slice::<serde_json::Value>(body).ok();
     let text_field = |v: &serde_json::Value, f: &str| -> Option<String> {
@@ -587,23 +593,6 @@ fn classify(workload: &WorkloadKind, kind: OpKind, status: u16, body: &[u8]) -> 
         (_, 400..=499 | 503) => mk(Outcome::Fail, None, err_text()),
         // 5xx after the request was sent: it may have been applied.
         _ => mk(Outcome::Unknown, None, err_text()),
-    }
-}
-
-/// Whether a node answered the request as a working node would: the measure of
-/// availability. A refused cas is a correct answer; a 5xx or silence is not.
-///
-/// An answer classified as a definite refusal with no error text (a refused
-/// cas, a not-found) is also correct, whatever status the adapter uses.
-pub fn served(op: &Op) -> bool {
-    match op.status {
-        Some(s) => {
-            (200..300).contains(&s)
-                || (op.kind != OpKind::Probe && (s == 404 || s == 409))
-                || op.outcome == Outcome::Ok
-                || (op.kind != OpKind::Probe && op.outcome == Outcome::Fail && op.error.is_none())
-        }
-        None => false,
     }
 }
 
@@ -725,28 +714,6 @@ mod tests {
     }
 
     #[test]
-    fn a_refusal_the_adapter_understood_counts_as_served() {
-        let refused = |status: u16, error: Option<&str>| Op {
-            id: 0,
-            client: 0,
-            node: NodeId(0),
-            kind: OpKind::Cas,
-            key: Some("k".into()),
-            value: Some("v".into()),
-            expect: None,
-            invoke_ns: 0,
-            complete_ns: 1,
-            outcome: Outcome::Fail,
-            result: None,
-            status: Some(status),
-            error: error.map(str::to_string),
-        };
-        assert!(served(&refused(412, None)));
-        assert!(!served(&refused(400, Some("bad body"))));
-        assert!(!served(&refused(503, Some("no leader"))));
-    }
-
-    #[test]
     fn templates_fill_known_placeholders_and_keep_json_braces() {
         let v = Vars {
             key: "k1",
@@ -814,5 +781,52 @@ mod tests {
             classify(&kind, OpKind::Write, 502, b"").outcome,
             Outcome::Unknown
         );
+    }
+
+    #[test]
+    fn only_correct_refusals_fail_without_error_text() {
+        let adapter = WorkloadKind::Kv {
+            keys: 1,
+            mix: KvMix {
+                read: 1.0,
+                write: 0.0,
+                cas: 0.0,
+            },
+            http: Some(Box::new(adapter())),
+        };
+        let probe = WorkloadKind::Probe {
+            method: "GET".into(),
+            path: "/".into(),
+            ok_status: vec![204],
+        };
+        for (w, status) in [(&kv(), 409), (&adapter, 412), (&adapter, 404)] {
+            let r = classify(w, OpKind::Cas, status, b"");
+            assert_eq!((r.outcome, r.error), (Outcome::Fail, None), "{status}");
+        }
+        let kinds = [kv(), adapter, probe, WorkloadKind::Ledger];
+        let ops = [
+            OpKind::Read,
+            OpKind::Write,
+            OpKind::Cas,
+            OpKind::Append,
+            OpKind::Probe,
+        ];
+        for w in &kinds {
+            for kind in ops {
+                for status in [200, 201, 204, 400, 404, 409, 412, 500, 503, 504] {
+                    let r = classify(w, kind, status, b"");
+                    if r.outcome == Outcome::Fail && r.error.is_none() {
+                        // Only a cas refusal may be silent.
+                        assert!(
+                            kind == OpKind::Cas && matches!(status, 404 | 409 | 412),
+                            "{w:?} {kind:?} {status}"
+                        );
+                    }
+                    if r.outcome == Outcome::Unknown {
+                        assert!(r.error.is_some(), "{w:?} {kind:?} {status}");
+                    }
+                }
+            }
+        }
     }
 }
