@@ -3,7 +3,8 @@
 //! `report`, `compare` and multi-plan `run` are driven as a user would.
 
 use rift::check::availability::{availability, latency, Judge};
-use rift::check::verdict::{CheckResult, Verdict};
+use rift::check::verdict::{CheckDetails, CheckResult, Verdict};
+use rift::check::{CheckerId, LinearizableDetails, LostWritesDetails};
 use rift::fault::{NodeState, Snapshot};
 use rift::history::{Op, OpKind, Outcome};
 use rift::report::{
@@ -163,7 +164,7 @@ fn build_report(
     ];
     for c in &checks {
         expectations.push(ExpectationResult {
-            name: c.checker.clone(),
+            name: c.checker.name().into(),
             bound: "no violation".into(),
             measured: c.verdict.to_string(),
             verdict: c.verdict,
@@ -288,21 +289,20 @@ fn five_nodes() -> (Report, Vec<Op>) {
         .cloned()
         .collect();
     let checks = vec![
-        CheckResult {
-            checker: "linearizable".into(),
-            verdict: Verdict::Fail,
-            summary: "key k3: a read saw a value overwritten before it began".into(),
-            counterexample: bad,
-            details: serde_json::Value::Null,
-        },
-        CheckResult {
-            checker: "lost_writes".into(),
-            verdict: Verdict::Pass,
-            summary: "every acknowledged write is visible".into(),
-            counterexample: Vec::new(),
-            details: serde_json::Value::Null,
-        },
+        CheckResult::new(
+            Verdict::Fail,
+            "key k3: a read saw a value overwritten before it began".into(),
+            bad,
+            CheckDetails::Linearizable(LinearizableDetails::default()),
+        ),
+        CheckResult::new(
+            Verdict::Pass,
+            "every acknowledged write is visible".into(),
+            Vec::new(),
+            CheckDetails::LostWrites(LostWritesDetails::default()),
+        ),
     ];
+    assert_eq!(checks[0].checker, CheckerId::Linearizable);
     let r = build_report("partition-majority", 5, 30.0, snaps, &ops, checks);
     (r, ops)
 }
@@ -692,6 +692,42 @@ fn rift_report_regenerates_the_three_views() {
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+}
+
+/// A report.json as rift wrote it before checker details were typed: three
+/// checkers that failed, with their details.
+const OLD_REPORT: &str = "tests/fixtures/report-v1/report.json";
+
+#[test]
+fn a_report_written_before_typed_details_still_reads_renders_and_compares() {
+    let r = Report::read(Path::new(OLD_REPORT)).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<CheckerId> = r.checks.iter().map(|c| c.checker).collect();
+    assert_eq!(names, CheckerId::ALL.to_vec());
+    let lost = r.checks[1].details.lost_writes().map(|d| d.lost_writes);
+    assert_eq!(lost, Some(2));
+    // Written again, it is the same JSON.
+    let text = std::fs::read_to_string(OLD_REPORT).unwrap_or_else(|e| panic!("{e}"));
+    let old: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(serde_json::to_value(&r).ok(), Some(old));
+
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let run = dir.path().join("old-format").join("20260101-000000-old1");
+    std::fs::create_dir_all(&run).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(run.join("report.json"), &text).unwrap_or_else(|e| panic!("{e}"));
+    let o = rift()
+        .arg("report")
+        .arg(&run)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(o.status.success(), "{}", show(&o));
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(html.contains("Checker ledger_agreement"), "{html}");
+    let o = compare(&run, &run, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for c in CheckerId::ALL {
+        assert!(out.contains(&format!("checker {c}")), "{c}:\n{out}");
+    }
 }
 
 /// The same report with latencies tripled and 3 % of served requests failed.

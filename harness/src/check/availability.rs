@@ -1,6 +1,8 @@
 //! Availability, latency and recovery, judged against the expected-to-serve
 //! model: requests to nodes that should serve count; the rest are shown
-//! apart. Pure computation over the history and the world's snapshots.
+//! apart. Pure computation over the history and the world's snapshots; a
+//! request counts as served by its recorded outcome (`Op::served`), never by
+//! a status this module would interpret.
 
 use crate::fault::{classify, NodeClass, Snapshot};
 use crate::history::Op;
@@ -336,7 +338,9 @@ mod tests {
             outcome: if ok { Outcome::Ok } else { Outcome::Fail },
             result: None,
             status: if ok { Some(200) } else { None },
-            error: None,
+            // The adapter's contract: a failure that is no correct answer
+            // carries error text.
+            error: (!ok).then(|| "connect failed".to_string()),
         }
     }
 

@@ -49,7 +49,8 @@ impl CheckerId {
 
 impl fmt::Display for CheckerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        // `pad`, so `{:<18}` lines checker names up in tables.
+        f.pad(self.name())
     }
 }
 

@@ -7,15 +7,11 @@
 //! could not read: a node without a chain makes the verdict Unknown unless
 //! something else already failed.
 
-use super::verdict::{CheckResult, Verdict};
+use super::verdict::{CheckDetails, CheckResult, Verdict};
 use crate::history::{Op, OpKind, Outcome};
 use crate::NodeId;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// Name under which this checker reports.
-pub const CHECKER: &str = "ledger_agreement";
 
 /// `prev` of the first entry: the hash of nothing (32 zero bytes, hex).
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -56,6 +52,65 @@ impl LedgerEntry {
 /// be read (the node did not answer).
 pub type Chains = BTreeMap<NodeId, Option<Vec<LedgerEntry>>>;
 
+/// The figures behind a ledger-agreement verdict, as report.json holds them
+/// (fields in alphabetical order, the order report.json has always had).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LedgerDetails {
+    /// Acknowledged appends in the history.
+    pub acknowledged: usize,
+    /// Per node, the length of its chain (`None` = could not be read).
+    pub chain_lengths: BTreeMap<NodeId, Option<usize>>,
+    pub duplicated: usize,
+    pub failed_but_applied: usize,
+    pub misplaced: usize,
+    pub missing: usize,
+    /// The first 20 problems found.
+    pub problems: Vec<LedgerProblem>,
+    /// Transactions in the longest chain that no append of the history wrote.
+    pub transactions_nobody_appended: usize,
+}
+
+/// One violation of ledger agreement (fields in alphabetical order, as in
+/// report.json; `kind` names the variant).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LedgerProblem {
+    /// A node's chain skips or repeats an index.
+    IndexGap {
+        expected: u64,
+        found: u64,
+        node: NodeId,
+    },
+    /// An entry's `prev` is not the hash of the entry before.
+    BrokenLink {
+        hash_before: String,
+        index: u64,
+        node: NodeId,
+        prev: String,
+    },
+    /// Two nodes hold different entries at one index (the longest chain's
+    /// node first).
+    Fork {
+        hashes: [String; 2],
+        index: u64,
+        nodes: [NodeId; 2],
+        payloads: [serde_json::Value; 2],
+    },
+    /// An acknowledged transaction is not in the longest chain.
+    Missing { op_ids: Vec<u64>, tx: String },
+    /// A transaction appears more than once.
+    Duplicate { indexes: Vec<u64>, tx: String },
+    /// A transaction whose every append failed was applied.
+    FailedButApplied { indexes: Vec<u64>, tx: String },
+    /// A transaction committed at another index than acknowledged.
+    Misplaced {
+        acknowledged_index: u64,
+        found_index: u64,
+        tx: String,
+    },
+}
+
 /// Checks the chains read from every node against the history's appends.
 ///
 /// Violations: an index out of sequence, a broken `prev` link, two nodes with
@@ -64,42 +119,13 @@ pub type Chains = BTreeMap<NodeId, Option<Vec<LedgerEntry>>>;
 /// once, a `fail` append present at all, an `ok` append found at another
 /// index than the one acknowledged.
 pub fn check_ledger_agreement(ops: &[Op], chains: &Chains) -> CheckResult {
-    let mut problems: Vec<serde_json::Value> = Vec::new();
-    let mut blamed: BTreeSet<usize> = BTreeSet::new();
-    let push = |problems: &mut Vec<serde_json::Value>, p: serde_json::Value| {
-        if problems.len() < DETAIL_CAP {
-            problems.push(p);
-        }
-    };
-    let mut violations = 0usize;
-
+    let mut found = Findings::default();
     // 1. Each chain on its own: consecutive indexes from 1, linked hashes.
     for (&node, chain) in chains {
-        let Some(chain) = chain else { continue };
-        let mut prev_hash = GENESIS;
-        for (i, e) in chain.iter().enumerate() {
-            let want = i as u64 + 1;
-            if e.index != want {
-                violations += 1;
-                push(
-                    &mut problems,
-                    json!({"kind": "index_gap", "node": node, "expected": want, "found": e.index}),
-                );
-                break;
-            }
-            if !e.prev.eq_ignore_ascii_case(prev_hash) {
-                violations += 1;
-                push(
-                    &mut problems,
-                    json!({"kind": "broken_link", "node": node, "index": e.index,
-                           "prev": e.prev, "hash_before": prev_hash}),
-                );
-                break;
-            }
-            prev_hash = &e.hash;
+        if let Some(chain) = chain {
+            check_links(node, chain, &mut found);
         }
     }
-
     // 2. Prefix agreement, against the longest chain.
     let readable: Vec<(NodeId, &Vec<LedgerEntry>)> = chains
         .iter()
@@ -109,111 +135,18 @@ pub fn check_ledger_agreement(ops: &[Op], chains: &Chains) -> CheckResult {
         .iter()
         .max_by_key(|(n, c)| (c.len(), std::cmp::Reverse(*n)))
         .copied();
-    if let Some((ref_node, reference)) = longest {
-        for &(node, chain) in &readable {
-            if node == ref_node {
-                continue;
-            }
-            if let Some(i) =
-                (0..chain.len()).find(|&i| !chain[i].hash.eq_ignore_ascii_case(&reference[i].hash))
-            {
-                violations += 1;
-                push(
-                    &mut problems,
-                    json!({"kind": "fork", "index": i + 1,
-                           "nodes": [ref_node, node],
-                           "hashes": [reference[i].hash, chain[i].hash],
-                           "payloads": [reference[i].payload, chain[i].payload]}),
-                );
-            }
-        }
+    if let Some(reference) = longest {
+        check_forks(&readable, reference, &mut found);
     }
-
     // 3. Transactions: where each appears in the longest chain.
-    let mut positions: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
-    if let Some((_, reference)) = longest {
-        for e in reference {
-            if let Some(tx) = e.transaction() {
-                positions.entry(tx).or_default().push(e.index);
-            }
-        }
-    }
-    let mut appends: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, op) in ops.iter().enumerate() {
-        if op.kind == OpKind::Append {
-            if let Some(v) = op.value.as_deref() {
-                appends.entry(v).or_default().push(i);
-            }
-        }
-    }
-    let (mut acknowledged, mut missing, mut duplicated, mut misplaced, mut phantom) =
-        (0usize, 0usize, 0usize, 0usize, 0usize);
-    for (&tx, idx) in &appends {
-        let found = positions.get(tx).map(Vec::as_slice).unwrap_or(&[]);
-        let ok: Vec<usize> = idx
-            .iter()
-            .copied()
-            .filter(|&i| ops[i].outcome == Outcome::Ok)
-            .collect();
-        let possible = idx.iter().any(|&i| ops[i].outcome != Outcome::Fail);
-        acknowledged += ok.len();
-        if longest.is_none() {
-            continue;
-        }
-        if !ok.is_empty() && found.is_empty() {
-            missing += 1;
-            violations += 1;
-            blamed.extend(ok.iter().copied());
-            push(
-                &mut problems,
-                json!({"kind": "missing", "tx": tx, "op_ids": ok.iter().map(|&i| ops[i].id).collect::<Vec<_>>()}),
-            );
-        } else if found.len() > 1 {
-            duplicated += 1;
-            violations += 1;
-            blamed.extend(idx.iter().copied());
-            push(
-                &mut problems,
-                json!({"kind": "duplicate", "tx": tx, "indexes": found}),
-            );
-        } else if !possible && !found.is_empty() {
-            phantom += 1;
-            violations += 1;
-            blamed.extend(idx.iter().copied());
-            push(
-                &mut problems,
-                json!({"kind": "failed_but_applied", "tx": tx, "indexes": found}),
-            );
-        } else if let (Some(&at), Some(&i)) = (found.first(), ok.first()) {
-            let said = ops[i].result.as_deref().and_then(|r| r.parse::<u64>().ok());
-            if said.is_some_and(|s| s != at) {
-                misplaced += 1;
-                violations += 1;
-                blamed.insert(i);
-                push(
-                    &mut problems,
-                    json!({"kind": "misplaced", "tx": tx, "acknowledged_index": said, "found_index": at}),
-                );
-            }
-        }
-    }
-    // Transactions nobody appended (another writer, or corruption).
-    let strangers = positions
-        .keys()
-        .filter(|tx| !appends.contains_key(*tx))
-        .count();
+    let tx = check_transactions(ops, longest.map(|(_, c)| c.as_slice()), &mut found);
 
     let unreadable: Vec<NodeId> = chains
         .iter()
         .filter(|(_, c)| c.is_none())
         .map(|(n, _)| *n)
         .collect();
-    let lengths: BTreeMap<String, Option<usize>> = chains
-        .iter()
-        .map(|(n, c)| (n.to_string(), c.as_ref().map(Vec::len)))
-        .collect();
-
-    let verdict = if violations > 0 {
+    let verdict = if found.violations > 0 {
         Verdict::Fail
     } else if chains.is_empty() || !unreadable.is_empty() {
         Verdict::Unknown
@@ -222,9 +155,10 @@ pub fn check_ledger_agreement(ops: &[Op], chains: &Chains) -> CheckResult {
     };
     let summary = match verdict {
         Verdict::Pass => format!(
-            "{} nodes agree on a linked chain of {} entries; all {acknowledged} acknowledged transactions appear exactly once",
+            "{} nodes agree on a linked chain of {} entries; all {} acknowledged transactions appear exactly once",
             readable.len(),
-            longest.map(|(_, c)| c.len()).unwrap_or(0)
+            longest.map(|(_, c)| c.len()).unwrap_or(0),
+            tx.acknowledged
         ),
         Verdict::Unknown if chains.is_empty() => {
             "no chain was read from any node after the run".to_string()
@@ -237,42 +171,11 @@ pub fn check_ledger_agreement(ops: &[Op], chains: &Chains) -> CheckResult {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        Verdict::Fail => {
-            let mut parts = Vec::new();
-            let kinds = |k: &str| problems.iter().filter(|p| p["kind"] == k).count();
-            let forks = kinds("fork");
-            let links = kinds("broken_link") + kinds("index_gap");
-            if forks > 0 {
-                parts.push(format!("{forks} node(s) disagree with the longest chain"));
-            }
-            if links > 0 {
-                parts.push(format!("{links} chain(s) broken"));
-            }
-            if missing > 0 {
-                parts.push(format!(
-                    "{missing} of {acknowledged} acknowledged transactions missing"
-                ));
-            }
-            if duplicated > 0 {
-                parts.push(format!("{duplicated} transactions appear more than once"));
-            }
-            if phantom > 0 {
-                parts.push(format!("{phantom} failed transactions were applied"));
-            }
-            if misplaced > 0 {
-                parts.push(format!(
-                    "{misplaced} transactions committed at another index than acknowledged"
-                ));
-            }
-            let first = problems
-                .first()
-                .map(|p| format!("; first: {p}"))
-                .unwrap_or_default();
-            format!("{}{first}", parts.join(", "))
-        }
+        Verdict::Fail => fail_summary(&found.problems, &tx),
     };
     let counterexample = if verdict == Verdict::Fail {
-        blamed
+        found
+            .blamed
             .iter()
             .take(DETAIL_CAP)
             .map(|&i| ops[i].clone())
@@ -280,28 +183,246 @@ pub fn check_ledger_agreement(ops: &[Op], chains: &Chains) -> CheckResult {
     } else {
         Vec::new()
     };
-    CheckResult {
-        checker: CHECKER.into(),
+    CheckResult::new(
         verdict,
         summary,
         counterexample,
-        details: json!({
-            "chain_lengths": lengths,
-            "acknowledged": acknowledged,
-            "missing": missing,
-            "duplicated": duplicated,
-            "failed_but_applied": phantom,
-            "misplaced": misplaced,
-            "transactions_nobody_appended": strangers,
-            "problems": problems,
+        CheckDetails::LedgerAgreement(LedgerDetails {
+            acknowledged: tx.acknowledged,
+            chain_lengths: chains
+                .iter()
+                .map(|(n, c)| (*n, c.as_ref().map(Vec::len)))
+                .collect(),
+            duplicated: tx.duplicated,
+            failed_but_applied: tx.failed_but_applied,
+            misplaced: tx.misplaced,
+            missing: tx.missing,
+            problems: found.problems,
+            transactions_nobody_appended: tx.strangers,
         }),
+    )
+}
+
+/// What the checks found so far.
+#[derive(Default)]
+struct Findings {
+    /// The first [`DETAIL_CAP`] problems.
+    problems: Vec<LedgerProblem>,
+    /// Every problem, listed or not.
+    violations: usize,
+    /// Indices of the operations to show.
+    blamed: BTreeSet<usize>,
+}
+
+impl Findings {
+    fn add(&mut self, p: LedgerProblem) {
+        self.violations += 1;
+        if self.problems.len() < DETAIL_CAP {
+            self.problems.push(p);
+        }
     }
+}
+
+/// Consecutive indexes from 1 and linked hashes; the first break is reported.
+fn check_links(node: NodeId, chain: &[LedgerEntry], found: &mut Findings) {
+    let mut prev_hash = GENESIS;
+    for (i, e) in chain.iter().enumerate() {
+        let want = i as u64 + 1;
+        if e.index != want {
+            found.add(LedgerProblem::IndexGap {
+                node,
+                expected: want,
+                found: e.index,
+            });
+            return;
+        }
+        if !e.prev.eq_ignore_ascii_case(prev_hash) {
+            found.add(LedgerProblem::BrokenLink {
+                node,
+                index: e.index,
+                prev: e.prev.clone(),
+                hash_before: prev_hash.to_string(),
+            });
+            return;
+        }
+        prev_hash = &e.hash;
+    }
+}
+
+/// Every chain must be a prefix of the longest (`reference`).
+fn check_forks(
+    readable: &[(NodeId, &Vec<LedgerEntry>)],
+    (ref_node, reference): (NodeId, &Vec<LedgerEntry>),
+    found: &mut Findings,
+) {
+    for &(node, chain) in readable {
+        if node == ref_node {
+            continue;
+        }
+        if let Some(i) =
+            (0..chain.len()).find(|&i| !chain[i].hash.eq_ignore_ascii_case(&reference[i].hash))
+        {
+            found.add(LedgerProblem::Fork {
+                index: i as u64 + 1,
+                nodes: [ref_node, node],
+                hashes: [reference[i].hash.clone(), chain[i].hash.clone()],
+                payloads: [reference[i].payload.clone(), chain[i].payload.clone()],
+            });
+        }
+    }
+}
+
+/// Counts of [`check_transactions`].
+#[derive(Default)]
+struct TxCounts {
+    acknowledged: usize,
+    missing: usize,
+    duplicated: usize,
+    failed_but_applied: usize,
+    misplaced: usize,
+    /// Transactions nobody appended (another writer, or corruption).
+    strangers: usize,
+}
+
+/// Each append of the history against where its transaction appears in the
+/// longest chain (`None`: no chain could be read; only counts then).
+fn check_transactions(
+    ops: &[Op],
+    reference: Option<&[LedgerEntry]>,
+    found: &mut Findings,
+) -> TxCounts {
+    let mut positions: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for e in reference.unwrap_or(&[]) {
+        if let Some(tx) = e.transaction() {
+            positions.entry(tx).or_default().push(e.index);
+        }
+    }
+    let mut appends: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, op) in ops.iter().enumerate() {
+        if op.kind == OpKind::Append {
+            if let Some(v) = op.value.as_deref() {
+                appends.entry(v).or_default().push(i);
+            }
+        }
+    }
+    let mut t = TxCounts::default();
+    for (&tx, idx) in &appends {
+        let at = positions.get(tx).map(Vec::as_slice).unwrap_or(&[]);
+        let ok: Vec<usize> = idx
+            .iter()
+            .copied()
+            .filter(|&i| ops[i].outcome == Outcome::Ok)
+            .collect();
+        let possible = idx.iter().any(|&i| ops[i].outcome != Outcome::Fail);
+        t.acknowledged += ok.len();
+        if reference.is_none() {
+            continue;
+        }
+        if !ok.is_empty() && at.is_empty() {
+            t.missing += 1;
+            found.blamed.extend(ok.iter().copied());
+            found.add(LedgerProblem::Missing {
+                tx: tx.to_string(),
+                op_ids: ok.iter().map(|&i| ops[i].id).collect(),
+            });
+        } else if at.len() > 1 {
+            t.duplicated += 1;
+            found.blamed.extend(idx.iter().copied());
+            found.add(LedgerProblem::Duplicate {
+                tx: tx.to_string(),
+                indexes: at.to_vec(),
+            });
+        } else if !possible && !at.is_empty() {
+            t.failed_but_applied += 1;
+            found.blamed.extend(idx.iter().copied());
+            found.add(LedgerProblem::FailedButApplied {
+                tx: tx.to_string(),
+                indexes: at.to_vec(),
+            });
+        } else if let (Some(&at), Some(&i)) = (at.first(), ok.first()) {
+            let said = ops[i].result.as_deref().and_then(|r| r.parse::<u64>().ok());
+            if let Some(said) = said.filter(|&s| s != at) {
+                t.misplaced += 1;
+                found.blamed.insert(i);
+                found.add(LedgerProblem::Misplaced {
+                    tx: tx.to_string(),
+                    acknowledged_index: said,
+                    found_index: at,
+                });
+            }
+        }
+    }
+    t.strangers = positions
+        .keys()
+        .filter(|tx| !appends.contains_key(*tx))
+        .count();
+    t
+}
+
+/// One line naming every kind of violation found, then the first problem.
+fn fail_summary(problems: &[LedgerProblem], t: &TxCounts) -> String {
+    let mut parts = Vec::new();
+    let forks = problems
+        .iter()
+        .filter(|p| matches!(p, LedgerProblem::Fork { .. }))
+        .count();
+    let links = problems
+        .iter()
+        .filter(|p| {
+            matches!(
+                p,
+                LedgerProblem::BrokenLink { .. } | LedgerProblem::IndexGap { .. }
+            )
+        })
+        .count();
+    if forks > 0 {
+        parts.push(format!("{forks} node(s) disagree with the longest chain"));
+    }
+    if links > 0 {
+        parts.push(format!("{links} chain(s) broken"));
+    }
+    if t.missing > 0 {
+        parts.push(format!(
+            "{} of {} acknowledged transactions missing",
+            t.missing, t.acknowledged
+        ));
+    }
+    if t.duplicated > 0 {
+        parts.push(format!(
+            "{} transactions appear more than once",
+            t.duplicated
+        ));
+    }
+    if t.failed_but_applied > 0 {
+        parts.push(format!(
+            "{} failed transactions were applied",
+            t.failed_but_applied
+        ));
+    }
+    if t.misplaced > 0 {
+        parts.push(format!(
+            "{} transactions committed at another index than acknowledged",
+            t.misplaced
+        ));
+    }
+    // As report.json holds it (keys in alphabetical order).
+    let first = problems
+        .first()
+        .and_then(|p| serde_json::to_value(p).ok())
+        .map(|p| format!("; first: {p}"))
+        .unwrap_or_default();
+    format!("{}{first}", parts.join(", "))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use sha2::{Digest, Sha256};
+
+    fn led(r: &CheckResult) -> &LedgerDetails {
+        r.details.ledger_agreement().expect("ledger details")
+    }
 
     fn chain(txs: &[&str]) -> Vec<LedgerEntry> {
         let mut prev = GENESIS.to_string();
@@ -385,26 +506,34 @@ mod tests {
         c[2].prev = GENESIS.into();
         let r = check_ledger_agreement(&history(), &chains(vec![c.clone(), c]));
         assert_eq!(r.verdict, Verdict::Fail);
-        assert_eq!(r.details["problems"][0]["kind"], "broken_link");
+        assert!(
+            matches!(led(&r).problems[0], LedgerProblem::BrokenLink { .. }),
+            "{:?}",
+            led(&r).problems
+        );
         let mut gap = chain(&["a", "b"]);
         gap[1].index = 3;
         let r = check_ledger_agreement(&history(), &chains(vec![gap]));
         assert_eq!(r.verdict, Verdict::Fail);
-        assert_eq!(r.details["problems"][0]["kind"], "index_gap");
+        assert!(
+            matches!(led(&r).problems[0], LedgerProblem::IndexGap { .. }),
+            "{:?}",
+            led(&r).problems
+        );
     }
 
     #[test]
     fn a_duplicate_fails_even_when_unknown() {
         let r = check_ledger_agreement(&history(), &chains(vec![chain(&["a", "b", "c", "c"])]));
         assert_eq!(r.verdict, Verdict::Fail);
-        assert_eq!(r.details["duplicated"], 1);
+        assert_eq!(led(&r).duplicated, 1);
     }
 
     #[test]
     fn a_missing_acknowledged_tx_fails_with_its_operation() {
         let r = check_ledger_agreement(&history(), &chains(vec![chain(&["a", "c"])]));
         assert_eq!(r.verdict, Verdict::Fail);
-        assert_eq!(r.details["missing"], 1);
+        assert_eq!(led(&r).missing, 1);
         assert_eq!(
             r.counterexample.iter().map(|o| o.id).collect::<Vec<_>>(),
             vec![1]
@@ -417,10 +546,10 @@ mod tests {
         ops.push(append(3, "d", Outcome::Fail, None));
         let r = check_ledger_agreement(&ops, &chains(vec![chain(&["a", "b", "d"])]));
         assert_eq!(r.verdict, Verdict::Fail);
-        assert_eq!(r.details["failed_but_applied"], 1);
+        assert_eq!(led(&r).failed_but_applied, 1);
         let r = check_ledger_agreement(&history(), &chains(vec![chain(&["b", "a"])]));
         assert_eq!(r.verdict, Verdict::Fail);
-        assert_eq!(r.details["misplaced"], 2);
+        assert_eq!(led(&r).misplaced, 2);
     }
 
     #[test]

@@ -12,9 +12,9 @@
 //! writes and cas may take effect at any time after invocation, or never;
 //! `unknown` reads carry no information and are dropped.
 
-use super::verdict::{CheckResult, Verdict};
+use super::verdict::{CheckDetails, CheckResult, Verdict};
 use crate::history::{Op, OpKind, Outcome};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,8 +41,49 @@ impl Default for LinOptions {
     }
 }
 
-/// Name under which this checker reports.
-pub const CHECKER: &str = "linearizable";
+/// The figures behind a linearizability verdict, as report.json holds them
+/// (fields in alphabetical order, the order report.json has always had).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LinearizableDetails {
+    /// Per key, in key order.
+    pub keys: Vec<KeyDetail>,
+    pub keys_checked: usize,
+    pub keys_failed: usize,
+    pub keys_unknown: usize,
+    pub max_steps_per_key: u64,
+    pub ops_checked: usize,
+    pub ops_ignored: IgnoredOps,
+    /// Search steps over all keys.
+    pub steps: u64,
+}
+
+/// Operations the register model leaves out, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IgnoredOps {
+    /// Outcome `fail`: took no effect.
+    pub failed: usize,
+    /// Appends, probes and operations without a key.
+    pub not_register: usize,
+    /// Reads with outcome `unknown`: they tell nothing.
+    pub unknown_reads: usize,
+}
+
+/// One key's verdict.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeyDetail {
+    /// Failing keys: ids of the shrunk window of operations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterexample_ids: Option<Vec<u64>>,
+    /// Failing keys: whether no operation of the window can be left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterexample_proven_minimal: Option<bool>,
+    pub key: String,
+    pub ops: usize,
+    pub steps: u64,
+    pub verdict: Verdict,
+}
 
 /// Checks that the read/write/cas operations of `ops` are linearizable,
 /// treating each key as an independent register that starts absent.
@@ -59,17 +100,15 @@ pub fn check_linearizable(ops: &[Op], opts: &LinOptions) -> CheckResult {
     for ((key, kh), outcome) in keys.iter().zip(&outcomes) {
         verdict = verdict.and(outcome.verdict);
         total_steps = total_steps.saturating_add(outcome.steps);
-        let mut entry = json!({
-            "key": key,
-            "verdict": outcome.verdict,
-            "ops": kh.ops.len(),
-            "steps": outcome.steps,
+        let window = outcome.window.as_ref();
+        per_key.push(KeyDetail {
+            counterexample_ids: window.map(|w| w.iter().map(|&i| ops[i].id).collect()),
+            counterexample_proven_minimal: window.map(|_| outcome.shrink_complete),
+            key: key.to_string(),
+            ops: kh.ops.len(),
+            steps: outcome.steps,
+            verdict: outcome.verdict,
         });
-        if let Some(w) = &outcome.window {
-            entry["counterexample_ids"] = json!(w.iter().map(|&i| ops[i].id).collect::<Vec<_>>());
-            entry["counterexample_proven_minimal"] = json!(outcome.shrink_complete);
-        }
-        per_key.push(entry);
         match outcome.verdict {
             Verdict::Fail => failing.push((key, outcome)),
             Verdict::Unknown => undecided.push(key),
@@ -116,26 +155,25 @@ pub fn check_linearizable(ops: &[Op], opts: &LinOptions) -> CheckResult {
         ),
     };
 
-    CheckResult {
-        checker: CHECKER.to_string(),
+    CheckResult::new(
         verdict,
         summary,
         counterexample,
-        details: json!({
-            "keys_checked": keys.len(),
-            "ops_checked": checked,
-            "ops_ignored": {
-                "failed": split.ignored_failed,
-                "unknown_reads": split.ignored_unknown_reads,
-                "not_register": split.ignored_other,
+        CheckDetails::Linearizable(LinearizableDetails {
+            keys: per_key,
+            keys_checked: keys.len(),
+            keys_failed: failing.len(),
+            keys_unknown: undecided.len(),
+            max_steps_per_key: opts.max_steps_per_key,
+            ops_checked: checked,
+            ops_ignored: IgnoredOps {
+                failed: split.ignored_failed,
+                not_register: split.ignored_other,
+                unknown_reads: split.ignored_unknown_reads,
             },
-            "steps": total_steps,
-            "max_steps_per_key": opts.max_steps_per_key,
-            "keys_failed": failing.len(),
-            "keys_unknown": undecided.len(),
-            "keys": per_key,
+            steps: total_steps,
         }),
-    }
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -697,6 +735,10 @@ mod tests {
         check_linearizable(ops, &LinOptions::default())
     }
 
+    fn lin(r: &CheckResult) -> &LinearizableDetails {
+        r.details.linearizable().expect("linearizable details")
+    }
+
     fn ids(r: &CheckResult) -> Vec<u64> {
         r.counterexample.iter().map(|o| o.id).collect()
     }
@@ -716,7 +758,7 @@ mod tests {
         let r = check(&ops);
         assert_eq!(r.verdict, Verdict::Pass, "{}", r.summary);
         assert!(r.counterexample.is_empty());
-        assert_eq!(r.details["keys_checked"], 2);
+        assert_eq!(lin(&r).keys_checked, 2);
     }
 
     #[test]
@@ -744,7 +786,7 @@ mod tests {
         let r = check(&ops);
         assert_eq!(r.verdict, Verdict::Fail, "{}", r.summary);
         assert_eq!(ids(&r), vec![76, 78, 80], "{:#?}", r.counterexample);
-        assert_eq!(r.details["keys"][0]["counterexample_proven_minimal"], true);
+        assert_eq!(lin(&r).keys[0].counterexample_proven_minimal, Some(true));
     }
 
     #[test]
@@ -827,8 +869,8 @@ mod tests {
         ];
         let r = check(&ops);
         assert_eq!(r.verdict, Verdict::Pass, "{}", r.summary);
-        assert_eq!(r.details["ops_ignored"]["failed"], 1);
-        assert_eq!(r.details["ops_ignored"]["unknown_reads"], 1);
+        assert_eq!(lin(&r).ops_ignored.failed, 1);
+        assert_eq!(lin(&r).ops_ignored.unknown_reads, 1);
     }
 
     #[test]
@@ -846,7 +888,7 @@ mod tests {
         };
         let r = check_linearizable(&ops, &opts);
         assert_eq!(r.verdict, Verdict::Unknown, "{}", r.summary);
-        assert_eq!(r.details["keys_unknown"], 1);
+        assert_eq!(lin(&r).keys_unknown, 1);
         assert_eq!(check(&ops).verdict, Verdict::Fail);
     }
 
@@ -867,7 +909,7 @@ mod tests {
         };
         let r = check_linearizable(&ops, &opts);
         assert_eq!(r.verdict, Verdict::Fail);
-        assert_eq!(r.details["keys_failed"], 1);
+        assert_eq!(lin(&r).keys_failed, 1);
         assert_eq!(ids(&r), vec![23]);
         let text = serde_json::to_string(&r).unwrap_or_default();
         assert!(text.contains("\"verdict\":\"fail\""), "{text}");

@@ -6,17 +6,63 @@
 //! successor might not have applied; and a key that was not read back is
 //! Unknown, never a pass.
 
-use super::verdict::{CheckResult, Verdict};
+use super::verdict::{CheckDetails, CheckResult, Verdict};
 use crate::history::{Op, OpKind, Outcome};
 use crate::NodeId;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// Name under which this checker reports.
-pub const CHECKER: &str = "lost_writes";
 
 /// Most entries listed per category in `details`, to keep reports readable.
 const DETAIL_CAP: usize = 50;
+
+/// The figures behind a lost-writes verdict, as report.json holds them
+/// (fields in alphabetical order, the order report.json has always had).
+/// Lists stop at 50 entries; the counts do not.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LostWritesDetails {
+    /// Keys with an `ok` or `unknown` write.
+    pub keys_checked: usize,
+    /// Ids of the acknowledged writes lost.
+    pub lost_op_ids: Vec<u64>,
+    /// How many acknowledged writes were lost.
+    pub lost_writes: usize,
+    /// The nodes read back.
+    pub nodes: Vec<NodeId>,
+    pub not_read_back: Vec<NotReadBack>,
+    pub not_read_back_count: usize,
+    /// Final values no write ever wrote.
+    pub phantom_values: Vec<PhantomValue>,
+    pub violations: Vec<LostWriteViolation>,
+}
+
+/// A node's final value of a key that no surviving write could have left.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LostWriteViolation {
+    /// What the surviving writes allow (`None` = absent).
+    pub expected_one_of: Vec<Option<String>>,
+    /// What the node holds (`None` = absent).
+    #[serde(rename = "final")]
+    pub final_value: Option<String>,
+    pub key: String,
+    pub lost_op_ids: Vec<u64>,
+    pub node: NodeId,
+}
+
+/// A final value that no write of its key ever wrote.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhantomValue {
+    pub key: String,
+    pub node: NodeId,
+    pub value: String,
+}
+
+/// A written key a node did not answer when read back.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NotReadBack {
+    pub key: String,
+    pub node: NodeId,
+}
 
 /// Checks that every node's final value of every key is one a surviving write
 /// could have left.
@@ -50,7 +96,7 @@ pub fn check_lost_writes(
     let mut violations = Vec::new();
     let mut missing = Vec::new();
     let mut phantoms = Vec::new();
-    let mut first_bad: Option<(String, NodeId, Option<String>, Vec<usize>)> = None;
+    let mut first_bad: Option<FirstBad> = None;
 
     for (&key, idx) in &writes {
         let ok: Vec<usize> = idx
@@ -83,18 +129,29 @@ pub fn check_lost_writes(
             if allowed.contains(&seen.as_deref()) {
                 continue;
             }
-            if !idx.iter().any(|&i| ops[i].value == *seen) && seen.is_some() {
-                phantoms.push(json!({ "key": key, "node": node, "value": seen }));
+            if let Some(value) = seen
+                .as_ref()
+                .filter(|_| !idx.iter().any(|&i| ops[i].value == *seen))
+            {
+                phantoms.push(PhantomValue {
+                    key: key.to_string(),
+                    node,
+                    value: value.clone(),
+                });
             }
             lost.extend(acknowledged.iter().copied());
             if violations.len() < DETAIL_CAP {
-                violations.push(json!({
-                    "key": key,
-                    "node": node,
-                    "final": seen,
-                    "expected_one_of": allowed.iter().take(DETAIL_CAP).collect::<Vec<_>>(),
-                    "lost_op_ids": acknowledged.iter().map(|&i| ops[i].id).collect::<Vec<_>>(),
-                }));
+                violations.push(LostWriteViolation {
+                    expected_one_of: allowed
+                        .iter()
+                        .take(DETAIL_CAP)
+                        .map(|v| v.map(str::to_string))
+                        .collect(),
+                    final_value: seen.clone(),
+                    key: key.to_string(),
+                    lost_op_ids: acknowledged.iter().map(|&i| ops[i].id).collect(),
+                    node,
+                });
             }
             if first_bad.is_none() {
                 // Show the writes that should be visible, and the latest
@@ -113,17 +170,7 @@ pub fn check_lost_writes(
         }
     }
 
-    // Values on keys nobody wrote (with an acknowledged or possible write).
-    for (&node, reads) in final_reads {
-        for (key, seen) in reads {
-            if seen.is_some() && !writes.contains_key(key.as_str()) {
-                phantoms.push(json!({ "key": key, "node": node, "value": seen }));
-                if first_bad.is_none() {
-                    first_bad = Some((key.clone(), node, seen.clone(), Vec::new()));
-                }
-            }
-        }
-    }
+    unwritten_values(&writes, final_reads, &mut phantoms, &mut first_bad);
 
     let verdict = if first_bad.is_some() {
         Verdict::Fail
@@ -135,24 +182,10 @@ pub fn check_lost_writes(
 
     let mut counterexample: Vec<Op> = Vec::new();
     let summary = match (&first_bad, verdict) {
-        (Some((key, node, seen, shown)), _) => {
-            let mut shown = shown.clone();
-            shown.sort_unstable_by_key(|&i| (ops[i].invoke_ns, ops[i].id));
-            shown.dedup();
-            counterexample = shown.iter().map(|&i| ops[i].clone()).collect();
-            let seen = match seen {
-                Some(v) => format!("{v:?}"),
-                None => "nothing".to_string(),
-            };
-            format!(
-                "{} acknowledged writes lost; first: key `{key}` on {node} reads {seen}{}",
-                lost.len(),
-                if phantoms.is_empty() {
-                    String::new()
-                } else {
-                    format!("; {} final values were never written", phantoms.len())
-                }
-            )
+        (Some(bad), _) => {
+            let (summary, shown) = loss_summary(ops, bad, lost.len(), phantoms.len());
+            counterexample = shown;
+            summary
         }
         (None, Verdict::Unknown) if final_reads.is_empty() => {
             "no node was read back after the run; lost writes cannot be judged".to_string()
@@ -170,32 +203,88 @@ pub fn check_lost_writes(
         ),
     };
 
-    CheckResult {
-        checker: CHECKER.to_string(),
+    CheckResult::new(
         verdict,
         summary,
         counterexample,
-        details: json!({
-            "keys_checked": writes.len(),
-            "nodes": final_reads.keys().collect::<Vec<_>>(),
-            "lost_writes": lost.len(),
-            "lost_op_ids": lost.iter().map(|&i| ops[i].id).collect::<Vec<_>>(),
-            "violations": violations,
-            "phantom_values": phantoms.into_iter().take(DETAIL_CAP).collect::<Vec<_>>(),
-            "not_read_back": missing
+        CheckDetails::LostWrites(LostWritesDetails {
+            keys_checked: writes.len(),
+            lost_op_ids: lost.iter().map(|&i| ops[i].id).collect(),
+            lost_writes: lost.len(),
+            nodes: final_reads.keys().copied().collect(),
+            not_read_back: missing
                 .iter()
                 .take(DETAIL_CAP)
-                .map(|(n, k)| json!({ "node": n, "key": k }))
-                .collect::<Vec<_>>(),
-            "not_read_back_count": missing.len(),
+                .map(|&(node, key)| NotReadBack {
+                    key: key.to_string(),
+                    node,
+                })
+                .collect(),
+            not_read_back_count: missing.len(),
+            phantom_values: phantoms.into_iter().take(DETAIL_CAP).collect(),
+            violations,
         }),
+    )
+}
+
+/// The first final value found wrong: key, node, value (`None` = absent),
+/// and indices of the writes to show.
+type FirstBad = (String, NodeId, Option<String>, Vec<usize>);
+
+/// Values on keys nobody wrote (with an acknowledged or possible write).
+fn unwritten_values(
+    writes: &BTreeMap<&str, Vec<usize>>,
+    final_reads: &BTreeMap<NodeId, BTreeMap<String, Option<String>>>,
+    phantoms: &mut Vec<PhantomValue>,
+    first_bad: &mut Option<FirstBad>,
+) {
+    for (&node, reads) in final_reads {
+        for (key, seen) in reads {
+            let Some(value) = seen.as_ref() else { continue };
+            if !writes.contains_key(key.as_str()) {
+                phantoms.push(PhantomValue {
+                    key: key.clone(),
+                    node,
+                    value: value.clone(),
+                });
+                if first_bad.is_none() {
+                    *first_bad = Some((key.clone(), node, seen.clone(), Vec::new()));
+                }
+            }
+        }
     }
 }
 
+/// The summary of a failing check, and its counterexample: the writes of
+/// the first wrong value, in invocation order.
+fn loss_summary(ops: &[Op], bad: &FirstBad, lost: usize, phantoms: usize) -> (String, Vec<Op>) {
+    let (key, node, seen, shown) = bad;
+    let mut shown = shown.clone();
+    shown.sort_unstable_by_key(|&i| (ops[i].invoke_ns, ops[i].id));
+    shown.dedup();
+    let counterexample = shown.iter().map(|&i| ops[i].clone()).collect();
+    let seen = match seen {
+        Some(v) => format!("{v:?}"),
+        None => "nothing".to_string(),
+    };
+    let summary = format!(
+        "{lost} acknowledged writes lost; first: key `{key}` on {node} reads {seen}{}",
+        if phantoms == 0 {
+            String::new()
+        } else {
+            format!("; {phantoms} final values were never written")
+        }
+    );
+    (summary, counterexample)
+}
+
 /// Number of lost writes in a result of [`check_lost_writes`], for comparing
-/// with a plan's `lost_writes = N` expectation.
+/// with a plan's `lost_writes = N` expectation; 0 for any other checker.
 pub fn lost_write_count(result: &CheckResult) -> u64 {
-    result.details["lost_writes"].as_u64().unwrap_or(0)
+    result
+        .details
+        .lost_writes()
+        .map_or(0, |d| d.lost_writes as u64)
 }
 
 #[cfg(test)]

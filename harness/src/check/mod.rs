@@ -1,7 +1,9 @@
 //! Checkers: turn a recorded history into verdicts with counterexamples.
 //!
 //! Checkers read plain data (history records, final reads) and never touch
-//! processes, sockets or the clock; each one returns a [`CheckResult`].
+//! processes, sockets or the clock; each one returns a [`CheckResult`] with
+//! typed details, named by its [`CheckerId`]. They take each operation's
+//! outcome as recorded and never re-classify an answer.
 
 pub mod availability;
 mod id;
@@ -11,10 +13,10 @@ pub mod lost_writes;
 pub mod verdict;
 
 pub use id::CheckerId;
-pub use ledger::{check_ledger_agreement, Chains, LedgerEntry};
-pub use linearizable::{check_linearizable, LinOptions};
-pub use lost_writes::check_lost_writes;
-pub use verdict::{CheckResult, Verdict};
+pub use ledger::{check_ledger_agreement, Chains, LedgerDetails, LedgerEntry, LedgerProblem};
+pub use linearizable::{check_linearizable, LinOptions, LinearizableDetails};
+pub use lost_writes::{check_lost_writes, LostWritesDetails};
+pub use verdict::{CheckDetails, CheckResult, Verdict};
 
 use crate::history::{Op, OpKind};
 use crate::NodeId;
@@ -40,43 +42,35 @@ pub struct FinalState {
     pub ledgers: Chains,
 }
 
-/// Which checkers [`run_checkers`] runs, and which must find a violation.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Selection {
-    pub linearizable: bool,
-    pub lost_writes: bool,
-    pub ledger_agreement: bool,
+/// Every checker the recorded data can feed, in [`CheckerId::ALL`] order:
+/// linearizable when the history has key-value operations, lost_writes when
+/// final reads exist too, ledger_agreement when chains exist.
+pub fn feedable(ops: &[Op], final_state: &FinalState) -> Vec<CheckerId> {
+    let kv = ops
+        .iter()
+        .any(|o| matches!(o.kind, OpKind::Read | OpKind::Write | OpKind::Cas));
+    CheckerId::ALL
+        .into_iter()
+        .filter(|c| match c {
+            CheckerId::Linearizable => kv,
+            CheckerId::LostWrites => kv && !final_state.kv.is_empty(),
+            CheckerId::LedgerAgreement => !final_state.ledgers.is_empty(),
+        })
+        .collect()
 }
 
-impl Selection {
-    /// Every checker the recorded data can feed: linearizable when the
-    /// history has key-value operations, lost_writes when final reads exist,
-    /// ledger_agreement when chains exist.
-    pub fn from_data(ops: &[Op], fin: &FinalState) -> Selection {
-        let kv = ops
-            .iter()
-            .any(|o| matches!(o.kind, OpKind::Read | OpKind::Write | OpKind::Cas));
-        Selection {
-            linearizable: kv,
-            lost_writes: kv && !fin.kv.is_empty(),
-            ledger_agreement: !fin.ledgers.is_empty(),
-        }
-    }
-}
-
-/// Runs the selected checkers, in a fixed order.
-pub fn run_checkers(sel: &Selection, ops: &[Op], fin: &FinalState) -> Vec<CheckResult> {
-    let mut out = Vec::new();
-    if sel.linearizable {
-        out.push(check_linearizable(ops, &LinOptions::default()));
-    }
-    if sel.lost_writes {
-        out.push(check_lost_writes(ops, &fin.kv));
-    }
-    if sel.ledger_agreement {
-        out.push(check_ledger_agreement(ops, &fin.ledgers));
-    }
-    out
+/// Runs the checkers named in `which` once each, in [`CheckerId::ALL`]
+/// order whatever the order of `which`.
+pub fn run_checkers(which: &[CheckerId], ops: &[Op], final_state: &FinalState) -> Vec<CheckResult> {
+    CheckerId::ALL
+        .into_iter()
+        .filter(|c| which.contains(c))
+        .map(|c| match c {
+            CheckerId::Linearizable => check_linearizable(ops, &LinOptions::default()),
+            CheckerId::LostWrites => check_lost_writes(ops, &final_state.kv),
+            CheckerId::LedgerAgreement => check_ledger_agreement(ops, &final_state.ledgers),
+        })
+        .collect()
 }
 
 /// Reads final.json (as the runner writes it); errors say which file and why.
@@ -121,20 +115,141 @@ mod tests {
     fn the_data_decides_which_checkers_run() {
         let mut fin = FinalState::default();
         let kv = [op(OpKind::Write)];
-        let sel = Selection::from_data(&kv, &fin);
-        assert!(sel.linearizable && !sel.lost_writes && !sel.ledger_agreement);
+        assert_eq!(feedable(&kv, &fin), vec![CheckerId::Linearizable]);
         fin.kv.insert(NodeId(0), BTreeMap::new());
         fin.ledgers.insert(NodeId(0), Some(Vec::new()));
-        let sel = Selection::from_data(&kv, &fin);
-        assert!(sel.linearizable && sel.lost_writes && sel.ledger_agreement);
+        assert_eq!(feedable(&kv, &fin), CheckerId::ALL.to_vec());
         let appends = [op(OpKind::Append)];
-        let sel = Selection::from_data(&appends, &fin);
-        assert!(!sel.linearizable && !sel.lost_writes && sel.ledger_agreement);
-        let names: Vec<String> = run_checkers(&sel, &appends, &fin)
+        let sel = feedable(&appends, &fin);
+        assert_eq!(sel, vec![CheckerId::LedgerAgreement]);
+        let names: Vec<CheckerId> = run_checkers(&sel, &appends, &fin)
             .into_iter()
             .map(|r| r.checker)
             .collect();
-        assert_eq!(names, vec!["ledger_agreement"]);
+        assert_eq!(names, vec![CheckerId::LedgerAgreement]);
+    }
+
+    #[test]
+    fn checkers_run_once_each_in_the_fixed_order() {
+        let mut fin = FinalState::default();
+        fin.kv.insert(NodeId(0), BTreeMap::new());
+        fin.ledgers.insert(NodeId(0), Some(Vec::new()));
+        let which = [
+            CheckerId::LedgerAgreement,
+            CheckerId::Linearizable,
+            CheckerId::LedgerAgreement,
+            CheckerId::LostWrites,
+        ];
+        let results = run_checkers(&which, &[op(OpKind::Write)], &fin);
+        let names: Vec<CheckerId> = results.iter().map(|r| r.checker).collect();
+        assert_eq!(names, CheckerId::ALL.to_vec());
+        for r in &results {
+            assert_eq!(r.checker, r.details.checker());
+        }
+        assert!(run_checkers(&[], &[op(OpKind::Write)], &fin).is_empty());
+    }
+
+    /// Every result rift wrote before details were typed (every verdict of
+    /// every checker, every kind of ledger problem), as the old code wrote it.
+    const OLD_CHECKS: &str = include_str!("../../tests/fixtures/checks-v1.json");
+
+    #[test]
+    fn results_written_before_typed_details_read_back_and_write_the_same_json() {
+        let old: serde_json::Value = serde_json::from_str(OLD_CHECKS).expect("fixture is JSON");
+        let typed: Vec<CheckResult> = serde_json::from_str(OLD_CHECKS).expect("old results read");
+        let kinds: std::collections::BTreeSet<(CheckerId, &str)> = typed
+            .iter()
+            .map(|r| (r.checker, r.verdict.as_str()))
+            .collect();
+        assert_eq!(
+            kinds.len(),
+            9,
+            "every checker with every verdict: {kinds:?}"
+        );
+        for r in &typed {
+            assert_eq!(r.checker, r.details.checker());
+        }
+        let problems: std::collections::BTreeSet<String> = typed
+            .iter()
+            .filter_map(|r| r.details.ledger_agreement())
+            .flat_map(|d| d.problems.iter())
+            .filter_map(|p| serde_json::to_value(p).ok())
+            .map(|p| p["kind"].to_string())
+            .collect();
+        assert_eq!(problems.len(), 7, "{problems:?}");
+        // The same JSON, value for value.
+        let again = serde_json::to_value(&typed).expect("typed results serialise");
+        assert_eq!(again, old);
+        // Byte for byte where no ledger problem is listed (a problem's
+        // `kind` is now written first, a key order JSON gives no meaning).
+        let mut exact = 0;
+        for r in &typed {
+            if r.details
+                .ledger_agreement()
+                .is_some_and(|d| !d.problems.is_empty())
+            {
+                continue;
+            }
+            let pretty = serde_json::to_string_pretty(r).expect("serialises");
+            let indented: Vec<String> = pretty.lines().map(|l| format!("  {l}")).collect();
+            assert!(OLD_CHECKS.contains(&indented.join("\n")), "{pretty}");
+            exact += 1;
+        }
+        assert_eq!(exact, typed.len() - 6);
+    }
+
+    #[test]
+    fn each_checkers_result_round_trips() {
+        let mut fin = FinalState::default();
+        fin.kv.insert(
+            NodeId(0),
+            BTreeMap::from([("k0".to_string(), Some("stale".to_string()))]),
+        );
+        fin.ledgers.insert(NodeId(0), Some(Vec::new()));
+        fin.ledgers.insert(NodeId(1), None);
+        let mut ops = vec![op(OpKind::Write), op(OpKind::Read)];
+        ops[1].id = 1;
+        ops[1].invoke_ns = 2;
+        ops[1].complete_ns = 3;
+        ops[1].result = Some("nobody wrote this".into());
+        let mut append = op(OpKind::Append);
+        append.id = 2;
+        append.result = Some("1".into());
+        ops.push(append);
+        let results = run_checkers(&CheckerId::ALL, &ops, &fin);
+        assert_eq!(results.len(), 3);
+        for r in results {
+            assert_eq!(r.verdict, Verdict::Fail, "{}", r.summary);
+            let text = serde_json::to_string(&r).expect("serialises");
+            let back: CheckResult = serde_json::from_str(&text).expect("reads back");
+            assert_eq!(back, r);
+        }
+    }
+
+    #[test]
+    fn details_are_read_by_the_checker_beside_them() {
+        let lin = r#"{"checker":"linearizable","verdict":"pass","summary":"s","counterexample":[],"details":{"keys_checked":2}}"#;
+        let r: CheckResult = serde_json::from_str(lin).expect("reads");
+        assert_eq!(r.details.linearizable().map(|d| d.keys_checked), Some(2));
+        // Details that are not an object of their checker's shape are refused.
+        let wrong = lin.replace(r#"{"keys_checked":2}"#, r#"{"keys_checked":"two"}"#);
+        let err = serde_json::from_str::<CheckResult>(&wrong).expect_err("refused");
+        assert!(
+            err.to_string()
+                .contains("details of checker `linearizable`"),
+            "{err}"
+        );
+        let unknown = lin.replace("linearizable", "serializable");
+        assert!(serde_json::from_str::<CheckResult>(&unknown).is_err());
+        // No details (or null) read as empty ones.
+        let bare = lin.replace(r#","details":{"keys_checked":2}"#, "");
+        let r: CheckResult = serde_json::from_str(&bare).expect("reads");
+        assert_eq!(
+            r.details,
+            CheckDetails::Linearizable(LinearizableDetails::default())
+        );
+        let null = lin.replace(r#"{"keys_checked":2}"#, "null");
+        assert!(serde_json::from_str::<CheckResult>(&null).is_ok());
     }
 
     #[test]

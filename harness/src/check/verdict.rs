@@ -1,11 +1,16 @@
 //! Verdicts and the result every checker returns.
 //!
 //! Owns how verdicts combine (Fail > Unknown > Pass) and the serialisable
-//! shape of a checker's answer. It must never turn "could not decide" into a
-//! pass: Unknown only ever loses to Fail.
+//! shape of a checker's answer: which checker, its verdict, and its typed
+//! details, read back from report.json by the checker's name. It must never
+//! turn "could not decide" into a pass: Unknown only ever loses to Fail.
 
+use super::id::CheckerId;
+use super::ledger::LedgerDetails;
+use super::linearizable::LinearizableDetails;
+use super::lost_writes::LostWritesDetails;
 use crate::history::Op;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 
 /// The answer of one checker, or of several combined.
@@ -58,10 +63,14 @@ impl fmt::Display for Verdict {
 }
 
 /// What a checker found, ready for report.json.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// `checker` always names the checker of `details` ([`CheckResult::new`]
+/// sets it so); report.json holds both, and `details` is read back by the
+/// `checker` beside it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CheckResult {
-    /// Checker name as used in plans and reports (`linearizable`, `lost_writes`).
-    pub checker: String,
+    /// The checker, written as plans and reports name it (`linearizable`, ...).
+    pub checker: CheckerId,
     pub verdict: Verdict,
     /// One or two sentences a person can read in a terminal.
     pub summary: String,
@@ -69,7 +78,113 @@ pub struct CheckResult {
     /// in invocation order; empty unless the verdict is Fail.
     pub counterexample: Vec<Op>,
     /// Checker-specific figures (per-key verdicts, step counts, ...).
-    pub details: serde_json::Value,
+    pub details: CheckDetails,
+}
+
+impl CheckResult {
+    /// A result of the checker whose details these are.
+    pub fn new(
+        verdict: Verdict,
+        summary: String,
+        counterexample: Vec<Op>,
+        details: CheckDetails,
+    ) -> CheckResult {
+        CheckResult {
+            checker: details.checker(),
+            verdict,
+            summary,
+            counterexample,
+            details,
+        }
+    }
+}
+
+/// The figures behind one checker's verdict. In report.json they are the
+/// `details` object beside `"checker"`, with no tag of their own.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum CheckDetails {
+    Linearizable(LinearizableDetails),
+    LostWrites(LostWritesDetails),
+    LedgerAgreement(LedgerDetails),
+}
+
+impl CheckDetails {
+    /// The checker these details belong to.
+    pub fn checker(&self) -> CheckerId {
+        match self {
+            CheckDetails::Linearizable(_) => CheckerId::Linearizable,
+            CheckDetails::LostWrites(_) => CheckerId::LostWrites,
+            CheckDetails::LedgerAgreement(_) => CheckerId::LedgerAgreement,
+        }
+    }
+
+    pub fn linearizable(&self) -> Option<&LinearizableDetails> {
+        match self {
+            CheckDetails::Linearizable(d) => Some(d),
+            CheckDetails::LostWrites(_) | CheckDetails::LedgerAgreement(_) => None,
+        }
+    }
+
+    pub fn lost_writes(&self) -> Option<&LostWritesDetails> {
+        match self {
+            CheckDetails::LostWrites(d) => Some(d),
+            CheckDetails::Linearizable(_) | CheckDetails::LedgerAgreement(_) => None,
+        }
+    }
+
+    pub fn ledger_agreement(&self) -> Option<&LedgerDetails> {
+        match self {
+            CheckDetails::LedgerAgreement(d) => Some(d),
+            CheckDetails::Linearizable(_) | CheckDetails::LostWrites(_) => None,
+        }
+    }
+
+    /// Reads the `details` of `checker` as report.json holds them. Missing
+    /// fields (and a `null`) read as empty: details inform people, nothing
+    /// judges a reread report by them.
+    pub fn from_json(
+        checker: CheckerId,
+        details: serde_json::Value,
+    ) -> Result<CheckDetails, serde_json::Error> {
+        let details = match details {
+            serde_json::Value::Null => serde_json::Value::Object(serde_json::Map::new()),
+            other => other,
+        };
+        Ok(match checker {
+            CheckerId::Linearizable => CheckDetails::Linearizable(serde_json::from_value(details)?),
+            CheckerId::LostWrites => CheckDetails::LostWrites(serde_json::from_value(details)?),
+            CheckerId::LedgerAgreement => {
+                CheckDetails::LedgerAgreement(serde_json::from_value(details)?)
+            }
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for CheckResult {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// report.json's shape, details still untyped until the checker is known.
+        #[derive(Deserialize)]
+        struct Stored {
+            checker: CheckerId,
+            verdict: Verdict,
+            summary: String,
+            counterexample: Vec<Op>,
+            #[serde(default)]
+            details: serde_json::Value,
+        }
+        let s = Stored::deserialize(d)?;
+        let details = CheckDetails::from_json(s.checker, s.details).map_err(|e| {
+            serde::de::Error::custom(format_args!("details of checker `{}`: {e}", s.checker))
+        })?;
+        Ok(CheckResult {
+            checker: s.checker,
+            verdict: s.verdict,
+            summary: s.summary,
+            counterexample: s.counterexample,
+            details,
+        })
+    }
 }
 
 #[cfg(test)]

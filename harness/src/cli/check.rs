@@ -9,7 +9,7 @@ use super::args::CheckArgs;
 use super::exit::Exit;
 use super::print::{errln, outln};
 use crate::check::verdict::Verdict;
-use crate::check::{self, FinalState, Selection};
+use crate::check::{self, FinalState};
 use crate::report::verdict_word;
 use std::path::Path;
 
@@ -30,7 +30,7 @@ pub fn check(args: &CheckArgs) -> Exit {
     } else {
         (path.to_path_buf(), final_reads.map(Path::to_path_buf))
     };
-    let loaded = crate::workload::read_history(&history).and_then(|ops| {
+    let loaded = crate::history::read_history(&history).and_then(|ops| {
         let fin = match &final_path {
             Some(p) => check::read_final_state(p)?,
             None => FinalState::default(),
@@ -44,8 +44,7 @@ pub fn check(args: &CheckArgs) -> Exit {
             return Exit::Invalid;
         }
     };
-    let sel = Selection::from_data(&ops, &fin);
-    let results = check::run_checkers(&sel, &ops, &fin);
+    let results = check::run_checkers(&check::feedable(&ops, &fin), &ops, &fin);
     outln!("{}: {} operations", history.display(), ops.len());
     if results.is_empty() {
         outln!("  nothing to check: no key-value operations and no final state");

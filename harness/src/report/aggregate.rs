@@ -2,7 +2,7 @@
 //! Markdown summary over every plan. Pure rendering of finished results; it
 //! never decides a verdict itself beyond combining the plans'.
 
-use super::summary::verdict_word;
+use super::text::{md_cell, verdict_word};
 use super::Report;
 use crate::check::verdict::Verdict;
 use std::fmt::Write;
@@ -163,9 +163,4 @@ pub fn aggregate_markdown(runs: &[PlanRun]) -> String {
         );
     }
     s
-}
-
-/// A table cell must not break the row.
-pub(crate) fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
 }

@@ -5,9 +5,10 @@
 //! recomputed from the stored histograms, not taken from rounded figures.
 //! Reports of another schema version are refused, never guessed at.
 
-use super::aggregate::md_cell;
+use super::text::md_cell;
 use super::{Report, ReportError};
 use crate::check::verdict::Verdict;
+use crate::check::CheckerId;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -383,34 +384,7 @@ fn compare_one(b: &Report, n: &Report, t: &Thresholds) -> Vec<MetricDelta> {
         (status(b), status(n)),
     ));
 
-    let (ab, an) = (
-        b.availability.overall.ratio(),
-        n.availability.overall.ratio(),
-    );
-    let delta = an - ab;
-    let (verdict, note) = if delta.abs() < 1e-12 {
-        (MetricVerdict::Same, String::new())
-    } else if delta > 0.0 {
-        (MetricVerdict::Better, String::new())
-    } else if delta < t.min_availability_delta {
-        (
-            MetricVerdict::Regression,
-            format!("< {:+.2}pp", t.min_availability_delta * 100.0),
-        )
-    } else {
-        (MetricVerdict::Worse, String::new())
-    };
-    out.push(MetricDelta {
-        metric: "availability".into(),
-        base: Some(ab),
-        new: Some(an),
-        unit: "ratio",
-        base_text: format!("{:.2}%", ab * 100.0),
-        new_text: format!("{:.2}%", an * 100.0),
-        delta_text: format!("{:+.2}pp", delta * 100.0),
-        verdict,
-        note,
-    });
+    out.push(availability_delta(b, n, t));
 
     for (name, q) in [("p50_latency", 0.5), ("p99_latency", 0.99)] {
         out.push(lower_is_better(
@@ -457,63 +431,9 @@ fn compare_one(b: &Report, n: &Report, t: &Thresholds) -> Vec<MetricDelta> {
         (rb, rn) => out.push(info("final_recovery", s_text(rb), s_text(rn))),
     }
 
-    let (ob, on) = (b.ops.per_second, n.ops.per_second);
-    let (verdict, note) = if (on - ob).abs() < 1e-9 {
-        (MetricVerdict::Same, String::new())
-    } else if on > ob {
-        (MetricVerdict::Better, String::new())
-    } else if on < ob * (1.0 - t.max_throughput_drop) {
-        (
-            MetricVerdict::Regression,
-            format!("< -{:.0}%", t.max_throughput_drop * 100.0),
-        )
-    } else {
-        (MetricVerdict::Worse, String::new())
-    };
-    out.push(MetricDelta {
-        metric: "ops_per_s".into(),
-        base: Some(ob),
-        new: Some(on),
-        unit: "ops/s",
-        base_text: format!("{ob:.0}"),
-        new_text: format!("{on:.0}"),
-        delta_text: if ob > 0.0 {
-            format!("{:+.1}%", (on - ob) / ob * 100.0)
-        } else {
-            String::new()
-        },
-        verdict,
-        note,
-    });
+    out.push(throughput_delta(b, n, t));
 
-    // Checkers: judged by their expectation when the plan has one (a plan
-    // that must find a bug wants a failing checker), else by the verdict.
-    let mut checkers: Vec<&str> = b
-        .checks
-        .iter()
-        .chain(n.checks.iter())
-        .map(|c| c.checker.as_str())
-        .collect();
-    checkers.sort_unstable();
-    checkers.dedup();
-    for c in checkers {
-        let check = |r: &Report| r.checks.iter().find(|x| x.checker == c).map(|x| x.verdict);
-        let expect = |r: &Report| {
-            r.expectations
-                .iter()
-                .find(|x| x.name == c)
-                .map(|x| x.verdict)
-        };
-        let shown = |v: Option<Verdict>| v.map_or("-".to_string(), |v| v.to_string());
-        let (cb, cn) = (check(b), check(n));
-        let judged = match (expect(b).or(cb), expect(n).or(cn)) {
-            (Some(jb), Some(jn)) => {
-                verdict_metric(format!("checker {c}"), jb, jn, (shown(cb), shown(cn)))
-            }
-            _ => info(&format!("checker {c}"), shown(cb), shown(cn)),
-        };
-        out.push(judged);
-    }
+    out.extend(checker_deltas(b, n));
 
     let (xb, xn) = (b.unexpected_exits(), n.unexpected_exits());
     out.push(MetricDelta {
@@ -541,6 +461,105 @@ fn compare_one(b: &Report, n: &Report, t: &Thresholds) -> Vec<MetricDelta> {
         exits(b).to_string(),
         exits(n).to_string(),
     ));
+    out
+}
+
+/// Availability of requests to nodes expected to serve, in points.
+fn availability_delta(b: &Report, n: &Report, t: &Thresholds) -> MetricDelta {
+    let (ab, an) = (
+        b.availability.overall.ratio(),
+        n.availability.overall.ratio(),
+    );
+    let delta = an - ab;
+    let (verdict, note) = if delta.abs() < 1e-12 {
+        (MetricVerdict::Same, String::new())
+    } else if delta > 0.0 {
+        (MetricVerdict::Better, String::new())
+    } else if delta < t.min_availability_delta {
+        (
+            MetricVerdict::Regression,
+            format!("< {:+.2}pp", t.min_availability_delta * 100.0),
+        )
+    } else {
+        (MetricVerdict::Worse, String::new())
+    };
+    MetricDelta {
+        metric: "availability".into(),
+        base: Some(ab),
+        new: Some(an),
+        unit: "ratio",
+        base_text: format!("{:.2}%", ab * 100.0),
+        new_text: format!("{:.2}%", an * 100.0),
+        delta_text: format!("{:+.2}pp", delta * 100.0),
+        verdict,
+        note,
+    }
+}
+
+/// Throughput; a drop beyond the threshold is a regression.
+fn throughput_delta(b: &Report, n: &Report, t: &Thresholds) -> MetricDelta {
+    let (ob, on) = (b.ops.per_second, n.ops.per_second);
+    let (verdict, note) = if (on - ob).abs() < 1e-9 {
+        (MetricVerdict::Same, String::new())
+    } else if on > ob {
+        (MetricVerdict::Better, String::new())
+    } else if on < ob * (1.0 - t.max_throughput_drop) {
+        (
+            MetricVerdict::Regression,
+            format!("< -{:.0}%", t.max_throughput_drop * 100.0),
+        )
+    } else {
+        (MetricVerdict::Worse, String::new())
+    };
+    MetricDelta {
+        metric: "ops_per_s".into(),
+        base: Some(ob),
+        new: Some(on),
+        unit: "ops/s",
+        base_text: format!("{ob:.0}"),
+        new_text: format!("{on:.0}"),
+        delta_text: if ob > 0.0 {
+            format!("{:+.1}%", (on - ob) / ob * 100.0)
+        } else {
+            String::new()
+        },
+        verdict,
+        note,
+    }
+}
+
+/// One row per checker in either report, by name.
+fn checker_deltas(b: &Report, n: &Report) -> Vec<MetricDelta> {
+    let mut out = Vec::new();
+    // Checkers: judged by their expectation when the plan has one (a plan
+    // that must find a bug wants a failing checker), else by the verdict.
+    let mut checkers: Vec<CheckerId> = b
+        .checks
+        .iter()
+        .chain(n.checks.iter())
+        .map(|c| c.checker)
+        .collect();
+    // By name: the order comparisons have always listed them in.
+    checkers.sort_unstable_by_key(|c| c.name());
+    checkers.dedup();
+    for c in checkers {
+        let check = |r: &Report| r.checks.iter().find(|x| x.checker == c).map(|x| x.verdict);
+        let expect = |r: &Report| {
+            r.expectations
+                .iter()
+                .find(|x| x.name == c.name())
+                .map(|x| x.verdict)
+        };
+        let shown = |v: Option<Verdict>| v.map_or("-".to_string(), |v| v.to_string());
+        let (cb, cn) = (check(b), check(n));
+        let judged = match (expect(b).or(cb), expect(n).or(cn)) {
+            (Some(jb), Some(jn)) => {
+                verdict_metric(format!("checker {c}"), jb, jn, (shown(cb), shown(cn)))
+            }
+            _ => info(&format!("checker {c}"), shown(cb), shown(cn)),
+        };
+        out.push(judged);
+    }
     out
 }
 

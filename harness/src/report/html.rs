@@ -4,27 +4,12 @@
 //! `timeline.rs`), then the tables behind it. It must never reference
 //! anything outside the file.
 
+use super::text::esc;
 use super::timeline::timeline_svg;
 use super::Report;
 use crate::check::verdict::Verdict;
 use crate::history::Op;
 use std::fmt::Write;
-
-/// Escapes text for HTML bodies and attribute values.
-pub(super) fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            _ => o.push(c),
-        }
-    }
-    o
-}
 
 fn verdict_class(v: Verdict) -> (&'static str, &'static str) {
     match v {
@@ -63,6 +48,33 @@ fn fold(h: &mut String, rows: usize, what: &str, table: &str) {
 
 pub fn render_html(r: &Report, ops: &[Op]) -> String {
     let mut h = String::new();
+    page_head(&mut h, r);
+    h.push_str(&headline(r));
+    expectations(&mut h, r);
+    h.push_str("<h2>Timeline</h2>");
+    if ops.is_empty() {
+        h.push_str("<p class=\"meta\">No request history (history.jsonl missing or empty): faults and node events only.</p>");
+    }
+    h.push_str(&timeline_svg(r, ops));
+    checkers(&mut h, r);
+    faults(&mut h, r);
+    phases(&mut h, r);
+    nodes(&mut h, r);
+    recovery(&mut h, r);
+    links(&mut h, r);
+    node_events(&mut h, r);
+    let _ = writeln!(
+        h,
+        "<p class=\"meta\">plan {} (sha256 {}) · rift {}</p></body></html>",
+        esc(&r.plan.path),
+        esc(&r.plan.hash),
+        esc(&r.rift_version)
+    );
+    h
+}
+
+/// The title, the run's identity and an abort, if any.
+fn page_head(h: &mut String, r: &Report) {
     let (cls, word) = verdict_class(r.verdict);
     let _ = write!(
         h,
@@ -97,9 +109,10 @@ pub fn render_html(r: &Report, ops: &[Op]) -> String {
             esc(reason)
         );
     }
+}
 
-    h.push_str(&headline(r));
-
+/// Each expectation with its bound, figure and verdict.
+fn expectations(h: &mut String, r: &Report) {
     h.push_str("<h2>Expectations</h2><table><tr><th>expectation</th><th>bound</th><th>measured</th><th>verdict</th><th>detail</th></tr>");
     for e in &r.expectations {
         let (c, w) = verdict_class(e.verdict);
@@ -114,19 +127,16 @@ pub fn render_html(r: &Report, ops: &[Op]) -> String {
         );
     }
     h.push_str("</table>");
+}
 
-    h.push_str("<h2>Timeline</h2>");
-    if ops.is_empty() {
-        h.push_str("<p class=\"meta\">No request history (history.jsonl missing or empty): faults and node events only.</p>");
-    }
-    h.push_str(&timeline_svg(r, ops));
-
+/// Each checker's verdict and counterexample.
+fn checkers(h: &mut String, r: &Report) {
     for c in &r.checks {
         let (cl, w) = verdict_class(c.verdict);
         let _ = write!(
             h,
             "<h2>Checker {} <span class=\"badge {cl}\">{w}</span></h2><p>{}</p>",
-            esc(&c.checker),
+            esc(c.checker.name()),
             esc(&c.summary)
         );
         if !c.counterexample.is_empty() {
@@ -150,14 +160,17 @@ pub fn render_html(r: &Report, ops: &[Op]) -> String {
             }
             t.push_str("</table>");
             fold(
-                &mut h,
+                h,
                 c.counterexample.len(),
                 "operations of the counterexample",
                 &t,
             );
         }
     }
+}
 
+/// The fault actions as injected.
+fn faults(h: &mut String, r: &Report) {
     h.push_str("<h2>Faults</h2>");
     let mut t = String::from("<table><tr><th>scheduled</th><th>effective</th><th>fault</th><th>nodes</th><th>detail</th><th>plan line</th></tr>");
     for f in &r.timeline {
@@ -182,9 +195,12 @@ pub fn render_html(r: &Report, ops: &[Op]) -> String {
     if r.timeline.is_empty() {
         h.push_str("<p class=\"meta\">No fault was injected.</p>");
     } else {
-        fold(&mut h, r.timeline.len(), "fault actions", &t);
+        fold(h, r.timeline.len(), "fault actions", &t);
     }
+}
 
+/// Availability per phase of the world.
+fn phases(h: &mut String, r: &Report) {
     h.push_str("<h2>Availability by phase</h2>");
     let mut t = String::from("<table><tr><th>#</th><th>from</th><th>to</th><th>faults in force</th><th>expected to serve</th><th>served (expected)</th><th>served (others)</th></tr>");
     for (i, p) in r.availability.phases.iter().enumerate() {
@@ -204,8 +220,11 @@ pub fn render_html(r: &Report, ops: &[Op]) -> String {
         );
     }
     t.push_str("</table>");
-    fold(&mut h, r.availability.phases.len(), "phases", &t);
+    fold(h, r.availability.phases.len(), "phases", &t);
+}
 
+/// Availability per node.
+fn nodes(h: &mut String, r: &Report) {
     h.push_str("<h2>Availability by node</h2>");
     let mut t = String::from("<table><tr><th>node</th><th>while expected to serve</th><th>otherwise (served/sent)</th><th>log</th></tr>");
     for n in &r.availability.per_node {
@@ -233,8 +252,11 @@ pub fn render_html(r: &Report, ops: &[Op]) -> String {
         );
     }
     t.push_str("</table>");
-    fold(&mut h, r.availability.per_node.len(), "nodes", &t);
+    fold(h, r.availability.per_node.len(), "nodes", &t);
+}
 
+/// Recovery after each change of the world, when something recovered.
+fn recovery(h: &mut String, r: &Report) {
     if !r.recovery.is_empty() {
         h.push_str("<h2>Recovery</h2>");
         let _ = write!(
@@ -258,14 +280,12 @@ pub fn render_html(r: &Report, ops: &[Op]) -> String {
             );
         }
         t.push_str("</table>");
-        fold(
-            &mut h,
-            r.recovery.len(),
-            "recoveries (node after change)",
-            &t,
-        );
+        fold(h, r.recovery.len(), "recoveries (node after change)", &t);
     }
+}
 
+/// Traffic per proxy link, with a proxy mesh.
+fn links(h: &mut String, r: &Report) {
     if !r.cluster.links.is_empty() {
         h.push_str("<h2>Network links</h2>");
         let mut t = String::from(
@@ -284,9 +304,12 @@ pub fn render_html(r: &Report, ops: &[Op]) -> String {
             );
         }
         t.push_str("</table>");
-        fold(&mut h, r.cluster.links.len(), "links", &t);
+        fold(h, r.cluster.links.len(), "links", &t);
     }
+}
 
+/// Node starts and exits as observed.
+fn node_events(h: &mut String, r: &Report) {
     if !r.node_events.is_empty() {
         h.push_str("<h2>Node events</h2>");
         let mut t =
@@ -311,16 +334,8 @@ pub fn render_html(r: &Report, ops: &[Op]) -> String {
             );
         }
         t.push_str("</table>");
-        fold(&mut h, r.node_events.len(), "node events", &t);
+        fold(h, r.node_events.len(), "node events", &t);
     }
-    let _ = writeln!(
-        h,
-        "<p class=\"meta\">plan {} (sha256 {}) · rift {}</p></body></html>",
-        esc(&r.plan.path),
-        esc(&r.plan.hash),
-        esc(&r.rift_version)
-    );
-    h
 }
 
 fn secs(s: f64) -> String {

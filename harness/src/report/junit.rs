@@ -1,5 +1,6 @@
 //! JUnit XML for CI: a suite per plan, a test case per expectation; failure
-//! messages carry the measured figure and the bound.
+//! messages carry the measured figure and the bound. It renders verdicts
+//! already reached and never judges anything itself.
 
 use super::{PlanRun, Report};
 use crate::check::verdict::Verdict;

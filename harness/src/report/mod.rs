@@ -7,12 +7,14 @@ pub mod compare;
 mod html;
 mod junit;
 mod summary;
+mod text;
 mod timeline;
 
 pub use aggregate::{aggregate_markdown, aggregate_table, PlanRun};
 pub use html::render_html;
 pub use junit::{junit_xml, junit_xml_runs};
-pub use summary::{summary_markdown, terminal_table, verdict_word};
+pub use summary::{summary_markdown, terminal_table};
+pub use text::verdict_word;
 
 use crate::check::availability::{Availability, Latency, Recovery};
 use crate::check::verdict::{CheckResult, Verdict};
@@ -232,7 +234,7 @@ impl Report {
         let report = Report::read(&run_dir.join("report.json"))?;
         let hist = run_dir.join("history.jsonl");
         let ops = if hist.exists() {
-            crate::workload::read_history(&hist).map_err(|message| ReportError::History {
+            crate::history::read_history(&hist).map_err(|message| ReportError::History {
                 path: hist.display().to_string(),
                 message,
             })?

@@ -1,19 +1,11 @@
-//! Human-facing renderings of a report: Markdown for CI job summaries, and
-//! the short table printed at the end of a run.
+//! Human-facing renderings of one report: Markdown for CI job summaries,
+//! and the short table printed at the end of a run. Pure rendering: it never
+//! decides a verdict.
 
-use super::aggregate::md_cell;
+use super::text::{md_cell, verdict_word};
 use super::{Report, RunStatus};
 use crate::check::verdict::Verdict;
 use std::fmt::Write;
-
-/// `PASS`, `FAIL`, `UNKNOWN`: the word people and CI logs see.
-pub fn verdict_word(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Pass => "PASS",
-        Verdict::Fail => "FAIL",
-        Verdict::Unknown => "UNKNOWN",
-    }
-}
 
 pub fn summary_markdown(r: &Report) -> String {
     let mut s = String::new();

@@ -6,11 +6,13 @@
 //!
 //! Requests are downsampled into at most about 200 buckets so a 25-node,
 //! 10-minute run stays small; faults, node events and counterexample
-//! operations are drawn from their own times and never dropped.
+//! operations are drawn from their own times and never dropped. Whether a
+//! request was served is the recorded operation's own answer
+//! (`Op::served`); the picture never re-classifies a request.
 
-use super::html::esc;
+use super::text::esc;
 use super::Report;
-use crate::check::verdict::Verdict;
+use crate::check::verdict::{CheckResult, Verdict};
 use crate::fault::NodeState;
 use crate::history::Op;
 use crate::NodeId;
@@ -121,15 +123,461 @@ fn lat_y(ms: f64, hi_ms: f64, top: f64, h: f64) -> f64 {
 }
 
 pub(super) fn timeline_svg(r: &Report, ops: &[Op]) -> String {
-    let dur = r.duration_s.max(0.001);
-    let g = Geometry { dur };
-    let n = r.cluster.size.max(1);
-    let rb = rate_bucket_s(dur);
-    let lb = latency_bucket_s(dur);
-    let nb = (dur / rb).ceil().max(1.0) as usize;
-    let nl = (dur / lb).ceil().max(1.0) as usize;
+    let c = Chart::new(r, ops);
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<svg class=\"timeline\" width=\"{W}\" height=\"{:.0}\" viewBox=\"0 0 {W} {:.0}\" role=\"img\" aria-label=\"timeline of the run\">",
+        c.layout.height, c.layout.height
+    );
+    c.grid(&mut s);
+    c.fault_bands(&mut s);
+    c.node_states(&mut s);
+    c.fault_lines(&mut s);
+    c.cluster_row(&mut s);
+    c.node_rows(&mut s);
+    c.node_events(&mut s);
+    c.counterexamples(&mut s);
+    s.push_str("</svg>");
+    s.push_str(&c.legend());
+    s
+}
 
-    // Index n is the whole cluster.
+/// A fault period drawn as a band: period index, start and end in seconds,
+/// label.
+type Band<'a> = (usize, f64, f64, &'a str);
+
+/// A fault label placed in a lane: lane, x, text.
+type Label = (usize, f64, String);
+
+/// Vertical positions of the picture's parts.
+struct Layout {
+    rows: Rows,
+    row_h: f64,
+    /// Top of the plot, under the label lanes.
+    top: f64,
+    all_rate_h: f64,
+    all_lat_h: f64,
+    nodes_top: f64,
+    plot_bottom: f64,
+    height: f64,
+}
+
+impl Layout {
+    fn new(n: usize, lanes: usize, failed_checks: usize) -> Layout {
+        let rows = rows_for(n);
+        let row_h = rows.rate_h + rows.lat_h + rows.gap;
+        let top = 6.0 + lanes as f64 * LANE_H + failed_checks as f64 * LANE_H;
+        // Cluster-wide row, taller, with latency tick labels.
+        let all_rate_h = 44.0;
+        let all_lat_h = 56.0;
+        let nodes_top = top + all_rate_h + all_lat_h + 14.0;
+        let plot_bottom = nodes_top + n as f64 * row_h;
+        Layout {
+            rows,
+            row_h,
+            top,
+            all_rate_h,
+            all_lat_h,
+            nodes_top,
+            plot_bottom,
+            height: plot_bottom + 22.0,
+        }
+    }
+}
+
+/// Everything the timeline draws, computed once from the report and the
+/// history; each drawing step below appends its part of the SVG.
+struct Chart<'a> {
+    r: &'a Report,
+    g: Geometry,
+    dur: f64,
+    /// Nodes; `series[n]` is the whole cluster.
+    n: usize,
+    /// Rate and latency bucket widths in seconds, and their counts.
+    rb: f64,
+    lb: f64,
+    nb: usize,
+    nl: usize,
+    series: Vec<Series>,
+    /// Per series, p50 and p99 per latency bucket.
+    pct: Vec<[Vec<Option<f64>>; 2]>,
+    /// Top of the latency axis in ms.
+    lat_hi: f64,
+    node_peak: f64,
+    all_peak: f64,
+    bands: Vec<Band<'a>>,
+    labels: Vec<Label>,
+    hidden_labels: usize,
+    lanes: usize,
+    failed_checks: Vec<&'a CheckResult>,
+    layout: Layout,
+}
+
+impl<'a> Chart<'a> {
+    fn new(r: &'a Report, ops: &[Op]) -> Chart<'a> {
+        let dur = r.duration_s.max(0.001);
+        let g = Geometry { dur };
+        let n = r.cluster.size.max(1);
+        let rb = rate_bucket_s(dur);
+        let lb = latency_bucket_s(dur);
+        let nb = (dur / rb).ceil().max(1.0) as usize;
+        let nl = (dur / lb).ceil().max(1.0) as usize;
+        let mut series = bucket_ops(ops, n, (rb, nb), (lb, nl));
+        let pct = percentiles(&mut series, nl);
+        let lat_hi = latency_axis_top(&pct);
+        let node_peak = series[..n]
+            .iter()
+            .flat_map(|s| s.ok.iter().chain(s.err.iter()))
+            .copied()
+            .max()
+            .unwrap_or(1)
+            .max(1) as f64;
+        let all_peak = series
+            .get(n)
+            .map(|s| s.ok.iter().chain(s.err.iter()).copied().max().unwrap_or(1))
+            .unwrap_or(1)
+            .max(1) as f64;
+        let bands = fault_bands(r, dur);
+        let (labels, hidden_labels) = place_labels(&bands, &g);
+        let lanes = labels.iter().map(|(l, ..)| l + 1).max().unwrap_or(0);
+        let failed_checks: Vec<&CheckResult> = r
+            .checks
+            .iter()
+            .filter(|c| c.verdict == Verdict::Fail && !c.counterexample.is_empty())
+            .collect();
+        let layout = Layout::new(n, lanes, failed_checks.len());
+        Chart {
+            r,
+            g,
+            dur,
+            n,
+            rb,
+            lb,
+            nb,
+            nl,
+            series,
+            pct,
+            lat_hi,
+            node_peak,
+            all_peak,
+            bands,
+            labels,
+            hidden_labels,
+            lanes,
+            failed_checks,
+            layout,
+        }
+    }
+
+    /// Grid and time axis.
+    fn grid(&self, s: &mut String) {
+        let (top, plot_bottom) = (self.layout.top, self.layout.plot_bottom);
+        let step = nice_step(self.dur);
+        let mut t = 0.0;
+        while t <= self.dur + 1e-9 {
+            let x = self.g.x(t);
+            let _ = write!(
+                s,
+                "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{top:.1}\" y2=\"{plot_bottom:.1}\" stroke=\"#eee\"/><text class=\"ax\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+                plot_bottom + 14.0,
+                fmt_t(t)
+            );
+            t += step;
+        }
+    }
+
+    /// Fault periods: a band over everything, label in a lane above.
+    fn fault_bands(&self, s: &mut String) {
+        let (top, plot_bottom) = (self.layout.top, self.layout.plot_bottom);
+        for &(i, start, end, label) in &self.bands {
+            let (x0, x1) = (self.g.x(start), self.g.x(end));
+            let _ = write!(
+                s,
+                "<rect class=\"fault\" data-period=\"{i}\" x=\"{x0:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#ffe0b2\" fill-opacity=\"0.55\"><title>#{i} {}: {start:.2}s to {end:.2}s</title></rect>",
+                (x1 - x0).max(1.5),
+                plot_bottom - top,
+                esc(label),
+            );
+        }
+        for (l, x, text) in &self.labels {
+            let y = 4.0 + (*l as f64 + 1.0) * LANE_H - 4.0;
+            let _ = write!(
+                s,
+                "<text class=\"lbl flbl\" x=\"{x:.1}\" y=\"{y:.1}\">{}</text>",
+                esc(text)
+            );
+        }
+    }
+
+    /// Each node's own state in its row.
+    fn node_states(&self, s: &mut String) {
+        let r = self.r;
+        let l = &self.layout;
+        for (i, p) in r.periods.iter().enumerate() {
+            let start = p.at_ns as f64 / 1e9;
+            let end = r
+                .periods
+                .get(i + 1)
+                .map_or(self.dur, |q| q.at_ns as f64 / 1e9);
+            let (x0, x1) = (self.g.x(start), self.g.x(end.max(start)));
+            for node in 0..self.n {
+                let state = p.states.get(node).copied().unwrap_or(NodeState::Up);
+                let (color, what) = match state {
+                    NodeState::Paused => ("#64b5f6", "paused"),
+                    NodeState::Down => ("#9e9e9e", "down"),
+                    NodeState::Exited => ("#616161", "exited"),
+                    NodeState::Up if !p.serving.contains(&NodeId(node)) => ("#fb8c00", "cut off"),
+                    NodeState::Up => continue,
+                };
+                let y = l.nodes_top + node as f64 * l.row_h;
+                let _ = write!(
+                    s,
+                    "<rect class=\"state\" x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{color}\" fill-opacity=\"0.28\"><title>n{node} {what}, {start:.2}s to {end:.2}s</title></rect>",
+                    (x1 - x0).max(1.5),
+                    l.rows.rate_h + l.rows.lat_h
+                );
+            }
+        }
+    }
+
+    /// Injected faults and heals as dashed lines.
+    fn fault_lines(&self, s: &mut String) {
+        let (top, plot_bottom) = (self.layout.top, self.layout.plot_bottom);
+        for f in &self.r.timeline {
+            let x = self.g.x(f.effective_s);
+            let color = if f.error.is_some() {
+                "#b71c1c"
+            } else {
+                "#e65100"
+            };
+            let _ = write!(
+                s,
+                "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{top:.1}\" y2=\"{plot_bottom:.1}\" stroke=\"{color}\" stroke-width=\"1\" stroke-dasharray=\"3,3\"><title>{} at {:.3}s (scheduled {:.2}s): {}{}</title></line>",
+                esc(&f.action),
+                f.effective_s,
+                f.scheduled_s,
+                esc(&f.detail),
+                f.error.as_deref().map(|e| format!(" (error: {})", esc(e))).unwrap_or_default()
+            );
+        }
+    }
+
+    /// Width of a rate bucket and of a latency bucket in pixels.
+    fn bucket_widths(&self) -> (f64, f64) {
+        (plot_w() / self.nb as f64, plot_w() / self.nl as f64)
+    }
+
+    /// The cluster-wide row: rates, then latency with its tick labels.
+    fn cluster_row(&self, s: &mut String) {
+        let (bw, lw) = self.bucket_widths();
+        let Some(all) = self.series.get(self.n) else {
+            return;
+        };
+        let (top, all_rate_h, all_lat_h) = (
+            self.layout.top,
+            self.layout.all_rate_h,
+            self.layout.all_lat_h,
+        );
+        let mid = top + all_rate_h / 2.0 + 2.0;
+        row_label(s, "all", top + 14.0, None);
+        let _ = write!(
+            s,
+            "<text class=\"ax\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{:.0}/s</text>",
+            LEFT - 4.0,
+            top + 8.0,
+            self.all_peak / self.rb
+        );
+        rate_bars(s, all, mid, all_rate_h / 2.0 - 2.0, self.all_peak, bw);
+        let lt = top + all_rate_h + 4.0;
+        let _ = write!(
+            s,
+            "<rect x=\"{LEFT}\" y=\"{lt:.1}\" width=\"{:.1}\" height=\"{all_lat_h}\" fill=\"none\" stroke=\"#ddd\"/>",
+            plot_w()
+        );
+        let mut tick = LAT_LO_MS;
+        while tick <= self.lat_hi * 1.0001 {
+            let y = lat_y(tick, self.lat_hi, lt, all_lat_h);
+            let _ = write!(
+                s,
+                "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#eee\"/><text class=\"ax\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+                W - RIGHT,
+                LEFT - 4.0,
+                y + 3.0,
+                fmt_ms(tick)
+            );
+            tick *= 10.0;
+        }
+        if let Some([p50, p99]) = self.pct.get(self.n) {
+            lat_lines(s, p50, p99, self.lat_hi, lt, all_lat_h, lw);
+        }
+    }
+
+    /// One row per node: its availability, rates and latency.
+    fn node_rows(&self, s: &mut String) {
+        let (bw, lw) = self.bucket_widths();
+        let (rows, lat_hi) = (self.layout.rows, self.lat_hi);
+        for node in 0..self.n {
+            let y = self.layout.nodes_top + node as f64 * self.layout.row_h;
+            let avail = self
+                .r
+                .availability
+                .per_node
+                .iter()
+                .find(|a| a.node == NodeId(node))
+                .map(|a| a.serving.ratio() * 100.0);
+            row_label(s, &format!("n{node}"), y + rows.rate_h / 2.0 + 4.0, avail);
+            let _ = write!(
+                s,
+                "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#ddd\"/>",
+                W - RIGHT,
+                y + rows.rate_h + rows.lat_h,
+                y + rows.rate_h + rows.lat_h
+            );
+            if let Some(ser) = self.series.get(node) {
+                rate_bars(
+                    s,
+                    ser,
+                    y + rows.rate_h / 2.0,
+                    rows.rate_h / 2.0 - 1.0,
+                    self.node_peak,
+                    bw,
+                );
+            }
+            // Faint 10 ms and 100 ms lines: a reference for the eye.
+            for ms in [10.0, 100.0] {
+                if ms < lat_hi {
+                    let gy = lat_y(ms, lat_hi, y + rows.rate_h, rows.lat_h);
+                    let _ = write!(
+                        s,
+                        "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{gy:.1}\" y2=\"{gy:.1}\" stroke=\"#eee\" stroke-dasharray=\"2,3\"/>",
+                        W - RIGHT
+                    );
+                }
+            }
+            if let Some([p50, p99]) = self.pct.get(node) {
+                lat_lines(s, p50, p99, lat_hi, y + rows.rate_h, rows.lat_h, lw);
+            }
+        }
+    }
+
+    /// Node exits and restarts, on top of the bars.
+    fn node_events(&self, s: &mut String) {
+        for e in &self.r.node_events {
+            let x = self.g.x(e.at_s);
+            let y = self.layout.nodes_top + e.node.index() as f64 * self.layout.row_h;
+            match e.event.as_str() {
+                "exited" => {
+                    let (color, how) = if e.expected == Some(false) {
+                        ("#b71c1c", "exited on its own")
+                    } else {
+                        ("#424242", "stopped by rift")
+                    };
+                    let _ = write!(
+                        s,
+                        "<path class=\"exit\" d=\"M{:.1},{y:.1}h10l-5,9z\" fill=\"{color}\" stroke=\"#fff\" stroke-width=\"0.8\"><title>{} {how} at {:.3}s: {}</title></path>",
+                        x - 5.0,
+                        e.node,
+                        e.at_s,
+                        esc(&e.detail)
+                    );
+                }
+                // The first start of every node is the beginning of the run.
+                "started" if e.at_s > 0.05 => {
+                    let _ = write!(
+                        s,
+                        "<path class=\"start\" d=\"M{:.1},{:.1}h10l-5,-9z\" fill=\"#1b5e20\" stroke=\"#fff\" stroke-width=\"0.8\"><title>{} started again at {:.3}s ({})</title></path>",
+                        x - 5.0,
+                        y + 9.0,
+                        e.node,
+                        e.at_s,
+                        esc(&e.detail)
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Counterexamples: the operations, in their node's row, and a lane on top.
+    fn counterexamples(&self, s: &mut String) {
+        let l = &self.layout;
+        for (ci, c) in self.failed_checks.iter().enumerate() {
+            let ly = 4.0 + (self.lanes + ci) as f64 * LANE_H;
+            let first = c
+                .counterexample
+                .iter()
+                .map(|o| o.invoke_ns)
+                .min()
+                .unwrap_or(0) as f64
+                / 1e9;
+            let _ = write!(
+                s,
+                "<text class=\"lbl\" x=\"{:.1}\" y=\"{:.1}\" fill=\"{CE}\" font-weight=\"600\">✗ {} counterexample ({} ops)</text>",
+                self.g.x(first).clamp(LEFT, W - RIGHT - 260.0),
+                ly + 10.0,
+                esc(c.checker.name()),
+                c.counterexample.len()
+            );
+            for op in c.counterexample.iter().take(MAX_CE_OPS) {
+                let (t0, t1) = (op.invoke_ns as f64 / 1e9, op.complete_ns as f64 / 1e9);
+                let (x0, x1) = (self.g.x(t0), self.g.x(t1));
+                let y = l.nodes_top + op.node.index() as f64 * l.row_h;
+                let _ = write!(
+                    s,
+                    "<rect class=\"ce\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{CE}\" fill-opacity=\"0.3\" stroke=\"{CE}\" stroke-width=\"1.5\"><title>{}: op {} {:?} {} {} on {} ({:?}), {t0:.3}s to {t1:.3}s</title></rect><line x1=\"{x0:.1}\" x2=\"{x0:.1}\" y1=\"{:.1}\" y2=\"{y:.1}\" stroke=\"{CE}\" stroke-opacity=\"0.5\" stroke-dasharray=\"1,2\"/>",
+                    x0 - 1.0,
+                    y,
+                    (x1 - x0).max(3.0),
+                    l.rows.rate_h + l.rows.lat_h,
+                    esc(c.checker.name()),
+                    op.id,
+                    op.kind,
+                    esc(op.key.as_deref().unwrap_or("")),
+                    esc(op.value.as_deref().or(op.result.as_deref()).unwrap_or("")),
+                    op.node,
+                    op.outcome,
+                    ly + 12.0,
+                );
+            }
+        }
+    }
+
+    /// Legend and scales, as text under the picture.
+    fn legend(&self) -> String {
+        let (rb, lb) = (self.rb, self.lb);
+        let mut legend = String::new();
+        let _ = write!(
+            legend,
+            "<p class=\"legend\"><span class=\"sw\" style=\"background:{OK}\"></span>served and <span class=\"sw\" style=\"background:{ERR}\"></span>failed or unanswered requests per {} (up and down from the midline; full height = {:.0}/s per node, {:.0}/s for all) · latency of served requests per {} (dotted: 10 ms, 100 ms): <span class=\"sw\" style=\"background:{P50}\"></span>p50 and <span class=\"sw\" style=\"background:{P99}\"></span>p99 (log scale, 1 ms to {}) · <span class=\"sw\" style=\"background:#ffe0b2\"></span>fault in force (#n as in the phase table) · node <span class=\"sw\" style=\"background:#fb8c00;opacity:.5\"></span>cut off <span class=\"sw\" style=\"background:#64b5f6;opacity:.5\"></span>paused <span class=\"sw\" style=\"background:#9e9e9e;opacity:.6\"></span>down · ▼ exit (red: on its own) · <span style=\"color:#1b5e20\">▲</span> restart · dashed: fault injected or healed",
+            fmt_t(rb),
+            self.node_peak / rb,
+            self.all_peak / rb,
+            fmt_t(lb),
+            fmt_ms(self.lat_hi)
+        );
+        if !self.failed_checks.is_empty() {
+            let _ = write!(
+                legend,
+                " · <span class=\"sw\" style=\"background:{CE}\"></span>operations of a counterexample"
+            );
+        }
+        legend.push_str(". Hover for details.");
+        if self.hidden_labels > 0 {
+            let _ = write!(
+                legend,
+                " {} fault labels left out for room: their bands are drawn; the phase table lists them all.",
+                self.hidden_labels
+            );
+        }
+        legend.push_str("</p>");
+        legend
+    }
+}
+
+/// Served and failed counts per rate bucket and served latencies per latency
+/// bucket, per node and (at index `n`) for the whole cluster.
+fn bucket_ops(ops: &[Op], n: usize, (rb, nb): (f64, usize), (lb, nl): (f64, usize)) -> Vec<Series> {
     let mut series: Vec<Series> = (0..=n).map(|_| Series::new(nb, nl)).collect();
     for op in ops {
         let t = op.invoke_ns as f64 / 1e9;
@@ -153,9 +601,13 @@ pub(super) fn timeline_svg(r: &Report, ops: &[Op]) -> String {
             }
         }
     }
-    // Percentiles per latency bucket.
-    let mut pct: Vec<[Vec<Option<f64>>; 2]> = Vec::with_capacity(n + 1);
-    for s in &mut series {
+    series
+}
+
+/// p50 and p99 per latency bucket of each series (sorting its latencies).
+fn percentiles(series: &mut [Series], nl: usize) -> Vec<[Vec<Option<f64>>; 2]> {
+    let mut pct: Vec<[Vec<Option<f64>>; 2]> = Vec::with_capacity(series.len());
+    for s in series {
         let mut p50 = Vec::with_capacity(nl);
         let mut p99 = Vec::with_capacity(nl);
         for v in &mut s.lat {
@@ -165,40 +617,32 @@ pub(super) fn timeline_svg(r: &Report, ops: &[Op]) -> String {
         }
         pct.push([p50, p99]);
     }
+    pct
+}
+
+/// The top of the latency axis: the highest p99 (at least 10 ms), rounded up
+/// to 1, 2 or 5 times a power of ten.
+fn latency_axis_top(pct: &[[Vec<Option<f64>>; 2]]) -> f64 {
     let lat_max = pct
         .iter()
         .flat_map(|[_, p99]| p99.iter().flatten())
         .copied()
         .fold(10.0f64, f64::max);
-    // Round the top of the latency axis up to 1, 2 or 5 times a power of ten.
-    let lat_hi = {
-        let mut hi = 10.0;
-        'outer: for e in 1..8 {
-            for m in [1.0, 2.0, 5.0] {
-                hi = m * 10f64.powi(e);
-                if hi >= lat_max {
-                    break 'outer;
-                }
+    let mut hi = 10.0;
+    'outer: for e in 1..8 {
+        for m in [1.0, 2.0, 5.0] {
+            hi = m * 10f64.powi(e);
+            if hi >= lat_max {
+                break 'outer;
             }
         }
-        hi
-    };
-    let node_peak = series[..n]
-        .iter()
-        .flat_map(|s| s.ok.iter().chain(s.err.iter()))
-        .copied()
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64;
-    let all_peak = series
-        .get(n)
-        .map(|s| s.ok.iter().chain(s.err.iter()).copied().max().unwrap_or(1))
-        .unwrap_or(1)
-        .max(1) as f64;
+    }
+    hi
+}
 
-    // Label lanes for fault periods: greedy, first lane with room.
-    let bands: Vec<(usize, f64, f64, &str)> = r
-        .periods
+/// Every period with a fault in force, with its start and end.
+fn fault_bands(r: &Report, dur: f64) -> Vec<Band<'_>> {
+    r.periods
         .iter()
         .enumerate()
         .filter(|(_, p)| p.label != "steady")
@@ -207,11 +651,16 @@ pub(super) fn timeline_svg(r: &Report, ops: &[Op]) -> String {
             let end = r.periods.get(i + 1).map_or(dur, |q| q.at_ns as f64 / 1e9);
             (i, start, end.max(start), p.label.as_str())
         })
-        .collect();
+        .collect()
+}
+
+/// Label lanes for fault periods: greedy, first lane with room. Returns the
+/// placed labels and how many found no room.
+fn place_labels(bands: &[Band<'_>], g: &Geometry) -> (Vec<Label>, usize) {
     let mut lane_end = [f64::NEG_INFINITY; MAX_LANES];
-    let mut labels: Vec<(usize, f64, String)> = Vec::new();
+    let mut labels: Vec<Label> = Vec::new();
     let mut hidden_labels = 0usize;
-    for &(i, start, _, label) in &bands {
+    for &(i, start, _, label) in bands {
         let x0 = g.x(start);
         let full = format!("#{i} {label}");
         let short = format!("#{i}");
@@ -233,295 +682,7 @@ pub(super) fn timeline_svg(r: &Report, ops: &[Op]) -> String {
             None => hidden_labels += 1,
         }
     }
-    let lanes = labels.iter().map(|(l, ..)| l + 1).max().unwrap_or(0);
-    let failed_checks: Vec<_> = r
-        .checks
-        .iter()
-        .filter(|c| c.verdict == Verdict::Fail && !c.counterexample.is_empty())
-        .collect();
-
-    let rows = rows_for(n);
-    let row_h = rows.rate_h + rows.lat_h + rows.gap;
-    let top = 6.0 + lanes as f64 * LANE_H + failed_checks.len() as f64 * LANE_H;
-    // Cluster-wide row, taller, with latency tick labels.
-    let all_rate_h = 44.0;
-    let all_lat_h = 56.0;
-    let nodes_top = top + all_rate_h + all_lat_h + 14.0;
-    let plot_bottom = nodes_top + n as f64 * row_h;
-    let height = plot_bottom + 22.0;
-
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<svg class=\"timeline\" width=\"{W}\" height=\"{height:.0}\" viewBox=\"0 0 {W} {height:.0}\" role=\"img\" aria-label=\"timeline of the run\">"
-    );
-
-    // Grid and time axis.
-    let step = nice_step(dur);
-    let mut t = 0.0;
-    while t <= dur + 1e-9 {
-        let x = g.x(t);
-        let _ = write!(
-            s,
-            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{top:.1}\" y2=\"{plot_bottom:.1}\" stroke=\"#eee\"/><text class=\"ax\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-            plot_bottom + 14.0,
-            fmt_t(t)
-        );
-        t += step;
-    }
-
-    // Fault periods: a band over everything, label in a lane above.
-    for &(i, start, end, label) in &bands {
-        let (x0, x1) = (g.x(start), g.x(end));
-        let _ = write!(
-            s,
-            "<rect class=\"fault\" data-period=\"{i}\" x=\"{x0:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#ffe0b2\" fill-opacity=\"0.55\"><title>#{i} {}: {start:.2}s to {end:.2}s</title></rect>",
-            (x1 - x0).max(1.5),
-            plot_bottom - top,
-            esc(label),
-        );
-    }
-    for (l, x, text) in &labels {
-        let y = 4.0 + (*l as f64 + 1.0) * LANE_H - 4.0;
-        let _ = write!(
-            s,
-            "<text class=\"lbl flbl\" x=\"{x:.1}\" y=\"{y:.1}\">{}</text>",
-            esc(text)
-        );
-    }
-    // Each node's own state in its row.
-    for (i, p) in r.periods.iter().enumerate() {
-        let start = p.at_ns as f64 / 1e9;
-        let end = r.periods.get(i + 1).map_or(dur, |q| q.at_ns as f64 / 1e9);
-        let (x0, x1) = (g.x(start), g.x(end.max(start)));
-        for node in 0..n {
-            let state = p.states.get(node).copied().unwrap_or(NodeState::Up);
-            let (color, what) = match state {
-                NodeState::Paused => ("#64b5f6", "paused"),
-                NodeState::Down => ("#9e9e9e", "down"),
-                NodeState::Exited => ("#616161", "exited"),
-                NodeState::Up if !p.serving.contains(&NodeId(node)) => ("#fb8c00", "cut off"),
-                NodeState::Up => continue,
-            };
-            let y = nodes_top + node as f64 * row_h;
-            let _ = write!(
-                s,
-                "<rect class=\"state\" x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{color}\" fill-opacity=\"0.28\"><title>n{node} {what}, {start:.2}s to {end:.2}s</title></rect>",
-                (x1 - x0).max(1.5),
-                rows.rate_h + rows.lat_h
-            );
-        }
-    }
-    // Injected faults and heals as dashed lines.
-    for f in &r.timeline {
-        let x = g.x(f.effective_s);
-        let color = if f.error.is_some() {
-            "#b71c1c"
-        } else {
-            "#e65100"
-        };
-        let _ = write!(
-            s,
-            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{top:.1}\" y2=\"{plot_bottom:.1}\" stroke=\"{color}\" stroke-width=\"1\" stroke-dasharray=\"3,3\"><title>{} at {:.3}s (scheduled {:.2}s): {}{}</title></line>",
-            esc(&f.action),
-            f.effective_s,
-            f.scheduled_s,
-            esc(&f.detail),
-            f.error.as_deref().map(|e| format!(" (error: {})", esc(e))).unwrap_or_default()
-        );
-    }
-
-    // Cluster-wide row.
-    let bw = plot_w() / nb as f64;
-    let lw = plot_w() / nl as f64;
-    if let Some(all) = series.get(n) {
-        let mid = top + all_rate_h / 2.0 + 2.0;
-        row_label(&mut s, "all", top + 14.0, None);
-        let _ = write!(
-            s,
-            "<text class=\"ax\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{:.0}/s</text>",
-            LEFT - 4.0,
-            top + 8.0,
-            all_peak / rb
-        );
-        rate_bars(&mut s, all, mid, all_rate_h / 2.0 - 2.0, all_peak, bw);
-        let lt = top + all_rate_h + 4.0;
-        let _ = write!(
-            s,
-            "<rect x=\"{LEFT}\" y=\"{lt:.1}\" width=\"{:.1}\" height=\"{all_lat_h}\" fill=\"none\" stroke=\"#ddd\"/>",
-            plot_w()
-        );
-        let mut tick = LAT_LO_MS;
-        while tick <= lat_hi * 1.0001 {
-            let y = lat_y(tick, lat_hi, lt, all_lat_h);
-            let _ = write!(
-                s,
-                "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#eee\"/><text class=\"ax\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-                W - RIGHT,
-                LEFT - 4.0,
-                y + 3.0,
-                fmt_ms(tick)
-            );
-            tick *= 10.0;
-        }
-        if let Some([p50, p99]) = pct.get(n) {
-            lat_lines(&mut s, p50, p99, lat_hi, lt, all_lat_h, lw);
-        }
-    }
-
-    // Node rows.
-    for node in 0..n {
-        let y = nodes_top + node as f64 * row_h;
-        let avail = r
-            .availability
-            .per_node
-            .iter()
-            .find(|a| a.node == NodeId(node))
-            .map(|a| a.serving.ratio() * 100.0);
-        row_label(
-            &mut s,
-            &format!("n{node}"),
-            y + rows.rate_h / 2.0 + 4.0,
-            avail,
-        );
-        let _ = write!(
-            s,
-            "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#ddd\"/>",
-            W - RIGHT,
-            y + rows.rate_h + rows.lat_h,
-            y + rows.rate_h + rows.lat_h
-        );
-        if let Some(ser) = series.get(node) {
-            rate_bars(
-                &mut s,
-                ser,
-                y + rows.rate_h / 2.0,
-                rows.rate_h / 2.0 - 1.0,
-                node_peak,
-                bw,
-            );
-        }
-        // Faint 10 ms and 100 ms lines: a reference for the eye.
-        for ms in [10.0, 100.0] {
-            if ms < lat_hi {
-                let gy = lat_y(ms, lat_hi, y + rows.rate_h, rows.lat_h);
-                let _ = write!(
-                    s,
-                    "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{gy:.1}\" y2=\"{gy:.1}\" stroke=\"#eee\" stroke-dasharray=\"2,3\"/>",
-                    W - RIGHT
-                );
-            }
-        }
-        if let Some([p50, p99]) = pct.get(node) {
-            lat_lines(&mut s, p50, p99, lat_hi, y + rows.rate_h, rows.lat_h, lw);
-        }
-    }
-
-    // Node exits and restarts, on top of the bars.
-    for e in &r.node_events {
-        let x = g.x(e.at_s);
-        let y = nodes_top + e.node.index() as f64 * row_h;
-        match e.event.as_str() {
-            "exited" => {
-                let (color, how) = if e.expected == Some(false) {
-                    ("#b71c1c", "exited on its own")
-                } else {
-                    ("#424242", "stopped by rift")
-                };
-                let _ = write!(
-                    s,
-                    "<path class=\"exit\" d=\"M{:.1},{y:.1}h10l-5,9z\" fill=\"{color}\" stroke=\"#fff\" stroke-width=\"0.8\"><title>{} {how} at {:.3}s: {}</title></path>",
-                    x - 5.0,
-                    e.node,
-                    e.at_s,
-                    esc(&e.detail)
-                );
-            }
-            // The first start of every node is the beginning of the run.
-            "started" if e.at_s > 0.05 => {
-                let _ = write!(
-                    s,
-                    "<path class=\"start\" d=\"M{:.1},{:.1}h10l-5,-9z\" fill=\"#1b5e20\" stroke=\"#fff\" stroke-width=\"0.8\"><title>{} started again at {:.3}s ({})</title></path>",
-                    x - 5.0,
-                    y + 9.0,
-                    e.node,
-                    e.at_s,
-                    esc(&e.detail)
-                );
-            }
-            _ => {}
-        }
-    }
-
-    // Counterexamples: the operations, in their node's row, and a lane on top.
-    for (ci, c) in failed_checks.iter().enumerate() {
-        let ly = 4.0 + (lanes + ci) as f64 * LANE_H;
-        let first = c
-            .counterexample
-            .iter()
-            .map(|o| o.invoke_ns)
-            .min()
-            .unwrap_or(0) as f64
-            / 1e9;
-        let _ = write!(
-            s,
-            "<text class=\"lbl\" x=\"{:.1}\" y=\"{:.1}\" fill=\"{CE}\" font-weight=\"600\">✗ {} counterexample ({} ops)</text>",
-            g.x(first).clamp(LEFT, W - RIGHT - 260.0),
-            ly + 10.0,
-            esc(&c.checker),
-            c.counterexample.len()
-        );
-        for op in c.counterexample.iter().take(MAX_CE_OPS) {
-            let (t0, t1) = (op.invoke_ns as f64 / 1e9, op.complete_ns as f64 / 1e9);
-            let (x0, x1) = (g.x(t0), g.x(t1));
-            let y = nodes_top + op.node.index() as f64 * row_h;
-            let _ = write!(
-                s,
-                "<rect class=\"ce\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{CE}\" fill-opacity=\"0.3\" stroke=\"{CE}\" stroke-width=\"1.5\"><title>{}: op {} {:?} {} {} on {} ({:?}), {t0:.3}s to {t1:.3}s</title></rect><line x1=\"{x0:.1}\" x2=\"{x0:.1}\" y1=\"{:.1}\" y2=\"{y:.1}\" stroke=\"{CE}\" stroke-opacity=\"0.5\" stroke-dasharray=\"1,2\"/>",
-                x0 - 1.0,
-                y,
-                (x1 - x0).max(3.0),
-                rows.rate_h + rows.lat_h,
-                esc(&c.checker),
-                op.id,
-                op.kind,
-                esc(op.key.as_deref().unwrap_or("")),
-                esc(op.value.as_deref().or(op.result.as_deref()).unwrap_or("")),
-                op.node,
-                op.outcome,
-                ly + 12.0,
-            );
-        }
-    }
-    s.push_str("</svg>");
-
-    // Legend and scales, as text under the picture.
-    let mut legend = String::new();
-    let _ = write!(
-        legend,
-        "<p class=\"legend\"><span class=\"sw\" style=\"background:{OK}\"></span>served and <span class=\"sw\" style=\"background:{ERR}\"></span>failed or unanswered requests per {} (up and down from the midline; full height = {:.0}/s per node, {:.0}/s for all) · latency of served requests per {} (dotted: 10 ms, 100 ms): <span class=\"sw\" style=\"background:{P50}\"></span>p50 and <span class=\"sw\" style=\"background:{P99}\"></span>p99 (log scale, 1 ms to {}) · <span class=\"sw\" style=\"background:#ffe0b2\"></span>fault in force (#n as in the phase table) · node <span class=\"sw\" style=\"background:#fb8c00;opacity:.5\"></span>cut off <span class=\"sw\" style=\"background:#64b5f6;opacity:.5\"></span>paused <span class=\"sw\" style=\"background:#9e9e9e;opacity:.6\"></span>down · ▼ exit (red: on its own) · <span style=\"color:#1b5e20\">▲</span> restart · dashed: fault injected or healed",
-        fmt_t(rb),
-        node_peak / rb,
-        all_peak / rb,
-        fmt_t(lb),
-        fmt_ms(lat_hi)
-    );
-    if !failed_checks.is_empty() {
-        let _ = write!(
-            legend,
-            " · <span class=\"sw\" style=\"background:{CE}\"></span>operations of a counterexample"
-        );
-    }
-    legend.push_str(". Hover for details.");
-    if hidden_labels > 0 {
-        let _ = write!(
-            legend,
-            " {hidden_labels} fault labels left out for room: their bands are drawn; the phase table lists them all."
-        );
-    }
-    legend.push_str("</p>");
-    s.push_str(&legend);
-    s
+    (labels, hidden_labels)
 }
 
 fn row_label(s: &mut String, name: &str, y: f64, avail: Option<f64>) {

@@ -4,7 +4,7 @@
 //! Pure: reads recorded data only, never a process or socket.
 
 use crate::check::availability::{Availability, Latency, Recovery};
-use crate::check::verdict::{CheckResult, Verdict};
+use crate::check::verdict::{CheckDetails, CheckResult, Verdict};
 use crate::check::{CheckerId, FinalState};
 use crate::history::{Op, Outcome};
 use crate::plan::Plan;
@@ -17,13 +17,7 @@ pub(super) fn selected_checkers(plan: &Plan) -> Vec<CheckerId> {
 }
 
 pub(super) fn run_checkers(plan: &Plan, ops: &[Op], final_state: &FinalState) -> Vec<CheckResult> {
-    let chosen = selected_checkers(plan);
-    let sel = crate::check::Selection {
-        linearizable: chosen.contains(&CheckerId::Linearizable),
-        lost_writes: chosen.contains(&CheckerId::LostWrites),
-        ledger_agreement: chosen.contains(&CheckerId::LedgerAgreement),
-    };
-    crate::check::run_checkers(&sel, ops, final_state)
+    crate::check::run_checkers(&selected_checkers(plan), ops, final_state)
 }
 
 pub(super) fn op_counts(ops: &[Op], elapsed: Duration) -> OpCounts {
@@ -181,7 +175,7 @@ pub(super) fn judge(
         });
     }
     for c in checks {
-        let must_find = CheckerId::from_name(&c.checker).is_some_and(|id| e.must_find(id));
+        let must_find = e.must_find(c.checker);
         let verdict = if must_find {
             // A plan that proves a bug passes only when the bug is found.
             match c.verdict {
@@ -189,22 +183,20 @@ pub(super) fn judge(
                 Verdict::Pass => Verdict::Fail,
                 Verdict::Unknown => Verdict::Unknown,
             }
-        } else if let (Some(allowed), true) = (e.lost_writes, c.checker == "lost_writes") {
+        } else if let (Some(allowed), CheckDetails::LostWrites(d)) = (e.lost_writes, &c.details) {
             // `lost_writes = N` tolerates up to N lost writes, never a value
             // that no one wrote.
-            let lost = crate::check::lost_writes::lost_write_count(c);
-            let phantoms = c.details["phantom_values"]
-                .as_array()
-                .is_some_and(|a| !a.is_empty());
+            let lost = d.lost_writes as u64;
+            let phantoms = !d.phantom_values.is_empty();
             match c.verdict {
                 Verdict::Unknown => Verdict::Unknown,
-                _ => pass_if(lost <= allowed && !phantoms),
+                Verdict::Pass | Verdict::Fail => pass_if(lost <= allowed && !phantoms),
             }
         } else {
             c.verdict
         };
         out.push(ExpectationResult {
-            name: c.checker.clone(),
+            name: c.checker.name().to_string(),
             bound: if must_find {
                 "must find a violation".into()
             } else {

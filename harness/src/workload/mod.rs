@@ -7,7 +7,7 @@
 
 mod recorder;
 
-pub use recorder::{parse_history, read_history, LiveCounters, Recorder};
+pub use recorder::{LiveCounters, Recorder};
 
 use crate::adapter::{Adapter, Request, Response};
 use crate::history::{Op, OpKind, Outcome};

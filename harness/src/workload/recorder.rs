@@ -1,7 +1,8 @@
 //! Records completed operations: streamed to history.jsonl as they happen (so
 //! a crash of rift keeps what was recorded) and kept in memory for checkers.
 //!
-//! Owns the history file; never interprets operations.
+//! Owns writing the history file; never interprets operations. Reading it
+//! back is `crate::history`'s job.
 
 use crate::history::Op;
 use std::io::{BufWriter, Write};
@@ -147,56 +148,10 @@ const _: () = assert!(
     "update VERSION_PREFIX"
 );
 
-/// The version marks a line may carry: `"v"` in an operation line, or a
-/// header line `{"rift_history": N}` (for converters). Both may be absent.
-#[derive(serde::Deserialize)]
-struct Marks {
-    v: Option<u32>,
-    rift_history: Option<u32>,
-    id: Option<serde_json::Value>,
-}
-
-/// Reads a history.jsonl file (format version 1, with or without version
-/// marks); errors name the line. Operations come back sorted by id.
-pub fn read_history(path: &Path) -> Result<Vec<Op>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    parse_history(&text).map_err(|(line, e)| format!("{}:{line}: {e}", path.display()))
-}
-
-/// Parses history text; an error gives the 1-based line and what is wrong.
-pub fn parse_history(text: &str) -> Result<Vec<Op>, (usize, String)> {
-    let supported = crate::history::HISTORY_VERSION;
-    let mut ops = Vec::new();
-    let mut ids = std::collections::HashSet::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let marks: Marks = serde_json::from_str(line).map_err(|e| (i + 1, e.to_string()))?;
-        let version = marks.v.or(marks.rift_history).unwrap_or(supported);
-        if version != supported {
-            return Err((
-                i + 1,
-                format!("history format version {version}; this rift reads version {supported}"),
-            ));
-        }
-        if marks.rift_history.is_some() && marks.id.is_none() {
-            continue; // a header line
-        }
-        let op: Op = serde_json::from_str(line).map_err(|e| (i + 1, e.to_string()))?;
-        if !ids.insert(op.id) {
-            return Err((i + 1, format!("operation id {} appears twice", op.id)));
-        }
-        ops.push(op);
-    }
-    ops.sort_by_key(|o| o.id);
-    Ok(ops)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{OpKind, Outcome};
+    use crate::history::{read_history, OpKind, Outcome};
     use crate::NodeId;
 
     fn op(id: u64) -> Op {
@@ -231,22 +186,5 @@ mod tests {
             "{text}"
         );
         assert_eq!(read_history(&path), Ok(vec![op(0), op(1)]));
-    }
-
-    #[test]
-    fn versions_are_optional_but_never_ignored() {
-        let plain = serde_json::to_string(&op(3)).expect("json");
-        let header = format!("{{\"rift_history\":1}}\n{plain}\n");
-        assert_eq!(parse_history(&header).map(|o| o.len()), Ok(1));
-        assert_eq!(parse_history(&plain).map(|o| o.len()), Ok(1));
-        let newer = plain.replacen('{', r#"{"v":2,"#, 1);
-        assert_eq!(
-            parse_history(&newer).map_err(|e| e.0),
-            Err(1),
-            "a newer format must be refused"
-        );
-        let twice = format!("{plain}\n{plain}\n");
-        assert!(parse_history(&twice).is_err());
-        assert_eq!(parse_history("{nope").map_err(|e| e.0), Err(1));
     }
 }
