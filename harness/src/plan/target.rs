@@ -77,7 +77,13 @@ fn check_not_empty(target: &Target, size: usize) -> Result<(), String> {
         Target::Minority if size < 3 => Err(format!(
             "`minority` is empty in a {size}-node cluster (it is floor((n-1)/2) nodes)"
         )),
-        _ => Ok(()),
+        Target::Nodes(_)
+        | Target::Random(_)
+        | Target::Leader
+        | Target::Followers
+        | Target::Minority
+        | Target::Majority
+        | Target::All => Ok(()),
     }
 }
 

@@ -85,7 +85,7 @@ impl PlanRun {
                 .filter(|e| e.verdict != Verdict::Pass)
                 .map(|e| format!("{} (measured {}, bound {})", e.name, e.measured, e.bound))
                 .collect(),
-            _ => Vec::new(),
+            PlanRun::CannotRun { .. } | PlanRun::Skipped { .. } => Vec::new(),
         }
     }
 }

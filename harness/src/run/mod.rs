@@ -90,7 +90,13 @@ impl RunError {
     pub fn log_tail(&self) -> Option<&str> {
         match self {
             RunError::Cluster(e) => e.last_log_lines(),
-            _ => None,
+            RunError::RunDir { .. }
+            | RunError::Net(_)
+            | RunError::NoLeader(_)
+            | RunError::NetnsUnsupported
+            | RunError::Report(_)
+            | RunError::Interrupted
+            | RunError::Http(_) => None,
         }
     }
 }

@@ -225,7 +225,11 @@ impl Client {
             (OpKind::Cas, Outcome::Fail) if resp.error.is_none() && resp.status.is_some() => {
                 self.last_seen.insert(key.clone(), resp.result.clone());
             }
-            _ => {}
+            // Nothing learnt: a failed read or write, anything unknown,
+            // and operations without keys.
+            (OpKind::Read | OpKind::Write | OpKind::Cas, Outcome::Fail)
+            | (OpKind::Read | OpKind::Write | OpKind::Cas, Outcome::Unknown)
+            | (OpKind::Append | OpKind::Probe, _) => {}
         }
     }
 
