@@ -194,7 +194,7 @@ mod tests {
     use super::*;
 
     fn adapter() -> HttpKv {
-        let mut a = HttpKv::sample_node();
+        let mut a = crate::adapter::sample_node::kv_api();
         a.read.path = "/v2/{key}".into();
         a.read.ok = vec![200, 203];
         a.read.value = ValueAt::Pointer("/data/v".into());

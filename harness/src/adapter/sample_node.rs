@@ -9,7 +9,8 @@ use super::http_kv::HttpKvAdapter;
 use super::{error_text, exchange, Adapter, Call, Request, Response};
 use crate::check::LedgerEntry;
 use crate::history::{OpKind, Outcome};
-use crate::plan::HttpKv;
+use crate::plan::{HttpKv, HttpOp, LeaderQuery, ValueAt};
+use reqwest::Method;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -17,6 +18,50 @@ use std::time::Duration;
 pub const HEALTH_PATH: &str = "/health";
 /// The JSON pointer to the leader's name in `/health`.
 pub const LEADER_POINTER: &str = "/leader";
+/// The sample node's key-value API, as an HTTP adapter shape: what a kv
+/// workload without `[workload.http]` speaks.
+pub fn kv_api() -> HttpKv {
+    let op = |method: Method, path: &str, body: Option<&str>| HttpOp {
+        method,
+        path: path.into(),
+        headers: Vec::new(),
+        body: body.map(str::to_string),
+        ok: vec![200],
+        not_found: vec![404],
+        precondition_failed: Vec::new(),
+        refused: Vec::new(),
+        value: ValueAt::Pointer("/value".into()),
+    };
+    let mut cas = op(
+        Method::POST,
+        "/kv/{key}/cas",
+        Some(r#"{"expect": {expect_json}, "value": {value_json}}"#),
+    );
+    cas.not_found = Vec::new();
+    cas.precondition_failed = vec![409];
+    cas.value = ValueAt::Pointer("/current".into());
+    cas.headers = vec![("content-type".into(), "application/json".into())];
+    // The sample node answers 503 only for what it never proposed (no
+    // leader, stopping, or a slot another entry took), 504 otherwise.
+    cas.refused = vec![503];
+    let mut write = op(Method::PUT, "/kv/{key}", Some("{value}"));
+    write.not_found = Vec::new();
+    write.refused = vec![503];
+    HttpKv {
+        read: op(Method::GET, "/kv/{key}", None),
+        write,
+        cas: Some(cas),
+    }
+}
+
+/// How to ask a sample node who leads.
+pub fn leader_query() -> LeaderQuery {
+    LeaderQuery {
+        path: HEALTH_PATH.into(),
+        pointer: LEADER_POINTER.into(),
+    }
+}
+
 /// Most entries asked for per ledger page (the node's limit).
 const LEDGER_PAGE: usize = 1000;
 
@@ -32,7 +77,7 @@ impl SampleNode {
     /// after the final heal (the runner then waits for it).
     pub fn new(http: reqwest::Client, heads: bool) -> SampleNode {
         SampleNode {
-            kv: HttpKvAdapter::new(http.clone(), HttpKv::sample_node()),
+            kv: HttpKvAdapter::new(http.clone(), kv_api()),
             http,
             heads,
         }
@@ -173,7 +218,7 @@ mod tests {
     use crate::adapter::http_kv;
 
     fn classify(kind: OpKind, status: u16, body: &[u8]) -> Response {
-        let api = HttpKv::sample_node();
+        let api = kv_api();
         match kind {
             OpKind::Read => http_kv::classify(&api.read, kind, status, body),
             OpKind::Write => http_kv::classify(&api.write, kind, status, body),

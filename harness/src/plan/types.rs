@@ -279,43 +279,6 @@ pub enum ValueAt {
     Pointer(String),
 }
 
-impl HttpKv {
-    /// The sample node's API, expressed as an adapter.
-    pub fn sample_node() -> HttpKv {
-        let op = |method: Method, path: &str, body: Option<&str>| HttpOp {
-            method,
-            path: path.into(),
-            headers: Vec::new(),
-            body: body.map(str::to_string),
-            ok: vec![200],
-            not_found: vec![404],
-            precondition_failed: Vec::new(),
-            refused: Vec::new(),
-            value: ValueAt::Pointer("/value".into()),
-        };
-        let mut cas = op(
-            Method::POST,
-            "/kv/{key}/cas",
-            Some(r#"{"expect": {expect_json}, "value": {value_json}}"#),
-        );
-        cas.not_found = Vec::new();
-        cas.precondition_failed = vec![409];
-        cas.value = ValueAt::Pointer("/current".into());
-        cas.headers = vec![("content-type".into(), "application/json".into())];
-        // The sample node answers 503 only for what it never proposed (no
-        // leader, stopping, or a slot another entry took), 504 otherwise.
-        cas.refused = vec![503];
-        let mut write = op(Method::PUT, "/kv/{key}", Some("{value}"));
-        write.not_found = Vec::new();
-        write.refused = vec![503];
-        HttpKv {
-            read: op(Method::GET, "/kv/{key}", None),
-            write,
-            cas: Some(cas),
-        }
-    }
-}
-
 /// Relative weights, normalised at parse time so they sum to 1.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct KvMix {

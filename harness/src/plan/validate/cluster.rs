@@ -61,10 +61,7 @@ impl Validator<'_> {
                 .as_ref()
                 .is_some_and(|c| matches!(c, NodeCommand::SampleNode { .. })) =>
             {
-                Some(Some(LeaderQuery {
-                    path: "/health".into(),
-                    pointer: "/leader".into(),
-                }))
+                Some(Some(crate::adapter::sample_node::leader_query()))
             }
             None => Some(None),
             Some(_) => self
