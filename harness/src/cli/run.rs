@@ -40,7 +40,10 @@ pub fn run(args: RunArgs) -> Exit {
         Ok(p) => p,
         Err(exit) => return exit,
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    // One thread: every cycle rift spends is taken from the nodes it drives
+    // (on a 2-core CI machine, one of the two), and a single-threaded loop
+    // wakes no other thread per request or per proxied message.
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -5,6 +5,7 @@
 //! [`crate::adapter`]; whether a node *should* have served is the
 //! checkers' job.
 
+mod pace;
 mod recorder;
 
 pub use recorder::{LiveCounters, Recorder};
@@ -50,7 +51,7 @@ pub async fn run(
     let Window { origin, deadline } = window;
     let clients = spec.clients.max(1);
     let nodes = targets.len().max(1);
-    let period = Duration::from_secs_f64(clients as f64 / spec.rate.max(0.001));
+    let pacer = pace::Pacer::start(spec.rate, clients);
     let mut tasks = tokio::task::JoinSet::new();
     for c in 0..clients {
         let client = Client {
@@ -70,13 +71,16 @@ pub async fn run(
             seq: 0,
             last_seen: Default::default(),
         };
-        // Spread clients over one period so requests do not arrive in bursts.
-        let offset = period.mul_f64(c as f64 / clients as f64);
-        let stop = stop.clone();
-        tasks.spawn(client.drive(period, offset, deadline, stop));
+        tasks.spawn(client.drive(pacer.permits(), deadline, stop.clone()));
     }
+    let until_deadline = tokio::time::sleep_until(deadline.into());
     tokio::select! {
         _ = async { while tasks.join_next().await.is_some() {} } => {}
+        _ = until_deadline => {
+            // No operation starts after the deadline; those in flight end.
+            drop(pacer);
+            while tasks.join_next().await.is_some() {}
+        }
         _ = crate::workload::until_true(&mut stop) => {
             // Clients see the same signal; give in-flight requests their timeout.
             let grace = tokio::time::sleep(spec.timeout + Duration::from_millis(100));
@@ -121,17 +125,17 @@ struct Planned {
 impl Client {
     async fn drive(
         mut self,
-        period: Duration,
-        offset: Duration,
+        permits: Arc<tokio::sync::Semaphore>,
         deadline: Instant,
         mut stop: watch::Receiver<bool>,
     ) {
-        let start = tokio::time::Instant::now() + offset;
-        let mut ticker = tokio::time::interval_at(start, period);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = ticker.tick() => {}
+                permit = permits.acquire() => match permit {
+                    Ok(p) => p.forget(),
+                    // The pacer is gone: the workload is over.
+                    Err(_) => return,
+                },
                 _ = crate::workload::until_true(&mut stop) => return,
             }
             if Instant::now() >= deadline || *stop.borrow() {
