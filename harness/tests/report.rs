@@ -220,6 +220,7 @@ fn build_report(
                     resets: 0,
                 },
             ],
+            ready_s: None,
         },
         timeline,
         node_events: (0..n)

@@ -143,7 +143,7 @@ pub async fn run(
     let size = spec.size;
     let mut abort = abort;
     // Dropping the start on Ctrl-C drops whatever it started (Drop kills).
-    let (cluster, mesh, mut ev_rx) = tokio::select! {
+    let (cluster, mesh, mut ev_rx, ready_s) = tokio::select! {
         r = start_cluster(spec, plan.workload.via, &run_dir, seed, opts) => r?,
         _ = crate::workload::until_true(&mut abort) => return Err(RunError::Interrupted),
     };
@@ -319,6 +319,7 @@ pub async fn run(
             })
             .collect(),
         links: mesh.as_ref().map(link_records).unwrap_or_default(),
+        ready_s: Some(ready_s),
     };
     if tokio::time::timeout(teardown, cluster.shutdown())
         .await
@@ -433,9 +434,13 @@ fn port_clash(e: &ClusterError) -> bool {
     })
 }
 
-/// Lays out ports and directories, starts the proxy mesh and the nodes. A
-/// port taken by someone else in the meantime is retried with fresh ports
-/// (twice), so concurrent runs do not fail each other.
+/// Reserves every port of the run at once (nodes, peers, proxies; see
+/// [`cluster::Ports`]), starts the proxy mesh on its share and the nodes on
+/// theirs. A node whose port someone else took in the meantime (it could
+/// not bind, or another process answered for it) is retried with fresh
+/// ports (twice), so concurrent runs do not fail each other. Also returns
+/// the seconds from the first node spawn (of the first attempt, so retries
+/// count) until every node was ready.
 async fn start_cluster(
     spec: &crate::plan::ClusterSpec,
     via: ClientRoute,
@@ -447,15 +452,29 @@ async fn start_cluster(
         Cluster,
         Option<ProxyMesh>,
         mpsc::UnboundedReceiver<NodeEvent>,
+        f64,
     ),
     RunError,
 > {
     const ATTEMPTS: usize = 3;
     let size = spec.size;
+    let client_links = via == ClientRoute::Proxy;
+    let with_mesh = match spec.network {
+        NetworkMode::Proxy => size > 1 || client_links,
+        NetworkMode::Netns => return Err(RunError::NetnsUnsupported),
+        NetworkMode::None => false,
+    };
+    let proxies = match (with_mesh, client_links) {
+        (false, _) => 0,
+        (true, false) => ProxyMesh::peer_listeners(size),
+        (true, true) => ProxyMesh::peer_listeners(size) + size,
+    };
+    let mut first_spawn: Option<Instant> = None;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let layout = cluster::layout(spec, run_dir)?;
+        let mut ports = cluster::Ports::reserve(spec, run_dir, proxies)?;
+        let layout = ports.layout().to_vec();
         let peer_endpoint: Vec<SocketAddr> = layout
             .iter()
             .map(|l| {
@@ -469,23 +488,28 @@ async fn start_cluster(
                 )
             })
             .collect();
-        let mesh = match spec.network {
-            NetworkMode::Proxy if size > 1 || via == ClientRoute::Proxy => {
-                let ep = peer_endpoint.clone();
-                let mut mesh =
-                    ProxyMesh::start(size, &spec.host, move |j: NodeId| ep[j.index()], seed)
-                        .await?;
-                if via == ClientRoute::Proxy {
-                    mesh.add_client_links(|j: NodeId| {
-                        let l = &layout[j.index()];
-                        socket(&l.host, l.port)
-                    })
-                    .await?;
-                }
-                Some(mesh)
+        let mesh = if with_mesh {
+            let ep = peer_endpoint.clone();
+            let listeners = ports.take_proxies(ProxyMesh::peer_listeners(size));
+            let mut mesh = ProxyMesh::start(
+                size,
+                &spec.host,
+                listeners,
+                move |j: NodeId| ep[j.index()],
+                seed,
+            )
+            .await?;
+            if client_links {
+                let listeners = ports.take_proxies(size);
+                mesh.add_client_links(listeners, |j: NodeId| {
+                    let l = &layout[j.index()];
+                    socket(&l.host, l.port)
+                })
+                .await?;
             }
-            NetworkMode::Netns => return Err(RunError::NetnsUnsupported),
-            _ => None,
+            Some(mesh)
+        } else {
+            None
         };
         let peer_addr = |from: NodeId, to: NodeId| match &mesh {
             Some(m) => m.addr(from, to),
@@ -493,17 +517,25 @@ async fn start_cluster(
         };
         let (ev_tx, ev_rx) = mpsc::unbounded_channel::<NodeEvent>();
         let started = match &opts.sample_node_program {
-            Some(p) => Cluster::start_with(spec, layout.clone(), peer_addr, ev_tx, p.clone()).await,
-            None => Cluster::start(spec, layout.clone(), peer_addr, ev_tx).await,
+            Some(p) => Cluster::start_with(spec, ports, peer_addr, ev_tx, p.clone()).await,
+            None => Cluster::start(spec, ports, peer_addr, ev_tx).await,
         };
         let cluster = match started {
             Ok(c) => c,
             Err(e) => return Err(e.into()),
         };
+        let since = *first_spawn.get_or_insert(cluster.spawned_at().unwrap_or_else(Instant::now));
         let all: Vec<NodeId> = (0..size).map(NodeId).collect();
         match cluster.wait_ready(&all, spec.ready.timeout).await {
-            Ok(()) => return Ok((cluster, mesh, ev_rx)),
-            Err(e) if port_clash(&e) && attempt < ATTEMPTS => {
+            Ok(()) => {
+                let ready_s = since.elapsed().as_secs_f64();
+                tracing::debug!(ready_s, attempt, "every node is ready");
+                return Ok((cluster, mesh, ev_rx, ready_s));
+            }
+            Err(e)
+                if (port_clash(&e) || matches!(e, ClusterError::PortTaken { .. }))
+                    && attempt < ATTEMPTS =>
+            {
                 tracing::warn!("a node's port was taken ({e}); starting again on other ports");
                 let _ = cluster.shutdown().await;
                 if let Some(m) = mesh {
