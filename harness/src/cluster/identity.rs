@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io;
+use std::io::{self, BufRead};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// The answer for one node's address.
@@ -22,8 +22,10 @@ pub(crate) enum Holder {
     Unknown(String),
 }
 
-/// TCP state number of LISTEN in /proc/net/tcp.
+/// TCP state numbers in /proc/net/tcp: LISTEN, and CLOSE (a listener
+/// being torn down may show it for a moment).
 const LISTEN: &str = "0A";
+const CLOSE: &str = "07";
 
 /// Who holds the sockets listening on `addr`, as seen against the process
 /// group `pgid` (the node's pid: each node leads its own group).
@@ -81,7 +83,20 @@ pub(crate) fn holder(addr: SocketAddr, pgid: u32) -> Holder {
 
 /// Inodes of the sockets in LISTEN state that accept connections to `addr`:
 /// bound to its IP or to the wildcard address, on its port.
+///
+/// The kernel lists listening sockets first and every other socket after
+/// them, and a busy machine has tens of thousands of those (TIME_WAIT
+/// included), so a table is read only up to its first socket that neither
+/// listens nor is closed. Only when that finds nothing is it read whole.
 fn listening_inodes(addr: SocketAddr) -> io::Result<BTreeSet<u64>> {
+    let mut inodes = read_tables(addr, true)?;
+    if inodes.is_empty() {
+        inodes = read_tables(addr, false)?;
+    }
+    Ok(inodes)
+}
+
+fn read_tables(addr: SocketAddr, listeners_only: bool) -> io::Result<BTreeSet<u64>> {
     let mut inodes = BTreeSet::new();
     let tables: &[(&str, bool)] = match addr.ip() {
         // An IPv6 socket bound to `::` (without V6ONLY) takes IPv4 too.
@@ -89,14 +104,26 @@ fn listening_inodes(addr: SocketAddr) -> io::Result<BTreeSet<u64>> {
         IpAddr::V6(_) => &[("/proc/net/tcp6", true)],
     };
     for &(path, required) in tables {
-        match fs::read_to_string(path) {
-            Ok(text) => inodes.extend(text.lines().filter_map(|l| listener_on(l, addr))),
+        let file = match fs::File::open(path) {
+            Ok(file) => file,
             Err(e) if required => return Err(e),
             // No IPv6 on this machine: nothing can listen there.
-            Err(_) => {}
+            Err(_) => continue,
+        };
+        // The first line is the header.
+        for line in io::BufReader::new(file).lines().skip(1) {
+            let line = line?;
+            if listeners_only && !matches!(state(&line), Some(LISTEN | CLOSE)) {
+                break;
+            }
+            inodes.extend(listener_on(&line, addr));
         }
     }
     Ok(inodes)
+}
+
+fn state(line: &str) -> Option<&str> {
+    line.split_whitespace().nth(3)
 }
 
 /// The inode of a /proc/net/tcp{,6} line if it is a LISTEN socket that

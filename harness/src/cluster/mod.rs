@@ -599,6 +599,7 @@ impl Cluster {
             st.starts = start_no;
             st.last_exit = None;
         }
+        tracing::debug!(%node, pid, "spawned");
         self.emit(node, NodeEventKind::Started { pid });
 
         let before = shared.clone();

@@ -76,7 +76,7 @@ pub(crate) async fn probe(inner: &Inner, node: NodeId, per_try: Duration) -> Pro
         }
         NodeCommand::External { .. } => None,
     };
-    confirm_identity(inner, node, pid, sample_id)
+    confirm_identity(inner, node, pid, sample_id).await
 }
 
 /// The sample node's health path, which answers `{"id": "<name>", ...}`.
@@ -103,7 +103,7 @@ fn health_id(body: &[u8]) -> Option<String> {
 /// socket listening on the node's port must belong to the node's process
 /// group. When /proc cannot tell, the answer counts (rift's behaviour before
 /// the check existed), with a debug log.
-fn confirm_identity(
+async fn confirm_identity(
     inner: &Inner,
     node: NodeId,
     pid: u32,
@@ -113,7 +113,12 @@ fn confirm_identity(
         return Probe::WrongProcess(wrong);
     }
     let at = addr(inner, node);
-    match identity::holder(at, pid) {
+    // /proc reads block; keep them off the runtime's workers, which also
+    // run the proxy mesh.
+    let holder = tokio::task::spawn_blocking(move || identity::holder(at, pid))
+        .await
+        .unwrap_or_else(|e| Holder::Unknown(format!("the /proc check failed: {e}")));
+    match holder {
         Holder::Node => Probe::Ready,
         Holder::Other {
             pid: other,
@@ -175,7 +180,10 @@ pub(crate) async fn wait_one(
         let left = deadline.saturating_duration_since(Instant::now());
         let per_try = PER_TRY.min(left).max(Duration::from_millis(20));
         let wrong = match probe(&inner, node, per_try).await {
-            Probe::Ready => return Ok(()),
+            Probe::Ready => {
+                tracing::debug!(%node, "ready");
+                return Ok(());
+            }
             Probe::NotReady => None,
             Probe::WrongProcess(who) => {
                 tracing::debug!(%node, "{who}; not ready");
