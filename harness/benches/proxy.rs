@@ -21,6 +21,7 @@
 //! round trips and bytes, a few seconds in all.
 
 use hdrhistogram::Histogram;
+use rift::cluster::Ports;
 use rift::net::ProxyMesh;
 use rift::NodeId;
 use serde_json::json;
@@ -116,7 +117,8 @@ struct Paths {
 }
 
 async fn run(server: SocketAddr) -> BenchResult<()> {
-    let mesh = ProxyMesh::start(2, "127.0.0.1", |_| server, 1).await?;
+    let listeners = Ports::for_mesh([127, 0, 0, 1].into(), 2)?.take_proxies(2);
+    let mesh = ProxyMesh::start(2, "127.0.0.1", listeners, |_| server, 1).await?;
     let paths = Paths {
         direct: server,
         mesh: mesh.addr(NodeId(0), NodeId(1)),

@@ -5,7 +5,7 @@
 //! Nodes are `python3 -m http.server` (tests needing it skip, saying so, when
 //! python3 is missing) and small `sh` scripts.
 
-use rift::cluster::{self, Cluster, ClusterError, NodeEvent, NodeEventKind, NodeLayout};
+use rift::cluster::{Cluster, ClusterError, NodeEvent, NodeEventKind, NodeLayout, Ports};
 use rift::plan::{
     ArgTemplate, ClusterSpec, NetworkMode, NodeCommand, PeersFormat, Placeholder, Readiness,
     ReadyProbe, Template, TemplatePart,
@@ -117,12 +117,10 @@ fn direct(layout: &[NodeLayout]) -> impl Fn(NodeId, NodeId) -> SocketAddr {
 }
 
 async fn start(spec: &ClusterSpec, dir: &Path) -> (Cluster, UnboundedReceiver<NodeEvent>) {
-    let layout = cluster::layout(spec, dir).expect("layout");
+    let ports = Ports::reserve(spec, dir, 0).expect("ports");
     let (tx, rx) = unbounded_channel();
-    let peers = direct(&layout);
-    let c = Cluster::start(spec, layout, peers, tx)
-        .await
-        .expect("start");
+    let peers = direct(ports.layout());
+    let c = Cluster::start(spec, ports, peers, tx).await.expect("start");
     (c, rx)
 }
 
@@ -402,10 +400,10 @@ async fn missing_binary_is_reported_before_any_node_starts() {
     let dir = tempfile::tempdir().expect("tempdir");
     for program in ["/nonexistent/rift-node", "rift-no-such-node-binary"] {
         let spec = spec(2, program, Vec::new(), ReadyProbe::Tcp);
-        let layout = cluster::layout(&spec, dir.path()).expect("layout");
+        let ports = Ports::reserve(&spec, dir.path(), 0).expect("ports");
         let (tx, mut rx) = unbounded_channel();
-        let peers = direct(&layout);
-        match Cluster::start(&spec, layout, peers, tx).await {
+        let peers = direct(ports.layout());
+        match Cluster::start(&spec, ports, peers, tx).await {
             Err(ClusterError::BinaryMissing { program: p }) => assert_eq!(p, program),
             Err(other) => panic!("expected BinaryMissing, got {other:?}"),
             Ok(_) => panic!("{program} started"),
@@ -414,10 +412,10 @@ async fn missing_binary_is_reported_before_any_node_starts() {
     }
     // A directory is not a program either.
     let spec = spec(1, "/tmp", Vec::new(), ReadyProbe::Tcp);
-    let layout = cluster::layout(&spec, dir.path()).expect("layout");
+    let ports = Ports::reserve(&spec, dir.path(), 0).expect("ports");
     let (tx, _rx) = unbounded_channel();
-    let peers = direct(&layout);
-    let err = Cluster::start(&spec, layout, peers, tx).await.err();
+    let peers = direct(ports.layout());
+    let err = Cluster::start(&spec, ports, peers, tx).await.err();
     assert!(
         matches!(&err, Some(ClusterError::BinaryMissing { .. })),
         "{err:?}"
@@ -433,17 +431,23 @@ async fn layout_gives_distinct_ports_and_per_node_paths() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut spec = spec(4, "/bin/true", Vec::new(), ReadyProbe::Tcp);
     spec.separate_peer_port = true;
-    let layout = cluster::layout(&spec, dir.path()).expect("layout");
+    let reserved = Ports::reserve(&spec, dir.path(), 12).expect("ports");
+    let layout = reserved.layout();
     let mut ports: Vec<u16> = layout.iter().flat_map(|n| [n.port, n.peer_port]).collect();
     ports.sort_unstable();
     ports.dedup();
     assert_eq!(ports.len(), 8, "{layout:?}");
     assert_eq!(layout[2].log_path, dir.path().join("nodes/n2.log"));
     assert_eq!(layout[2].data_dir, dir.path().join("data/n2"));
+    // Proxy ports come from the same reservation: never a node's port.
+    let mut all = reserved.bound_ports();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 8 + 12);
 
     spec.host = std::net::Ipv4Addr::new(10, 0, 0, 1).into();
     assert!(matches!(
-        cluster::layout(&spec, dir.path()),
+        Ports::reserve(&spec, dir.path(), 0),
         Err(ClusterError::BadHost { .. })
     ));
 }
@@ -630,19 +634,54 @@ async fn nodes_outlive_the_thread_that_started_them() {
     assert_groups_vanish(&pids);
 }
 
+/// An HTTP node that waits `delay_s` before it binds, so the test can put
+/// something on its port after rift released it and before the node binds.
+fn late_http_spec(size: usize, py: &Path, delay_s: &str) -> ClusterSpec {
+    sh_spec(
+        size,
+        &format!(
+            "sleep {delay_s}; exec \"$3\" -m http.server --bind 127.0.0.1 --directory \"$2\" \"$1\""
+        ),
+        py,
+        ReadyProbe::Http { path: "/".into() },
+    )
+}
+
+/// A server that answers every request with 200, as a squatter would.
+async fn http_squatter(port: u16) -> tokio::task::JoinHandle<()> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("the node's port is free once rift released it");
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
+                    .await;
+            });
+        }
+    })
+}
+
 #[tokio::test]
 async fn port_taken_before_the_node_binds_it_surfaces_with_the_nodes_log() {
     let Some(py) = python() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
-    let spec = http_spec(1, &py);
-    let layout = cluster::layout(&spec, dir.path()).expect("layout");
-    // Something else grabs the port between layout and spawn.
-    let _squatter = std::net::TcpListener::bind(("127.0.0.1", layout[0].port)).expect("bind");
+    let spec = late_http_spec(1, &py, "0.5");
+    let ports = Ports::reserve(&spec, dir.path(), 0).expect("ports");
+    let port = ports.layout()[0].port;
     let (tx, _rx) = unbounded_channel();
-    let peers = direct(&layout);
-    let c = Cluster::start(&spec, layout, peers, tx)
+    let peers = direct(ports.layout());
+    let c = Cluster::start(&spec, ports, peers, tx)
         .await
         .expect("start");
+    // Something else grabs the port between its release and the node's bind.
+    let _squatter = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind");
     let err = c
         .wait_ready(&[NodeId(0)], READY)
         .await
@@ -656,4 +695,102 @@ async fn port_taken_before_the_node_binds_it_surfaces_with_the_nodes_log() {
         }
         other => panic!("expected Exited, got {other:?}"),
     }
+}
+
+/// The defect: a squatter that answers on a node's port (another program,
+/// or one of rift's own proxies) made a node that never listened look
+/// ready. An answer from a process outside the node's group never counts.
+#[tokio::test]
+async fn a_server_squatting_a_nodes_port_never_makes_that_node_ready() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = late_http_spec(1, &py, "1");
+    let ports = Ports::reserve(&spec, dir.path(), 0).expect("ports");
+    let port = ports.layout()[0].port;
+    let (tx, _rx) = unbounded_channel();
+    let peers = direct(ports.layout());
+    let c = Cluster::start(&spec, ports, peers, tx)
+        .await
+        .expect("start");
+    let squatter = http_squatter(port).await;
+    // The squatter really answers the node's probe...
+    let probe = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let answer = probe
+        .get(format!("http://127.0.0.1:{port}/"))
+        .send()
+        .await
+        .expect("the squatter answers");
+    assert!(answer.status().is_success());
+    // ...yet the node is not ready, and ends as a port clash.
+    assert!(!c.is_ready(NodeId(0)).await, "the squatter passed for n0");
+    let err = c
+        .wait_ready(&[NodeId(0)], READY)
+        .await
+        .expect_err("a squatter must never make n0 ready");
+    match &err {
+        ClusterError::Exited { last_log_lines, .. } => assert!(
+            last_log_lines.contains("Address already in use"),
+            "{last_log_lines}"
+        ),
+        other => panic!("expected Exited (could not bind), got {other:?}"),
+    }
+    squatter.abort();
+    c.shutdown().await.expect("shutdown");
+}
+
+/// A squatter on the port of a node that stays up (without listening) ends
+/// as `PortTaken`, naming the process that answered.
+#[tokio::test]
+async fn a_squatter_on_the_port_of_a_live_node_is_reported_as_port_taken() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = sh_spec(1, "sleep 30", Path::new("/bin/false"), ReadyProbe::Tcp);
+    let ports = Ports::reserve(&spec, dir.path(), 0).expect("ports");
+    let port = ports.layout()[0].port;
+    let (tx, _rx) = unbounded_channel();
+    let peers = direct(ports.layout());
+    let c = Cluster::start(&spec, ports, peers, tx)
+        .await
+        .expect("start");
+    let pgid = c.pid(NodeId(0)).expect("pid");
+    let _squatter = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind");
+    let err = c
+        .wait_ready(&[NodeId(0)], Duration::from_millis(400))
+        .await
+        .expect_err("the squatter is not n0");
+    match &err {
+        ClusterError::PortTaken { node, holder, .. } => {
+            assert_eq!(*node, NodeId(0));
+            assert!(
+                holder.contains(&format!("process {}", std::process::id())),
+                "{holder}"
+            );
+        }
+        other => panic!("expected PortTaken, got {other:?}"),
+    }
+    c.shutdown().await.expect("shutdown");
+    assert_groups_vanish(&[pgid]);
+}
+
+/// The identity check follows the node's whole process group: a node that
+/// forks the process which listens (no `exec`) is ready.
+#[tokio::test]
+async fn a_node_whose_child_holds_the_port_is_ready() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = sh_spec(
+        1,
+        "\"$3\" -m http.server --bind 127.0.0.1 --directory \"$2\" \"$1\" & wait",
+        &py,
+        ReadyProbe::Http { path: "/".into() },
+    );
+    let (c, _rx) = start(&spec, dir.path()).await;
+    let pgid = c.pid(NodeId(0)).expect("pid");
+    c.wait_ready(&[NodeId(0)], READY).await.expect("ready");
+    assert!(c.is_ready(NodeId(0)).await);
+    assert_eq!(group_members(pgid).len(), 2, "the shell and its server");
+    c.shutdown().await.expect("shutdown");
+    assert_groups_vanish(&[pgid]);
 }

@@ -1,6 +1,7 @@
 //! The proxy mesh against real loopback sockets: an echo server per node,
 //! clients dialing through the mesh, faults observed from the client side.
 
+use rift::cluster::Ports;
 use rift::net::{LinkState, NetError, ProxyMesh};
 use rift::plan::Degradation;
 use rift::NodeId;
@@ -64,11 +65,19 @@ async fn echo() -> Echo {
     }
 }
 
+/// `n` proxy listeners on 127.0.0.1 from rift's port allocator.
+fn listeners(n: usize) -> Vec<std::net::TcpListener> {
+    Ports::for_mesh([127, 0, 0, 1].into(), n)
+        .expect("ports")
+        .take_proxies(n)
+}
+
 /// Two nodes, each an echo server, behind a mesh.
 async fn two_nodes(seed: u64) -> (ProxyMesh, Echo, Echo) {
     let (e0, e1) = (echo().await, echo().await);
     let (a0, a1) = (e0.addr, e1.addr);
-    let mesh = ProxyMesh::start(2, "127.0.0.1", move |j| if j == N0 { a0 } else { a1 }, seed)
+    let target = move |j| if j == N0 { a0 } else { a1 };
+    let mesh = ProxyMesh::start(2, "127.0.0.1", listeners(2), target, seed)
         .await
         .unwrap();
     (mesh, e0, e1)
@@ -294,7 +303,7 @@ async fn client_links_forward_and_take_their_own_faults() {
     assert!(!mesh.has_client_links());
     assert_eq!(mesh.client_addr(N1), None);
     let (a0, a1) = (e0.addr, e1.addr);
-    mesh.add_client_links(move |j| if j == N0 { a0 } else { a1 })
+    mesh.add_client_links(listeners(2), move |j| if j == N0 { a0 } else { a1 })
         .await
         .unwrap();
     assert!(mesh.has_client_links());
@@ -521,7 +530,7 @@ async fn a_dead_target_looks_like_a_refused_connection() {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         l.local_addr().unwrap()
     };
-    let mesh = ProxyMesh::start(2, "127.0.0.1", move |_| dead, 0)
+    let mesh = ProxyMesh::start(2, "127.0.0.1", listeners(2), move |_| dead, 0)
         .await
         .unwrap();
     let mut s = dial(&mesh, N0, N1).await;
@@ -532,22 +541,57 @@ async fn a_dead_target_looks_like_a_refused_connection() {
 async fn refuses_anything_but_loopback() {
     let local = |_| SocketAddr::from(([127, 0, 0, 1], 9));
     for host in ["0.0.0.0", "10.1.2.3", "example.com", ""] {
-        match ProxyMesh::start(3, host, local, 0).await {
+        match ProxyMesh::start(3, host, Vec::new(), local, 0).await {
             Err(NetError::HostNotLoopback { .. }) => {}
             Err(e) => panic!("{host}: wrong error {e}"),
             Ok(_) => panic!("{host}: accepted"),
         }
     }
     let remote = |j: NodeId| SocketAddr::from(([192, 0, 2, j.0 as u8], 9));
-    match ProxyMesh::start(3, "127.0.0.1", remote, 0).await {
+    match ProxyMesh::start(3, "127.0.0.1", listeners(6), remote, 0).await {
         Err(NetError::TargetNotLoopback { node, .. }) => assert_eq!(node, N0),
         Err(e) => panic!("wrong error {e}"),
         Ok(_) => panic!("non-loopback target accepted"),
     }
-    let mesh = ProxyMesh::start(3, "::1", local, 0).await;
     // IPv6 loopback may be absent in a container; when it binds, it is used.
-    if let Ok(mesh) = mesh {
+    if let Ok(mut v6) = Ports::for_mesh(std::net::Ipv6Addr::LOCALHOST.into(), 6) {
+        let mesh = ProxyMesh::start(3, "::1", v6.take_proxies(6), local, 0).await;
+        let mesh = mesh.expect("a mesh on ::1");
         assert!(mesh.addr(N0, NodeId(2)).ip().is_loopback());
         assert_eq!(mesh.links().count(), 6);
+    }
+}
+
+/// The mesh binds nothing itself: it serves exactly the listeners it is
+/// given, on its host, and refuses to start short of one per link.
+#[tokio::test]
+async fn serves_the_listeners_it_is_given_and_binds_none_itself() {
+    let local = |_| SocketAddr::from(([127, 0, 0, 1], 9));
+    let given = listeners(6);
+    let mut ports: Vec<u16> = given
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
+    let mesh = ProxyMesh::start(3, "127.0.0.1", given, local, 0)
+        .await
+        .unwrap();
+    let mut used: Vec<u16> = mesh.links().map(|(a, b)| mesh.addr(a, b).port()).collect();
+    ports.sort_unstable();
+    used.sort_unstable();
+    assert_eq!(used, ports);
+    drop(mesh);
+
+    match ProxyMesh::start(3, "127.0.0.1", listeners(5), local, 0).await {
+        Err(NetError::Bind { from, to, .. }) => assert_eq!((from.as_str(), to), ("n2", N1)),
+        Err(e) => panic!("wrong error {e}"),
+        Ok(_) => panic!("started with a link short"),
+    }
+    // A listener off the mesh's host (127.0.0.2 is loopback, but not it).
+    if let Ok(mut other) = Ports::for_mesh([127, 0, 0, 2].into(), 2) {
+        match ProxyMesh::start(2, "127.0.0.1", other.take_proxies(2), local, 0).await {
+            Err(NetError::Bind { addr, .. }) => assert_eq!(addr.ip(), other.ip()),
+            Err(e) => panic!("wrong error {e}"),
+            Ok(_) => panic!("served a listener off its host"),
+        }
     }
 }

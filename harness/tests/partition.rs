@@ -3,7 +3,7 @@
 //! (an isolated leader steps down, the others elect a new one, all converge
 //! after the heal).
 
-use rift::cluster::{self, Cluster, NodeEvent, SampleNodeProgram};
+use rift::cluster::{Cluster, ClusterError, NodeEvent, Ports, SampleNodeProgram};
 use rift::net::{LinkState, ProxyMesh};
 use rift::plan::Degradation;
 use rift::NodeId;
@@ -11,6 +11,22 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+fn sample_node() -> SampleNodeProgram {
+    SampleNodeProgram {
+        program: env!("CARGO_BIN_EXE_rift").into(),
+        leading_args: vec!["sample-node".into()],
+    }
+}
+
+fn plan_cluster(size: usize) -> rift::plan::ClusterSpec {
+    rift::plan::parse(
+        &format!("name = \"p\"\nduration = \"10s\"\n[cluster]\nsize = {size}\n"),
+        Path::new("inline.toml"),
+    )
+    .expect("plan")
+    .cluster
+}
 
 struct Fixture {
     cluster: Cluster,
@@ -21,26 +37,26 @@ struct Fixture {
 
 async fn start(size: usize) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
-    let plan = rift::plan::parse(
-        &format!("name = \"p\"\nduration = \"10s\"\n[cluster]\nsize = {size}\n"),
-        Path::new("inline.toml"),
-    )
-    .expect("plan");
-    let spec = plan.cluster;
-    let layout = cluster::layout(&spec, dir.path()).expect("layout");
-    let targets: Vec<SocketAddr> = layout
+    let spec = plan_cluster(size);
+    let links = ProxyMesh::peer_listeners(size);
+    let mut ports = Ports::reserve(&spec, dir.path(), links).expect("ports");
+    let targets: Vec<SocketAddr> = ports
+        .layout()
         .iter()
         .map(|l| SocketAddr::new([127, 0, 0, 1].into(), l.port))
         .collect();
-    let mesh = ProxyMesh::start(size, "127.0.0.1", move |j: NodeId| targets[j.index()], 1)
-        .await
-        .expect("mesh");
+    let listeners = ports.take_proxies(links);
+    let mesh = ProxyMesh::start(
+        size,
+        "127.0.0.1",
+        listeners,
+        move |j: NodeId| targets[j.index()],
+        1,
+    )
+    .await
+    .expect("mesh");
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel::<NodeEvent>();
-    let program = SampleNodeProgram {
-        program: env!("CARGO_BIN_EXE_rift").into(),
-        leading_args: vec!["sample-node".into()],
-    };
-    let cluster = Cluster::start_with(&spec, layout, |a, b| mesh.addr(a, b), tx, program)
+    let cluster = Cluster::start_with(&spec, ports, |a, b| mesh.addr(a, b), tx, sample_node())
         .await
         .expect("start");
     let all: Vec<NodeId> = (0..size).map(NodeId).collect();
@@ -242,4 +258,97 @@ async fn latency_on_every_link_slows_committed_writes() {
         "fastest write took {slowest_fast:?}"
     );
     f.stop().await;
+}
+
+/// The incident: n1 could not listen because one of rift's own proxies sat
+/// on its port, forwarding to n0; the probe reached n0 through it and n1
+/// looked alive. Here the mesh is handed n1's port for a client link that
+/// leads to n0: n1 must never be reported ready, and ends as a port clash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mesh_proxy_on_a_nodes_port_never_passes_for_that_node() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = plan_cluster(2);
+    let mut ports = Ports::reserve(&spec, dir.path(), 3).expect("ports");
+    let layout = ports.layout().to_vec();
+    let direct: Vec<SocketAddr> = layout
+        .iter()
+        .map(|l| SocketAddr::new([127, 0, 0, 1].into(), l.port))
+        .collect();
+    let peers = direct.clone();
+    let mut mesh = ProxyMesh::start(
+        2,
+        "127.0.0.1",
+        ports.take_proxies(2),
+        move |j: NodeId| peers[j.index()],
+        1,
+    )
+    .await
+    .expect("mesh");
+    // n1 waits before it starts (and binds), so the proxy is on its port
+    // first; `$3` is the node's name (after `sample-node --id`).
+    let late = SampleNodeProgram {
+        program: "/bin/sh".into(),
+        leading_args: vec![
+            "-c".into(),
+            "case \"$3\" in n1) sleep 2;; esac; exec \"$0\" \"$@\"".into(),
+            env!("CARGO_BIN_EXE_rift").into(),
+            "sample-node".into(),
+        ],
+    };
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel::<NodeEvent>();
+    let cluster = Cluster::start_with(&spec, ports, |a, b| mesh.addr(a, b), tx, late)
+        .await
+        .expect("start");
+    // The mesh gets n1's port for a proxy that leads to n0.
+    let on_n1 = std::net::TcpListener::bind(direct[1]).expect("n1's port is free until n1 binds");
+    let spare = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let to_n0 = direct[0];
+    mesh.add_client_links(vec![spare, on_n1], move |_| to_n0)
+        .await
+        .expect("client links");
+    cluster
+        .wait_ready(&[NodeId(0)], Duration::from_secs(10))
+        .await
+        .expect("n0 ready");
+    // n1 runs but does not listen yet; n0 answers on its port.
+    assert!(cluster.pid(NodeId(1)).is_some());
+    assert!(
+        !cluster.is_ready(NodeId(1)).await,
+        "n0 answering through a proxy passed for n1"
+    );
+    let err = cluster
+        .wait_ready(&[NodeId(1)], Duration::from_secs(10))
+        .await
+        .expect_err("n1 never listened: it must not look ready");
+    match &err {
+        ClusterError::Exited {
+            node,
+            last_log_lines,
+            ..
+        } => {
+            assert_eq!(*node, NodeId(1));
+            assert!(
+                last_log_lines.contains("Address already in use"),
+                "{last_log_lines}"
+            );
+        }
+        other => panic!("expected n1 to exit on its taken port, got {other:?}"),
+    }
+    // n0 is up and answers through the squatting proxy, as itself.
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let via_proxy: Value = http
+        .get(format!("http://{}/health", direct[1]))
+        .send()
+        .await
+        .expect("the proxy forwards to n0")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(via_proxy["id"], "n0");
+    assert!(!cluster.is_ready(NodeId(1)).await);
+    let _ = cluster.shutdown().await;
+    mesh.shutdown().await;
 }

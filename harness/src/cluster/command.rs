@@ -33,7 +33,7 @@ impl Vars {
         Vars {
             id: node.id.index().to_string(),
             name: node.id.name(),
-            host: node.host.clone(),
+            host: node.host.to_string(),
             port: node.port.to_string(),
             peer_port: node.peer_port.to_string(),
             data_dir: node.data_dir.display().to_string(),
@@ -89,11 +89,7 @@ fn dial(
 }
 
 fn direct_peer_addr(node: &NodeLayout) -> SocketAddr {
-    match node.host.parse() {
-        Ok(ip) => SocketAddr::new(ip, node.peer_port),
-        // The layout only ever holds parsed IPs; keep a sane fallback anyway.
-        Err(_) => SocketAddr::from(([127, 0, 0, 1], node.peer_port)),
-    }
+    SocketAddr::new(node.host, node.peer_port)
 }
 
 /// Renders every node's command line.
@@ -225,7 +221,7 @@ mod tests {
         (0..3)
             .map(|i| NodeLayout {
                 id: NodeId(i),
-                host: "127.0.0.1".into(),
+                host: std::net::Ipv4Addr::LOCALHOST.into(),
                 port: 1000 + i as u16,
                 peer_port: 2000 + i as u16,
                 data_dir: PathBuf::from(format!("/d/n{i}")),

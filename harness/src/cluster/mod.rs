@@ -1,5 +1,6 @@
-//! The cluster under test: lays out ports, logs and data dirs, starts real
-//! node processes, watches them, probes readiness, stops and restarts them.
+//! The cluster under test: lays out logs and data dirs, starts real node
+//! processes on the ports [`Ports`] reserved, watches them, probes readiness
+//! (and that what answers is the node itself), stops and restarts them.
 //!
 //! Cleanup is a promise: no node process may outlive rift — not on success,
 //! failure, Ctrl-C, a panic, nor when rift itself is SIGKILLed. This module
@@ -15,8 +16,12 @@
 //! moment SIGKILLs their groups when rift dies (see `spawn`).
 
 mod command;
+mod identity;
+mod ports;
 mod probe;
 mod spawn;
+
+pub use ports::Ports;
 
 use crate::plan::{ClusterSpec, NodeCommand};
 use crate::{NodeId, NodeState};
@@ -24,13 +29,14 @@ use command::NodeArgv;
 use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
+use ports::NodeListeners;
 use spawn::ExitInfo;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc::UnboundedSender, watch};
 
@@ -38,7 +44,8 @@ use tokio::sync::{mpsc::UnboundedSender, watch};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeLayout {
     pub id: NodeId,
-    pub host: String,
+    /// The loopback address the node listens on.
+    pub host: IpAddr,
     /// Where clients (and readiness probes) reach the node.
     pub port: u16,
     /// Where peers reach the node. Equal to `port` when the spec has no
@@ -46,78 +53,6 @@ pub struct NodeLayout {
     pub peer_port: u16,
     pub data_dir: PathBuf,
     pub log_path: PathBuf,
-}
-
-/// Picks free loopback ports for `spec.size` nodes and lays out
-/// `run_dir/nodes/<name>.log` and `run_dir/data/<name>/` (created by
-/// [`Cluster::start`]).
-///
-/// The ports are free when this returns, not reserved: something else may
-/// take one before the node binds it. Such a clash shows up as a node that
-/// exits or never gets ready, with its log lines in the error.
-pub fn layout(spec: &ClusterSpec, run_dir: &Path) -> Result<Vec<NodeLayout>, ClusterError> {
-    let ip = loopback_ip(spec.host)?;
-    let separate = separate_peer_port(spec);
-    let per_node = if separate { 2 } else { 1 };
-    let ports = free_ports(ip, spec.size * per_node, &[])?;
-    Ok((0..spec.size)
-        .map(|i| {
-            let id = NodeId(i);
-            let port = ports[i * per_node];
-            NodeLayout {
-                id,
-                host: ip.to_string(),
-                port,
-                peer_port: if separate {
-                    ports[i * per_node + 1]
-                } else {
-                    port
-                },
-                data_dir: run_dir.join("data").join(id.name()),
-                log_path: run_dir.join("nodes").join(format!("{id}.log")),
-            }
-        })
-        .collect())
-}
-
-/// Returns `count` distinct ports that are free on `ip` right now and not in
-/// `avoid` (for instance ports already given to nodes). All are held open
-/// together while searching, so the kernel never hands out one twice.
-pub fn free_ports(ip: IpAddr, count: usize, avoid: &[u16]) -> Result<Vec<u16>, ClusterError> {
-    let mut held = Vec::new();
-    let mut ports = Vec::with_capacity(count);
-    while ports.len() < count {
-        if held.len() > count * 4 + 64 {
-            return Err(ClusterError::PortAllocation(io::Error::other(format!(
-                "the kernel offered no {count} distinct ports outside the ones in use"
-            ))));
-        }
-        let listener = TcpListener::bind((ip, 0)).map_err(ClusterError::PortAllocation)?;
-        let port = listener
-            .local_addr()
-            .map_err(ClusterError::PortAllocation)?
-            .port();
-        if !avoid.contains(&port) && !ports.contains(&port) {
-            ports.push(port);
-        }
-        held.push(listener);
-    }
-    Ok(ports)
-}
-
-fn loopback_ip(host: IpAddr) -> Result<IpAddr, ClusterError> {
-    if host.is_loopback() {
-        Ok(host)
-    } else {
-        Err(ClusterError::BadHost {
-            host: host.to_string(),
-        })
-    }
-}
-
-fn separate_peer_port(spec: &ClusterSpec) -> bool {
-    // The sample node serves clients and peers on its one `--listen` port.
-    spec.separate_peer_port && !matches!(spec.command, NodeCommand::SampleNode { .. })
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -192,6 +127,14 @@ pub enum ClusterError {
         log: PathBuf,
         last_log_lines: String,
     },
+    #[error("{node}'s port answered, but not from {node}: {holder} (log: {})", .log.display())]
+    PortTaken {
+        node: NodeId,
+        /// Who answered instead.
+        holder: String,
+        log: PathBuf,
+        last_log_lines: String,
+    },
     #[error("could not reserve free loopback ports: {0}")]
     PortAllocation(#[source] io::Error),
     #[error("cluster host `{host}` is not a loopback IP address")]
@@ -232,8 +175,20 @@ impl ClusterError {
     pub fn last_log_lines(&self) -> Option<&str> {
         match self {
             ClusterError::NeverReady { last_log_lines, .. }
-            | ClusterError::Exited { last_log_lines, .. } => Some(last_log_lines),
-            _ => None,
+            | ClusterError::Exited { last_log_lines, .. }
+            | ClusterError::PortTaken { last_log_lines, .. } => Some(last_log_lines),
+            ClusterError::BinaryMissing { .. }
+            | ClusterError::Spawn { .. }
+            | ClusterError::PortAllocation(_)
+            | ClusterError::BadHost { .. }
+            | ClusterError::Io { .. }
+            | ClusterError::UnknownNode { .. }
+            | ClusterError::NotRunning { .. }
+            | ClusterError::AlreadyRunning { .. }
+            | ClusterError::StopTimeout { .. }
+            | ClusterError::BadSignal { .. }
+            | ClusterError::Signal { .. }
+            | ClusterError::Supervise { .. } => None,
         }
     }
 }
@@ -315,6 +270,10 @@ struct Inner {
     ip: IpAddr,
     commands: Vec<NodeArgv>,
     nodes: Vec<Arc<NodeShared>>,
+    /// Each node's ports, bound until just before its first spawn.
+    held: Mutex<Vec<Option<NodeListeners>>>,
+    /// When the first node was first spawned.
+    first_spawn: OnceLock<Instant>,
     events: UnboundedSender<NodeEvent>,
     http: reqwest::Client,
 }
@@ -327,12 +286,13 @@ pub struct Cluster {
 
 impl Cluster {
     /// Starts every node (without waiting for readiness; see
-    /// [`Cluster::wait_ready`]). `peer_addr(from, to)` is the address `from`
-    /// must dial to reach `to`: a proxy, or `to`'s peer port. The sample node
-    /// is rift itself re-executed with `sample-node`.
+    /// [`Cluster::wait_ready`]) on the ports `ports` holds, releasing each
+    /// node's ports just before that node spawns. `peer_addr(from, to)` is
+    /// the address `from` must dial to reach `to`: a proxy, or `to`'s peer
+    /// port. The sample node is rift itself re-executed with `sample-node`.
     pub async fn start(
         spec: &ClusterSpec,
-        layout: Vec<NodeLayout>,
+        ports: Ports,
         peer_addr: impl Fn(NodeId, NodeId) -> SocketAddr,
         events: UnboundedSender<NodeEvent>,
     ) -> Result<Cluster, ClusterError> {
@@ -344,18 +304,19 @@ impl Cluster {
                 leading_args: Vec::new(),
             },
         };
-        Cluster::start_with(spec, layout, peer_addr, events, sample).await
+        Cluster::start_with(spec, ports, peer_addr, events, sample).await
     }
 
     /// Like [`Cluster::start`], running the sample node with `sample`.
     pub async fn start_with(
         spec: &ClusterSpec,
-        layout: Vec<NodeLayout>,
+        ports: Ports,
         peer_addr: impl Fn(NodeId, NodeId) -> SocketAddr,
         events: UnboundedSender<NodeEvent>,
         sample: SampleNodeProgram,
     ) -> Result<Cluster, ClusterError> {
-        let ip = loopback_ip(spec.host)?;
+        let ip = ports.ip();
+        let (layout, held) = ports.into_nodes();
         let mut commands = command::node_commands(spec, &layout, &peer_addr, &sample);
         // Resolve the program once, before any process starts, so a typo
         // fails the run cleanly instead of leaving half a cluster.
@@ -413,6 +374,8 @@ impl Cluster {
                 ip,
                 commands,
                 nodes,
+                held: Mutex::new(held),
+                first_spawn: OnceLock::new(),
                 events,
                 http,
             }),
@@ -458,8 +421,9 @@ impl Cluster {
 
     /// One readiness probe, with a short timeout. False for a node that is
     /// not alive; a paused node is really probed (and so, normally, fails).
+    /// Only an answer from the node itself counts (see `probe`).
     pub async fn is_ready(&self, node: NodeId) -> bool {
-        probe::is_ready(&self.inner, node, probe::PER_TRY).await
+        probe::probe(&self.inner, node, probe::PER_TRY).await == probe::Probe::Ready
     }
 
     /// Sends `signal` to the node's process group; its exit will be reported
@@ -602,6 +566,17 @@ impl Cluster {
             path: layout.data_dir.clone(),
             source,
         })?;
+        // The node's ports were held until now so nothing else could take
+        // them; the node binds them itself right after exec.
+        let held = self
+            .inner
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(node.index())
+            .and_then(Option::take);
+        drop(held);
+        self.inner.first_spawn.get_or_init(Instant::now);
         let child = spawn::spawn(argv, log)
             .await
             .map_err(|source| ClusterError::Spawn {
@@ -619,6 +594,7 @@ impl Cluster {
             st.starts = start_no;
             st.last_exit = None;
         }
+        tracing::debug!(%node, pid, "spawned");
         self.emit(node, NodeEventKind::Started { pid });
 
         let before = shared.clone();
@@ -709,6 +685,11 @@ impl Cluster {
 
     pub fn layout(&self) -> &[NodeLayout] {
         &self.inner.layout
+    }
+
+    /// When the first node was first spawned (`None` before any spawn).
+    pub fn spawned_at(&self) -> Option<Instant> {
+        self.inner.first_spawn.get().copied()
     }
 
     /// The program and arguments the node runs (for reports and messages).

@@ -87,28 +87,46 @@ pub enum NetError {
     NetnsUnsupported,
 }
 
-/// Starts the backend a plan asks for in front of `nodes`. A proxy mesh is
-/// only stood up when it has a link to carry: more than one node, or
-/// clients routed through it.
+/// How many listening sockets the backend needs for `size` nodes: they are
+/// reserved with the nodes' own ports, in one place that never hands out a
+/// port twice (`cluster::Ports`), and given to [`start`].
+pub fn listeners_needed(mode: NetworkMode, via: ClientRoute, size: usize) -> usize {
+    match mode {
+        NetworkMode::Proxy if mesh_needed(via, size) => {
+            let clients = if via == ClientRoute::Proxy { size } else { 0 };
+            ProxyMesh::peer_listeners(size) + clients
+        }
+        NetworkMode::Proxy | NetworkMode::None | NetworkMode::Netns => 0,
+    }
+}
+
+/// A proxy mesh is only stood up when it has a link to carry: more than
+/// one node, or clients routed through it.
+fn mesh_needed(via: ClientRoute, size: usize) -> bool {
+    size > 1 || via == ClientRoute::Proxy
+}
+
+/// Starts the backend a plan asks for in front of `nodes`, on the
+/// `listeners` reserved for it ([`listeners_needed`] of them).
 pub async fn start(
     mode: NetworkMode,
     via: ClientRoute,
     host: std::net::IpAddr,
     nodes: &[NodeEndpoints],
+    mut listeners: Vec<std::net::TcpListener>,
     seed: u64,
 ) -> Result<Box<dyn Network>, NetError> {
+    let size = nodes.len();
     match mode {
-        NetworkMode::Proxy if nodes.len() > 1 || via == ClientRoute::Proxy => {
+        NetworkMode::Proxy if mesh_needed(via, size) => {
             let peers: Vec<SocketAddr> = nodes.iter().map(|n| n.peer).collect();
-            let mut mesh = ProxyMesh::start(
-                nodes.len(),
-                &host.to_string(),
-                |j: NodeId| peers[j.index()],
-                seed,
-            )
-            .await?;
+            let clients = listeners.split_off(ProxyMesh::peer_listeners(size).min(listeners.len()));
+            let host = host.to_string();
+            let mut mesh =
+                ProxyMesh::start(size, &host, listeners, |j: NodeId| peers[j.index()], seed)
+                    .await?;
             if via == ClientRoute::Proxy {
-                mesh.add_client_links(|j: NodeId| nodes[j.index()].client)
+                mesh.add_client_links(clients, |j: NodeId| nodes[j.index()].client)
                     .await?;
             }
             Ok(Box::new(proxy::Mesh::new(mesh, nodes)))

@@ -1,7 +1,10 @@
 //! The proxy mesh: one loopback listener per directed link, its state, its
 //! counters and its accept loop. Connection handling lives in `conn`.
 //!
-//! Never forwards to a non-loopback address; never outlives `ProxyMesh`.
+//! Never forwards to a non-loopback address; never outlives `ProxyMesh`;
+//! never binds a port itself: every listener comes already bound from the
+//! run's one port allocator (`cluster::Ports`), so a proxy can never take a
+//! node's port.
 
 use super::conn;
 use super::NetError;
@@ -183,13 +186,21 @@ pub struct ProxyMesh {
 }
 
 impl ProxyMesh {
-    /// Binds one listener per directed link (`size * (size - 1)`) on `host`
-    /// (loopback only) with OS-chosen ports. `target(j)` is node `j`'s real
-    /// peer address and must be on loopback. `seed` drives every random
-    /// choice of the degradations.
+    /// How many listeners [`ProxyMesh::start`] takes for `size` nodes: one
+    /// per directed link.
+    pub fn peer_listeners(size: usize) -> usize {
+        size * size.saturating_sub(1)
+    }
+
+    /// Serves one directed link (`size * (size - 1)`, see
+    /// [`ProxyMesh::peer_listeners`]) on each of `listeners`, taken in link
+    /// order (`from` major); they must be bound on `host` (loopback only) and
+    /// listening. `target(j)` is node `j`'s real peer address and must be on
+    /// loopback. `seed` drives every random choice of the degradations.
     pub async fn start(
         size: usize,
         host: &str,
+        listeners: Vec<std::net::TcpListener>,
         target: impl Fn(NodeId) -> SocketAddr,
         seed: u64,
     ) -> Result<ProxyMesh, NetError> {
@@ -215,6 +226,7 @@ impl ProxyMesh {
             tasks: Vec::with_capacity(size * size.saturating_sub(1)),
             shutdown,
         };
+        let mut listeners = listeners.into_iter();
         for from in 0..size {
             for (to, &target) in targets.iter().enumerate() {
                 if from == to {
@@ -224,7 +236,7 @@ impl ProxyMesh {
                 let (from, to) = (NodeId(from), NodeId(to));
                 // On error `mesh` is dropped, which aborts the listeners
                 // already started.
-                let entry = mesh.listen(Some(from), to, target).await?;
+                let entry = mesh.listen(listeners.next(), Some(from), to, target)?;
                 mesh.links.push(Some(entry));
             }
         }
@@ -234,15 +246,18 @@ impl ProxyMesh {
 
     /// Stands a proxy in front of every node's client address as well
     /// (`target(j)`, loopback only), for a workload that goes through the
-    /// mesh. Client links start passing; they take degradations like peer
+    /// mesh, on `listeners` (one per node, in node order, bound on the mesh's
+    /// host). Client links start passing; they take degradations like peer
     /// links, and no partition touches them. Calling it again is a no-op.
     pub async fn add_client_links(
         &mut self,
+        listeners: Vec<std::net::TcpListener>,
         target: impl Fn(NodeId) -> SocketAddr,
     ) -> Result<(), NetError> {
         if !self.clients.is_empty() {
             return Ok(());
         }
+        let mut listeners = listeners.into_iter();
         let mut clients = Vec::with_capacity(self.size);
         for j in 0..self.size {
             let to = NodeId(j);
@@ -250,28 +265,42 @@ impl ProxyMesh {
             if !addr.ip().is_loopback() {
                 return Err(NetError::TargetNotLoopback { node: to, addr });
             }
-            clients.push(self.listen(None, to, addr).await?);
+            clients.push(self.listen(listeners.next(), None, to, addr)?);
         }
         self.clients = clients;
         Ok(())
     }
 
-    /// Binds the listener of one link and starts its accept loop.
-    async fn listen(
+    /// Takes over the bound listener of one link and starts its accept loop.
+    fn listen(
         &mut self,
+        listener: Option<std::net::TcpListener>,
         from: Option<NodeId>,
         to: NodeId,
         target: SocketAddr,
     ) -> Result<(SocketAddr, Arc<Link>), NetError> {
-        let bind = SocketAddr::new(self.ip, 0);
-        let failed = |source| NetError::Bind {
-            addr: bind,
+        let failed = |addr, source| NetError::Bind {
+            addr,
             from: dialer(from),
             to,
             source,
         };
-        let listener = TcpListener::bind(bind).await.map_err(failed)?;
-        let addr = listener.local_addr().map_err(failed)?;
+        let unbound = SocketAddr::new(self.ip, 0);
+        let listener = listener.ok_or_else(|| {
+            failed(
+                unbound,
+                std::io::Error::other("no bound listener was given for this link"),
+            )
+        })?;
+        let addr = listener.local_addr().map_err(|e| failed(unbound, e))?;
+        if addr.ip() != self.ip {
+            let off = format!("the listener is not on the mesh's host {}", self.ip);
+            return Err(failed(addr, std::io::Error::other(off)));
+        }
+        let listener = listener
+            .set_nonblocking(true)
+            .and_then(|()| TcpListener::from_std(listener))
+            .map_err(|e| failed(addr, e))?;
         let link = Arc::new(new_link(from, to, target, self.seed));
         self.tasks.push(tokio::spawn(accept_loop(
             link.clone(),

@@ -101,7 +101,8 @@ pub struct ClusterInfo {
     /// (`from = "clients"`); empty without a proxy mesh.
     #[serde(default)]
     pub links: Vec<LinkRecord>,
-    /// Seconds from the first node's spawn until every node was ready.
+    /// Seconds from the first node spawn until every node was ready (port
+    /// clash retries included); absent in reports of older rifts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_s: Option<f64>,
 }

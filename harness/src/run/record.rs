@@ -137,7 +137,7 @@ pub(super) fn cluster_info(
             .iter()
             .map(|l| NodeInfo {
                 node: l.id,
-                addr: super::start::socket(&l.host, l.port).to_string(),
+                addr: std::net::SocketAddr::new(l.host, l.port).to_string(),
                 log: l
                     .log_path
                     .strip_prefix(run_dir)

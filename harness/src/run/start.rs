@@ -47,18 +47,23 @@ fn point_latest(plan_dir: &Path, id: &str) {
     }
 }
 
-/// A node that could not bind its port: another process took it between
-/// rift choosing it and the node binding it.
+/// A node that could not bind its port (another process took it between
+/// rift reserving it and the node binding it), or whose port another
+/// process answered on.
 pub(super) fn port_clash(e: &ClusterError) -> bool {
-    e.last_log_lines().is_some_and(|log| {
-        let log = log.to_ascii_lowercase();
-        log.contains("address already in use") || log.contains("address in use")
-    })
+    matches!(e, ClusterError::PortTaken { .. })
+        || e.last_log_lines().is_some_and(|log| {
+            let log = log.to_ascii_lowercase();
+            log.contains("address already in use") || log.contains("address in use")
+        })
 }
 
-/// Lays out ports and directories, starts the network and the nodes. A
-/// port taken by someone else in the meantime is retried with fresh ports
-/// (twice), so concurrent runs do not fail each other.
+/// Reserves every port of the run at once (nodes, peers, the network's
+/// listeners; see [`cluster::Ports`]), starts the network on its share and
+/// the nodes on theirs. A node whose port someone else took in the meantime
+/// (it could not bind, or another process answered for it) is retried with
+/// fresh ports (twice), so concurrent runs do not fail each other.
+/// `ready_s` counts from the first node spawn of the first attempt.
 pub(super) async fn start_cluster(
     spec: &ClusterSpec,
     via: ClientRoute,
@@ -67,16 +72,19 @@ pub(super) async fn start_cluster(
     opts: &RunOptions,
 ) -> Result<Started, RunError> {
     const ATTEMPTS: usize = 3;
+    let listeners = net::listeners_needed(spec.network, via, spec.size);
+    let mut first_spawn: Option<Instant> = None;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let layout = cluster::layout(spec, run_dir)?;
+        let mut ports = cluster::Ports::reserve(spec, run_dir, listeners)?;
+        let layout = ports.layout().to_vec();
         let endpoints: Vec<NodeEndpoints> = layout
             .iter()
             .map(|l| NodeEndpoints {
-                client: socket(&l.host, l.port),
-                peer: socket(
-                    &l.host,
+                client: SocketAddr::new(l.host, l.port),
+                peer: SocketAddr::new(
+                    l.host,
                     if spec.separate_peer_port {
                         l.peer_port
                     } else {
@@ -85,28 +93,37 @@ pub(super) async fn start_cluster(
                 ),
             })
             .collect();
-        let net = net::start(spec.network, via, spec.host, &endpoints, seed)
-            .await
-            .map_err(|e| match e {
-                NetError::NetnsUnsupported => RunError::NetnsUnsupported,
-                other => RunError::Net(other),
-            })?;
+        let net = net::start(
+            spec.network,
+            via,
+            spec.host,
+            &endpoints,
+            ports.take_proxies(listeners),
+            seed,
+        )
+        .await
+        .map_err(|e| match e {
+            NetError::NetnsUnsupported => RunError::NetnsUnsupported,
+            other => RunError::Net(other),
+        })?;
         let peer_addr = |from: NodeId, to: NodeId| net.peer_addr(from, to);
         let (ev_tx, ev_rx) = mpsc::unbounded_channel::<NodeEvent>();
-        let spawned = Instant::now();
         let cluster = match &opts.sample_node_program {
-            Some(p) => Cluster::start_with(spec, layout.clone(), peer_addr, ev_tx, p.clone()).await,
-            None => Cluster::start(spec, layout.clone(), peer_addr, ev_tx).await,
+            Some(p) => Cluster::start_with(spec, ports, peer_addr, ev_tx, p.clone()).await,
+            None => Cluster::start(spec, ports, peer_addr, ev_tx).await,
         }?;
+        let since = *first_spawn.get_or_insert(cluster.spawned_at().unwrap_or_else(Instant::now));
         let all: Vec<NodeId> = (0..spec.size).map(NodeId).collect();
         match cluster.wait_ready(&all, spec.ready.timeout).await {
             Ok(()) => {
+                let ready_s = since.elapsed().as_secs_f64();
+                tracing::debug!(ready_s, attempt, "every node is ready");
                 return Ok(Started {
                     cluster,
                     net,
                     events: ev_rx,
-                    ready_s: spawned.elapsed().as_secs_f64(),
-                })
+                    ready_s,
+                });
             }
             Err(e) if port_clash(&e) && attempt < ATTEMPTS => {
                 tracing::warn!("a node's port was taken ({e}); starting again on other ports");
@@ -150,13 +167,6 @@ pub(super) async fn wait_for_leader(
             _ = crate::workload::until_true(abort) => return Ok(Some(INTERRUPTED.into())),
         }
     }
-}
-
-pub(super) fn socket(host: &str, port: u16) -> SocketAddr {
-    let ip = host
-        .parse()
-        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
-    SocketAddr::new(ip, port)
 }
 
 #[cfg(test)]
