@@ -1,5 +1,6 @@
-//! Who holds a node's listening socket: the node's own process group, some
-//! other process (a squatter: another program, or one of rift's own
+//! Who holds a node's listening socket: the node's own processes (its
+//! process group, or any descendant of its leader: `timeout`, `setsid` and
+//! the like move their children to groups of their own), some other process (a squatter: another program, or one of rift's own
 //! proxies), or — when /proc cannot tell — nobody knows.
 //!
 //! Reads /proc only (Linux: `/proc/net/tcp{,6}` for the listening socket's
@@ -14,7 +15,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 /// The answer for one node's address.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Holder {
-    /// Every socket listening on the address belongs to the node's group.
+    /// Every socket listening on the address belongs to the node's processes.
     Node,
     /// A socket listening on the address belongs to this other process.
     Other { pid: u32, command: String },
@@ -47,7 +48,7 @@ pub(crate) fn holder(addr: SocketAddr, pgid: u32) -> Holder {
         Err(e) => unreadable = Some(format!("cannot read /proc/{pgid}/fd: {e}")),
     }
     if !left.is_empty() {
-        for pid in group_members(pgid).into_iter().filter(|&p| p != pgid) {
+        for pid in node_processes(pgid).into_iter().filter(|&p| p != pgid) {
             if forget_held(pid, &mut left).is_err() {
                 unreadable.get_or_insert_with(|| format!("cannot read /proc/{pid}/fd"));
             }
@@ -66,8 +67,8 @@ pub(crate) fn holder(addr: SocketAddr, pgid: u32) -> Holder {
     for pid in candidates {
         let mut one = left.clone();
         if forget_held(pid, &mut one).is_ok() && one.len() < left.len() {
-            if group_of(pid) == Some(pgid) {
-                // Joined the group after we looked: it is the node's.
+            if of_node(pid, pgid) {
+                // Joined the node after we looked: it is the node's.
                 continue;
             }
             return Holder::Other {
@@ -207,10 +208,35 @@ fn group_of(pid: u32) -> Option<u32> {
     rest.split_whitespace().nth(2)?.parse().ok()
 }
 
-fn group_members(pgid: u32) -> Vec<u32> {
+/// The parent of `pid`, from /proc/<pid>/stat.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Whether `pid` is one of the node's processes: in the group its leader
+/// `pgid` leads, or descended from that leader.
+fn of_node(pid: u32, pgid: u32) -> bool {
+    if group_of(pid) == Some(pgid) {
+        return true;
+    }
+    // Bounded: a chain of parents ends at init long before this.
+    let mut at = pid;
+    for _ in 0..64 {
+        match parent_of(at) {
+            Some(p) if p == pgid => return true,
+            Some(p) if p > 1 => at = p,
+            _ => return false,
+        }
+    }
+    false
+}
+
+fn node_processes(pgid: u32) -> Vec<u32> {
     all_pids()
         .into_iter()
-        .filter(|&pid| group_of(pid) == Some(pgid))
+        .filter(|&pid| of_node(pid, pgid))
         .collect()
 }
 
