@@ -170,6 +170,10 @@ pub fn components(size: usize, up: &[NodeId], cut: &BTreeSet<(NodeId, NodeId)>) 
     out
 }
 
+/// Every maximal clique of the "can talk both ways" graph over `p`, by
+/// Bron–Kerbosch with Tomita's pivot: only candidates the pivot is not
+/// linked to are branched on, so an uncut cluster of any size is one
+/// branch instead of 2^n.
 fn bron_kerbosch(
     r: Vec<NodeId>,
     mut p: Vec<NodeId>,
@@ -181,12 +185,24 @@ fn bron_kerbosch(
         out.push(r);
         return;
     }
-    while let Some(v) = p.pop() {
+    let linked = |u: NodeId, v: NodeId| u != v && connected(u, v);
+    let pivot = p
+        .iter()
+        .chain(x.iter())
+        .copied()
+        .max_by_key(|&u| p.iter().filter(|&&w| linked(u, w)).count());
+    let branches: Vec<NodeId> = p
+        .iter()
+        .copied()
+        .filter(|&v| pivot.is_none_or(|u| !linked(u, v)))
+        .collect();
+    for v in branches {
         let mut r2 = r.clone();
         r2.push(v);
-        let p2 = p.iter().copied().filter(|&u| connected(u, v)).collect();
-        let x2 = x.iter().copied().filter(|&u| connected(u, v)).collect();
+        let p2 = p.iter().copied().filter(|&w| linked(w, v)).collect();
+        let x2 = x.iter().copied().filter(|&w| linked(w, v)).collect();
         bron_kerbosch(r2, p2, x2, connected, out);
+        p.retain(|&w| w != v);
         x.push(v);
     }
 }
@@ -259,5 +275,73 @@ mod tests {
     fn no_cut_everyone_up_serves() {
         let all = n(&[0, 1, 2]);
         assert_eq!(components(3, &all, &BTreeSet::new()), all);
+    }
+
+    /// Every maximal clique by brute force over all subsets.
+    fn maximal_cliques(
+        nodes: &[NodeId],
+        connected: &impl Fn(NodeId, NodeId) -> bool,
+    ) -> Vec<Vec<NodeId>> {
+        let k = nodes.len();
+        let is_clique = |m: u32| {
+            (0..k).all(|i| {
+                (0..k).all(|j| {
+                    i == j
+                        || m & (1 << i) == 0
+                        || m & (1 << j) == 0
+                        || connected(nodes[i], nodes[j])
+                })
+            })
+        };
+        let mut out = Vec::new();
+        for m in 1u32..(1 << k) {
+            if is_clique(m) && (0..k).all(|i| m & (1 << i) != 0 || !is_clique(m | (1 << i))) {
+                out.push(
+                    (0..k)
+                        .filter(|i| m & (1 << i) != 0)
+                        .map(|i| nodes[i])
+                        .collect(),
+                );
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn pivoted_search_finds_exactly_the_maximal_cliques() {
+        use rand::Rng;
+        let mut rng = rng();
+        for _ in 0..300 {
+            let size = rng.random_range(1..8);
+            let nodes: Vec<NodeId> = (0..size).map(NodeId).collect();
+            let mut cut = BTreeSet::new();
+            for a in 0..size {
+                for b in 0..size {
+                    if a != b && rng.random_bool(0.3) {
+                        cut.insert((NodeId(a), NodeId(b)));
+                    }
+                }
+            }
+            let connected = |a: NodeId, b: NodeId| !cut.contains(&(a, b)) && !cut.contains(&(b, a));
+            let mut got = Vec::new();
+            bron_kerbosch(Vec::new(), nodes.clone(), Vec::new(), &connected, &mut got);
+            let mut got: Vec<Vec<NodeId>> = got
+                .into_iter()
+                .map(|mut c| {
+                    c.sort();
+                    c
+                })
+                .collect();
+            got.sort();
+            let mut want = maximal_cliques(&nodes, &connected);
+            want.sort();
+            assert_eq!(got, want, "cut {cut:?}");
+        }
+    }
+
+    #[test]
+    fn a_large_uncut_cluster_is_one_clique() {
+        let all = n(&(0..40).collect::<Vec<_>>());
+        assert_eq!(components(40, &all, &BTreeSet::new()), all);
     }
 }
