@@ -7,17 +7,62 @@
 //! or panic on a socket error. Nothing outside this module names a
 //! backend's concrete type: the runner holds a `Box<dyn Network>`.
 
-mod conn;
 mod none;
 mod proxy;
 
-pub use proxy::{LinkState, LinkStats, ProxyMesh};
+pub use proxy::ProxyMesh;
 
 use crate::plan::{ClientRoute, Degradation, NetworkMode};
 use crate::NodeId;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+
+/// What a directed link does to the connections its dialing node opens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum LinkState {
+    /// Forward bytes both ways.
+    #[default]
+    Pass,
+    /// Blackhole: stop reading and hold what was read, so both ends see
+    /// silence; new connections wait unaccepted. On `Pass` the streams go on
+    /// intact, as TCP does after a partition heals.
+    Drop,
+    /// Reset existing connections and every new one.
+    Reject,
+}
+
+impl LinkState {
+    fn to_u8(self) -> u8 {
+        match self {
+            LinkState::Pass => 0,
+            LinkState::Drop => 1,
+            LinkState::Reject => 2,
+        }
+    }
+
+    fn from_u8(v: u8) -> LinkState {
+        match v {
+            0 => LinkState::Pass,
+            1 => LinkState::Drop,
+            _ => LinkState::Reject,
+        }
+    }
+}
+
+/// Counters of one directed link since the mesh started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LinkStats {
+    /// Connections accepted (including those reset at once).
+    pub connections: u64,
+    /// Bytes delivered from the dialing node to the target.
+    pub bytes_forward: u64,
+    /// Bytes delivered from the target back to the dialing node.
+    pub bytes_back: u64,
+    /// Connections the proxy reset: `Reject`, a `reset` degradation, or the
+    /// target refusing or resetting (mirrored to the dialer).
+    pub resets: u64,
+}
 
 /// One directed link a backend can fault: a peer link (`from` dials `to`),
 /// or the workload's clients dialing a node.

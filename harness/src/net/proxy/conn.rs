@@ -4,7 +4,8 @@
 //! Never delivers a byte while its link is not `Pass`, and never turns a
 //! socket error into anything but a closed or reset connection.
 
-use super::proxy::{Dir, Link, LinkState};
+use super::link::{Control, Dir, Link};
+use crate::net::LinkState;
 use rand::Rng;
 use std::future::Future;
 use std::io;
@@ -151,10 +152,7 @@ async fn both(forward: impl Future<Output = End>, back: impl Future<Output = End
 }
 
 /// Waits while the link is `Drop`; `Err(Reset)` once it is `Reject`.
-async fn hold(
-    link: &Link,
-    control: &mut watch::Receiver<super::proxy::Control>,
-) -> Result<(), End> {
+async fn hold(link: &Link, control: &mut watch::Receiver<Control>) -> Result<(), End> {
     match link.state_now() {
         LinkState::Pass => return Ok(()),
         LinkState::Reject => return Err(End::Reset),
@@ -376,7 +374,7 @@ async fn write_paced(
     dir: Dir,
     to: &TcpStream,
     bytes: &[u8],
-    control: &mut watch::Receiver<super::proxy::Control>,
+    control: &mut watch::Receiver<Control>,
 ) -> Result<(), End> {
     let rate = control
         .borrow()

@@ -6,160 +6,19 @@
 //! run's one port allocator (`cluster::Ports`), so a proxy can never take a
 //! node's port.
 
-use super::conn;
-use super::NetError;
+mod conn;
+mod link;
+
+use super::{LinkState, LinkStats, NetError};
 use crate::plan::Degradation;
 use crate::NodeId;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use link::{dialer, Link};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
-use tokio::time::Instant;
-
-/// What a directed link does to the connections its dialing node opens.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum LinkState {
-    /// Forward bytes both ways.
-    #[default]
-    Pass,
-    /// Blackhole: stop reading and hold what was read, so both ends see
-    /// silence; new connections wait unaccepted. On `Pass` the streams go on
-    /// intact, as TCP does after a partition heals.
-    Drop,
-    /// Reset existing connections and every new one.
-    Reject,
-}
-
-impl LinkState {
-    fn to_u8(self) -> u8 {
-        match self {
-            LinkState::Pass => 0,
-            LinkState::Drop => 1,
-            LinkState::Reject => 2,
-        }
-    }
-
-    fn from_u8(v: u8) -> LinkState {
-        match v {
-            0 => LinkState::Pass,
-            1 => LinkState::Drop,
-            _ => LinkState::Reject,
-        }
-    }
-}
-
-/// Counters of one directed link since the mesh started.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct LinkStats {
-    /// Connections accepted (including those reset at once).
-    pub connections: u64,
-    /// Bytes delivered from the dialing node to the target.
-    pub bytes_forward: u64,
-    /// Bytes delivered from the target back to the dialing node.
-    pub bytes_back: u64,
-    /// Connections the proxy reset: `Reject`, a `reset` degradation, or the
-    /// target refusing or resetting (mirrored to the dialer).
-    pub resets: u64,
-}
-
-/// Which way bytes flow on a connection of a link.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Dir {
-    /// From the dialing node to the target.
-    Forward,
-    /// From the target back to the dialing node.
-    Back,
-}
-
-/// The watched part of a link's configuration; waiters re-read it after
-/// every change, so no wake-up is lost.
-#[derive(Clone, Debug)]
-pub(crate) struct Control {
-    pub state: LinkState,
-    pub degradation: Option<Degradation>,
-    /// Bumped on every `set_degradation`; a connection rolls its reset and
-    /// stall dice once per generation.
-    pub generation: u64,
-}
-
-/// One directed link `from -> to`; `from` is `None` on a client link (the
-/// workload's clients dialing node `to`).
-pub(crate) struct Link {
-    pub from: Option<NodeId>,
-    pub to: NodeId,
-    pub target: SocketAddr,
-    /// Mirrors `control` for the per-chunk fast path (one atomic load).
-    state: AtomicU8,
-    degraded: AtomicBool,
-    pub control: watch::Sender<Control>,
-    /// Seeded per link, so a run with the same seed draws the same numbers
-    /// in the same order on each link.
-    pub rng: Mutex<ChaCha8Rng>,
-    /// Bandwidth pacing per direction: when the link is next free to send.
-    pace: [Mutex<Instant>; 2],
-    connections: AtomicU64,
-    bytes_forward: AtomicU64,
-    bytes_back: AtomicU64,
-    resets: AtomicU64,
-}
-
-impl Link {
-    pub fn state_now(&self) -> LinkState {
-        LinkState::from_u8(self.state.load(Ordering::Acquire))
-    }
-
-    pub fn is_degraded(&self) -> bool {
-        self.degraded.load(Ordering::Acquire)
-    }
-
-    pub fn count_connection(&self) {
-        self.connections.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn count_reset(&self) {
-        self.resets.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn count_bytes(&self, dir: Dir, n: usize) {
-        let counter = match dir {
-            Dir::Forward => &self.bytes_forward,
-            Dir::Back => &self.bytes_back,
-        };
-        counter.fetch_add(n as u64, Ordering::Relaxed);
-    }
-
-    /// Reserves the link for `n` bytes at `rate` bytes/s in direction `dir`
-    /// and returns when they are allowed to leave. Shared by every
-    /// connection of the link, like the capacity of a real wire.
-    pub fn pace_until(&self, dir: Dir, n: usize, rate: u64) -> Instant {
-        let slot = match dir {
-            Dir::Forward => &self.pace[0],
-            Dir::Back => &self.pace[1],
-        };
-        let cost = Duration::from_secs_f64(n as f64 / rate.max(1) as f64);
-        let now = Instant::now();
-        // A poisoned lock only means another connection panicked mid-update
-        // of an Instant; the value is still usable.
-        let mut next = slot.lock().unwrap_or_else(|e| e.into_inner());
-        let start = (*next).max(now);
-        *next = start + cost;
-        *next
-    }
-
-    fn stats(&self) -> LinkStats {
-        LinkStats {
-            connections: self.connections.load(Ordering::Relaxed),
-            bytes_forward: self.bytes_forward.load(Ordering::Relaxed),
-            bytes_back: self.bytes_back.load(Ordering::Relaxed),
-            resets: self.resets.load(Ordering::Relaxed),
-        }
-    }
-}
 
 /// A TCP proxy per directed link between `size` nodes, on loopback.
 ///
@@ -301,7 +160,7 @@ impl ProxyMesh {
             .set_nonblocking(true)
             .and_then(|()| TcpListener::from_std(listener))
             .map_err(|e| failed(addr, e))?;
-        let link = Arc::new(new_link(from, to, target, self.seed));
+        let link = Arc::new(Link::new(from, to, target, self.seed));
         self.tasks.push(tokio::spawn(accept_loop(
             link.clone(),
             listener,
@@ -331,7 +190,7 @@ impl ProxyMesh {
     /// Sets the state of the link `from -> to`; existing connections follow
     /// at once, idle or not.
     pub fn set_state(&self, from: NodeId, to: NodeId, state: LinkState) {
-        set_state(&self.entry(from, to).1, state);
+        self.entry(from, to).1.set_state(state);
     }
 
     pub fn state(&self, from: NodeId, to: NodeId) -> LinkState {
@@ -342,7 +201,7 @@ impl ProxyMesh {
     /// bandwidth apply from the next chunk on existing connections; reset and
     /// stall are rolled once per connection per call, at its next chunk.
     pub fn set_degradation(&self, from: NodeId, to: NodeId, d: Option<Degradation>) {
-        set_degradation(&self.entry(from, to).1, d);
+        self.entry(from, to).1.set_degradation(d);
     }
 
     pub fn stats(&self, from: NodeId, to: NodeId) -> LinkStats {
@@ -357,7 +216,7 @@ impl ProxyMesh {
     /// Sets the state of the client link to `to` (no-op without client links).
     pub fn set_client_state(&self, to: NodeId, state: LinkState) {
         if let Some((_, link)) = self.clients.get(to.0) {
-            set_state(link, state);
+            link.set_state(state);
         }
     }
 
@@ -365,7 +224,7 @@ impl ProxyMesh {
     /// client links).
     pub fn set_client_degradation(&self, to: NodeId, d: Option<Degradation>) {
         if let Some((_, link)) = self.clients.get(to.0) {
-            set_degradation(link, d);
+            link.set_degradation(d);
         }
     }
 
@@ -383,8 +242,8 @@ impl ProxyMesh {
     pub fn heal_all(&self) {
         let all = self.links.iter().flatten().chain(&self.clients);
         for (_, link) in all {
-            set_state(link, LinkState::Pass);
-            set_degradation(link, None);
+            link.set_state(LinkState::Pass);
+            link.set_degradation(None);
         }
     }
 
@@ -425,68 +284,6 @@ impl Drop for ProxyMesh {
             task.abort();
         }
     }
-}
-
-fn set_state(link: &Link, state: LinkState) {
-    link.control.send_modify(|c| {
-        c.state = state;
-        link.state.store(state.to_u8(), Ordering::Release);
-    });
-    tracing::debug!(from = %dialer(link.from), to = %link.to, ?state, "link state");
-}
-
-fn set_degradation(link: &Link, d: Option<Degradation>) {
-    let degraded = d.as_ref().is_some_and(has_effect);
-    link.control.send_modify(|c| {
-        c.degradation = if degraded { d } else { None };
-        c.generation += 1;
-        link.degraded.store(degraded, Ordering::Release);
-    });
-    tracing::debug!(from = %dialer(link.from), to = %link.to, degraded, "link degradation");
-}
-
-/// Who dials on a link, for messages: a node, or the workload's clients.
-fn dialer(from: Option<NodeId>) -> String {
-    from.map_or_else(|| "clients".to_string(), |n| n.to_string())
-}
-
-fn new_link(from: Option<NodeId>, to: NodeId, target: SocketAddr, seed: u64) -> Link {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    // One independent stream per directed link, so links do not share draws;
-    // client links take the upper half of the stream space.
-    let from_bits = from.map_or(1 << 31, |n| n.0 as u64);
-    rng.set_stream((from_bits << 32) | to.0 as u64);
-    let (control, _) = watch::channel(Control {
-        state: LinkState::Pass,
-        degradation: None,
-        generation: 0,
-    });
-    let now = Instant::now();
-    Link {
-        from,
-        to,
-        target,
-        state: AtomicU8::new(LinkState::Pass.to_u8()),
-        degraded: AtomicBool::new(false),
-        control,
-        rng: Mutex::new(rng),
-        pace: [Mutex::new(now), Mutex::new(now)],
-        connections: AtomicU64::new(0),
-        bytes_forward: AtomicU64::new(0),
-        bytes_back: AtomicU64::new(0),
-        resets: AtomicU64::new(0),
-    }
-}
-
-/// Whether a degradation changes anything; an all-empty one keeps the fast
-/// path.
-fn has_effect(d: &Degradation) -> bool {
-    let positive = |p: Option<f64>| p.is_some_and(|p| p > 0.0);
-    d.latency.is_some_and(|l| !l.is_zero())
-        || d.jitter.is_some_and(|j| !j.is_zero())
-        || d.bandwidth.is_some()
-        || positive(d.reset)
-        || positive(d.stall)
 }
 
 fn loopback_ip(host: &str) -> Option<IpAddr> {
