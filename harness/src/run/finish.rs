@@ -163,7 +163,7 @@ async fn read_everything(adapter: &dyn Adapter, targets: &[SocketAddr], plan: &P
     }
     // The chain is read under any workload the ledger checker is asked for.
     if matches!(plan.workload.kind, WorkloadKind::Ledger)
-        || super::judge::selected_checkers(plan).contains(&CheckerId::LedgerAgreement)
+        || plan.expect.checkers().contains(&CheckerId::LedgerAgreement)
     {
         out.ledgers = read_chains(adapter, targets).await;
     }

@@ -5,19 +5,16 @@
 
 use crate::check::availability::{Availability, Latency, Recovery};
 use crate::check::verdict::{CheckDetails, CheckResult, Verdict};
-use crate::check::{CheckerId, FinalState};
+use crate::check::FinalState;
 use crate::history::{Op, Outcome};
 use crate::plan::Plan;
 use crate::report::{Convergence, ExpectationResult, OpCounts};
 use std::time::Duration;
 
-/// The checkers a plan selects: expected to hold, or listed in `finds`.
-pub(super) fn selected_checkers(plan: &Plan) -> Vec<CheckerId> {
-    plan.expect.checkers()
-}
-
+/// Runs the checkers the plan selects (expected to hold, or listed in
+/// `finds`).
 pub(super) fn run_checkers(plan: &Plan, ops: &[Op], final_state: &FinalState) -> Vec<CheckResult> {
-    crate::check::run_checkers(&selected_checkers(plan), ops, final_state)
+    crate::check::run_checkers(&plan.expect.checkers(), ops, final_state)
 }
 
 pub(super) fn op_counts(ops: &[Op], elapsed: Duration) -> OpCounts {
