@@ -81,7 +81,7 @@ pub(crate) async fn probe(inner: &Inner, node: NodeId, per_try: Duration) -> Pro
 }
 
 /// The sample node's health path, which answers `{"id": "<name>", ...}`.
-const HEALTH: &str = "/health";
+const HEALTH: &str = crate::adapter::sample_node::HEALTH_PATH;
 
 /// GETs `path` on the node: the body of a 2xx answer, `None` otherwise.
 async fn http_ok(inner: &Inner, node: NodeId, path: &str, per_try: Duration) -> Option<Vec<u8>> {
