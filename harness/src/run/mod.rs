@@ -244,8 +244,20 @@ pub async fn run(
         snapshots,
         finish: fin,
     };
-    let report = record::report(plan, header, evidence, &ops);
-    report.write(&run_dir, &ops)?;
+    // Checking a long history takes a while: off the runtime's one thread,
+    // so a second Ctrl-C still forces rift out meanwhile.
+    let plan = plan.clone();
+    let dir = run_dir.clone();
+    let judged = tokio::task::spawn_blocking(move || {
+        let report = record::report(&plan, header, evidence, &ops);
+        report.write(&dir, &ops).map(|()| report)
+    })
+    .await;
+    let report = match judged {
+        Ok(written) => written?,
+        // A panic in a checker is a bug in rift: surface it as one.
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
     Ok(RunOutcome { report, run_dir })
 }
 
