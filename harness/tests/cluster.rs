@@ -794,3 +794,41 @@ async fn a_node_whose_child_holds_the_port_is_ready() {
     c.shutdown().await.expect("shutdown");
     assert_groups_vanish(&[pgid]);
 }
+
+/// The identity check also follows descendants that left the node's
+/// process group (`setsid`, or `timeout`, which gives its command a group of
+/// its own): the listener is still the node's. (Such a process also escapes
+/// the node's group signals; the test kills it itself.)
+#[tokio::test]
+async fn a_node_whose_child_left_its_group_is_still_ready() {
+    let Some(py) = python() else { return };
+    if !Path::new("/usr/bin/setsid").exists() {
+        eprintln!("skipped: no /usr/bin/setsid");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = sh_spec(
+        1,
+        "/usr/bin/setsid \"$3\" -m http.server --bind 127.0.0.1 --directory \"$2\" \"$1\" & echo $! > \"$2/../server.pid\"; wait",
+        &py,
+        ReadyProbe::Http { path: "/".into() },
+    );
+    let (c, _rx) = start(&spec, dir.path()).await;
+    let pgid = c.pid(NodeId(0)).expect("pid");
+    let ready = c.wait_ready(&[NodeId(0)], READY).await;
+    let server: Option<i32> = std::fs::read_to_string(dir.path().join("data/server.pid"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
+    c.shutdown().await.expect("shutdown");
+    if let Some(pid) = server {
+        // SAFETY: kill(2) on the server this test started; no memory involved.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+    ready.expect("a descendant in its own group holds the node's port: ready");
+    assert!(
+        server.is_some_and(|pid| pid != pgid as i32),
+        "the server ran apart from the shell"
+    );
+}
