@@ -96,19 +96,8 @@ impl SampleNode {
                     Err(failed) => failed,
                 }
             }
-            OpKind::Probe => {
-                let request = self.http.get(format!("http://{addr}{HEALTH_PATH}"));
-                match exchange(req.kind, request).await {
-                    Ok((200, _)) => ok(200, None),
-                    Ok((status, body)) => Response {
-                        outcome: Outcome::Fail,
-                        result: None,
-                        status: Some(status),
-                        error: error_text(&body),
-                    },
-                    Err(failed) => failed,
-                }
-            }
+            // Probe workloads get the probe adapter (`adapter::for_plan`).
+            OpKind::Probe => Response::failed("the sample node adapter sends no probes"),
         }
     }
 
