@@ -9,7 +9,8 @@ use super::progress;
 use crate::cluster::{NodeEvent, NodeEventKind};
 use crate::fault::Scheduled;
 use crate::report::NodeEventRecord;
-use std::time::{Duration, Instant};
+use crate::workload::Window;
+use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 
 /// What the drive phase saw of the nodes.
@@ -20,20 +21,20 @@ pub(super) struct NodeLog {
     pub unexpected_exits: Vec<String>,
 }
 
-/// Applies `schedule` from `origin` until `duration` passes or `abort`
-/// turns true; returns why it stopped early, if it did.
-#[allow(clippy::too_many_arguments)]
+/// Applies `schedule` over `window` (step times count from its origin)
+/// until its deadline or until `abort` turns true; returns why it stopped
+/// early, if it did.
 pub(super) async fn drive(
     nemesis: &mut Nemesis<'_>,
     schedule: &[Scheduled],
-    origin: Instant,
-    duration: Duration,
+    window: Window,
     events: &mut mpsc::UnboundedReceiver<NodeEvent>,
     log: &mut NodeLog,
     phase: &progress::Phase,
     abort: &mut watch::Receiver<bool>,
 ) -> Option<String> {
-    let deadline = origin + duration;
+    let Window { origin, deadline } = window;
+    let duration = deadline.saturating_duration_since(origin);
     let mut next = 0usize;
     phase.set("steady");
     loop {

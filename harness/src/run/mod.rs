@@ -178,8 +178,7 @@ pub async fn run(
         aborted_by = drive::drive(
             &mut nemesis,
             &schedule,
-            origin,
-            duration,
+            window,
             &mut events,
             &mut log,
             &load.phase,
