@@ -243,6 +243,7 @@ fn full_plan_parses_to_the_expected_value() {
             },
             separate_peer_port: true,
             stop_timeout: secs(2),
+            capture: None,
         },
         workload: WorkloadSpec {
             kind: WorkloadKind::Kv {
@@ -328,6 +329,7 @@ fn full_plan_parses_to_the_expected_value() {
                         bandwidth: Some(1_000_000),
                         reset: Some(0.01),
                         stall: Some(0.02),
+                        ..Degradation::default()
                     },
                     for_: Some(secs(10)),
                 },

@@ -214,6 +214,7 @@ mod tests {
             },
             separate_peer_port: true,
             stop_timeout: Duration::from_secs(1),
+            capture: None,
         }
     }
 

@@ -222,6 +222,7 @@ mod tests {
             },
             separate_peer_port: separate,
             stop_timeout: Duration::from_secs(1),
+            capture: None,
         }
     }
 

@@ -50,6 +50,20 @@ pub struct ClusterSpec {
     pub separate_peer_port: bool,
     /// How long a node gets between SIGTERM and SIGKILL when the run stops it.
     pub stop_timeout: Duration,
+    /// `capture = true` (netns only): write `wire.pcap` and `dropped.pcap`.
+    pub capture: Option<Capture>,
+}
+
+/// Packet capture of the netns wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capture {
+    /// Bytes written to both files together before capture stops
+    /// (`capture_limit`, default 100 MB).
+    pub limit: u64,
+}
+
+impl Capture {
+    pub const DEFAULT_LIMIT: u64 = 100 * 1000 * 1000;
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -369,14 +383,44 @@ pub enum LinkSelector {
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Degradation {
+    /// Added one-way delay (proxy: per chunk; netns: per packet).
     pub latency: Option<Duration>,
+    /// Spread of the delay around `latency`.
     pub jitter: Option<Duration>,
+    /// How jitter is drawn (netns only; the proxy draws uniformly).
+    pub distribution: Distribution,
     /// Bytes per second.
     pub bandwidth: Option<u64>,
-    /// Probability per connection of being reset.
+    /// Probability per packet of being lost (netns only).
+    pub loss: Option<f64>,
+    /// Probability per packet of being delivered twice (netns only).
+    pub duplicate: Option<f64>,
+    /// Probability per packet of being held back by `gap`, so later packets
+    /// overtake it (netns only).
+    pub reorder: Option<f64>,
+    /// How long a reordered packet is held back (netns only; default 5 ms).
+    pub gap: Option<Duration>,
+    /// Probability per packet of one flipped payload bit (netns only).
+    pub corrupt: Option<f64>,
+    /// Probability per connection of being reset (proxy only).
     pub reset: Option<f64>,
-    /// Probability per connection of being stalled.
+    /// Probability per connection of being stalled (proxy only).
     pub stall: Option<f64>,
+}
+
+impl Degradation {
+    /// How long a reordered packet is held back when the plan gives no `gap`.
+    pub const DEFAULT_GAP: Duration = Duration::from_millis(5);
+}
+
+/// How a jittered delay is drawn around `latency`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Distribution {
+    /// Uniform in `latency ± jitter`.
+    #[default]
+    Uniform,
+    /// Normal with mean `latency` and standard deviation `jitter`, cut at 0.
+    Normal,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -89,6 +89,7 @@ impl Validator<'_> {
             peers: peers?,
             separate_peer_port,
             stop_timeout: stop_timeout?,
+            capture: None,
         })
     }
 

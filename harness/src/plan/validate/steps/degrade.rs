@@ -216,6 +216,7 @@ impl Validator<'_> {
             bandwidth,
             reset,
             stall,
+            ..Degradation::default()
         };
         if d == Degradation::default() {
             self.error(
