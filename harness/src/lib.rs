@@ -13,6 +13,7 @@ pub mod fault;
 pub mod history;
 pub mod ids;
 pub mod net;
+pub mod netns;
 pub mod node;
 pub mod plan;
 pub mod report;

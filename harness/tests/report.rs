@@ -222,6 +222,7 @@ fn build_report(
                 },
             ],
             ready_s: None,
+            wire: None,
         },
         timeline,
         node_events: (0..n)

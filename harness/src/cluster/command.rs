@@ -4,6 +4,7 @@
 //! or the network.
 
 use super::{NodeLayout, SampleNodeProgram};
+use crate::netns::Netns;
 use crate::plan::{ArgTemplate, ClusterSpec, NodeCommand, Placeholder, Template, TemplatePart};
 use crate::NodeId;
 use std::net::SocketAddr;
@@ -16,6 +17,8 @@ pub(crate) struct NodeArgv {
     pub program: PathBuf,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// The network namespace the node is spawned into (the netns wire).
+    pub netns: Option<Netns>,
 }
 
 /// The values one node (or one peer, inside the peers format) contributes.
@@ -124,16 +127,22 @@ pub(crate) fn node_commands(
             let (program, args) = match &spec.command {
                 NodeCommand::SampleNode { bugs } => {
                     let mut args = sample.leading_args.clone();
-                    let listen = SocketAddr::new(direct_peer_addr(me).ip(), me.port);
-                    args.extend([
-                        "--id".into(),
-                        me.id.name(),
-                        "--listen".into(),
-                        listen.to_string(),
-                    ]);
-                    for p in layout.iter().filter(|p| p.id != me.id) {
-                        args.push("--peer".into());
-                        args.push(format!("{}={}", p.id, dial(me, p, peer_addr)));
+                    args.extend(["--id".into(), me.id.name()]);
+                    if me.netns.is_some() {
+                        // Its own address in its own namespace: one member
+                        // list serves every node, as real systems use it.
+                        let members: Vec<String> = layout
+                            .iter()
+                            .map(|p| format!("{}={}", p.id, dial(me, p, peer_addr)))
+                            .collect();
+                        args.extend(["--cluster".into(), members.join(",")]);
+                    } else {
+                        let listen = SocketAddr::new(direct_peer_addr(me).ip(), me.port);
+                        args.extend(["--listen".into(), listen.to_string()]);
+                        for p in layout.iter().filter(|p| p.id != me.id) {
+                            args.push("--peer".into());
+                            args.push(format!("{}={}", p.id, dial(me, p, peer_addr)));
+                        }
                     }
                     args.push("--data-dir".into());
                     args.push(me.data_dir.display().to_string());
@@ -163,7 +172,12 @@ pub(crate) fn node_commands(
                     (PathBuf::from(program), args)
                 }
             };
-            NodeArgv { program, args, env }
+            NodeArgv {
+                program,
+                args,
+                env,
+                netns: me.netns.clone(),
+            }
         })
         .collect()
 }
@@ -227,6 +241,7 @@ mod tests {
                 peer_port: 2000 + i as u16,
                 data_dir: PathBuf::from(format!("/d/n{i}")),
                 log_path: PathBuf::from(format!("/l/n{i}.log")),
+                netns: None,
             })
             .collect()
     }

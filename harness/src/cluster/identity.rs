@@ -31,7 +31,7 @@ const CLOSE: &str = "07";
 /// Who holds the sockets listening on `addr`, as seen against the process
 /// group `pgid` (the node's pid: each node leads its own group).
 pub(crate) fn holder(addr: SocketAddr, pgid: u32) -> Holder {
-    let inodes = match listening_inodes(addr) {
+    let inodes = match listening_inodes(addr, &net_dir(pgid)) {
         Ok(inodes) if inodes.is_empty() => {
             return Holder::Unknown(format!("no socket listens on {addr} in /proc/net/tcp"))
         }
@@ -89,23 +89,36 @@ pub(crate) fn holder(addr: SocketAddr, pgid: u32) -> Holder {
 /// them, and a busy machine has tens of thousands of those (TIME_WAIT
 /// included), so a table is read only up to its first socket that neither
 /// listens nor is closed. Only when that finds nothing is it read whole.
-fn listening_inodes(addr: SocketAddr) -> io::Result<BTreeSet<u64>> {
-    let mut inodes = read_tables(addr, true)?;
+fn listening_inodes(addr: SocketAddr, dir: &str) -> io::Result<BTreeSet<u64>> {
+    let mut inodes = read_tables(addr, dir, true)?;
     if inodes.is_empty() {
-        inodes = read_tables(addr, false)?;
+        inodes = read_tables(addr, dir, false)?;
     }
     Ok(inodes)
 }
 
-fn read_tables(addr: SocketAddr, listeners_only: bool) -> io::Result<BTreeSet<u64>> {
+/// The socket tables of the node's network namespace: `/proc/<pgid>/net`
+/// (a node on the netns wire has a namespace of its own), or rift's own
+/// when the node's entry is gone.
+fn net_dir(pgid: u32) -> String {
+    let own = format!("/proc/{pgid}/net");
+    if std::path::Path::new(&own).join("tcp").exists() {
+        own
+    } else {
+        "/proc/net".into()
+    }
+}
+
+fn read_tables(addr: SocketAddr, dir: &str, listeners_only: bool) -> io::Result<BTreeSet<u64>> {
     let mut inodes = BTreeSet::new();
     let tables: &[(&str, bool)] = match addr.ip() {
         // An IPv6 socket bound to `::` (without V6ONLY) takes IPv4 too.
-        IpAddr::V4(_) => &[("/proc/net/tcp", true), ("/proc/net/tcp6", false)],
-        IpAddr::V6(_) => &[("/proc/net/tcp6", true)],
+        IpAddr::V4(_) => &[("tcp", true), ("tcp6", false)],
+        IpAddr::V6(_) => &[("tcp6", true)],
     };
-    for &(path, required) in tables {
-        let file = match fs::File::open(path) {
+    for &(name, required) in tables {
+        let path = format!("{dir}/{name}");
+        let file = match fs::File::open(&path) {
             Ok(file) => file,
             Err(e) if required => return Err(e),
             // No IPv6 on this machine: nothing can listen there.

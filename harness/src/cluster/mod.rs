@@ -44,7 +44,8 @@ use tokio::sync::{mpsc::UnboundedSender, watch};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeLayout {
     pub id: NodeId,
-    /// The loopback address the node listens on.
+    /// The address the node listens on: loopback, or its own address on
+    /// the netns wire.
     pub host: IpAddr,
     /// Where clients (and readiness probes) reach the node.
     pub port: u16,
@@ -53,6 +54,9 @@ pub struct NodeLayout {
     pub peer_port: u16,
     pub data_dir: PathBuf,
     pub log_path: PathBuf,
+    /// The network namespace the node runs in, when the network gives it
+    /// one (`network = "netns"`); `host` is then its address there.
+    pub netns: Option<crate::netns::Netns>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -78,6 +78,7 @@ impl Ports {
                 peer_port,
                 data_dir: run_dir.join("data").join(id.name()),
                 log_path: run_dir.join("nodes").join(format!("{id}.log")),
+                netns: None,
             });
             nodes.push(Some(NodeListeners {
                 _client: client,
@@ -106,6 +107,16 @@ impl Ports {
             nodes: Vec::new(),
             proxies: bind_all(ip, proxies)?.into_iter().map(|(l, _)| l).collect(),
         })
+    }
+
+    /// Moves `node` into a home of its own (the netns wire): it listens on
+    /// `home.ip` inside `home.netns`, on the port numbers reserved here
+    /// (nothing else lives in that namespace to take them).
+    pub fn place(&mut self, node: NodeId, home: crate::net::NodeHome) {
+        if let Some(l) = self.layout.get_mut(node.index()) {
+            l.host = home.ip;
+            l.netns = Some(home.netns);
+        }
     }
 
     /// Where each node lives; its ports are bound until it spawns.

@@ -91,10 +91,18 @@ fn spawn_now(argv: &NodeArgv, log: File) -> io::Result<Child> {
         // Ctrl-C on rift's terminal does not reach nodes behind rift's back.
         .process_group(0);
     let parent = std::process::id() as libc::pid_t;
+    // The namespace handle lives in `argv` until spawn returns.
+    let netns = argv.netns.as_ref().map(|ns| ns.raw_fd());
     // SAFETY: the closure runs between fork and exec and only makes
-    // async-signal-safe calls (prctl, getppid, _exit); it allocates nothing.
+    // async-signal-safe calls (setns, prctl, getppid, _exit); it allocates
+    // nothing.
     unsafe {
         cmd.pre_exec(move || {
+            if let Some(fd) = netns {
+                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
             if libc::prctl(
                 libc::PR_SET_PDEATHSIG,
                 libc::SIGKILL as libc::c_ulong,

@@ -8,7 +8,7 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Timed {
     /// A step of the plan, as written.
-    Step(Action),
+    Step(Box<Action>),
     /// Undo of the step with this index in the schedule: resume paused nodes,
     /// heal a partition, restore links, restart killed nodes.
     Undo { of: usize },
@@ -30,7 +30,7 @@ pub fn schedule(steps: &[Step]) -> Vec<Scheduled> {
         let idx = out.len();
         out.push(Scheduled {
             at: step.at,
-            what: Timed::Step(step.action.clone()),
+            what: Timed::Step(Box::new(step.action.clone())),
             line: step.line,
         });
         let undo_after = match &step.action {

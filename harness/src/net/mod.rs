@@ -1,16 +1,19 @@
 //! Network backends behind one seam, [`Network`]: where each node dials its
 //! peers, where clients dial each node, and what a link does (pass, drop,
-//! reject, degrade). Backends: `none` (direct, no faults) and `proxy` (the
-//! unprivileged TCP mesh, see docs/network.md).
+//! reject, degrade). Backends: `none` (direct, no faults), `proxy` (the
+//! unprivileged TCP mesh) and `netns` (the wire: namespaces, TUN devices
+//! and rift forwarding every packet; root), see docs/network.md.
 //!
-//! Must never send a byte to an address outside loopback, need privileges,
-//! or panic on a socket error. Nothing outside this module names a
+//! Must never send a byte to an address outside loopback or the wire's own
+//! namespaces, or panic on a socket error. Nothing outside this module names a
 //! backend's concrete type: the runner holds a `Box<dyn Network>`.
 
 mod none;
 mod proxy;
+pub mod wire;
 
 pub use proxy::ProxyMesh;
+pub use wire::{Wire, WireStats};
 
 use crate::plan::{ClientRoute, Degradation, NetworkMode};
 use crate::NodeId;
@@ -81,6 +84,14 @@ pub struct NodeEndpoints {
     pub peer: SocketAddr,
 }
 
+/// Where a node lives when its backend gives it a network of its own: its
+/// address (`{host}`) and the namespace it is spawned into.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeHome {
+    pub ip: std::net::IpAddr,
+    pub netns: crate::netns::Netns,
+}
+
 /// A shutdown in progress.
 pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -104,8 +115,13 @@ pub trait Network: Send + Sync {
     fn set_degradation(&self, link: LinkId, degradation: Option<Degradation>);
     /// Every link passes again, undegraded.
     fn heal_all(&self);
-    /// What each link carried since the start.
+    /// What each link carried since the start (connection-level backends).
     fn stats(&self) -> Vec<(LinkId, LinkStats)>;
+    /// What the wire carried, per packet, and how faithfully it degraded
+    /// (packet-level backends). Ends a capture, if one runs.
+    fn wire_stats(&self) -> Option<WireStats>;
+    /// The node's own address and namespace, when the backend gives it one.
+    fn home(&self, node: NodeId) -> Option<NodeHome>;
     /// Closes every socket of the backend; done when the future is.
     fn shutdown(self: Box<Self>) -> Shutdown;
 }
@@ -128,8 +144,14 @@ pub enum NetError {
         #[source]
         source: std::io::Error,
     },
-    #[error("network = \"netns\" is not supported yet; use \"proxy\"")]
-    NetnsUnsupported,
+    #[error(
+        "network = \"netns\" {0}; run rift as root, or use network = \"proxy\" (unprivileged)"
+    )]
+    NeedsPrivilege(String),
+    #[error("network = \"netns\" holds at most {max} nodes in its /24, the plan has {size}")]
+    TooManyNodes { size: usize, max: usize },
+    #[error("the netns wire could not start: {0}")]
+    Wire(String),
 }
 
 /// How many listening sockets the backend needs for `size` nodes: they are
@@ -160,6 +182,7 @@ pub async fn start(
     nodes: &[NodeEndpoints],
     mut listeners: Vec<std::net::TcpListener>,
     seed: u64,
+    capture: Option<wire::CaptureTo>,
 ) -> Result<Box<dyn Network>, NetError> {
     let size = nodes.len();
     match mode {
@@ -177,6 +200,6 @@ pub async fn start(
             Ok(Box::new(proxy::Mesh::new(mesh, nodes)))
         }
         NetworkMode::Proxy | NetworkMode::None => Ok(Box::new(none::Direct::new(nodes))),
-        NetworkMode::Netns => Err(NetError::NetnsUnsupported),
+        NetworkMode::Netns => Ok(Box::new(Wire::start(nodes, seed, capture).await?)),
     }
 }

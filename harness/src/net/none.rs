@@ -3,7 +3,7 @@
 //!
 //! Holds no socket and never touches traffic.
 
-use super::{LinkId, LinkState, LinkStats, Network, NodeEndpoints, Shutdown};
+use super::{LinkId, LinkState, LinkStats, Network, NodeEndpoints, NodeHome, Shutdown, WireStats};
 use crate::plan::Degradation;
 use crate::NodeId;
 use std::net::SocketAddr;
@@ -55,6 +55,14 @@ impl Network for Direct {
 
     fn stats(&self) -> Vec<(LinkId, LinkStats)> {
         Vec::new()
+    }
+
+    fn wire_stats(&self) -> Option<WireStats> {
+        None
+    }
+
+    fn home(&self, _node: NodeId) -> Option<NodeHome> {
+        None
     }
 
     fn shutdown(self: Box<Self>) -> Shutdown {

@@ -105,6 +105,11 @@ pub struct ClusterInfo {
     /// clash retries included); absent in reports of older rifts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_s: Option<f64>,
+    /// What the netns wire carried, per directed pair of endpoints, and how
+    /// faithfully each degradation was carried out; absent on other
+    /// networks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wire: Option<crate::net::WireStats>,
 }
 
 /// What one directed proxy link carried during the run.

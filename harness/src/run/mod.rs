@@ -71,12 +71,14 @@ pub enum RunError {
     },
     #[error(transparent)]
     Cluster(#[from] ClusterError),
-    #[error("cannot start the proxy mesh: {0}")]
+    #[error("cannot start the network: {0}")]
     Net(#[from] NetError),
     #[error("no leader was elected within {0:?} after the nodes became ready")]
     NoLeader(Duration),
-    #[error("network = \"netns\" is not supported yet; use \"proxy\"")]
-    NetnsUnsupported,
+    #[error(
+        "network = \"netns\" {0}; run rift as root, or use network = \"proxy\" (unprivileged)"
+    )]
+    NeedsPrivilege(String),
     #[error(transparent)]
     Report(#[from] ReportError),
     #[error("interrupted before the cluster was ready")]
@@ -93,7 +95,7 @@ impl RunError {
             RunError::RunDir { .. }
             | RunError::Net(_)
             | RunError::NoLeader(_)
-            | RunError::NetnsUnsupported
+            | RunError::NeedsPrivilege(_)
             | RunError::Report(_)
             | RunError::Interrupted
             | RunError::Http(_) => None,

@@ -148,6 +148,7 @@ pub(super) fn cluster_info(
             .collect(),
         links: link_records(net),
         ready_s: None,
+        wire: net.wire_stats(),
     }
 }
 

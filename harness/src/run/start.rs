@@ -7,6 +7,7 @@
 
 use super::{RunError, RunOptions};
 use crate::cluster::{self, Cluster, ClusterError, NodeEvent};
+use crate::net::wire::CaptureTo;
 use crate::net::{self, NetError, Network, NodeEndpoints};
 use crate::plan::{ClientRoute, ClusterSpec};
 use crate::NodeId;
@@ -100,12 +101,23 @@ pub(super) async fn start_cluster(
             &endpoints,
             ports.take_proxies(listeners),
             seed,
+            spec.capture.map(|c| CaptureTo {
+                dir: run_dir.to_path_buf(),
+                limit: c.limit,
+            }),
         )
         .await
         .map_err(|e| match e {
-            NetError::NetnsUnsupported => RunError::NetnsUnsupported,
+            NetError::NeedsPrivilege(why) => RunError::NeedsPrivilege(why),
             other => RunError::Net(other),
         })?;
+        // A backend that gives nodes homes of their own (the netns wire)
+        // decides where they listen and which namespace they run in.
+        for i in 0..spec.size {
+            if let Some(home) = net.home(NodeId(i)) {
+                ports.place(NodeId(i), home);
+            }
+        }
         let peer_addr = |from: NodeId, to: NodeId| net.peer_addr(from, to);
         let (ev_tx, ev_rx) = mpsc::unbounded_channel::<NodeEvent>();
         let cluster = match &opts.sample_node_program {

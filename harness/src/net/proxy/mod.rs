@@ -424,6 +424,14 @@ impl super::Network for Mesh {
         v
     }
 
+    fn wire_stats(&self) -> Option<super::WireStats> {
+        None
+    }
+
+    fn home(&self, _node: NodeId) -> Option<super::NodeHome> {
+        None
+    }
+
     fn shutdown(self: Box<Self>) -> super::Shutdown {
         Box::pin(self.mesh.shutdown())
     }
