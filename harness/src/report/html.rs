@@ -62,6 +62,7 @@ pub fn render_html(r: &Report, ops: &[Op]) -> String {
     nodes(&mut h, r);
     recovery(&mut h, r);
     links(&mut h, r);
+    wire(&mut h, r);
     node_events(&mut h, r);
     let _ = writeln!(
         h,
@@ -305,6 +306,80 @@ fn links(h: &mut String, r: &Report) {
         }
         t.push_str("</table>");
         fold(h, r.cluster.links.len(), "links", &t);
+    }
+}
+
+/// The netns wire: what each directed pair carried and did, and how
+/// faithfully each degradation was carried out.
+fn wire(h: &mut String, r: &Report) {
+    let Some(w) = &r.cluster.wire else { return };
+    let _ = write!(h, "<h2>Network wire ({})</h2>", esc(&w.subnet));
+    if !w.fidelity.is_empty() {
+        h.push_str(
+            "<p>Fault fidelity: what each degradation asked for against what the wire did.</p>",
+        );
+        let mut t = String::from(
+            "<table><tr><th>link</th><th>from</th><th>until</th><th>asked loss</th><th>observed loss</th><th>asked latency</th><th>observed delay p50</th><th>p99</th><th>packets</th></tr>",
+        );
+        let pct = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{:.2}%", x * 100.0));
+        let ms = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.1} ms"));
+        for f in &w.fidelity {
+            let asked = match (f.latency_ms, f.jitter_ms) {
+                (Some(l), Some(j)) => format!("{l:.1} ± {j:.1} ms"),
+                (l, _) => ms(l),
+            };
+            let _ = write!(
+                t,
+                "<tr><td>{} → {}</td><td class=\"num\">{:.1}s</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                esc(&f.from),
+                esc(&f.to),
+                f.from_s,
+                f.until_s.map_or("end".to_string(), |u| format!("{u:.1}s")),
+                pct(f.loss),
+                pct(f.observed_loss),
+                asked,
+                ms(f.delay_p50_ms),
+                ms(f.delay_p99_ms),
+                f.packets
+            );
+        }
+        t.push_str("</table>");
+        h.push_str(&t);
+    }
+    let mut t = String::from(
+        "<table><tr><th>pair</th><th>packets</th><th>bytes</th><th>partitioned</th><th>lost</th><th>overflowed</th><th>delayed</th><th>duplicated</th><th>reordered</th><th>corrupted</th></tr>",
+    );
+    for p in &w.pairs {
+        let _ = write!(
+            t,
+            "<tr><td>{} → {}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            esc(&p.from),
+            esc(&p.to),
+            p.packets,
+            p.bytes,
+            p.partitioned,
+            p.lost,
+            p.overflowed,
+            p.delayed,
+            p.duplicated,
+            p.reordered,
+            p.corrupted
+        );
+    }
+    t.push_str("</table>");
+    fold(h, w.pairs.len(), "directed pairs", &t);
+    if let Some(c) = &w.capture {
+        let _ = write!(
+            h,
+            "<p>Capture: <a href=\"{}\">{}</a> and <a href=\"{}\">{}</a>, {} packets, {:.1} MB{}</p>",
+            esc(&c.wire),
+            esc(&c.wire),
+            esc(&c.dropped),
+            esc(&c.dropped),
+            c.packets,
+            c.bytes as f64 / 1e6,
+            c.note.as_deref().map(|n| format!(" — {}", esc(n))).unwrap_or_default()
+        );
     }
 }
 

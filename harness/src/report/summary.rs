@@ -64,6 +64,9 @@ pub fn summary_markdown(r: &Report) -> String {
             links.iter().map(|l| l.resets).sum::<u64>(),
         );
     }
+    if let Some(w) = &r.cluster.wire {
+        wire(&mut s, w);
+    }
     if let Some(reason) = &r.abort_reason {
         let _ = writeln!(s, "**Aborted:** {}\n", md_cell(reason));
     }
@@ -131,4 +134,69 @@ pub fn terminal_table(r: &Report) -> String {
         );
     }
     s
+}
+
+/// The netns wire: totals, then each degradation's configured against
+/// observed figures (fault fidelity), then the capture.
+fn wire(s: &mut String, w: &crate::net::WireStats) {
+    let sum = |f: fn(&crate::net::wire::PairRecord) -> u64| w.pairs.iter().map(f).sum::<u64>();
+    let _ = writeln!(
+        s,
+        "network: netns wire on {} · {} packets ({:.1} MB) · partitioned {} · lost {} · overflowed {} · delayed {} · duplicated {} · reordered {} · corrupted {}\n",
+        w.subnet,
+        sum(|p| p.packets),
+        sum(|p| p.bytes) as f64 / 1e6,
+        sum(|p| p.partitioned),
+        sum(|p| p.lost),
+        sum(|p| p.overflowed),
+        sum(|p| p.delayed),
+        sum(|p| p.duplicated),
+        sum(|p| p.reordered),
+        sum(|p| p.corrupted),
+    );
+    if !w.fidelity.is_empty() {
+        let _ = writeln!(
+            s,
+            "| link | from | asked loss | observed loss | asked latency | observed delay p50 / p99 | packets |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+        for f in &w.fidelity {
+            let pct = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{:.2}%", x * 100.0));
+            let ms = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.1}ms"));
+            let asked_latency = match (f.latency_ms, f.jitter_ms) {
+                (Some(l), Some(j)) => format!("{l:.1}ms ± {j:.1}ms"),
+                (l, _) => ms(l),
+            };
+            let _ = writeln!(
+                s,
+                "| {} → {} | {:.1}s | {} | {} | {} | {} / {} | {} |",
+                f.from,
+                f.to,
+                f.from_s,
+                pct(f.loss),
+                pct(f.observed_loss),
+                asked_latency,
+                ms(f.delay_p50_ms),
+                ms(f.delay_p99_ms),
+                f.packets
+            );
+        }
+        let _ = writeln!(s);
+    }
+    if let Some(c) = &w.capture {
+        let _ = writeln!(
+            s,
+            "capture: [{}]({}) and [{}]({}) · {} packets · {:.1} MB{}\n",
+            c.wire,
+            c.wire,
+            c.dropped,
+            c.dropped,
+            c.packets,
+            c.bytes as f64 / 1e6,
+            c.note
+                .as_deref()
+                .map(|n| format!(" · **{}**", md_cell(n)))
+                .unwrap_or_default()
+        );
+    }
 }
