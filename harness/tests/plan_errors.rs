@@ -126,6 +126,138 @@ fn clients_through_proxies_need_the_proxy_mesh() {
 }
 
 #[test]
+fn client_proxies_are_refused_under_netns() {
+    assert_eq!(
+        error_of("via_under_netns.toml"),
+        "tests/fixtures/plans/via_under_netns.toml:6:7: workload.via: client proxies are part of the proxy mesh; under network = \"netns\" the workload's traffic always crosses the wire: drop `via`"
+    );
+}
+
+#[test]
+fn connection_faults_are_refused_under_netns() {
+    assert_eq!(
+        error_of("reset_under_netns.toml"),
+        "tests/fixtures/plans/reset_under_netns.toml:11:9: step[0].reset: `reset` is a proxy-mesh fault (it resets TCP connections); network = \"netns\" carries packets: use `loss` or a partition instead"
+    );
+}
+
+#[test]
+fn packet_faults_are_refused_under_the_proxy_mesh() {
+    assert_eq!(
+        error_of("loss_under_proxy.toml"),
+        "tests/fixtures/plans/loss_under_proxy.toml:7:8: step[0].loss: `loss` is a packet-level fault that needs network = \"netns\"; network = \"proxy\" relays TCP byte streams, not packets"
+    );
+}
+
+#[test]
+fn capture_needs_the_netns_wire() {
+    assert_eq!(
+        error_of("capture_without_netns.toml"),
+        "tests/fixtures/plans/capture_without_netns.toml:6:11: cluster.capture: capture records the packets of the netns wire, which network = \"proxy\" does not have; it needs network = \"netns\""
+    );
+}
+
+/// The error text for a fixture loaded with `--network`.
+fn error_under(network: NetworkMode, name: &str) -> String {
+    let path = format!("{FIXTURES}/{name}");
+    let overrides = Overrides {
+        network: Some(network),
+    };
+    match plan::load_with(Path::new(&path), &overrides) {
+        Ok(p) => panic!("{name} should be invalid under {network}, parsed as {p:#?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn the_network_override_is_validated_against_and_errors_still_point_into_the_file() {
+    // Each fixture is valid under the network it was refused for.
+    let load_under = |network, name: &str| {
+        let path = Path::new(FIXTURES).join(name);
+        let overrides = Overrides {
+            network: Some(network),
+        };
+        let p = plan::load_with(&path, &overrides).unwrap();
+        // The validated plan carries the override (the report records it).
+        assert_eq!(p.cluster.network, network);
+        p
+    };
+    let p = load_under(NetworkMode::Netns, "loss_under_proxy.toml");
+    assert!(matches!(
+        &p.steps[0].action,
+        Action::Degrade { degradation, .. } if degradation.loss == Some(0.1)
+    ));
+    let p = load_under(NetworkMode::Proxy, "reset_under_netns.toml");
+    // The hash is still that of the file's bytes.
+    let text = std::fs::read_to_string(Path::new(FIXTURES).join("reset_under_netns.toml")).unwrap();
+    let same = text.replace("network = \"netns\"", "network = \"proxy\"");
+    assert_ne!(
+        p.hash,
+        plan::parse(&same, Path::new("x.toml")).unwrap().hash
+    );
+    assert_eq!(
+        p.hash,
+        plan::parse_with(
+            &text,
+            Path::new("x.toml"),
+            &Overrides {
+                network: Some(NetworkMode::Proxy)
+            }
+        )
+        .unwrap()
+        .hash
+    );
+    load_under(NetworkMode::Netns, "capture_without_netns.toml");
+    assert_eq!(
+        error_under(NetworkMode::None, "loss_under_proxy.toml"),
+        "tests/fixtures/plans/loss_under_proxy.toml:6:9: step[0].fault: a degrade step needs network faults, but --network none"
+    );
+    // The full plan (netns) under the proxy mesh: every packet-level
+    // setting, each where the file has it, the override named.
+    let f = "tests/fixtures/plans/full.toml";
+    let needs = "needs network = \"netns\"; --network proxy relays TCP byte streams, not packets";
+    let capture =
+        "capture records the packets of the netns wire, which --network proxy does not have; it needs network = \"netns\"";
+    assert_eq!(
+        error_under(NetworkMode::Proxy, "full.toml"),
+        [
+            format!("{f}:18:11: cluster.capture: {capture}"),
+            format!("{f}:19:17: cluster.capture_limit: {capture}"),
+            format!("{f}:35:16: step[0].distribution: `distribution` is how the jitter of each packet is drawn, a packet-level setting that {needs}"),
+            format!("{f}:37:8: step[0].loss: `loss` is a packet-level fault that {needs}"),
+            format!("{f}:38:13: step[0].duplicate: `duplicate` is a packet-level fault that {needs}"),
+            format!("{f}:39:11: step[0].reorder: `reorder` is a packet-level fault that {needs}"),
+            format!("{f}:40:7: step[0].gap: `gap` is how long a reordered packet is held back, a packet-level setting that {needs}"),
+            format!("{f}:41:11: step[0].corrupt: `corrupt` is a packet-level fault that {needs}"),
+        ]
+        .join("\n")
+    );
+}
+
+#[test]
+fn shipped_bug_plans_validate_under_either_network_with_faults() {
+    let dir = Path::new("../experiments/bugs");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        seen += 1;
+        for network in [NetworkMode::Proxy, NetworkMode::Netns] {
+            let overrides = Overrides {
+                network: Some(network),
+            };
+            match plan::load_with(&path, &overrides) {
+                Ok(p) => assert_eq!(p.cluster.network, network),
+                Err(e) => panic!("{} under --network {network}: {e}", path.display()),
+            }
+        }
+    }
+    assert!(seen > 0, "no bug plans in {}", dir.display());
+}
+
+#[test]
 fn availability_is_a_bound_not_something_to_find() {
     assert_eq!(
         error_of("finds_availability.toml"),
@@ -243,7 +375,7 @@ fn full_plan_parses_to_the_expected_value() {
             },
             separate_peer_port: true,
             stop_timeout: secs(2),
-            capture: None,
+            capture: Some(Capture { limit: 20 << 20 }),
         },
         workload: WorkloadSpec {
             kind: WorkloadKind::Kv {
@@ -278,7 +410,7 @@ fn full_plan_parses_to_the_expected_value() {
                     signal: libc::SIGTERM,
                     restart_after: Some(secs(5)),
                 },
-                line: 45,
+                line: 51,
             },
             Step {
                 at: secs(20),
@@ -286,7 +418,7 @@ fn full_plan_parses_to_the_expected_value() {
                     target: Target::Nodes(n(&[0, 2])),
                     for_: Some(secs(2)),
                 },
-                line: 52,
+                line: 58,
             },
             Step {
                 at: secs(25),
@@ -326,10 +458,15 @@ fn full_plan_parses_to_the_expected_value() {
                     degradation: Degradation {
                         latency: Some(ms(50)),
                         jitter: Some(ms(10)),
+                        distribution: Distribution::Normal,
                         bandwidth: Some(1_000_000),
-                        reset: Some(0.01),
-                        stall: Some(0.02),
-                        ..Degradation::default()
+                        loss: Some(0.01),
+                        duplicate: Some(0.02),
+                        reorder: Some(0.05),
+                        gap: Some(ms(3)),
+                        corrupt: Some(0.001),
+                        reset: None,
+                        stall: None,
                     },
                     for_: Some(secs(10)),
                 },
@@ -468,6 +605,9 @@ const VALUES: &[&str] = &[
     "\"isolate(all)\"",
     "\"ring\"",
     "\"1MB/s\"",
+    "\"100MB\"",
+    "\"normal\"",
+    "\"netns\"",
     "\"none\"",
     "\"probe\"",
     "\"\"",
@@ -502,6 +642,16 @@ const KEYS: &[&str] = &[
     "latency",
     "jitter",
     "bandwidth",
+    "distribution",
+    "loss",
+    "duplicate",
+    "reorder",
+    "gap",
+    "corrupt",
+    "reset",
+    "stall",
+    "capture",
+    "capture_limit",
     "finds",
     "sise",
     "[cluster]",

@@ -37,12 +37,19 @@ pub struct Args {
     /// This node's id (unique in the cluster).
     #[arg(long)]
     pub id: String,
-    /// Address serving both clients and peers (HTTP/1.1).
+    /// Address serving both clients and peers (HTTP/1.1). Required unless
+    /// --cluster is given; with --cluster it is where the node binds (e.g.
+    /// 0.0.0.0:PORT) instead of its own entry.
     #[arg(long)]
-    pub listen: SocketAddr,
+    pub listen: Option<SocketAddr>,
     /// A peer as ID=HOST:PORT: where this node sends that peer's messages (repeatable).
     #[arg(long = "peer", value_parser = parse_peer)]
     pub peers: Vec<(String, SocketAddr)>,
+    /// Every member, this node included, as ID=HOST:PORT,ID=HOST:PORT,...
+    /// (one argument, the same for every node): the entry of --id is where
+    /// this node listens, the others are its peers. Instead of --peer.
+    #[arg(long, value_name = "ID=HOST:PORT,...", value_parser = parse_cluster)]
+    pub cluster: Option<Members>,
     /// Directory of the write-ahead log (created if missing).
     #[arg(long)]
     pub data_dir: PathBuf,
@@ -64,18 +71,68 @@ fn parse_peer(s: &str) -> Result<(String, SocketAddr), String> {
     Ok((id.to_string(), addr))
 }
 
-impl Args {
-    /// Validates the parsed arguments into a node configuration.
-    pub fn into_config(self) -> Result<NodeConfig, String> {
-        let mut seen = std::collections::HashSet::new();
-        for (p, _) in &self.peers {
-            if *p == self.id {
-                return Err(format!("--peer {p} names this node itself"));
-            }
-            if !seen.insert(p.clone()) {
-                return Err(format!("--peer {p} given twice"));
-            }
+/// The members of `--cluster`, in the order given: ids distinct, none empty.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Members(pub Vec<(String, SocketAddr)>);
+
+fn parse_cluster(s: &str) -> Result<Members, String> {
+    let mut members: Vec<(String, SocketAddr)> = Vec::new();
+    for entry in s.split(',').map(str::trim) {
+        if entry.is_empty() {
+            return Err(format!(
+                "empty entry in {s:?}; expected ID=HOST:PORT,ID=HOST:PORT,..."
+            ));
         }
+        let (id, addr) = parse_peer(entry)?;
+        if members.iter().any(|(m, _)| *m == id) {
+            return Err(format!("{id} is listed twice in {s:?}"));
+        }
+        members.push((id, addr));
+    }
+    Ok(Members(members))
+}
+
+impl Args {
+    /// Validates the parsed arguments into a node configuration: `--listen`
+    /// with `--peer`s, or `--cluster` (where the node finds itself by `--id`,
+    /// and `--listen`, when given, replaces its own entry as bind address).
+    pub fn into_config(self) -> Result<NodeConfig, String> {
+        let (listen, peers) = match (self.cluster, self.listen) {
+            (Some(_), _) if !self.peers.is_empty() => return Err(
+                "give either --cluster or --peer, not both (--cluster already lists every peer)"
+                    .to_string(),
+            ),
+            (Some(Members(members)), listen) => {
+                let Some(own) = members.iter().find(|(m, _)| *m == self.id).map(|m| m.1) else {
+                    let ids: Vec<&str> = members.iter().map(|(m, _)| m.as_str()).collect();
+                    return Err(format!(
+                        "--id {} is not in --cluster (its members are {})",
+                        self.id,
+                        ids.join(", ")
+                    ));
+                };
+                let peers = members.into_iter().filter(|(m, _)| *m != self.id).collect();
+                (listen.unwrap_or(own), peers)
+            }
+            (None, Some(listen)) => {
+                let mut seen = std::collections::HashSet::new();
+                for (p, _) in &self.peers {
+                    if *p == self.id {
+                        return Err(format!("--peer {p} names this node itself"));
+                    }
+                    if !seen.insert(p.clone()) {
+                        return Err(format!("--peer {p} given twice"));
+                    }
+                }
+                (listen, self.peers)
+            }
+            (None, None) => {
+                return Err(
+                    "give --listen (with a --peer per peer) or --cluster with every member"
+                        .to_string(),
+                )
+            }
+        };
         let mut bugs = Bugs::default();
         for b in &self.bugs {
             match b {
@@ -86,8 +143,8 @@ impl Args {
         }
         Ok(NodeConfig {
             id: self.id,
-            listen: self.listen,
-            peers: self.peers,
+            listen,
+            peers,
             data_dir: self.data_dir,
             bugs,
         })
@@ -155,6 +212,147 @@ where
         Err(e) => {
             tracing::error!(error = %e, "node failed");
             ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Result<NodeConfig, String> {
+        let argv = ["sample-node", "--data-dir", "/tmp/d"]
+            .into_iter()
+            .chain(args.iter().copied());
+        Args::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .into_config()
+    }
+
+    /// The error of an argument list that must be refused.
+    fn refused(args: &[&str]) -> String {
+        match config(args) {
+            Ok(c) => panic!("{args:?} should be refused, got {c:?}"),
+            Err(e) => e,
+        }
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    const CLUSTER: &str = "n0=10.0.0.1:7000,n1=10.0.0.2:7000,n2=10.0.0.3:7000";
+
+    #[test]
+    fn listen_and_peers_as_before() {
+        let c = config(&[
+            "--id",
+            "n0",
+            "--listen",
+            "127.0.0.1:7000",
+            "--peer",
+            "n1=127.0.0.1:7001",
+        ])
+        .unwrap();
+        assert_eq!(c.listen, addr("127.0.0.1:7000"));
+        assert_eq!(c.peers, vec![("n1".to_string(), addr("127.0.0.1:7001"))]);
+        assert_eq!(
+            refused(&[
+                "--id",
+                "n0",
+                "--listen",
+                "127.0.0.1:7000",
+                "--peer",
+                "n0=127.0.0.1:7001"
+            ]),
+            "--peer n0 names this node itself"
+        );
+    }
+
+    #[test]
+    fn cluster_gives_the_own_address_and_the_peers_in_order() {
+        let c = config(&["--id", "n1", "--cluster", CLUSTER]).unwrap();
+        assert_eq!(c.id, "n1");
+        assert_eq!(c.listen, addr("10.0.0.2:7000"));
+        assert_eq!(
+            c.peers,
+            vec![
+                ("n0".to_string(), addr("10.0.0.1:7000")),
+                ("n2".to_string(), addr("10.0.0.3:7000")),
+            ]
+        );
+        // --listen wins for the bind address; the peers stay.
+        let c = config(&[
+            "--id",
+            "n1",
+            "--cluster",
+            CLUSTER,
+            "--listen",
+            "0.0.0.0:7000",
+        ])
+        .unwrap();
+        assert_eq!(c.listen, addr("0.0.0.0:7000"));
+        assert_eq!(c.peers.len(), 2);
+        // One member: no peers. Spaces around entries are ignored.
+        let c = config(&["--id", "a", "--cluster", "a=[::1]:9"]).unwrap();
+        assert_eq!((c.listen, c.peers), (addr("[::1]:9"), vec![]));
+        let c = config(&["--id", "b", "--cluster=a=127.0.0.1:1, b=127.0.0.1:2"]).unwrap();
+        assert_eq!(c.listen, addr("127.0.0.1:2"));
+    }
+
+    #[test]
+    fn cluster_errors_are_clear() {
+        assert_eq!(
+            refused(&["--id", "n7", "--cluster", CLUSTER]),
+            "--id n7 is not in --cluster (its members are n0, n1, n2)"
+        );
+        assert_eq!(
+            refused(&[
+                "--id",
+                "n0",
+                "--cluster",
+                CLUSTER,
+                "--peer",
+                "n1=10.0.0.2:7000"
+            ]),
+            "give either --cluster or --peer, not both (--cluster already lists every peer)"
+        );
+        assert_eq!(
+            refused(&["--id", "n0"]),
+            "give --listen (with a --peer per peer) or --cluster with every member"
+        );
+        let parse_error = |cluster: &str| refused(&["--id", "n0", "--cluster", cluster]);
+        for (cluster, says) in [
+            ("n0=10.0.0.1:7000,n0=10.0.0.2:7000", "n0 is listed twice"),
+            ("n0=10.0.0.1:7000,", "empty entry"),
+            ("n0=10.0.0.1:7000,,n1=10.0.0.2:7000", "empty entry"),
+            ("n0=10.0.0.1:7000,n1", "expected ID=HOST:PORT, got \"n1\""),
+            ("n0=10.0.0.1", "bad address in \"n0=10.0.0.1\""),
+            ("=10.0.0.1:7000", "empty peer id"),
+            ("n0=host:7000", "bad address"),
+        ] {
+            let e = parse_error(cluster);
+            assert!(e.contains("--cluster"), "{cluster:?}: {e}");
+            assert!(e.contains(says), "{cluster:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn argument_errors_exit_2() {
+        let run = |args: &[&str]| {
+            let argv = ["sample-node", "--data-dir", "/tmp/d"]
+                .into_iter()
+                .chain(args.iter().copied())
+                .map(String::from)
+                .collect::<Vec<_>>();
+            cli_main(argv)
+        };
+        for args in [
+            &["--id", "n7", "--cluster", CLUSTER][..],
+            &["--id", "n0"],
+            &["--id", "n0", "--cluster", "n0=x"],
+        ] {
+            assert_eq!(run(args), ExitCode::from(2), "{args:?}");
         }
     }
 }

@@ -6,7 +6,7 @@
 //! [`crate::cli`].
 
 use super::exit::Exit;
-use crate::plan;
+use crate::plan::{self, NetworkMode};
 use crate::run::ProgressMode;
 use clap::{Args, Parser, Subcommand};
 use std::ffi::OsString;
@@ -80,6 +80,11 @@ pub struct RunArgs {
     /// Override the plan's duration (e.g. 10s, 2m).
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// Run under this network instead of the plan's [cluster] network:
+    /// proxy, netns or none. The plan is validated for it, and the report
+    /// records it.
+    #[arg(long, value_name = "MODE", value_parser = parse_network)]
+    pub network: Option<NetworkMode>,
     /// Progress display: auto (bar on a terminal), lines or quiet.
     #[arg(long, default_value = "auto", value_parser = parse_progress)]
     pub progress: ProgressMode,
@@ -129,6 +134,10 @@ pub struct CompareArgs {
 pub struct ValidateArgs {
     #[arg(required = true)]
     pub plans: Vec<PathBuf>,
+    /// Check the plans for this network instead of their [cluster] network:
+    /// proxy, netns or none (as `rift run --network` would run them).
+    #[arg(long, value_name = "MODE", value_parser = parse_network)]
+    pub network: Option<NetworkMode>,
 }
 
 // `rift check`.
@@ -165,6 +174,10 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     plan::parse_duration(s)
 }
 
+fn parse_network(s: &str) -> Result<NetworkMode, String> {
+    NetworkMode::from_name(s).ok_or_else(|| format!("expected proxy, netns or none, found `{s}`"))
+}
+
 fn parse_fraction(s: &str) -> Result<f64, String> {
     crate::report::compare::parse_fraction(s)
 }
@@ -175,5 +188,50 @@ fn parse_progress(s: &str) -> Result<ProgressMode, String> {
         "lines" => Ok(ProgressMode::Lines),
         "quiet" => Ok(ProgressMode::Quiet),
         other => Err(format!("expected auto, lines or quiet, found `{other}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("rift").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn network_overrides_the_plans_network_for_run_and_validate() {
+        let Ok(Cli {
+            command: Command::Run(run),
+            ..
+        }) = cli(&["run", "--network", "netns", "p.toml"])
+        else {
+            panic!("run --network netns should parse");
+        };
+        assert_eq!(run.network, Some(NetworkMode::Netns));
+        let Ok(Cli {
+            command: Command::Run(run),
+            ..
+        }) = cli(&["run", "p.toml"])
+        else {
+            panic!("run should parse");
+        };
+        assert_eq!(run.network, None);
+        let Ok(Cli {
+            command: Command::Validate(v),
+            ..
+        }) = cli(&["validate", "--network=none", "p.toml"])
+        else {
+            panic!("validate --network=none should parse");
+        };
+        assert_eq!(v.network, Some(NetworkMode::None));
+        let Err(e) = cli(&["run", "--network", "tap", "p.toml"]) else {
+            panic!("--network tap should be refused");
+        };
+        assert!(
+            e.to_string()
+                .contains("expected proxy, netns or none, found `tap`"),
+            "{e}"
+        );
     }
 }

@@ -6,13 +6,14 @@
 
 use super::exit::Exit;
 use super::print::errln;
-use crate::plan::{self, Plan};
+use crate::plan::{self, Overrides, Plan};
 use crate::run::many;
 use std::path::PathBuf;
 
-/// Expands directories and loads every plan. On any problem prints them all
-/// and returns [`Exit::Invalid`].
-pub(super) fn load(args: &[PathBuf]) -> Result<Vec<Plan>, Exit> {
+/// Expands directories and loads every plan, each validated with
+/// `overrides` applied. On any problem prints them all and returns
+/// [`Exit::Invalid`].
+pub(super) fn load(args: &[PathBuf], overrides: &Overrides) -> Result<Vec<Plan>, Exit> {
     let paths = many::expand_plan_paths(args).map_err(|e| {
         errln!("error: {e}");
         Exit::Invalid
@@ -20,7 +21,7 @@ pub(super) fn load(args: &[PathBuf]) -> Result<Vec<Plan>, Exit> {
     let mut plans = Vec::new();
     let mut bad = false;
     for p in &paths {
-        match plan::load(p) {
+        match plan::load_with(p, overrides) {
             Ok(plan) => plans.push(plan),
             Err(e) => {
                 // One line per problem, each marked, so none reads as context.

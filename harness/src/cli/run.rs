@@ -14,6 +14,7 @@ use super::args::RunArgs;
 use super::exit::Exit;
 use super::plans;
 use super::print::{errln, out, outln};
+use crate::plan::Overrides;
 use crate::report::{aggregate_table, terminal_table, verdict_word, PlanRun};
 use crate::run::{many, RunOptions};
 
@@ -25,6 +26,7 @@ pub fn run(args: RunArgs) -> Exit {
         seed,
         label,
         duration,
+        network,
         progress,
         fail_fast,
     } = args;
@@ -36,7 +38,9 @@ pub fn run(args: RunArgs) -> Exit {
         progress,
         sample_node_program: None,
     };
-    let plans = match plans::load(&plans) {
+    // The network is part of what validation checks, so it is applied to
+    // the plans as they load; each validated plan carries it.
+    let plans = match plans::load(&plans, &Overrides { network }) {
         Ok(p) => p,
         Err(exit) => return exit,
     };

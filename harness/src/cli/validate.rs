@@ -7,10 +7,14 @@ use super::args::ValidateArgs;
 use super::exit::Exit;
 use super::plans;
 use super::print::outln;
+use crate::plan::Overrides;
 
 /// [`Exit::Pass`] when every plan is valid, [`Exit::Invalid`] otherwise.
 pub fn validate(args: &ValidateArgs) -> Exit {
-    let plans = match plans::load(&args.plans) {
+    let overrides = Overrides {
+        network: args.network,
+    };
+    let plans = match plans::load(&args.plans, &overrides) {
         Ok(p) => p,
         Err(exit) => return exit,
     };

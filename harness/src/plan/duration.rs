@@ -1,5 +1,5 @@
-//! Human durations (`500ms`, `1.5s`, `2m`) and byte rates (`1MB/s`) as they
-//! appear in plans. Pure string functions: they never panic and never round a
+//! Human durations (`500ms`, `1.5s`, `2m`), byte rates (`1MB/s`) and sizes
+//! (`100MB`) as they appear in plans. Pure string functions: they never panic and never round a
 //! decimal through floating point, so `0.1s` is exactly 100 ms.
 
 use std::time::Duration;
@@ -62,23 +62,58 @@ pub fn parse_rate(s: &str) -> Result<u64, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(body.len());
     let (number, unit) = body.split_at(split);
-    let per: u128 = match unit.trim_start() {
-        "B" => 1,
-        "KB" | "kB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        other => {
-            return Err(format!(
-                "unknown rate unit `{other}/s` in \"{s}\"; use B/s, KB/s, MB/s, GB/s, KiB/s, MiB/s or GiB/s"
-            ))
-        }
+    let unit = unit.trim_start();
+    let Some(per) = byte_unit(unit) else {
+        return Err(format!(
+            "unknown rate unit `{unit}/s` in \"{s}\"; use B/s, KB/s, MB/s, GB/s, KiB/s, MiB/s or GiB/s"
+        ));
     };
     let bytes = decimal_times(number, per)
         .ok_or_else(|| format!("expected a byte rate like \"1MB/s\", found \"{s}\""))?;
     u64::try_from(bytes).map_err(|_| format!("byte rate \"{s}\" is too large"))
+}
+
+/// Parses a size in bytes: `"100MB"`, `"512KiB"`, `"1GB"`, `"1.5MB"`,
+/// `"64B"`, with the units of [`parse_rate`] (decimal ones powers of 1000,
+/// binary ones powers of 1024). The unit is required; a fraction of a byte
+/// is dropped.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let unit = unit.trim_start();
+    let per = match byte_unit(unit) {
+        Some(per) => per,
+        None if unit.is_empty() => {
+            return Err(format!(
+                "expected a size with a unit (B, KB, MB, GB, KiB, MiB, GiB) like \"100MB\", found \"{s}\""
+            ))
+        }
+        None => {
+            return Err(format!(
+                "unknown size unit `{unit}` in \"{s}\"; use B, KB, MB, GB, KiB, MiB or GiB"
+            ))
+        }
+    };
+    let bytes = decimal_times(number, per)
+        .ok_or_else(|| format!("expected a size like \"100MB\" or \"1.5GB\", found \"{s}\""))?;
+    u64::try_from(bytes).map_err(|_| format!("size \"{s}\" is too large"))
+}
+
+/// Bytes per unit of a rate or a size, for the units plans may write.
+fn byte_unit(unit: &str) -> Option<u128> {
+    match unit {
+        "B" => Some(1),
+        "KB" | "kB" => Some(1_000),
+        "MB" => Some(1_000_000),
+        "GB" => Some(1_000_000_000),
+        "KiB" => Some(1 << 10),
+        "MiB" => Some(1 << 20),
+        "GiB" => Some(1 << 30),
+        _ => None,
+    }
 }
 
 /// `number * scale` for a plain decimal (`12`, `1.5`, `.5`), exact and
@@ -190,6 +225,61 @@ mod tests {
         for bad in ["", "1MB", "1XB/s", "MB/s", "-1MB/s", "1 Mb/s"] {
             assert!(parse_rate(bad).is_err(), "{bad:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn sizes_accept_decimal_and_binary_units() {
+        assert_eq!(parse_size("100MB"), Ok(100_000_000));
+        assert_eq!(parse_size("512KB"), Ok(512_000));
+        assert_eq!(parse_size("512kB"), Ok(512_000));
+        assert_eq!(parse_size("1GB"), Ok(1_000_000_000));
+        assert_eq!(parse_size("20MiB"), Ok(20 * 1_048_576));
+        assert_eq!(parse_size("2KiB"), Ok(2_048));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("64B"), Ok(64));
+        assert_eq!(parse_size("1.5MB"), Ok(1_500_000));
+        assert_eq!(parse_size(" 3 MB "), Ok(3_000_000));
+        assert_eq!(parse_size("0B"), Ok(0));
+        // A fraction of a byte is dropped.
+        assert_eq!(parse_size("1.5B"), Ok(1));
+        assert_eq!(parse_size("18446744073709551615B"), Ok(u64::MAX));
+    }
+
+    #[test]
+    fn sizes_reject_missing_or_unknown_units_and_signs() {
+        for bad in [
+            "",
+            "  ",
+            "100",
+            "MB",
+            "-1MB",
+            "+1MB",
+            "1 Mb",
+            "1MB/s",
+            "1XB",
+            "1..2MB",
+            "1e3MB",
+            "1TB",
+            "18446744073709551616B",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad:?} should be rejected");
+        }
+        assert_eq!(
+            parse_size("100"),
+            Err("expected a size with a unit (B, KB, MB, GB, KiB, MiB, GiB) like \"100MB\", found \"100\"".into())
+        );
+        assert_eq!(
+            parse_size("1Mb"),
+            Err("unknown size unit `Mb` in \"1Mb\"; use B, KB, MB, GB, KiB, MiB or GiB".into())
+        );
+        assert_eq!(
+            parse_size("99999999999GB"),
+            Err("size \"99999999999GB\" is too large".into())
+        );
+        assert_eq!(
+            parse_size(".MB"),
+            Err("expected a size like \"100MB\" or \"1.5GB\", found \".MB\"".into())
+        );
     }
 
     #[test]

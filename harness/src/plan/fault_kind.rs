@@ -1,9 +1,10 @@
 //! The closed set of fault kinds a `[[step]]` may name, and the one table of
-//! the step keys each kind accepts. Validation, messages and the runner all
-//! derive from here; it must never grow a wildcard arm (a new kind is one
+//! the step keys each kind accepts (and the network a key needs, when only
+//! one network can make it). Validation, messages and the runner all derive
+//! from here; it must never grow a wildcard arm (a new kind is one
 //! variant, and the compiler lists every place that must handle it).
 
-use super::types::Action;
+use super::types::{Action, NetworkMode};
 use std::fmt;
 
 /// What a step does, as plans name it (`fault = "kill"`).
@@ -71,12 +72,43 @@ impl FaultKind {
                 "links",
                 "latency",
                 "jitter",
+                "distribution",
                 "bandwidth",
+                "loss",
+                "duplicate",
+                "reorder",
+                "gap",
+                "corrupt",
                 "reset",
                 "stall",
                 "for",
             ],
             FaultKind::Restore => &["at", "fault", "links"],
+        }
+    }
+
+    /// The one network that can make `key` of a step of this kind, when
+    /// only one can: a degrade step's `reset` and `stall` act on TCP
+    /// connections, which only the proxy mesh relays; its `loss`,
+    /// `duplicate`, `reorder`, `gap`, `corrupt` and `distribution` act on
+    /// packets, which only the netns wire forwards. `None` for every other
+    /// key (any network with faults makes it).
+    pub fn key_needs(self, key: &str) -> Option<NetworkMode> {
+        match self {
+            FaultKind::Degrade => match key {
+                "reset" | "stall" => Some(NetworkMode::Proxy),
+                "distribution" | "loss" | "duplicate" | "reorder" | "gap" | "corrupt" => {
+                    Some(NetworkMode::Netns)
+                }
+                _ => None,
+            },
+            FaultKind::Kill
+            | FaultKind::Restart
+            | FaultKind::Pause
+            | FaultKind::Resume
+            | FaultKind::Partition
+            | FaultKind::Heal
+            | FaultKind::Restore => None,
         }
     }
 
@@ -158,11 +190,46 @@ mod tests {
                 "links",
                 "latency",
                 "jitter",
+                "distribution",
                 "bandwidth",
+                "loss",
+                "duplicate",
+                "reorder",
+                "gap",
+                "corrupt",
                 "reset",
                 "stall",
             ]
         );
+    }
+
+    #[test]
+    fn only_degrade_keys_need_one_network() {
+        let proxy = ["reset", "stall"];
+        let netns = [
+            "distribution",
+            "loss",
+            "duplicate",
+            "reorder",
+            "gap",
+            "corrupt",
+        ];
+        for k in FaultKind::ALL {
+            for key in k.keys() {
+                let expected = if k != FaultKind::Degrade {
+                    None
+                } else if proxy.contains(key) {
+                    Some(NetworkMode::Proxy)
+                } else if netns.contains(key) {
+                    Some(NetworkMode::Netns)
+                } else {
+                    None
+                };
+                assert_eq!(k.key_needs(key), expected, "{k}.{key}");
+            }
+        }
+        // A key no kind takes needs nothing.
+        assert_eq!(FaultKind::Degrade.key_needs("zap"), None);
     }
 
     #[test]

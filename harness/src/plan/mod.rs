@@ -15,7 +15,7 @@ mod template;
 mod types;
 mod validate;
 
-pub use duration::{format_duration, parse_duration, parse_rate};
+pub use duration::{format_duration, parse_duration, parse_rate, parse_size};
 pub use error::PlanError;
 pub use fault_kind::FaultKind;
 pub use target::{parse_signal, parse_target, parse_topology};
@@ -25,9 +25,25 @@ pub use types::*;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
+/// What the command line changes in a plan before it is validated (the plan
+/// is then validated as if the file said so; errors still point into the
+/// file). The default changes nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// Replaces `[cluster] network` (`rift run --network MODE`). Which steps
+    /// and settings are valid depends on it, so it must be known here.
+    pub network: Option<NetworkMode>,
+}
+
 /// Reads and validates the plan at `path`. The plan's `hash` is the hex
 /// SHA-256 of the file's bytes.
 pub fn load(path: &Path) -> Result<Plan, PlanError> {
+    load_with(path, &Overrides::default())
+}
+
+/// [`load`], with `overrides` applied before validation. The hash is still
+/// that of the file's bytes.
+pub fn load_with(path: &Path, overrides: &Overrides) -> Result<Plan, PlanError> {
     let bytes = std::fs::read(path).map_err(|source| PlanError::Io {
         path: path.to_path_buf(),
         source,
@@ -44,13 +60,18 @@ pub fn load(path: &Path) -> Result<Plan, PlanError> {
             message: "the file is not valid UTF-8".to_string(),
         }
     })?;
-    parse(&src, path)
+    parse_with(&src, path, overrides)
 }
 
 /// Validates plan source text; `path` is only recorded and used in messages.
 /// The hash is that of `src`'s bytes, the same as [`load`] gives.
 pub fn parse(src: &str, path: &Path) -> Result<Plan, PlanError> {
-    validate::validate(src, path, hash_hex(src.as_bytes()))
+    parse_with(src, path, &Overrides::default())
+}
+
+/// [`parse`], with `overrides` applied before validation.
+pub fn parse_with(src: &str, path: &Path, overrides: &Overrides) -> Result<Plan, PlanError> {
+    validate::validate(src, path, hash_hex(src.as_bytes()), overrides)
 }
 
 fn hash_hex(bytes: &[u8]) -> String {

@@ -206,6 +206,31 @@ pub enum NetworkMode {
     None,
 }
 
+impl NetworkMode {
+    /// Every mode, in the order messages list them.
+    pub const ALL: [NetworkMode; 3] = [NetworkMode::Proxy, NetworkMode::Netns, NetworkMode::None];
+
+    /// The name plans (`[cluster] network`) and `rift run --network` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            NetworkMode::Proxy => "proxy",
+            NetworkMode::Netns => "netns",
+            NetworkMode::None => "none",
+        }
+    }
+
+    /// The mode a plan or the command line names, if any.
+    pub fn from_name(name: &str) -> Option<NetworkMode> {
+        NetworkMode::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+impl fmt::Display for NetworkMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct WorkloadSpec {
     pub kind: WorkloadKind,

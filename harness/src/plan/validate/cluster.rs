@@ -1,11 +1,11 @@
 //! The `[cluster]` section: size, loopback host, the node command (an
 //! external program with templated `args`, or the bundled sample node with
-//! its `bug`s), environment, network mode, readiness, leader query and peers
-//! format. It checks templates against their scope; it never renders them
+//! its `bug`s), environment, network mode (which `--network` may replace),
+//! packet capture, readiness, leader query and peers format. It checks templates against their scope; it never renders them
 //! nor starts anything.
 
 use super::primitives::{backticked, describe, suggest, Tbl, Value};
-use super::{Validator, MAX_NODES};
+use super::{Net, Validator, MAX_NODES};
 use crate::plan::template::TemplateScope;
 use crate::plan::types::*;
 use std::collections::BTreeMap;
@@ -27,6 +27,8 @@ const CLUSTER_KEYS: &[&str] = &[
     "peers",
     "separate_peer_port",
     "stop_timeout",
+    "capture",
+    "capture_limit",
 ];
 
 impl Validator<'_> {
@@ -54,7 +56,20 @@ impl Validator<'_> {
         };
         let node_command = self.node_command(t, separate_peer_port, &mut ok);
         let env = self.env(t, separate_peer_port, &mut ok);
-        let network = self.network(t, &mut ok);
+        // The file's value is checked even when `--network` replaces it.
+        let net = match (self.network_override, self.network(t)) {
+            (Some(mode), _) => Some(Net {
+                mode,
+                overridden: true,
+            }),
+            (None, Some(mode)) => Some(Net {
+                mode,
+                overridden: false,
+            }),
+            (None, None) => None,
+        };
+        ok &= net.is_some();
+        let capture = self.capture(t, net, &mut ok);
         let ready = self.table(t, "ready").and_then(|r| self.ready(&r));
         let leader = match t.get("leader") {
             None if node_command
@@ -85,11 +100,11 @@ impl Validator<'_> {
             env,
             ready: ready?,
             leader: leader?,
-            network,
+            network: net?.mode,
             peers: peers?,
             separate_peer_port,
             stop_timeout: stop_timeout?,
-            capture: None,
+            capture,
         })
     }
 
@@ -206,27 +221,71 @@ impl Validator<'_> {
         env
     }
 
-    /// `network`: proxy (the default), netns or none. Clears `ok` on an error.
-    fn network(&mut self, t: &Tbl<'_, '_>, ok: &mut bool) -> NetworkMode {
+    /// `network`: proxy (the default), netns or none; `None` after an error.
+    fn network(&mut self, t: &Tbl<'_, '_>) -> Option<NetworkMode> {
         match self.string(t, "network") {
-            None => {
-                *ok &= t.get("network").is_none();
-                NetworkMode::Proxy
-            }
-            Some((n, span)) => match n.as_str() {
-                "proxy" => NetworkMode::Proxy,
-                "netns" => NetworkMode::Netns,
-                "none" => NetworkMode::None,
-                _ => {
-                    *ok = false;
+            None => t.get("network").is_none().then_some(NetworkMode::Proxy),
+            Some((n, span)) => {
+                let mode = NetworkMode::from_name(&n);
+                if mode.is_none() {
                     self.error(
                         span,
                         t.field("network"),
                         format!("expected \"proxy\", \"netns\" or \"none\", found {n:?}"),
                     );
-                    NetworkMode::Proxy
                 }
-            },
+                mode
+            }
+        }
+    }
+
+    /// `capture` (default false) and `capture_limit` (a size, by default
+    /// [`Capture::DEFAULT_LIMIT`]): only the netns wire has packets to
+    /// record. `capture = false` asks for nothing and is accepted under any
+    /// network. `net` is unknown when `network` is invalid; then only the
+    /// values are checked. Clears `ok` on an error.
+    fn capture(&mut self, t: &Tbl<'_, '_>, net: Option<Net>, ok: &mut bool) -> Option<Capture> {
+        let on = match t.get("capture") {
+            None => Some(false),
+            Some(_) => self.bool(t, "capture"),
+        };
+        *ok &= on.is_some();
+        if let Some(net) = net.filter(|n| n.mode != NetworkMode::Netns) {
+            let wanted = [
+                ("capture", on == Some(true)),
+                ("capture_limit", t.get("capture_limit").is_some()),
+            ];
+            for (key, asked) in wanted {
+                if let (true, Some(v)) = (asked, t.get(key)) {
+                    *ok = false;
+                    self.error(
+                        v.span(),
+                        t.field(key),
+                        format!(
+                            "capture records the packets of the netns wire, which {} does not have; it needs network = \"netns\"",
+                            net.said()
+                        ),
+                    );
+                }
+            }
+            return None;
+        }
+        let limit = match t.get("capture_limit") {
+            None => Some(Capture::DEFAULT_LIMIT),
+            Some(v) if on == Some(false) => {
+                self.error(
+                    v.span(),
+                    t.field("capture_limit"),
+                    "`capture_limit` bounds the capture; give `capture = true` too",
+                );
+                None
+            }
+            Some(_) => self.size(t, "capture_limit"),
+        };
+        *ok &= limit.is_some();
+        match (on, limit) {
+            (Some(true), Some(limit)) => Some(Capture { limit }),
+            (Some(false) | None, _) | (Some(true), None) => None,
         }
     }
 
@@ -466,7 +525,7 @@ impl Validator<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{err, ok};
+    use super::super::testing::{err, err_under, ok, ok_under};
     use crate::plan::types::*;
     use std::time::Duration;
 
@@ -563,5 +622,119 @@ mod tests {
         for bug in SampleBug::ALL {
             assert_eq!(SampleBug::from_name(bug.name()), Some(bug));
         }
+    }
+
+    #[test]
+    fn capture_is_off_by_default_and_bounded_when_on() {
+        assert_eq!(ok("").cluster.capture, None);
+        let netns = "[cluster]\nnetwork = \"netns\"\n";
+        assert_eq!(ok(netns).cluster.capture, None);
+        assert_eq!(
+            ok(&format!("{netns}capture = false\n")).cluster.capture,
+            None
+        );
+        assert_eq!(
+            ok(&format!("{netns}capture = true\n")).cluster.capture,
+            Some(Capture {
+                limit: Capture::DEFAULT_LIMIT
+            })
+        );
+        for (limit, bytes) in [
+            ("\"100MB\"", 100_000_000),
+            ("\"512KB\"", 512_000),
+            ("\"1GB\"", 1_000_000_000),
+            ("\"20MiB\"", 20 << 20),
+            ("4096", 4096),
+            ("1_000", 1000),
+        ] {
+            assert_eq!(
+                ok(&format!("{netns}capture = true\ncapture_limit = {limit}\n"))
+                    .cluster
+                    .capture,
+                Some(Capture { limit: bytes }),
+                "{limit}"
+            );
+        }
+    }
+
+    #[test]
+    fn capture_limit_must_be_a_positive_size() {
+        let on = "[cluster]\nnetwork = \"netns\"\ncapture = true\n";
+        assert_eq!(
+            err(&format!("{on}capture_limit = 0\n")),
+            "cluster.capture_limit: expected a size greater than zero"
+        );
+        assert_eq!(
+            err(&format!("{on}capture_limit = \"0MB\"\n")),
+            "cluster.capture_limit: expected a size greater than zero"
+        );
+        assert_eq!(
+            err(&format!("{on}capture_limit = -5\n")),
+            "cluster.capture_limit: expected a number of bytes or a size like \"100MB\", found -5"
+        );
+        assert_eq!(
+            err(&format!("{on}capture_limit = 1.5\n")),
+            "cluster.capture_limit: expected a number of bytes or a size like \"100MB\", found 1.5"
+        );
+        assert_eq!(
+            err(&format!("{on}capture_limit = \"100\"\n")),
+            "cluster.capture_limit: expected a size with a unit (B, KB, MB, GB, KiB, MiB, GiB) like \"100MB\", found \"100\""
+        );
+        assert_eq!(
+            err(&format!("{on}capture_limit = \"1Mb\"\n")),
+            "cluster.capture_limit: unknown size unit `Mb` in \"1Mb\"; use B, KB, MB, GB, KiB, MiB or GiB"
+        );
+        assert_eq!(
+            err("[cluster]\nnetwork = \"netns\"\ncapture = \"yes\"\n"),
+            "cluster.capture: expected true or false, found \"yes\""
+        );
+    }
+
+    #[test]
+    fn capture_limit_needs_capture_on() {
+        let netns = "[cluster]\nnetwork = \"netns\"\n";
+        for capture in ["", "capture = false\n"] {
+            assert_eq!(
+                err(&format!("{netns}{capture}capture_limit = \"1MB\"\n")),
+                "cluster.capture_limit: `capture_limit` bounds the capture; give `capture = true` too"
+            );
+        }
+        // A bad value is reported once, for what matters first.
+        assert_eq!(
+            err(&format!("{netns}capture_limit = 0\n")),
+            "cluster.capture_limit: `capture_limit` bounds the capture; give `capture = true` too"
+        );
+    }
+
+    #[test]
+    fn capture_needs_the_netns_wire() {
+        assert_eq!(
+            err("[cluster]\ncapture = true\n"),
+            "cluster.capture: capture records the packets of the netns wire, which network = \"proxy\" does not have; it needs network = \"netns\""
+        );
+        assert_eq!(
+            err("[cluster]\nnetwork = \"none\"\ncapture = true\ncapture_limit = \"1MB\"\n"),
+            [
+                "cluster.capture: capture records the packets of the netns wire, which network = \"none\" does not have; it needs network = \"netns\"",
+                "cluster.capture_limit: capture records the packets of the netns wire, which network = \"none\" does not have; it needs network = \"netns\"",
+            ]
+            .join("\n")
+        );
+        // `capture = false` asks for nothing, so any network takes it.
+        assert_eq!(ok("[cluster]\ncapture = false\n").cluster.capture, None);
+        // The override decides, both ways.
+        let on = "[cluster]\nnetwork = \"netns\"\ncapture = true\n";
+        assert_eq!(
+            err_under(NetworkMode::Proxy, on),
+            "cluster.capture: capture records the packets of the netns wire, which --network proxy does not have; it needs network = \"netns\""
+        );
+        assert_eq!(
+            ok_under(NetworkMode::Netns, "[cluster]\ncapture = true\n")
+                .cluster
+                .capture,
+            Some(Capture {
+                limit: Capture::DEFAULT_LIMIT
+            })
+        );
     }
 }

@@ -17,6 +17,7 @@ mod workload;
 
 use super::error::{position, PlanError};
 use super::types::*;
+use super::Overrides;
 use primitives::{Span, Tbl};
 use std::path::Path;
 use steps::StepCtx;
@@ -36,7 +37,12 @@ const ROOT_KEYS: &[&str] = &[
     "expect",
 ];
 
-pub(super) fn validate(src: &str, path: &Path, hash: String) -> Result<Plan, PlanError> {
+pub(super) fn validate(
+    src: &str,
+    path: &Path,
+    hash: String,
+    overrides: &Overrides,
+) -> Result<Plan, PlanError> {
     let doc = match DeTable::parse(src) {
         Ok(doc) => doc,
         Err(e) => {
@@ -51,6 +57,7 @@ pub(super) fn validate(src: &str, path: &Path, hash: String) -> Result<Plan, Pla
     };
     let mut v = Validator {
         src,
+        network_override: overrides.network,
         errors: Vec::new(),
     };
     let root = Tbl {
@@ -99,6 +106,9 @@ pub(super) fn validate(src: &str, path: &Path, hash: String) -> Result<Plan, Pla
 struct Validator<'s> {
     /// The plan's text, for the line numbers of steps.
     src: &'s str,
+    /// `--network`: replaces `[cluster] network` (whose value is still
+    /// checked).
+    network_override: Option<NetworkMode>,
     /// Span at fault, dotted field, message; sorted by position at the end.
     errors: Vec<(Span, String, String)>,
 }
@@ -150,14 +160,18 @@ impl Validator<'_> {
             cluster.as_ref().map(|c| &c.command),
             Some(NodeCommand::External { .. })
         );
-        let network = cluster.as_ref().map(|c| c.network);
+        let net = self.net(cluster.as_ref(), root);
         let workload = self
             .table(root, "workload")
-            .and_then(|t| self.workload(&t, external, network));
-        let client_links = workload
-            .as_ref()
-            .is_none_or(|w| w.via == ClientRoute::Proxy);
-        let ctx = StepCtx::new(cluster.as_ref(), root, client_links);
+            .and_then(|t| self.workload(&t, external, net));
+        // Under netns every client request crosses the wire; otherwise only
+        // `via = "proxy"` makes client links. An unknown network or workload
+        // is assumed to have them, to avoid knock-on errors.
+        let client_links = net.is_none_or(|n| n.mode == NetworkMode::Netns)
+            || workload
+                .as_ref()
+                .is_none_or(|w| w.via == ClientRoute::Proxy);
+        let ctx = StepCtx::new(cluster.as_ref(), root, client_links, net);
         let steps = self.steps(root, &ctx, duration);
         let expect = self
             .table(root, "expect")
@@ -178,25 +192,112 @@ impl Validator<'_> {
     }
 }
 
+impl Validator<'_> {
+    /// The network the plan runs under: `--network`, else the cluster's;
+    /// when the cluster has errors of its own, its raw `network` if that is
+    /// valid (absent means the default, proxy); else unknown.
+    fn net(&self, cluster: Option<&ClusterSpec>, root: &Tbl<'_, '_>) -> Option<Net> {
+        if let Some(mode) = self.network_override {
+            return Some(Net {
+                mode,
+                overridden: true,
+            });
+        }
+        let mode = match cluster {
+            Some(c) => Some(c.network),
+            None => match root.get("cluster").map(|c| c.get_ref().as_table()) {
+                None => Some(NetworkMode::Proxy),
+                Some(None) => None,
+                Some(Some(c)) => match c.get("network") {
+                    None => Some(NetworkMode::Proxy),
+                    Some(v) => v.get_ref().as_str().and_then(NetworkMode::from_name),
+                },
+            },
+        };
+        mode.map(|mode| Net {
+            mode,
+            overridden: false,
+        })
+    }
+}
+
+/// The network a plan runs under, and who chose it, so that messages quote
+/// the setting the way its author wrote it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Net {
+    mode: NetworkMode,
+    /// Chosen by `--network` rather than by the file.
+    overridden: bool,
+}
+
+impl Net {
+    /// `network = "netns"`, or `--network netns` when the command line chose it.
+    fn said(self) -> String {
+        if self.overridden {
+            format!("--network {}", self.mode)
+        } else {
+            format!("network = \"{}\"", self.mode)
+        }
+    }
+
+    /// As [`Net::said`], naming the section for a setting of the file:
+    /// `[cluster] network = "none"`.
+    fn said_in_cluster(self) -> String {
+        if self.overridden {
+            self.said()
+        } else {
+            format!("[cluster] {}", self.said())
+        }
+    }
+}
+
 /// What every section's unit tests share: a plan head and two ways to parse
 /// a body after it.
 #[cfg(test)]
 mod testing {
-    use crate::plan::{parse, Plan, PlanError};
+    use crate::plan::{parse_with, NetworkMode, Overrides, Plan, PlanError};
     use std::path::Path;
 
     const HEAD: &str = "name = \"t\"\nduration = \"30s\"\n";
 
     pub(super) fn ok(body: &str) -> Plan {
-        match parse(&format!("{HEAD}{body}"), Path::new("p.toml")) {
+        ok_with(&Overrides::default(), body)
+    }
+
+    /// Every error message, without the position, one per line.
+    pub(super) fn err(body: &str) -> String {
+        err_with(&Overrides::default(), body)
+    }
+
+    /// [`ok`] run with `--network`.
+    pub(super) fn ok_under(network: NetworkMode, body: &str) -> Plan {
+        ok_with(
+            &Overrides {
+                network: Some(network),
+            },
+            body,
+        )
+    }
+
+    /// [`err`] run with `--network`.
+    pub(super) fn err_under(network: NetworkMode, body: &str) -> String {
+        err_with(
+            &Overrides {
+                network: Some(network),
+            },
+            body,
+        )
+    }
+
+    fn ok_with(overrides: &Overrides, body: &str) -> Plan {
+        match parse_with(&format!("{HEAD}{body}"), Path::new("p.toml"), overrides) {
             Ok(p) => p,
             Err(e) => panic!("{e}"),
         }
     }
 
-    /// Every error message, without the position, one per line.
-    pub(super) fn err(body: &str) -> String {
-        match parse(&format!("{HEAD}{body}"), Path::new("p.toml")) {
+    fn err_with(overrides: &Overrides, body: &str) -> String {
+        match parse_with(&format!("{HEAD}{body}"), Path::new("p.toml"), overrides) {
             Ok(p) => panic!("should fail: {p:#?}"),
             Err(e) => e
                 .errors()

@@ -1,11 +1,11 @@
 //! The shared reading primitives of the validation pass: the table being
 //! read ([`Tbl`]), typed readers for strings, whole numbers, numbers, booleans,
-//! durations and templates, and the wording of "found ..." and "did you
+//! durations, sizes and templates, and the wording of "found ..." and "did you
 //! mean" in messages. Every reader records its own error and returns `None`;
 //! none of them knows any plan section, and none may panic on any input.
 
 use super::Validator;
-use crate::plan::duration::parse_duration;
+use crate::plan::duration::{parse_duration, parse_size};
 use crate::plan::template::TemplateScope;
 use crate::plan::types::{Placeholder, Template};
 use std::ops::Range;
@@ -269,6 +269,44 @@ impl Validator<'_> {
             Ok(d) => Some(d),
             Err(msg) => {
                 self.error(v.span(), field, msg);
+                None
+            }
+        }
+    }
+
+    /// A size greater than zero: a whole number of bytes, or a string like
+    /// `"100MB"` or `"20MiB"`.
+    pub(super) fn size(&mut self, tbl: &Tbl<'_, '_>, key: &str) -> Option<u64> {
+        let v = tbl.get(key)?;
+        let expected = || {
+            format!(
+                "expected a number of bytes or a size like \"100MB\", found {}",
+                describe(v.get_ref())
+            )
+        };
+        let parsed = match v.get_ref() {
+            DeValue::String(s) => parse_size(s),
+            DeValue::Integer(_) => int_value(v.get_ref())
+                .and_then(|n| u64::try_from(n).ok())
+                .ok_or_else(expected),
+            DeValue::Float(_)
+            | DeValue::Boolean(_)
+            | DeValue::Datetime(_)
+            | DeValue::Array(_)
+            | DeValue::Table(_) => Err(expected()),
+        };
+        match parsed {
+            Ok(0) => {
+                self.error(
+                    v.span(),
+                    tbl.field(key),
+                    "expected a size greater than zero",
+                );
+                None
+            }
+            Ok(n) => Some(n),
+            Err(msg) => {
+                self.error(v.span(), tbl.field(key), msg);
                 None
             }
         }

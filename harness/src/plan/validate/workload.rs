@@ -4,7 +4,7 @@
 //! `http`. It describes load; it never sends a request.
 
 use super::primitives::Tbl;
-use super::Validator;
+use super::{Net, Validator};
 use crate::plan::types::*;
 use reqwest::Method;
 use std::time::Duration;
@@ -59,12 +59,12 @@ impl Kind {
 const PROBE_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
 
 impl Validator<'_> {
-    /// `network` is the cluster's, when the cluster parsed.
+    /// `network` is the plan's, when it is known.
     pub(super) fn workload(
         &mut self,
         w: &Tbl<'_, '_>,
         external: bool,
-        network: Option<NetworkMode>,
+        network: Option<Net>,
     ) -> Option<WorkloadSpec> {
         self.unknown_keys(w, WORKLOAD_KEYS);
         let kind = match self.string(w, "kind") {
@@ -135,22 +135,39 @@ impl Validator<'_> {
         })
     }
 
-    /// `via`: direct (the default) or through the proxy mesh.
-    fn via(&mut self, w: &Tbl<'_, '_>, network: Option<NetworkMode>) -> Option<ClientRoute> {
+    /// `via`: direct (the default) or through the proxy mesh, which only
+    /// `network = "proxy"` has. Under netns client traffic always crosses
+    /// the wire, so `via = "proxy"` is refused there too.
+    fn via(&mut self, w: &Tbl<'_, '_>, network: Option<Net>) -> Option<ClientRoute> {
         match self.string(w, "via") {
             None if w.get("via").is_some() => None,
             None => Some(ClientRoute::Direct),
             Some((v, span)) => match v.as_str() {
                 "direct" => Some(ClientRoute::Direct),
-                "proxy" if network.is_some_and(|n| n != NetworkMode::Proxy) => {
-                    self.error(
-                        span,
-                        w.field("via"),
-                        "client proxies are part of the proxy mesh; set [cluster] network = \"proxy\"",
-                    );
-                    None
+                "proxy" => {
+                    let refusal = network.and_then(|net| match net.mode {
+                        NetworkMode::Proxy => None,
+                        NetworkMode::Netns => Some(format!(
+                            "client proxies are part of the proxy mesh; under {} the workload's traffic always crosses the wire: drop `via`",
+                            net.said()
+                        )),
+                        NetworkMode::None if net.overridden => Some(format!(
+                            "client proxies are part of the proxy mesh, which {} does not have",
+                            net.said()
+                        )),
+                        NetworkMode::None => Some(
+                            "client proxies are part of the proxy mesh; set [cluster] network = \"proxy\""
+                                .to_string(),
+                        ),
+                    });
+                    match refusal {
+                        Some(msg) => {
+                            self.error(span, w.field("via"), msg);
+                            None
+                        }
+                        None => Some(ClientRoute::Proxy),
+                    }
                 }
-                "proxy" => Some(ClientRoute::Proxy),
                 _ => {
                     self.error(
                         span,

@@ -11,7 +11,7 @@ mod process;
 use super::primitives::{
     backticked, describe, int_value, suggest, unknown_field, Span, Tbl, Value,
 };
-use super::{Validator, MAX_NODES};
+use super::{Net, Validator, MAX_NODES};
 use crate::plan::duration::format_duration;
 use crate::plan::error::position;
 use crate::plan::fault_kind::FaultKind;
@@ -28,7 +28,9 @@ pub(super) struct StepCtx {
     /// that need the exact size are skipped.
     pub(super) size_known: bool,
     pub(super) has_leader: bool,
-    pub(super) no_network: bool,
+    /// The plan's network (`--network` or `[cluster] network`); `None` when
+    /// unknown, and then no step is refused for its network.
+    pub(super) network: Option<Net>,
     /// The workload goes through client links (or did not parse: then
     /// assume it does, to avoid knock-on errors).
     pub(super) client_links: bool,
@@ -42,13 +44,14 @@ impl StepCtx {
         cluster: Option<&ClusterSpec>,
         root: &Tbl<'_, '_>,
         client_links: bool,
+        network: Option<Net>,
     ) -> StepCtx {
         match cluster {
             Some(c) => StepCtx {
                 size: c.size,
                 size_known: true,
                 has_leader: c.leader.is_some(),
-                no_network: c.network == NetworkMode::None,
+                network,
                 client_links,
             },
             None => {
@@ -67,7 +70,7 @@ impl StepCtx {
                     size: size.unwrap_or(MAX_NODES),
                     size_known: size.is_some(),
                     has_leader: true,
-                    no_network: false,
+                    network,
                     client_links,
                 }
             }
@@ -170,11 +173,17 @@ impl Validator<'_> {
             }
         };
         let (kind, fault_span) = fault?;
-        if ctx.no_network && kind.needs_network() {
+        if let Some(net) = ctx
+            .network
+            .filter(|n| n.mode == NetworkMode::None && kind.needs_network())
+        {
             self.error(
                 fault_span,
                 t.field("fault"),
-                format!("a {kind} step needs network faults, but [cluster] network = \"none\""),
+                format!(
+                    "a {kind} step needs network faults, but {}",
+                    net.said_in_cluster()
+                ),
             );
             return None;
         }
@@ -493,7 +502,7 @@ mod tests {
         // Without a known kind, only keys no kind takes are reported.
         assert_eq!(
             err(&step("fault = \"zzz\"\ntopology = \"halves\"\nzap = 1\n")),
-            "step[0].fault: unknown fault \"zzz\"; expected one of kill, restart, pause, resume, partition, heal, degrade, restore\nstep[0].zap: unknown field `zap`; expected one of `at`, `fault`, `target`, `signal`, `restart_after`, `for`, `topology`, `oneway`, `links`, `latency`, `jitter`, `bandwidth`, `reset`, `stall`"
+            "step[0].fault: unknown fault \"zzz\"; expected one of kill, restart, pause, resume, partition, heal, degrade, restore\nstep[0].zap: unknown field `zap`; expected one of `at`, `fault`, `target`, `signal`, `restart_after`, `for`, `topology`, `oneway`, `links`, `latency`, `jitter`, `distribution`, `bandwidth`, `loss`, `duplicate`, `reorder`, `gap`, `corrupt`, `reset`, `stall`"
         );
         assert_eq!(
             err(&step("fault = \"heal\"\nlinks = \"all\"\n")),
