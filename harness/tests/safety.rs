@@ -97,6 +97,37 @@ fn stale_reads_bug_plan_finds_the_bug_and_rift_check_finds_it_again() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("linearizable       FAIL"));
 }
 
+/// The same plan under `--network netns` (root): the wire's packet-level
+/// partition isolates the leader just as well, and the checker finds the
+/// stale read.
+#[test]
+fn stale_reads_bug_plan_finds_the_bug_under_the_netns_wire() {
+    if let Err(missing) = rift::netns::check_privileges() {
+        eprintln!("skipped: the netns wire {missing}");
+        return;
+    }
+    let _turn = one_bug_plan_at_a_time();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = repo().join("experiments/bugs/stale-reads.toml");
+    let o = run_plan(
+        &plan,
+        dir.path(),
+        &["--duration", "7s", "--network", "netns"],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "the bug must be found\n{}",
+        text(&o)
+    );
+    let r = report(&dir.path().join("bug-stale-reads").join("latest"));
+    assert_eq!(r["cluster"]["network"], "netns");
+    assert_eq!(check_verdict(&r, "linearizable"), "fail");
+    assert!(r["cluster"]["wire"]["pairs"]
+        .as_array()
+        .is_some_and(|p| p.iter().any(|p| p["partitioned"].as_u64() > Some(0))));
+}
+
 #[test]
 fn ack_before_commit_bug_plan_finds_missing_ledger_transactions() {
     let _turn = one_bug_plan_at_a_time();

@@ -56,7 +56,10 @@ fn nodes_of(pid: u32) -> Vec<u32> {
     };
     for t in tasks.flatten() {
         let children = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
-        for c in children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()) {
+        for c in children
+            .split_whitespace()
+            .filter_map(|c| c.parse::<u32>().ok())
+        {
             let cmd = std::fs::read(format!("/proc/{c}/cmdline")).unwrap_or_default();
             if String::from_utf8_lossy(&cmd).contains("sample-node") {
                 out.push(c);
@@ -78,7 +81,11 @@ fn namespaces_held() -> BTreeSet<String> {
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         if let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) {
             out.extend(netns_of(pid));
-            for t in std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
+            for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 if let Ok(l) = std::fs::read_link(t.path().join("ns/net")) {
                     out.insert(l.to_string_lossy().into_owned());
                 }
@@ -95,7 +102,10 @@ fn rift_devices() -> BTreeSet<String> {
         .flatten()
         .flatten()
         .filter_map(|e| e.file_name().to_str().map(str::to_string))
-        .filter(|n| n.strip_prefix("rift").is_some_and(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit())))
+        .filter(|n| {
+            n.strip_prefix("rift")
+                .is_some_and(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()))
+        })
         .collect()
 }
 
@@ -170,10 +180,18 @@ fn assert_gone(seen: &Seen, named_before: &BTreeSet<String>) {
             .intersection(&seen.namespaces)
             .cloned()
             .collect();
-        let devices: Vec<String> = rift_devices().intersection(&seen.devices).cloned().collect();
+        let devices: Vec<String> = rift_devices()
+            .intersection(&seen.devices)
+            .cloned()
+            .collect();
         let routes = wire_routes();
         let named = named_namespaces();
-        if alive.is_empty() && held.is_empty() && devices.is_empty() && routes.is_empty() && &named == named_before {
+        if alive.is_empty()
+            && held.is_empty()
+            && devices.is_empty()
+            && routes.is_empty()
+            && &named == named_before
+        {
             return;
         }
         assert!(
@@ -230,7 +248,10 @@ fn nothing_outlives_ctrl_c() {
             )
             .expect("SIGINT");
             let out = rift.wait().expect("wait");
-            assert!(out.code().is_some(), "rift handled Ctrl-C and exited: {out}");
+            assert!(
+                out.code().is_some(),
+                "rift handled Ctrl-C and exited: {out}"
+            );
         },
         "60s",
     );
@@ -246,4 +267,92 @@ fn nothing_outlives_sigkill() {
         },
         "60s",
     );
+}
+
+/// Without the privileges, a netns plan is still valid, and running it
+/// exits 3 with one line naming what is missing and the alternative. As
+/// root the test drops them (`setpriv` to nobody) to see the same.
+#[test]
+fn without_root_a_netns_run_exits_3_with_one_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = plan(dir.path(), "3s");
+    let rift = env!("CARGO_BIN_EXE_rift");
+    let validate = Command::new(rift)
+        .arg("validate")
+        .arg(&plan)
+        .output()
+        .expect("validate");
+    assert!(validate.status.success(), "{validate:?}");
+    let mut cmd = if rift::netns::check_privileges().is_ok() {
+        if !Path::new("/usr/bin/setpriv").exists() {
+            eprintln!("skipped: running as root and setpriv (util-linux) is missing to drop root");
+            return;
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777));
+        let mut c = Command::new("/usr/bin/setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(rift);
+        c
+    } else {
+        Command::new(rift)
+    };
+    let out = cmd
+        .args(["run", "--progress", "quiet", "--out"])
+        .arg(dir.path().join("results"))
+        .arg(&plan)
+        .output()
+        .expect("run rift");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains("needs root") && errors[0].contains("network = \"proxy\""),
+        "{stderr}"
+    );
+}
+
+/// A node killed and restarted re-enters its own namespace: the same
+/// address before and after, and the cluster takes it back.
+#[test]
+fn a_restarted_node_keeps_its_address() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if !privileged() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = dir.path().join("restart.toml");
+    std::fs::write(
+        &plan,
+        "name = \"restart\"\nseed = 5\nduration = \"6s\"\n[cluster]\nsize = 3\nnetwork = \"netns\"\n[workload]\nkind = \"kv\"\nclients = 4\nrate = 50\n[[step]]\nat = \"1s\"\nfault = \"kill\"\ntarget = \"n1\"\nrestart_after = \"1s\"\n[expect]\nlost_writes = 0\n",
+    )
+    .expect("write plan");
+    let out = Command::new(env!("CARGO_BIN_EXE_rift"))
+        .args(["run", "--progress", "quiet", "--out"])
+        .arg(dir.path().join("results"))
+        .arg(&plan)
+        .output()
+        .expect("run rift");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = std::fs::read_to_string(dir.path().join("results/restart/latest/nodes/n1.log"))
+        .expect("n1's log");
+    let listens: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("sample-node starting"))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("listen=")))
+        .collect();
+    assert_eq!(listens.len(), 2, "two starts of n1:\n{log}");
+    assert_eq!(listens[0], listens[1]);
+    assert!(listens[0].starts_with("listen=198.1"), "{}", listens[0]);
 }

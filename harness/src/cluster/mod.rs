@@ -271,7 +271,6 @@ fn signal_group(node: NodeId, pid: u32, sig: Signal) -> Result<(), ClusterError>
 struct Inner {
     spec: ClusterSpec,
     layout: Vec<NodeLayout>,
-    ip: IpAddr,
     commands: Vec<NodeArgv>,
     nodes: Vec<Arc<NodeShared>>,
     /// Each node's ports, bound until just before its first spawn.
@@ -319,7 +318,6 @@ impl Cluster {
         events: UnboundedSender<NodeEvent>,
         sample: SampleNodeProgram,
     ) -> Result<Cluster, ClusterError> {
-        let ip = ports.ip();
         let (layout, held) = ports.into_nodes();
         let mut commands = command::node_commands(spec, &layout, &peer_addr, &sample);
         // Resolve the program once, before any process starts, so a typo
@@ -375,7 +373,6 @@ impl Cluster {
             inner: Arc::new(Inner {
                 spec: spec.clone(),
                 layout,
-                ip,
                 commands,
                 nodes,
                 held: Mutex::new(held),
@@ -678,13 +675,10 @@ impl Cluster {
 
     /// Where clients reach the node directly.
     pub fn client_addr(&self, node: NodeId) -> SocketAddr {
-        let port = self
-            .inner
-            .layout
-            .get(node.index())
-            .map(|l| l.port)
-            .unwrap_or(0);
-        SocketAddr::new(self.inner.ip, port)
+        self.inner.layout.get(node.index()).map_or_else(
+            || SocketAddr::from(([127, 0, 0, 1], 0)),
+            |l| SocketAddr::new(l.host, l.port),
+        )
     }
 
     pub fn layout(&self) -> &[NodeLayout] {

@@ -1,4 +1,5 @@
-//! Asks nodes questions over loopback: are you ready, who leads.
+//! Asks nodes questions where they listen (loopback, or their own address
+//! on the netns wire): are you ready, who leads.
 //!
 //! Every request has a short timeout; a node that does not answer is simply
 //! "not ready" or "no opinion", never an error that stops the run. An answer
@@ -144,7 +145,8 @@ fn not_the_sample_node(node: NodeId, id: Option<&str>) -> Option<String> {
 }
 
 fn addr(inner: &Inner, node: NodeId) -> SocketAddr {
-    SocketAddr::new(inner.ip, inner.layout[node.index()].port)
+    let l = &inner.layout[node.index()];
+    SocketAddr::new(l.host, l.port)
 }
 
 /// Polls one node until it is ready, it exits, or `deadline` passes. A

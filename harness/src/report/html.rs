@@ -319,15 +319,18 @@ fn wire(h: &mut String, r: &Report) {
             "<p>Fault fidelity: what each degradation asked for against what the wire did.</p>",
         );
         let mut t = String::from(
-            "<table><tr><th>link</th><th>from</th><th>until</th><th>asked loss</th><th>observed loss</th><th>asked latency</th><th>observed delay p50</th><th>p99</th><th>packets</th></tr>",
+            "<table><tr><th>link</th><th>from</th><th>until</th><th>asked loss</th><th>observed loss</th><th>asked latency (bandwidth)</th><th>observed delay p50</th><th>p99</th><th>packets</th></tr>",
         );
         let pct = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{:.2}%", x * 100.0));
         let ms = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.1} ms"));
         for f in &w.fidelity {
-            let asked = match (f.latency_ms, f.jitter_ms) {
+            let mut asked = match (f.latency_ms, f.jitter_ms) {
                 (Some(l), Some(j)) => format!("{l:.1} ± {j:.1} ms"),
                 (l, _) => ms(l),
             };
+            if let Some(b) = f.bandwidth {
+                asked += &format!(" (cap {:.0} KB/s)", b as f64 / 1000.0);
+            }
             let _ = write!(
                 t,
                 "<tr><td>{} → {}</td><td class=\"num\">{:.1}s</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",

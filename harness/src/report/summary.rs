@@ -157,16 +157,19 @@ fn wire(s: &mut String, w: &crate::net::WireStats) {
     if !w.fidelity.is_empty() {
         let _ = writeln!(
             s,
-            "| link | from | asked loss | observed loss | asked latency | observed delay p50 / p99 | packets |"
+            "| link | from | asked loss | observed loss | asked latency (bandwidth) | observed delay p50 / p99 | packets |"
         );
         let _ = writeln!(s, "|---|---|---|---|---|---|---|");
         for f in &w.fidelity {
             let pct = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{:.2}%", x * 100.0));
             let ms = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.1}ms"));
-            let asked_latency = match (f.latency_ms, f.jitter_ms) {
+            let mut asked_latency = match (f.latency_ms, f.jitter_ms) {
                 (Some(l), Some(j)) => format!("{l:.1}ms ± {j:.1}ms"),
                 (l, _) => ms(l),
             };
+            if let Some(b) = f.bandwidth {
+                asked_latency += &format!(" (cap {:.0} KB/s)", b as f64 / 1000.0);
+            }
             let _ = writeln!(
                 s,
                 "| {} → {} | {:.1}s | {} | {} | {} | {} / {} | {} |",

@@ -536,21 +536,49 @@ fn empty_target(nodes: &[NodeId], target: &Target) -> Option<String> {
 }
 
 fn describe_degradation(d: &Degradation) -> String {
+    // Destructured so that a new field cannot be left out of the label.
+    let Degradation {
+        latency,
+        jitter,
+        distribution,
+        bandwidth,
+        loss,
+        duplicate,
+        reorder,
+        gap,
+        corrupt,
+        reset,
+        stall,
+    } = d;
+    let ms = |d: &std::time::Duration| format!("{}ms", d.as_millis());
     let mut parts = Vec::new();
-    if let Some(l) = d.latency {
-        parts.push(format!("latency {}ms", l.as_millis()));
+    if let Some(l) = latency {
+        parts.push(format!("latency {}", ms(l)));
     }
-    if let Some(j) = d.jitter {
-        parts.push(format!("jitter {}ms", j.as_millis()));
+    if let Some(j) = jitter {
+        let how = match distribution {
+            crate::plan::Distribution::Uniform => "",
+            crate::plan::Distribution::Normal => " (normal)",
+        };
+        parts.push(format!("jitter {}{how}", ms(j)));
     }
-    if let Some(b) = d.bandwidth {
+    if let Some(b) = bandwidth {
         parts.push(format!("bandwidth {b} B/s"));
     }
-    if let Some(p) = d.reset {
-        parts.push(format!("reset {p}"));
+    for (name, p) in [
+        ("loss", loss),
+        ("duplicate", duplicate),
+        ("reorder", reorder),
+        ("corrupt", corrupt),
+        ("reset", reset),
+        ("stall", stall),
+    ] {
+        if let Some(p) = p {
+            parts.push(format!("{name} {p}"));
+        }
     }
-    if let Some(p) = d.stall {
-        parts.push(format!("stall {p}"));
+    if let (Some(_), Some(g)) = (reorder, gap) {
+        parts.push(format!("gap {}", ms(g)));
     }
     parts.join(", ")
 }

@@ -50,8 +50,9 @@ struct Outcome {
 const QUEUE: usize = 8192;
 
 impl Capture {
-    /// Opens `dir/wire.pcap` and `dir/dropped.pcap`.
-    pub fn start(dir: &Path, run_dir: &Path, limit: u64) -> io::Result<Capture> {
+    /// Opens `dir/wire.pcap` and `dir/dropped.pcap` (the report names them
+    /// relative to `dir`, the run directory).
+    pub fn start(dir: &Path, limit: u64) -> io::Result<Capture> {
         let wire = dir.join("wire.pcap");
         let dropped = dir.join("dropped.pcap");
         let open = |p: &Path| -> io::Result<PcapWriter<BufWriter<File>>> {
@@ -74,7 +75,7 @@ impl Capture {
             missed: 0,
             thread: Some(thread),
             result,
-            run_dir: run_dir.to_path_buf(),
+            run_dir: dir.to_path_buf(),
             files: (wire, dropped),
         })
     }

@@ -330,7 +330,7 @@ async fn setup(
         .collect();
     let capture = match capture {
         Some(c) => Some(Mutex::new(
-            Capture::start(&c.dir, &c.dir, c.limit)
+            Capture::start(&c.dir, c.limit)
                 .map_err(|e| wire_err("cannot open the capture files", e))?,
         )),
         None => None,

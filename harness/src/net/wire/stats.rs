@@ -38,8 +38,9 @@ pub struct Fidelity {
     pub bandwidth: Option<u64>,
     pub packets: u64,
     pub lost: u64,
-    /// Added delay of each delivered packet (read to written), microseconds.
-    pub delay_us: Histogram<u64>,
+    /// Added delay of each delivered packet (read to written), microseconds
+    /// (`None` only if the histogram could not be made).
+    pub delay_us: Option<Histogram<u64>>,
 }
 
 impl Fidelity {
@@ -59,14 +60,19 @@ impl Fidelity {
     }
 
     pub(super) fn record_delay(&mut self, us: u64) {
-        let _ = self.delay_us.record(us.max(1));
+        if let Some(h) = self.delay_us.as_mut() {
+            let _ = h.record(us.max(1));
+        }
     }
 
     /// The report's view of this window.
     pub fn record(&self, from: String, to: String) -> FidelityRecord {
-        let delivered = self.delay_us.len();
-        let q =
-            |p: f64| (delivered > 0).then(|| self.delay_us.value_at_quantile(p) as f64 / 1000.0);
+        let q = |p: f64| {
+            self.delay_us
+                .as_ref()
+                .filter(|h| !h.is_empty())
+                .map(|h| h.value_at_quantile(p) as f64 / 1000.0)
+        };
         FidelityRecord {
             from,
             to,
@@ -84,10 +90,9 @@ impl Fidelity {
     }
 }
 
-fn new_histogram() -> Histogram<u64> {
-    // 1 µs .. 1 h, 3 significant digits; these bounds are valid constants.
-    Histogram::new_with_bounds(1, 3_600_000_000, 3)
-        .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()))
+/// 1 µs .. 1 h at 3 significant digits.
+fn new_histogram() -> Option<Histogram<u64>> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).ok()
 }
 
 /// One directed pair's counters as the report keeps them.
