@@ -155,7 +155,7 @@ fn rift_reaches_every_node_and_nodes_reach_each_other() {
         stats
             .pairs
             .iter()
-            .any(|p| p.from == "n0" && p.to == "n2" && p.packets > 0),
+            .any(|p| p.from == "n0" && p.to == "n2" && p.counters.packets > 0),
         "{:?}",
         stats.pairs
     );
@@ -189,7 +189,7 @@ fn a_partition_stops_tcp_both_ways_and_heal_restores_it() {
         .expect("t")
         .expect("healed");
     let cut = w.snapshot();
-    assert!(cut.pairs.iter().any(|p| p.partitioned > 0));
+    assert!(cut.pairs.iter().any(|p| p.counters.partitioned > 0));
 }
 
 #[test]

@@ -358,15 +358,15 @@ fn wire(h: &mut String, r: &Report) {
             "<tr><td>{} → {}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             esc(&p.from),
             esc(&p.to),
-            p.packets,
-            p.bytes,
-            p.partitioned,
-            p.lost,
-            p.overflowed,
-            p.delayed,
-            p.duplicated,
-            p.reordered,
-            p.corrupted
+            p.counters.packets,
+            p.counters.bytes,
+            p.counters.partitioned,
+            p.counters.lost,
+            p.counters.overflowed,
+            p.counters.delayed,
+            p.counters.duplicated,
+            p.counters.reordered,
+            p.counters.corrupted
         );
     }
     t.push_str("</table>");

@@ -180,3 +180,41 @@ fn write_all(
     o.bytes = written;
     o.note = note;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_stops_at_its_limit_and_says_so() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Room for the two file headers and three 100-byte packets.
+        let limit = 48 + 3 * (16 + 100);
+        let mut c = Capture::start(dir.path(), limit).expect("start");
+        for i in 0..10u8 {
+            let which = if i % 2 == 0 {
+                Which::Wire
+            } else {
+                Which::Dropped
+            };
+            c.record(which, &[i; 100]);
+        }
+        let r = c.finish();
+        assert_eq!(r.packets, 3);
+        assert!(r.bytes <= limit);
+        assert!(
+            r.note.as_deref().is_some_and(|n| n.contains("limit")),
+            "{r:?}"
+        );
+        assert_eq!(
+            (r.wire.as_str(), r.dropped.as_str()),
+            ("wire.pcap", "dropped.pcap")
+        );
+        let size = |n: &str| {
+            std::fs::metadata(dir.path().join(n))
+                .map(|m| m.len())
+                .unwrap_or(0)
+        };
+        assert_eq!(size("wire.pcap") + size("dropped.pcap"), r.bytes);
+    }
+}

@@ -16,7 +16,7 @@ mod link;
 mod stats;
 mod subnet;
 
-pub use stats::{CaptureRecord, FidelityRecord, PairRecord, WireStats};
+pub use stats::{CaptureRecord, FidelityRecord, PairCounters, PairRecord, WireStats};
 pub use subnet::Subnet;
 
 use super::{LinkId, LinkState, LinkStats, NetError, Network, NodeEndpoints, NodeHome, Shutdown};
@@ -221,7 +221,11 @@ impl Wire {
                 }
                 let link = s.link(from, to);
                 if link.counters.packets > 0 {
-                    pairs.push(PairRecord::new(s.name(from), s.name(to), &link.counters));
+                    pairs.push(PairRecord {
+                        from: s.name(from),
+                        to: s.name(to),
+                        counters: link.counters,
+                    });
                 }
                 for f in link.past.iter().chain(link.fidelity.as_ref()) {
                     fidelity.push(f.record(s.name(from), s.name(to)));

@@ -7,7 +7,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 /// Counters of one directed pair of endpoints since the wire started.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct PairCounters {
     /// Packets the source sent towards the destination.
     pub packets: u64,
@@ -101,15 +101,8 @@ pub struct PairRecord {
     /// A node name, or `rift` for rift's own end (the workload and probes).
     pub from: String,
     pub to: String,
-    pub packets: u64,
-    pub bytes: u64,
-    pub partitioned: u64,
-    pub lost: u64,
-    pub overflowed: u64,
-    pub delayed: u64,
-    pub duplicated: u64,
-    pub reordered: u64,
-    pub corrupted: u64,
+    #[serde(flatten)]
+    pub counters: PairCounters,
 }
 
 /// Configured against observed, for one degradation window of one pair.
@@ -160,22 +153,4 @@ pub struct WireStats {
     /// Packets the destination's device refused (its queue was full).
     pub undeliverable: u64,
     pub capture: Option<CaptureRecord>,
-}
-
-impl PairRecord {
-    pub fn new(from: String, to: String, c: &PairCounters) -> PairRecord {
-        PairRecord {
-            from,
-            to,
-            packets: c.packets,
-            bytes: c.bytes,
-            partitioned: c.partitioned,
-            lost: c.lost,
-            overflowed: c.overflowed,
-            delayed: c.delayed,
-            duplicated: c.duplicated,
-            reordered: c.reordered,
-            corrupted: c.corrupted,
-        }
-    }
 }
