@@ -170,11 +170,23 @@ fn rtt(wire: &Wire) -> Value {
     });
     rx.recv_timeout(Duration::from_secs(5)).expect("echo ready");
     let ns0 = wire.netns(NodeId(0)).expect("ns").clone();
+    let carried = |w: &Wire| {
+        w.snapshot()
+            .pairs
+            .iter()
+            .filter(|p| (p.from == "n0" && p.to == "n1") || (p.from == "n1" && p.to == "n0"))
+            .map(|p| p.counters.packets)
+            .sum::<u64>()
+    };
+    let before = carried(wire);
     let mut wired = ns0.run(move || round_trips(to, count)).expect("in n0");
+    // Proof the round trips crossed the wire: packets rift carried for them.
+    let packets = carried(wire) - before;
     let (d50, d99) = (percentile(&mut direct, 0.5), percentile(&mut direct, 0.99));
     let (w50, w99) = (percentile(&mut wired, 0.5), percentile(&mut wired, 0.99));
     json!({
         "round_trips": count,
+        "wire_packets_carried": packets,
         "direct_p50_ms": round(d50, 3),
         "direct_p99_ms": round(d99, 3),
         "wire_p50_ms": round(w50, 3),
@@ -282,7 +294,7 @@ fn main() {
     let rate: u32 = std::env::var("RIFT_BENCH_RATE")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(4000);
+        .unwrap_or(20000);
     let direct = cluster(rate, "none");
     let wired = cluster(rate, "netns");
     let per_s = |v: &Value| v["committed_writes_per_s"].as_f64().unwrap_or(f64::NAN);
