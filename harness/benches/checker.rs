@@ -205,6 +205,7 @@ fn generate(n: usize, seed: u64) -> Vec<Op> {
                     Outcome::Ok
                 },
                 result: None,
+                values: None,
                 status: None,
                 error: None,
             },

@@ -26,12 +26,20 @@ pub enum Outcome {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum OpKind {
     Read,
     Write,
     Cas,
+    /// Ledger append (no key; `result` is the index), or list-append model
+    /// append of `value` to the list at `key`.
     Append,
+    /// Set model: add the element `value` to the set at `key`.
+    Add,
+    /// Set model: read every element of the set at `key` (into `values`).
+    ReadSet,
+    /// List-append model: read the list at `key`, in order (into `values`).
+    ReadList,
     /// A probe request with no state semantics.
     Probe,
 }
@@ -60,6 +68,9 @@ pub struct Op {
     /// read: the value returned (`None` = not found). For appends: the index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
+    /// A collection read's elements (set: any order; list: in order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -148,6 +159,7 @@ mod tests {
             complete_ns: 20,
             outcome: Outcome::Ok,
             result: None,
+            values: None,
             status: Some(200),
             error: None,
         }
@@ -184,6 +196,7 @@ mod tests {
             complete_ns: 1,
             outcome: Outcome::Fail,
             result: None,
+            values: None,
             status: Some(status),
             error: error.map(str::to_string),
         };

@@ -391,6 +391,7 @@ fn full_plan_parses_to_the_expected_value() {
             rate: 400.0,
             timeout: ms(1500),
             via: ClientRoute::Direct,
+            client: None,
         },
         steps: vec![
             Step {

@@ -95,6 +95,7 @@ fn history(n: usize, dur_s: f64, every_ms: u64, snaps: &[Snapshot], seed: u64) -
                 complete_ns: at + lat_us * 1000,
                 outcome: if cut { Outcome::Unknown } else { Outcome::Ok },
                 result: None,
+                values: None,
                 status: if cut { None } else { Some(200) },
                 error: cut.then(|| "timeout".to_string()),
             });

@@ -27,7 +27,7 @@ impl HttpKvAdapter {
             OpKind::Read => Some(&self.spec.read),
             OpKind::Write => Some(&self.spec.write),
             OpKind::Cas => self.spec.cas.as_ref(),
-            OpKind::Append | OpKind::Probe => None,
+            OpKind::Append | OpKind::Add | OpKind::ReadSet | OpKind::ReadList | OpKind::Probe => None,
         }
     }
 
@@ -35,7 +35,13 @@ impl HttpKvAdapter {
         let Some(op) = self.op(req.kind) else {
             return Response::failed(match req.kind {
                 OpKind::Cas => "the HTTP adapter has no cas operation",
-                OpKind::Read | OpKind::Write | OpKind::Append | OpKind::Probe => {
+                OpKind::Read
+                | OpKind::Write
+                | OpKind::Append
+                | OpKind::Add
+                | OpKind::ReadSet
+                | OpKind::ReadList
+                | OpKind::Probe => {
                     "the HTTP adapter has no such operation"
                 }
             });
@@ -160,6 +166,7 @@ pub(crate) fn classify(op: &HttpOp, kind: OpKind, status: u16, body: &[u8]) -> R
     let mk = |outcome, result, error| Response {
         outcome,
         result,
+        values: None,
         status: Some(status),
         error,
     };

@@ -41,6 +41,8 @@ pub struct Response {
     /// A read's value (`None` = absent), a refused cas's current value, an
     /// append's index.
     pub result: Option<String>,
+    /// A collection read's elements (set: any order; list: in order).
+    pub values: Option<Vec<String>>,
     pub status: Option<u16>,
     /// Set on every failure that is not a correct answer of a working
     /// service; a correct refusal (a cas whose expectation did not hold, a
@@ -53,6 +55,7 @@ impl Response {
         Response {
             outcome: Outcome::Fail,
             result: None,
+            values: None,
             status: None,
             error: Some(error.into()),
         }
@@ -109,7 +112,10 @@ pub fn for_plan(plan: &Plan) -> Result<Arc<dyn Adapter>, reqwest::Error> {
             http_client(w.timeout)?,
             (**spec).clone(),
         )),
-        WorkloadKind::Kv { http: None, .. } | WorkloadKind::Ledger => Arc::new(
+        WorkloadKind::Kv { http: None, .. }
+        | WorkloadKind::Ledger
+        | WorkloadKind::Set { .. }
+        | WorkloadKind::ListAppend { .. } => Arc::new(
             sample_node::SampleNode::new(http_client(w.timeout)?, bundled),
         ),
     })
@@ -166,6 +172,7 @@ fn transport_failure(kind: OpKind, e: &reqwest::Error) -> Response {
     Response {
         outcome,
         result: None,
+        values: None,
         status: None,
         error: Some(what),
     }

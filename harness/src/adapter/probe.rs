@@ -59,6 +59,7 @@ fn classify(ok_status: &[u16], status: u16, body: &[u8]) -> Response {
     Response {
         outcome: if ok { Outcome::Ok } else { Outcome::Fail },
         result: None,
+        values: None,
         status: Some(status),
         error: if ok { None } else { error_text(body) },
     }

@@ -98,6 +98,9 @@ impl SampleNode {
             }
             // Probe workloads get the probe adapter (`adapter::for_plan`).
             OpKind::Probe => Response::failed("the sample node adapter sends no probes"),
+            OpKind::Add | OpKind::ReadSet | OpKind::ReadList => {
+                Response::failed("the sample node adapter has no set or list operations yet")
+            }
         }
     }
 
@@ -172,6 +175,7 @@ fn ok(status: u16, result: Option<String>) -> Response {
     Response {
         outcome: Outcome::Ok,
         result,
+        values: None,
         status: Some(status),
         error: None,
     }
@@ -196,6 +200,7 @@ fn classify_append(status: u16, body: &[u8]) -> Response {
     Response {
         outcome,
         result: None,
+        values: None,
         status: Some(status),
         error: error_text(body),
     }
@@ -212,7 +217,11 @@ mod tests {
             OpKind::Read => http_kv::classify(&api.read, kind, status, body),
             OpKind::Write => http_kv::classify(&api.write, kind, status, body),
             OpKind::Cas => http_kv::classify(api.cas.as_ref().expect("cas"), kind, status, body),
-            OpKind::Append | OpKind::Probe => classify_append(status, body),
+            OpKind::Append
+            | OpKind::Add
+            | OpKind::ReadSet
+            | OpKind::ReadList
+            | OpKind::Probe => classify_append(status, body),
         }
     }
 

@@ -337,6 +337,7 @@ mod tests {
             complete_ns: at_ms * 1_000_000 + 2_000_000,
             outcome: if ok { Outcome::Ok } else { Outcome::Fail },
             result: None,
+            values: None,
             status: if ok { Some(200) } else { None },
             // The adapter's contract: a failure that is no correct answer
             // carries error text.

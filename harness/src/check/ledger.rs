@@ -457,6 +457,7 @@ mod tests {
             complete_ns: id * 10 + 5,
             outcome,
             result: index.map(|i| i.to_string()),
+            values: None,
             status: None,
             error: None,
         }

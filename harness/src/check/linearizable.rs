@@ -260,7 +260,7 @@ fn split_by_key(ops: &[Op]) -> Split<'_> {
             OpKind::Read => Kind::Read,
             OpKind::Write => Kind::Write,
             OpKind::Cas => Kind::Cas,
-            OpKind::Append | OpKind::Probe => {
+            OpKind::Append | OpKind::Add | OpKind::ReadSet | OpKind::ReadList | OpKind::Probe => {
                 split.ignored_other += 1;
                 continue;
             }
@@ -700,6 +700,7 @@ mod tests {
             complete_ns: t.1,
             outcome,
             result: None,
+            values: None,
             status: None,
             error: None,
         }
@@ -713,6 +714,7 @@ mod tests {
     fn read(id: u64, key: &str, v: Option<&str>, t: (u64, u64)) -> Op {
         Op {
             result: v.map(str::to_string),
+            values: None,
             ..op(id, OpKind::Read, key, t, Outcome::Ok)
         }
     }

@@ -304,6 +304,7 @@ mod tests {
             complete_ns: t.1,
             outcome,
             result: None,
+            values: None,
             status: None,
             error: None,
         }

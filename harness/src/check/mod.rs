@@ -106,6 +106,7 @@ mod tests {
             complete_ns: 1,
             outcome: Outcome::Ok,
             result: None,
+            values: None,
             status: Some(200),
             error: None,
         }

@@ -240,6 +240,9 @@ pub struct WorkloadSpec {
     pub timeout: Duration,
     /// How client requests reach the nodes.
     pub via: ClientRoute,
+    /// The client program, when the workload speaks the client protocol
+    /// instead of a built-in adapter.
+    pub client: Option<ClientSpec>,
 }
 
 /// The path of the workload's requests to a node.
@@ -272,6 +275,23 @@ pub enum WorkloadKind {
     },
     /// Appends transactions to the sample-node ledger.
     Ledger,
+    /// Adds unique elements to sets at `keys` keys and reads whole sets
+    /// (Jepsen's set-full); `reads` is the fraction of operations that read.
+    Set { keys: usize, reads: f64 },
+    /// Appends unique values to lists at `keys` keys and reads whole lists;
+    /// `reads` is the fraction of operations that read.
+    ListAppend { keys: usize, reads: f64 },
+}
+
+/// `[workload] client = { ... }`: the program rift starts once per logical
+/// client and speaks the client protocol with (docs/client-protocol.md).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientSpec {
+    pub command: String,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    /// Values handed to the client in its handshake, as the plan gives them.
+    pub vars: BTreeMap<String, String>,
 }
 
 /// The generic HTTP key-value adapter: one request shape per operation.

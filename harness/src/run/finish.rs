@@ -159,7 +159,10 @@ async fn read_everything(adapter: &dyn Adapter, targets: &[SocketAddr], plan: &P
                 out.kv.insert(NodeId(i), values);
             }
         }
-        WorkloadKind::Ledger | WorkloadKind::Probe { .. } => {}
+        WorkloadKind::Ledger
+        | WorkloadKind::Probe { .. }
+        | WorkloadKind::Set { .. }
+        | WorkloadKind::ListAppend { .. } => {}
     }
     // The chain is read under any workload the ledger checker is asked for.
     if matches!(plan.workload.kind, WorkloadKind::Ledger)

@@ -178,5 +178,7 @@ fn workload_name(k: &WorkloadKind) -> &'static str {
         WorkloadKind::Probe { .. } => "probe",
         WorkloadKind::Kv { .. } => "kv",
         WorkloadKind::Ledger => "ledger",
+        WorkloadKind::Set { .. } => "set",
+        WorkloadKind::ListAppend { .. } => "list-append",
     }
 }

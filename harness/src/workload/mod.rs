@@ -160,6 +160,7 @@ impl Client {
                 complete_ns: complete.as_nanos() as u64,
                 outcome: resp.outcome,
                 result: resp.result,
+                values: resp.values,
                 status: resp.status,
                 error: resp.error,
             });
@@ -213,6 +214,19 @@ impl Client {
                 };
                 Planned { node: picked, req }
             }
+            WorkloadKind::Set { keys, reads } | WorkloadKind::ListAppend { keys, reads } => {
+                let set = matches!(self.kind, WorkloadKind::Set { .. });
+                let key = format!("k{}", self.rng.random_range(0..(*keys).max(1)));
+                let read = self.rng.random_bool(reads.clamp(0.0, 1.0));
+                let req = match (set, read) {
+                    (true, true) => req(OpKind::ReadSet, Some(key), None, None),
+                    (false, true) => req(OpKind::ReadList, Some(key), None, None),
+                    // Every added or appended value is unique in the run.
+                    (true, false) => req(OpKind::Add, Some(key), Some(format!("{}.{}", self.id, self.seq)), None),
+                    (false, false) => req(OpKind::Append, Some(key), Some(format!("{}.{}", self.id, self.seq)), None),
+                };
+                Planned { node: picked, req }
+            }
         }
     }
 
@@ -233,7 +247,10 @@ impl Client {
             // and operations without keys.
             (OpKind::Read | OpKind::Write | OpKind::Cas, Outcome::Fail)
             | (OpKind::Read | OpKind::Write | OpKind::Cas, Outcome::Unknown)
-            | (OpKind::Append | OpKind::Probe, _) => {}
+            | (
+                OpKind::Append | OpKind::Add | OpKind::ReadSet | OpKind::ReadList | OpKind::Probe,
+                _,
+            ) => {}
         }
     }
 
@@ -243,6 +260,7 @@ impl Client {
             None => Response {
                 outcome: Outcome::Fail,
                 result: None,
+                values: None,
                 status: None,
                 error: Some("no such node".into()),
             },

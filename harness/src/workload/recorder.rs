@@ -167,6 +167,7 @@ mod tests {
             complete_ns: 20,
             outcome: Outcome::Ok,
             result: None,
+            values: None,
             status: Some(200),
             error: None,
         }

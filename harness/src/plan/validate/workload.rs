@@ -1,6 +1,7 @@
-//! The `[workload]` section: its kind (kv, probe or ledger) and the keys
-//! each kind takes, load bounds (clients, rate, timeout), the client route,
-//! the kv mix and the probe request. The HTTP adapter's tables are read in
+//! The `[workload]` section: its kind (kv, probe, ledger, set or
+//! list-append) and the keys each kind takes, load bounds (clients, rate,
+//! timeout), the client route, the client program, the kv mix and the probe
+//! request. The HTTP adapter's tables are read in
 //! `http`. It describes load; it never sends a request.
 
 use super::primitives::Tbl;
@@ -26,6 +27,8 @@ const WORKLOAD_KEYS: &[&str] = &[
     "ok_status",
     "http",
     "via",
+    "reads",
+    "client",
 ];
 
 /// The workload kinds, as plans name them.
@@ -34,6 +37,8 @@ enum Kind {
     Kv,
     Probe,
     Ledger,
+    Set,
+    ListAppend,
 }
 
 impl Kind {
@@ -42,6 +47,8 @@ impl Kind {
             Kind::Kv => "kv",
             Kind::Probe => "probe",
             Kind::Ledger => "ledger",
+            Kind::Set => "set",
+            Kind::ListAppend => "list-append",
         }
     }
 
@@ -51,6 +58,7 @@ impl Kind {
             Kind::Kv => &["keys", "mix", "http"],
             Kind::Probe => &["method", "path", "ok_status"],
             Kind::Ledger => &[],
+            Kind::Set | Kind::ListAppend => &["reads"],
         }
     }
 }
@@ -75,22 +83,28 @@ impl Validator<'_> {
                 "kv" => Kind::Kv,
                 "probe" => Kind::Probe,
                 "ledger" => Kind::Ledger,
+                "set" => Kind::Set,
+                "list-append" => Kind::ListAppend,
                 _ => {
                     self.error(
                         span,
                         w.field("kind"),
-                        format!("expected \"kv\", \"probe\" or \"ledger\", found {k:?}"),
+                        format!("expected \"kv\", \"probe\", \"ledger\", \"set\" or \"list-append\", found {k:?}"),
                     );
                     return None;
                 }
             },
         };
         let mut ok = true;
-        for owner in [Kind::Kv, Kind::Probe] {
-            if owner == kind {
+        for owner in [Kind::Kv, Kind::Probe, Kind::Set] {
+            if owner == kind || (owner == Kind::Set && kind == Kind::ListAppend) {
                 continue;
             }
             for &key in owner.own_keys() {
+                // `keys` is shared by kv, set and list-append.
+                if key == "keys" && matches!(kind, Kind::Set | Kind::ListAppend) {
+                    continue;
+                }
                 if let Some(v) = w.get(key) {
                     ok = false;
                     self.error(
@@ -98,7 +112,10 @@ impl Validator<'_> {
                         w.field(key),
                         format!(
                             "`{key}` only applies to kind = \"{}\", this workload is \"{}\"",
-                            owner.name(),
+                            match owner {
+                                Kind::Set => "set\" or \"list-append",
+                                Kind::Kv | Kind::Probe | Kind::Ledger | Kind::ListAppend => owner.name(),
+                            },
                             kind.name()
                         ),
                     );
@@ -118,11 +135,34 @@ impl Validator<'_> {
             Some(_) => self.duration(w, "timeout", true),
         };
         let via = self.via(w, network);
+        let client = match w.get("client") {
+            None => Some(None),
+            Some(_) => self
+                .table(w, "client")
+                .and_then(|c| self.client(&c))
+                .map(Some),
+        };
         let kind = match kind {
             Kind::Kv => self.kv(w),
             Kind::Probe => self.probe(w),
             Kind::Ledger => Some(WorkloadKind::Ledger),
+            Kind::Set => self.collection(w).map(|(keys, reads)| WorkloadKind::Set { keys, reads }),
+            Kind::ListAppend => self
+                .collection(w)
+                .map(|(keys, reads)| WorkloadKind::ListAppend { keys, reads }),
         };
+        if let (Some(Some(_)), Some(k)) = (&client, &kind) {
+            let refused = match k {
+                WorkloadKind::Kv { http: Some(_), .. } => Some("[workload.http] and `client` are two ways of talking to the nodes; give one"),
+                WorkloadKind::Probe { .. } => Some("a probe workload sends its own HTTP request; `client` drives kv, set and list-append workloads"),
+                WorkloadKind::Ledger => Some("the ledger workload speaks the sample node's API; `client` drives kv, set and list-append workloads"),
+                WorkloadKind::Kv { http: None, .. } | WorkloadKind::Set { .. } | WorkloadKind::ListAppend { .. } => None,
+            };
+            if let (Some(msg), Some(v)) = (refused, w.get("client")) {
+                self.error(v.span(), w.field("client"), msg);
+                return None;
+            }
+        }
         if !ok {
             return None;
         }
@@ -132,6 +172,81 @@ impl Validator<'_> {
             rate: rate?,
             timeout: timeout?,
             via: via?,
+            client: client?,
+        })
+    }
+
+    /// kind = "set" or "list-append": `keys` (default 5) and `reads`, the
+    /// fraction of operations that read a whole collection (default 0.25).
+    fn collection(&mut self, w: &Tbl<'_, '_>) -> Option<(usize, f64)> {
+        let keys = match w.get("keys") {
+            None => Some(5),
+            Some(_) => self.int(w, "keys", 1, MAX_KEYS),
+        };
+        let reads = match w.get("reads") {
+            None => Some(0.25),
+            Some(_) => self.number(w, "reads", 0.0, false, 1.0),
+        };
+        Some((keys? as usize, reads?))
+    }
+
+    /// `client = { command, args, env, vars }`: the client program of the
+    /// client protocol.
+    fn client(&mut self, c: &Tbl<'_, '_>) -> Option<ClientSpec> {
+        self.unknown_keys(c, &["command", "args", "env", "vars"]);
+        let command = match self.string(c, "command") {
+            Some((s, _)) if !s.trim().is_empty() => Some(s),
+            Some((_, span)) => {
+                self.error(span, c.field("command"), "expected a program to run, found an empty string");
+                None
+            }
+            None if c.get("command").is_some() => None,
+            None => {
+                self.error(c.span.clone(), c.field("command"), "a client needs `command`, the program to run");
+                None
+            }
+        };
+        let args = match c.get("args") {
+            None => Some(Vec::new()),
+            Some(v) => match v.get_ref() {
+                toml::de::DeValue::Array(items) => {
+                    let mut out = Some(Vec::new());
+                    for (i, item) in items.iter().enumerate() {
+                        let s = self.string_value(item, format!("{}[{i}]", c.field("args")));
+                        match (s, out.as_mut()) {
+                            (Some((s, _)), Some(o)) => o.push(s),
+                            _ => out = None,
+                        }
+                    }
+                    out
+                }
+                _ => {
+                    self.error(v.span(), c.field("args"), "expected an array of strings");
+                    None
+                }
+            },
+        };
+        let strings = |this: &mut Self, key: &str| -> Option<std::collections::BTreeMap<String, String>> {
+            let t = this.table(c, key)?;
+            let mut out = Some(std::collections::BTreeMap::new());
+            for (k, _) in t.keys() {
+                let value = t.get(k).and_then(|v| this.string_value(v, t.field(k)));
+                match (value, out.as_mut()) {
+                    (Some((v, _)), Some(o)) => {
+                        o.insert(k.to_string(), v);
+                    }
+                    _ => out = None,
+                }
+            }
+            out
+        };
+        let env = strings(self, "env");
+        let vars = strings(self, "vars");
+        Some(ClientSpec {
+            command: command?,
+            args: args?,
+            env: env?,
+            vars: vars?,
         })
     }
 
