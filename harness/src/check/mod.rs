@@ -40,6 +40,14 @@ pub struct FinalState {
     /// Per node, its committed chain (`null` = could not be read).
     #[serde(default)]
     pub ledgers: Chains,
+    /// Per node, every set read back after the final heal (set workload).
+    /// Keys a node did not answer are left out.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sets: BTreeMap<NodeId, BTreeMap<String, Vec<String>>>,
+    /// Per node, every list read back after the final heal, in order
+    /// (list-append workload).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lists: BTreeMap<NodeId, BTreeMap<String, Vec<String>>>,
 }
 
 /// Every checker the recorded data can feed, in [`CheckerId::ALL`] order:
