@@ -431,8 +431,8 @@ fn headline(r: &Report) -> String {
             format!("{:.2}%", r.availability.overall.ratio() * 100.0),
             "availability (nodes expected to serve)",
         ),
-        (format!("{:.1} ms", r.latency.p50_ms), "p50 latency"),
-        (format!("{:.1} ms", r.latency.p99_ms), "p99 latency"),
+        (crate::check::availability::Latency::text(r.latency.p50(), " "), "p50 latency"),
+        (crate::check::availability::Latency::text(r.latency.p99(), " "), "p99 latency"),
     ];
     if let Some(w) = r.worst_recovery_s() {
         tiles.push((secs(w), "slowest recovery"));

@@ -35,10 +35,10 @@ pub fn summary_markdown(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "availability **{:.2}%** · p50 {:.1}ms · p99 {:.1}ms · slowest recovery {} · unexpected exits {}\n",
+        "availability **{:.2}%** · p50 {} · p99 {} · slowest recovery {} · unexpected exits {}\n",
         r.availability.overall.ratio() * 100.0,
-        r.latency.p50_ms,
-        r.latency.p99_ms,
+        crate::check::availability::Latency::text(r.latency.p50(), ""),
+        crate::check::availability::Latency::text(r.latency.p99(), ""),
         match r.worst_recovery_s() {
             None => "-".to_string(),
             Some(x) if x.is_finite() => format!("{x:.2}s"),
