@@ -572,10 +572,10 @@ async fn leader_is_the_most_common_answer_of_running_unpaused_nodes() {
     let Some(py) = python() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let mut spec = http_spec(3, &py);
-    spec.leader = Some(rift::plan::LeaderQuery {
-        path: "/status.json".into(),
-        pointer: "/raft/leader".into(),
-    });
+    spec.leader = Some(rift::plan::LeaderQuery::named(
+        "/status.json",
+        "/raft/leader",
+    ));
     let (c, _rx) = start(&spec, dir.path()).await;
     let all: Vec<NodeId> = (0..3).map(NodeId).collect();
     c.wait_ready(&all, READY).await.expect("ready");

@@ -363,10 +363,7 @@ fn full_plan_parses_to_the_expected_value() {
                 probe: ReadyProbe::Tcp,
                 timeout: secs(5),
             },
-            leader: Some(LeaderQuery {
-                path: "/status".into(),
-                pointer: "/raft/leader".into(),
-            }),
+            leader: Some(LeaderQuery::named("/status", "/raft/leader")),
             network: NetworkMode::Netns,
             peers: PeersFormat {
                 format: tpl("{name}=http://{host}:{port}", TemplateScope::PeersFormat),
@@ -538,13 +535,7 @@ fn minimal_plan_takes_every_default() {
             timeout: Duration::from_secs(10)
         }
     );
-    assert_eq!(
-        c.leader,
-        Some(LeaderQuery {
-            path: "/health".into(),
-            pointer: "/leader".into()
-        })
-    );
+    assert_eq!(c.leader, Some(LeaderQuery::named("/health", "/leader")));
     assert_eq!(c.peers.format.to_string(), "{name}={host}:{port}");
     assert_eq!(c.peers.separator, ",");
     assert!(!c.peers.include_self);

@@ -22,6 +22,7 @@ mod probe;
 mod spawn;
 
 pub use ports::Ports;
+pub use probe::{LeaderAnswer, LeaderPoll, NodeAnswer};
 
 use crate::plan::{ClusterSpec, NodeCommand};
 use crate::{NodeId, NodeState};
@@ -702,7 +703,14 @@ impl Cluster {
     /// query) and returns the most common answer; `None` without a query,
     /// without answers, or on a tie.
     pub async fn leader(&self) -> Option<NodeId> {
-        probe::leader(&self.inner).await
+        self.leader_poll().await.and_then(|p| p.leader)
+    }
+
+    /// Asks every running, unpaused node who leads, keeping what each
+    /// answered (for messages when no leader emerges); `None` without a
+    /// leader query.
+    pub async fn leader_poll(&self) -> Option<LeaderPoll> {
+        probe::leader_poll(&self.inner).await
     }
 
     /// Stops every node: SIGCONT and SIGTERM to all, up to `stop_timeout` for

@@ -188,12 +188,39 @@ pub enum ReadyProbe {
     Tcp,
 }
 
-/// Where to ask who leads: GET `path` on a node, read the JSON `pointer`; the
-/// value names the leader (`"n2"`) or is its index.
+/// Where to ask who leads: GET `path` on a node, read the JSON `pointer`;
+/// `by` says how that value names the leader.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LeaderQuery {
     pub path: String,
     pub pointer: String,
+    pub by: LeaderBy,
+}
+
+impl LeaderQuery {
+    /// The classic form: the value names the leader (`"n2"`) or is its index.
+    pub fn named(path: impl Into<String>, pointer: impl Into<String>) -> LeaderQuery {
+        LeaderQuery {
+            path: path.into(),
+            pointer: pointer.into(),
+            by: LeaderBy::Name,
+        }
+    }
+}
+
+/// How the value a node answers names the leader.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LeaderBy {
+    /// The value is rift's name of the leader (`"n2"`), or its index (`2`,
+    /// `"2"`); the most common answer wins.
+    Name,
+    /// Each node tells whether it leads itself (`equals = "leader"` against
+    /// `/role`, `equals = true` against `/is_leader`): the leader is the one
+    /// node whose value equals this JSON value.
+    Equals(serde_json::Value),
+    /// The value is the system's own member id of the leader; each node's own
+    /// id is read by GET `path`, JSON `pointer` (`ids = { path, pointer }`).
+    Ids { path: String, pointer: String },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

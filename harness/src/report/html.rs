@@ -431,8 +431,14 @@ fn headline(r: &Report) -> String {
             format!("{:.2}%", r.availability.overall.ratio() * 100.0),
             "availability (nodes expected to serve)",
         ),
-        (crate::check::availability::Latency::text(r.latency.p50(), " "), "p50 latency"),
-        (crate::check::availability::Latency::text(r.latency.p99(), " "), "p99 latency"),
+        (
+            crate::check::availability::Latency::text(r.latency.p50(), " "),
+            "p50 latency",
+        ),
+        (
+            crate::check::availability::Latency::text(r.latency.p99(), " "),
+            "p99 latency",
+        ),
     ];
     if let Some(w) = r.worst_recovery_s() {
         tiles.push((secs(w), "slowest recovery"));

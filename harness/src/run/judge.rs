@@ -247,8 +247,10 @@ mod tests {
             &[],
             &[],
         );
-        let lat: Vec<&ExpectationResult> =
-            out.iter().filter(|e| e.name.ends_with("_latency")).collect();
+        let lat: Vec<&ExpectationResult> = out
+            .iter()
+            .filter(|e| e.name.ends_with("_latency"))
+            .collect();
         assert_eq!(lat.len(), 2);
         for e in lat {
             assert_eq!(e.verdict, Verdict::Fail, "{e:?}");

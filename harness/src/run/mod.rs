@@ -73,8 +73,12 @@ pub enum RunError {
     Cluster(#[from] ClusterError),
     #[error("cannot start the network: {0}")]
     Net(#[from] NetError),
-    #[error("no leader was elected within {0:?} after the nodes became ready")]
-    NoLeader(Duration),
+    #[error("no leader was elected within {timeout:?} after the nodes became ready; the nodes answered: {answers}")]
+    NoLeader {
+        timeout: Duration,
+        /// What each node answered the last time it was asked.
+        answers: String,
+    },
     #[error(
         "network = \"netns\" {0}; run rift as root, or use network = \"proxy\" (unprivileged)"
     )]
@@ -94,7 +98,7 @@ impl RunError {
             RunError::Cluster(e) => e.last_log_lines(),
             RunError::RunDir { .. }
             | RunError::Net(_)
-            | RunError::NoLeader(_)
+            | RunError::NoLeader { .. }
             | RunError::NeedsPrivilege(_)
             | RunError::Report(_)
             | RunError::Interrupted
