@@ -67,6 +67,15 @@ pub fn summary_markdown(r: &Report) -> String {
     if let Some(w) = &r.cluster.wire {
         wire(&mut s, w);
     }
+    for e in r.node_events.iter().filter(|e| e.event == "escalated") {
+        let _ = writeln!(
+            s,
+            "**SIGKILL:** {} at {:.2}s: {}\n",
+            e.node,
+            e.at_s,
+            md_cell(&e.detail)
+        );
+    }
     if let Some(reason) = &r.abort_reason {
         let _ = writeln!(s, "**Aborted:** {}\n", md_cell(reason));
     }

@@ -226,6 +226,7 @@ pub async fn run(
         tracing::warn!("teardown took longer than {teardown:?}; remaining nodes were killed");
     }
     net.shutdown().await;
+    record::teardown_events(&mut events, origin, &mut log);
 
     let (ops, write_error) = recorder.finish();
     if let Some(e) = write_error {
