@@ -51,6 +51,7 @@ pub fn kv_api() -> HttpKv {
         read: op(Method::GET, "/kv/{key}", None),
         write,
         cas: Some(cas),
+        cas_absent: None,
     }
 }
 

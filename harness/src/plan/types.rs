@@ -328,6 +328,10 @@ pub struct HttpKv {
     pub write: HttpOp,
     /// Required when the mix has compare-and-set operations.
     pub cas: Option<HttpOp>,
+    /// The shape of a cas that expects the key to be absent (create if
+    /// absent); `None`: such a cas uses `cas`, with `{expect}` empty and
+    /// `{expect_json}` null.
+    pub cas_absent: Option<HttpOp>,
 }
 
 /// One operation of the HTTP adapter. `path`, header values and `body` are
@@ -338,14 +342,17 @@ pub struct HttpOp {
     pub method: Method,
     pub path: String,
     pub headers: Vec<(String, String)>,
-    /// No body when `None`.
+    /// No body when `None`. A body sent without a `content-type` header
+    /// gets one (see `adapter::http_kv::default_content_type`).
     pub body: Option<String>,
     /// Statuses meaning the operation took effect (a read: found).
     pub ok: Vec<u16>,
     /// Statuses meaning the key is absent (a read: ok, no value; a cas:
     /// refused, the key is absent).
     pub not_found: Vec<u16>,
-    /// cas: statuses meaning the expected value did not match (refused).
+    /// cas: statuses meaning the expected value did not match (refused);
+    /// the current value is read (at `value`) from an answer with any of
+    /// them.
     pub precondition_failed: Vec<u16>,
     /// write and cas: statuses (5xx ones, typically) meaning the service
     /// refused the operation before it could take effect, as opposed to
