@@ -745,3 +745,15 @@ proptest! {
         let _ = Template::parse(&s, TemplateScope::EachPeer);
     }
 }
+
+#[test]
+fn leader_forms_are_one_at_a_time_and_equals_is_a_plain_value() {
+    assert_eq!(
+        error_of("leader_ids_and_equals.toml"),
+        "tests/fixtures/plans/leader_ids_and_equals.toml:6:79: cluster.leader.ids: give either `equals` (each node says whether it leads) or `ids` (the value is a member id), not both"
+    );
+    assert_eq!(
+        error_of("leader_equals_table.toml"),
+        "tests/fixtures/plans/leader_equals_table.toml:10:10: cluster.leader.equals: expected the value the leader answers at `pointer` (a string, an integer or a boolean, like \"leader\" or true), found a table"
+    );
+}

@@ -324,3 +324,20 @@ impl Load {
         let _ = self.progress.await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_leader_says_what_every_node_answered() {
+        let e = RunError::NoLeader {
+            timeout: Duration::from_secs(20),
+            answers: r#"n0: "3a1f" (no node has that id), n1: HTTP 503"#.into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            r#"no leader was elected within 20s after the nodes became ready; the nodes answered: n0: "3a1f" (no node has that id), n1: HTTP 503"#
+        );
+    }
+}
