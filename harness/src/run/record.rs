@@ -225,3 +225,60 @@ fn workload_name(k: &WorkloadKind) -> &'static str {
         WorkloadKind::ListAppend { .. } => "list-append",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NodeId;
+
+    #[test]
+    fn teardown_records_its_escalations_only() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let origin = Instant::now();
+        let at = origin + Duration::from_secs(30);
+        for (node, kind) in [
+            (
+                1,
+                NodeEventKind::Escalated {
+                    after: Duration::from_millis(5_000),
+                },
+            ),
+            (
+                1,
+                NodeEventKind::Exited {
+                    code: None,
+                    signal: Some(9),
+                    expected: true,
+                },
+            ),
+            (
+                0,
+                NodeEventKind::Exited {
+                    code: Some(0),
+                    signal: None,
+                    expected: true,
+                },
+            ),
+        ] {
+            let sent = tx.send(NodeEvent {
+                at,
+                node: NodeId(node),
+                kind,
+            });
+            assert!(sent.is_ok());
+        }
+        let mut log = NodeLog::default();
+        teardown_events(&mut rx, origin, &mut log);
+        assert_eq!(
+            log.records,
+            vec![NodeEventRecord {
+                at_s: 30.0,
+                node: NodeId(1),
+                event: "escalated".into(),
+                detail: "still running 5.00s after SIGTERM: SIGKILLed".into(),
+                expected: None,
+            }]
+        );
+        assert!(log.unexpected_exits.is_empty());
+    }
+}
