@@ -572,10 +572,10 @@ async fn leader_is_the_most_common_answer_of_running_unpaused_nodes() {
     let Some(py) = python() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let mut spec = http_spec(3, &py);
-    spec.leader = Some(rift::plan::LeaderQuery {
-        path: "/status.json".into(),
-        pointer: "/raft/leader".into(),
-    });
+    spec.leader = Some(rift::plan::LeaderQuery::named(
+        "/status.json",
+        "/raft/leader",
+    ));
     let (c, _rx) = start(&spec, dir.path()).await;
     let all: Vec<NodeId> = (0..3).map(NodeId).collect();
     c.wait_ready(&all, READY).await.expect("ready");
@@ -832,4 +832,166 @@ async fn a_node_whose_child_left_its_group_is_still_ready() {
         server.is_some_and(|pid| pid != pgid as i32),
         "the server ran apart from the shell"
     );
+}
+
+#[tokio::test]
+async fn a_node_that_ignores_sigterm_is_sigkilled_and_that_is_an_event() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = "trap '' TERM; exec \"$3\" -m http.server --bind 127.0.0.1 \"$1\"";
+    let mut spec = sh_spec(1, script, &py, ReadyProbe::Tcp);
+    spec.stop_timeout = Duration::from_millis(300);
+    spec.env = BTreeMap::from([(
+        "RIFT_TEST_NOTE".to_string(),
+        Template {
+            parts: vec![lit("two words")],
+        },
+    )]);
+    let (c, mut rx) = start(&spec, dir.path()).await;
+    let n0 = NodeId(0);
+    c.wait_ready(&[n0], READY).await.expect("ready");
+    let layout = c.layout()[0].clone();
+
+    // Every start writes the command it runs, quoted for a shell, right
+    // after the start marker.
+    let log = std::fs::read_to_string(&layout.log_path).expect("log");
+    let lines: Vec<&str> = log.lines().collect();
+    let marker = lines
+        .iter()
+        .position(|l| *l == "--- rift: starting n0 (start #1) ---")
+        .expect("start marker");
+    assert_eq!(
+        lines.get(marker + 1).copied(),
+        Some(
+            format!(
+                "--- rift: command: RIFT_TEST_NOTE='two words' /bin/sh -c '{}' node {} {} {}",
+                script.replace('\'', "'\\''"),
+                layout.port,
+                layout.data_dir.display(),
+                py.display()
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(
+        c.command_env(n0),
+        &[("RIFT_TEST_NOTE".to_string(), "two words".to_string())]
+    );
+
+    c.stop(n0).await.expect("stop");
+    let escalated = next_event(&mut rx, "the SIGKILL escalation", |e| {
+        matches!(e.kind, NodeEventKind::Escalated { .. })
+    })
+    .await;
+    match escalated.kind {
+        NodeEventKind::Escalated { after } => assert!(
+            after >= Duration::from_millis(300) && after < Duration::from_secs(5),
+            "{after:?}"
+        ),
+        other => panic!("expected an escalation, got {other:?}"),
+    }
+    let exit = next_event(&mut rx, "n0 exits", |e| {
+        matches!(e.kind, NodeEventKind::Exited { .. })
+    })
+    .await;
+    assert_eq!(
+        exit.kind,
+        NodeEventKind::Exited {
+            code: None,
+            signal: Some(libc::SIGKILL),
+            expected: true
+        }
+    );
+
+    // A node that honours SIGTERM is not escalated.
+    c.start_node(n0).await.expect("start again");
+    c.wait_ready(&[n0], READY).await.expect("ready again");
+    let log = std::fs::read_to_string(&layout.log_path).expect("log");
+    assert!(
+        log.contains("--- rift: starting n0 (start #2) ---\n--- rift: command: RIFT_TEST_NOTE=")
+    );
+    c.shutdown().await.expect("shutdown");
+    while let Ok(e) = rx.try_recv() {
+        // The second incarnation also ignores SIGTERM: escalated again.
+        if let NodeEventKind::Escalated { .. } = e.kind {
+            return;
+        }
+    }
+    panic!("the teardown of a node ignoring SIGTERM was not escalated");
+}
+
+#[tokio::test]
+async fn a_graceful_stop_is_not_escalated() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = http_spec(1, &py);
+    let (c, mut rx) = start(&spec, dir.path()).await;
+    c.wait_ready(&[NodeId(0)], READY).await.expect("ready");
+    c.shutdown().await.expect("shutdown");
+    while let Ok(e) = rx.try_recv() {
+        assert!(!matches!(e.kind, NodeEventKind::Escalated { .. }), "{e:?}");
+    }
+}
+
+/// Leader forms beyond a node name: each node telling whether it leads, and
+/// the system's own member ids. Each node serves its data dir, so files
+/// there are its answers.
+#[tokio::test]
+async fn leader_by_equals_and_by_member_id_and_what_each_node_answered() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut spec = http_spec(3, &py);
+    spec.leader = Some(rift::plan::LeaderQuery {
+        path: "/status.json".into(),
+        pointer: "/role".into(),
+        by: rift::plan::LeaderBy::Equals(serde_json::json!("leader")),
+    });
+    let (c, _rx) = start(&spec, dir.path()).await;
+    let all: Vec<NodeId> = (0..3).map(NodeId).collect();
+    c.wait_ready(&all, READY).await.expect("ready");
+    let write = |node: usize, file: &str, body: &str| {
+        std::fs::write(c.layout()[node].data_dir.join(file), body).expect("write");
+    };
+    write(
+        0,
+        "status.json",
+        r#"{"role": "follower", "leader_id": "b2"}"#,
+    );
+    write(1, "status.json", r#"{"role": "leader", "leader_id": "b2"}"#);
+    assert_eq!(c.leader().await, Some(NodeId(1)));
+    let poll = c.leader_poll().await.expect("a leader query");
+    assert_eq!(poll.leader, Some(NodeId(1)));
+    assert_eq!(poll.answers[0].to_string(), r#"n0: "follower""#);
+    assert_eq!(poll.answers[2].to_string(), "n2: HTTP 404");
+    c.shutdown().await.expect("shutdown");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    spec.leader = Some(rift::plan::LeaderQuery {
+        path: "/status.json".into(),
+        pointer: "/leader_id".into(),
+        by: rift::plan::LeaderBy::Ids {
+            path: "/me.json".into(),
+            pointer: "/id".into(),
+        },
+    });
+    let (c, _rx) = start(&spec, dir.path()).await;
+    c.wait_ready(&all, READY).await.expect("ready");
+    let write = |node: usize, file: &str, body: &str| {
+        std::fs::write(c.layout()[node].data_dir.join(file), body).expect("write");
+    };
+    for (node, id) in [(0, "a1"), (1, "b2"), (2, "c3")] {
+        write(node, "me.json", &format!(r#"{{"id": "{id}"}}"#));
+        write(node, "status.json", r#"{"leader_id": "c3"}"#);
+    }
+    assert_eq!(c.leader().await, Some(NodeId(2)));
+    write(0, "status.json", r#"{"leader_id": "3a1f"}"#);
+    write(1, "status.json", "not json");
+    std::fs::remove_file(c.layout()[2].data_dir.join("status.json")).expect("rm");
+    let poll = c.leader_poll().await.expect("a leader query");
+    assert_eq!(poll.leader, None);
+    assert_eq!(
+        poll.to_string(),
+        r#"n0: "3a1f" (no node has that id), n1: an answer that is not JSON, n2: HTTP 404; member ids: n0: "a1", n1: "b2", n2: "c3"; no answer names a leader"#
+    );
+    c.shutdown().await.expect("shutdown");
 }

@@ -363,10 +363,7 @@ fn full_plan_parses_to_the_expected_value() {
                 probe: ReadyProbe::Tcp,
                 timeout: secs(5),
             },
-            leader: Some(LeaderQuery {
-                path: "/status".into(),
-                pointer: "/raft/leader".into(),
-            }),
+            leader: Some(LeaderQuery::named("/status", "/raft/leader")),
             network: NetworkMode::Netns,
             peers: PeersFormat {
                 format: tpl("{name}=http://{host}:{port}", TemplateScope::PeersFormat),
@@ -538,13 +535,7 @@ fn minimal_plan_takes_every_default() {
             timeout: Duration::from_secs(10)
         }
     );
-    assert_eq!(
-        c.leader,
-        Some(LeaderQuery {
-            path: "/health".into(),
-            pointer: "/leader".into()
-        })
-    );
+    assert_eq!(c.leader, Some(LeaderQuery::named("/health", "/leader")));
     assert_eq!(c.peers.format.to_string(), "{name}={host}:{port}");
     assert_eq!(c.peers.separator, ",");
     assert!(!c.peers.include_self);
@@ -753,4 +744,16 @@ proptest! {
         let _ = plan::parse_topology(&s, 5);
         let _ = Template::parse(&s, TemplateScope::EachPeer);
     }
+}
+
+#[test]
+fn leader_forms_are_one_at_a_time_and_equals_is_a_plain_value() {
+    assert_eq!(
+        error_of("leader_ids_and_equals.toml"),
+        "tests/fixtures/plans/leader_ids_and_equals.toml:6:79: cluster.leader.ids: give either `equals` (each node says whether it leads) or `ids` (the value is a member id), not both"
+    );
+    assert_eq!(
+        error_of("leader_equals_table.toml"),
+        "tests/fixtures/plans/leader_equals_table.toml:10:10: cluster.leader.equals: expected the value the leader answers at `pointer` (a string, an integer or a boolean, like \"leader\" or true), found a table"
+    );
 }

@@ -202,6 +202,9 @@ fn build_report(
                     node: NodeId(i),
                     addr: format!("127.0.0.1:{}", 7000 + i),
                     log: format!("nodes/n{i}.log"),
+                    command: Vec::new(),
+                    env: Default::default(),
+                    shell: String::new(),
                 })
                 .collect(),
             links: vec![
@@ -992,4 +995,56 @@ fn the_well_formedness_check_rejects_broken_html() {
         "<!DOCTYPE html><p a=\"1\">x &amp; <br> y</p><svg><rect x=\"1\"/></svg>"
     )
     .is_ok());
+}
+
+/// Nothing served: latency is `n/a` everywhere a person reads it; a SIGKILL
+/// escalation is a node event in every view; each node's command line is
+/// in report.json and report.html.
+#[test]
+fn no_latency_escalations_and_command_lines_are_rendered() {
+    let (mut r, ops) = five_nodes();
+    r.latency = Default::default();
+    r.node_events.push(NodeEventRecord {
+        at_s: 31.5,
+        node: NodeId(2),
+        event: "escalated".into(),
+        detail: "still running 5.00s after SIGTERM: SIGKILLed".into(),
+        expected: None,
+    });
+    r.cluster.nodes[0].command = vec!["/opt/db/bin/db".into(), "--name".into(), "n 0".into()];
+    r.cluster.nodes[0].env = [("RUST_LOG".to_string(), "info".to_string())].into();
+    r.cluster.nodes[0].shell = "RUST_LOG=info /opt/db/bin/db --name 'n 0'".into();
+
+    let md = summary_markdown(&r);
+    assert!(md.contains("p50 n/a · p99 n/a"), "{md}");
+    assert!(
+        md.contains("**SIGKILL:** n2 at 31.50s: still running 5.00s after SIGTERM: SIGKILLed"),
+        "{md}"
+    );
+    let html = render_html(&r, &ops);
+    assert!(
+        html.contains("<b>n/a</b><span>p50 latency</span>"),
+        "p50 tile"
+    );
+    assert!(
+        html.contains("<b>n/a</b><span>p99 latency</span>"),
+        "p99 tile"
+    );
+    assert!(!html.contains("0.0 ms"), "no served request has no latency");
+    assert!(html.contains("RUST_LOG=info /opt/db/bin/db --name &#39;n 0&#39;"));
+    assert!(html.contains("<td>escalated</td>"));
+    let json = serde_json::to_value(&r).expect("json");
+    assert_eq!(
+        json["cluster"]["nodes"][0]["command"],
+        serde_json::json!(["/opt/db/bin/db", "--name", "n 0"])
+    );
+    assert_eq!(
+        json["cluster"]["nodes"][0]["env"],
+        serde_json::json!({"RUST_LOG": "info"})
+    );
+    assert!(json["cluster"]["nodes"][1].get("command").is_none());
+    assert_eq!(json["latency"]["count"], 0);
+    let back: Report = serde_json::from_value(json).expect("read back");
+    assert_eq!(back.cluster.nodes, r.cluster.nodes);
+    assert_eq!(back.latency.p99(), None);
 }

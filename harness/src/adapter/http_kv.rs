@@ -21,18 +21,24 @@ impl HttpKvAdapter {
     }
 
     /// The request shape of a key-value operation; `None` for other kinds
-    /// and for a cas the adapter has no shape for.
-    fn op(&self, kind: OpKind) -> Option<&HttpOp> {
-        match kind {
+    /// and for a cas the adapter has no shape for. A cas expecting the key
+    /// to be absent (`expect == None`) uses `cas_absent` when there is one.
+    fn op(&self, req: &Request) -> Option<&HttpOp> {
+        match req.kind {
             OpKind::Read => Some(&self.spec.read),
             OpKind::Write => Some(&self.spec.write),
+            OpKind::Cas if req.expect.is_none() => {
+                self.spec.cas_absent.as_ref().or(self.spec.cas.as_ref())
+            }
             OpKind::Cas => self.spec.cas.as_ref(),
-            OpKind::Append | OpKind::Add | OpKind::ReadSet | OpKind::ReadList | OpKind::Probe => None,
+            OpKind::Append | OpKind::Add | OpKind::ReadSet | OpKind::ReadList | OpKind::Probe => {
+                None
+            }
         }
     }
 
     pub(crate) async fn run(&self, addr: SocketAddr, req: &Request) -> Response {
-        let Some(op) = self.op(req.kind) else {
+        let Some(op) = self.op(req) else {
             return Response::failed(match req.kind {
                 OpKind::Cas => "the HTTP adapter has no cas operation",
                 OpKind::Read
@@ -41,9 +47,7 @@ impl HttpKvAdapter {
                 | OpKind::Add
                 | OpKind::ReadSet
                 | OpKind::ReadList
-                | OpKind::Probe => {
-                    "the HTTP adapter has no such operation"
-                }
+                | OpKind::Probe => "the HTTP adapter has no such operation",
             });
         };
         let vars = Vars {
@@ -138,9 +142,33 @@ fn build(
         rb = rb.header(name.as_str(), render(value, vars));
     }
     if let Some(body) = &op.body {
+        // Header names are kept in lower case by the plan's validation.
+        if !op.headers.iter().any(|(name, _)| name == "content-type") {
+            rb = rb.header("content-type", default_content_type(body));
+        }
         rb = rb.body(render(body, vars));
     }
     rb
+}
+
+/// The `content-type` of a body whose operation names none:
+/// `application/json` when the body template is JSON once its placeholders
+/// are filled (`{value_json}` and `{expect_json}` as JSON strings, the raw
+/// `{key}`, `{value}` and `{expect}` as plain text), else
+/// `text/plain; charset=utf-8`. So `{"v": {value_json}}` and
+/// `{"v": "{value}"}` are JSON; `{value}` alone is text.
+pub(crate) fn default_content_type(body_template: &str) -> &'static str {
+    let sample = Vars {
+        key: "k",
+        value: Some("v"),
+        expect: Some("v"),
+    };
+    let filled = render(body_template, &sample);
+    if serde_json::from_str::<serde_json::Value>(&filled).is_ok() {
+        "application/json"
+    } else {
+        "text/plain; charset=utf-8"
+    }
 }
 
 /// Where an adapter answer keeps the value: `None` = absent.
@@ -284,5 +312,122 @@ mod tests {
             classify_kv(&a, OpKind::Write, 502, b"").outcome,
             Outcome::Unknown
         );
+    }
+
+    fn request(op: &HttpOp, vars: &Vars<'_>) -> reqwest::Request {
+        let addr: SocketAddr = ([127, 0, 0, 1], 7000).into();
+        match build(&reqwest::Client::new(), addr, op, vars).build() {
+            Ok(r) => r,
+            Err(e) => panic!("request: {e}"),
+        }
+    }
+
+    fn content_type(r: &reqwest::Request) -> Option<&str> {
+        r.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+    }
+
+    #[test]
+    fn a_body_without_a_content_type_gets_one() {
+        let v = Vars {
+            key: "k1",
+            value: Some("3.7"),
+            expect: None,
+        };
+        assert_eq!(
+            default_content_type(r#"{"v": {value_json}}"#),
+            "application/json"
+        );
+        assert_eq!(
+            default_content_type(r#"{"v": "{value}", "k": "{key}"}"#),
+            "application/json"
+        );
+        assert_eq!(default_content_type("{value_json}"), "application/json");
+        assert_eq!(default_content_type("{value}"), "text/plain; charset=utf-8");
+        assert_eq!(
+            default_content_type("v={value}&k={key}"),
+            "text/plain; charset=utf-8"
+        );
+
+        let mut a = adapter();
+        a.write.body = Some("{value}".into());
+        let r = request(&a.write, &v);
+        assert_eq!(content_type(&r), Some("text/plain; charset=utf-8"));
+        // The plan's own header wins, and is the only one.
+        let Some(cas) = a.cas.as_ref() else {
+            panic!("the sample API has a cas");
+        };
+        let r = request(cas, &v);
+        assert_eq!(content_type(&r), Some("application/json"));
+        assert_eq!(r.headers().get_all("content-type").iter().count(), 1);
+        a.write.headers = vec![("content-type".into(), "application/x-thing".into())];
+        let r = request(&a.write, &v);
+        assert_eq!(content_type(&r), Some("application/x-thing"));
+        assert_eq!(r.headers().get_all("content-type").iter().count(), 1);
+        // No body, no content type.
+        let r = request(&a.read, &v);
+        assert_eq!(content_type(&r), None);
+    }
+
+    #[test]
+    fn a_cas_expecting_absence_uses_cas_absent_when_given() {
+        let mut spec = adapter();
+        let absent = Request {
+            kind: OpKind::Cas,
+            key: Some("k".into()),
+            value: Some("v".into()),
+            expect: None,
+        };
+        let present = Request {
+            expect: Some("old".into()),
+            ..absent.clone()
+        };
+        let plain = HttpKvAdapter::new(reqwest::Client::new(), spec.clone());
+        // Without cas_absent both use cas; `{expect_json}` renders null.
+        assert_eq!(plain.op(&absent), spec.cas.as_ref());
+        assert_eq!(plain.op(&present), spec.cas.as_ref());
+        let Some(cas) = spec.cas.as_ref() else {
+            panic!("the sample API has a cas");
+        };
+        let vars = Vars {
+            key: "k",
+            value: Some("v"),
+            expect: None,
+        };
+        let body = request(cas, &vars)
+            .body()
+            .and_then(|b| b.as_bytes())
+            .map(|b| String::from_utf8_lossy(b).into_owned());
+        assert_eq!(body.as_deref(), Some(r#"{"expect": null, "value": "v"}"#));
+        let mut shape = cas.clone();
+        shape.method = reqwest::Method::PUT;
+        shape.path = "/kv/{key}?create=1".into();
+        spec.cas_absent = Some(shape.clone());
+        let both = HttpKvAdapter::new(reqwest::Client::new(), spec.clone());
+        assert_eq!(both.op(&absent), Some(&shape));
+        assert_eq!(both.op(&present), spec.cas.as_ref());
+        let r = request(&shape, &vars);
+        assert_eq!(r.url().as_str(), "http://127.0.0.1:7000/kv/k?create=1");
+    }
+
+    #[test]
+    fn a_refused_cas_tells_the_current_value_from_every_listed_status() {
+        let mut a = adapter();
+        if let Some(c) = a.cas.as_mut() {
+            c.precondition_failed = vec![409, 412];
+            c.value = ValueAt::Pointer("/current".into());
+        }
+        for status in [409, 412] {
+            let r = classify_kv(&a, OpKind::Cas, status, br#"{"current": "now"}"#);
+            assert_eq!(
+                (r.outcome, r.result.as_deref()),
+                (Outcome::Fail, Some("now")),
+                "{status}"
+            );
+        }
+        // A status the plan does not list tells no value.
+        let r = classify_kv(&a, OpKind::Cas, 422, br#"{"current": "now"}"#);
+        assert_eq!((r.outcome, r.result), (Outcome::Fail, None));
     }
 }

@@ -51,15 +51,13 @@ pub fn kv_api() -> HttpKv {
         read: op(Method::GET, "/kv/{key}", None),
         write,
         cas: Some(cas),
+        cas_absent: None,
     }
 }
 
 /// How to ask a sample node who leads.
 pub fn leader_query() -> LeaderQuery {
-    LeaderQuery {
-        path: HEALTH_PATH.into(),
-        pointer: LEADER_POINTER.into(),
-    }
+    LeaderQuery::named(HEALTH_PATH, LEADER_POINTER)
 }
 
 /// Most entries asked for per ledger page (the node's limit).
@@ -217,11 +215,9 @@ mod tests {
             OpKind::Read => http_kv::classify(&api.read, kind, status, body),
             OpKind::Write => http_kv::classify(&api.write, kind, status, body),
             OpKind::Cas => http_kv::classify(api.cas.as_ref().expect("cas"), kind, status, body),
-            OpKind::Append
-            | OpKind::Add
-            | OpKind::ReadSet
-            | OpKind::ReadList
-            | OpKind::Probe => classify_append(status, body),
+            OpKind::Append | OpKind::Add | OpKind::ReadSet | OpKind::ReadList | OpKind::Probe => {
+                classify_append(status, body)
+            }
         }
     }
 

@@ -220,6 +220,11 @@ pub fn availability(ops: &[Op], judge: &Judge, size: usize, end_ns: u64) -> Avai
 
 /// Latency percentiles of served requests to nodes expected to serve.
 ///
+/// `count` is the number of served requests measured. With `count == 0`
+/// nothing was served and the figures mean nothing (they are stored as 0 for
+/// the format's sake): read them through [`Latency::p50`], [`Latency::p99`]
+/// and [`Latency::text`], which say `None` / `n/a` then, never zero.
+///
 /// The figures are rounded views; `histogram_us` keeps every recorded value
 /// (to three significant digits) so a later reader, `rift compare` among
 /// them, can recompute any percentile.
@@ -245,6 +250,30 @@ fn new_histogram() -> Option<hdrhistogram::Histogram<u64>> {
 }
 
 impl Latency {
+    /// Whether any served request was measured.
+    pub fn served(&self) -> bool {
+        self.count > 0
+    }
+
+    /// The median in milliseconds; `None` when nothing was served.
+    pub fn p50(&self) -> Option<f64> {
+        self.served().then_some(self.p50_ms)
+    }
+
+    /// The 99th percentile in milliseconds; `None` when nothing was served.
+    pub fn p99(&self) -> Option<f64> {
+        self.served().then_some(self.p99_ms)
+    }
+
+    /// A figure as text: `4.5ms` (with `sep` between number and unit), or
+    /// `n/a` when there is none.
+    pub fn text(ms: Option<f64>, sep: &str) -> String {
+        match ms {
+            Some(v) => format!("{v:.1}{sep}ms"),
+            None => "n/a".to_string(),
+        }
+    }
+
     /// Figures and buckets from a microsecond histogram.
     pub fn from_histogram(h: &hdrhistogram::Histogram<u64>) -> Latency {
         let ms = |us: u64| us as f64 / 1_000.0;
@@ -487,11 +516,26 @@ mod tests {
             "{}",
             back.quantile_ms(0.99)
         );
+        assert_eq!(l.p99(), Some(l.p99_ms));
         // An older report without buckets falls back to the stored figures.
         let old = Latency {
             histogram_us: Vec::new(),
             ..l.clone()
         };
         assert_eq!(old.quantile_ms(0.99), l.p99_ms);
+    }
+
+    #[test]
+    fn nothing_served_has_no_latency() {
+        let w = World::new(3);
+        let ops = vec![op(0, 10, false), op(1, 20, false)];
+        let j = Judge::new(&ops, w.snapshots(), 0, 100_000_000);
+        let l = latency(&ops, &j);
+        assert_eq!(l.count, 0);
+        assert!(!l.served());
+        assert_eq!(l.p50(), None);
+        assert_eq!(l.p99(), None);
+        assert_eq!(Latency::text(l.p99(), " "), "n/a");
+        assert_eq!(Latency::text(Some(4.5), ""), "4.5ms");
     }
 }

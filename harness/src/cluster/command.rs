@@ -21,6 +21,36 @@ pub(crate) struct NodeArgv {
     pub netns: Option<Netns>,
 }
 
+impl NodeArgv {
+    /// The command as one line a POSIX shell runs as rift did: the plan's
+    /// extra environment as `NAME=value` prefixes, then the program and its
+    /// arguments, each quoted when it needs to be.
+    pub(crate) fn shell_line(&self) -> String {
+        let mut words: Vec<String> = self
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={}", shell_quote(v)))
+            .collect();
+        words.push(shell_quote(&self.program.display().to_string()));
+        words.extend(self.args.iter().map(|a| shell_quote(a)));
+        words.join(" ")
+    }
+}
+
+/// One word for a POSIX shell: as it is when it holds only characters no
+/// shell treats specially, else in single quotes (a `'` written `'\''`).
+pub(crate) fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
 /// The values one node (or one peer, inside the peers format) contributes.
 struct Vars {
     id: String,
@@ -325,6 +355,41 @@ mod tests {
                 "--bug",
                 "stale-reads",
             ]
+        );
+    }
+
+    #[test]
+    fn command_lines_are_quoted_for_a_shell() {
+        assert_eq!(shell_quote("--port"), "--port");
+        assert_eq!(shell_quote("127.0.0.1:7000"), "127.0.0.1:7000");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's $HOME"), "'it'\\''s $HOME'");
+        let argv = NodeArgv {
+            program: PathBuf::from("/opt/my db/bin/node"),
+            args: vec!["--name".into(), "n0".into(), "{\"a\": 1}".into()],
+            env: vec![
+                ("RUST_LOG".into(), "info".into()),
+                ("PEERS".into(), "n1=127.0.0.1:1 n2=127.0.0.1:2".into()),
+            ],
+            netns: None,
+        };
+        assert_eq!(
+            argv.shell_line(),
+            "RUST_LOG=info PEERS='n1=127.0.0.1:1 n2=127.0.0.1:2' '/opt/my db/bin/node' --name n0 '{\"a\": 1}'"
+        );
+        // A shell gives back exactly the words rift ran.
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!(
+                "printf '%s\\n' {}",
+                shell_quote("it's a \"test\" $x `y` \\z")
+            ))
+            .output()
+            .expect("sh");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "it's a \"test\" $x `y` \\z\n"
         );
     }
 }

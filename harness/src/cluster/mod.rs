@@ -22,6 +22,7 @@ mod probe;
 mod spawn;
 
 pub use ports::Ports;
+pub use probe::{LeaderAnswer, LeaderPoll, NodeAnswer};
 
 use crate::plan::{ClusterSpec, NodeCommand};
 use crate::{NodeId, NodeState};
@@ -79,6 +80,11 @@ pub enum NodeEventKind {
     },
     Paused,
     Resumed,
+    /// The node was still running `after` its SIGTERM (the spec's
+    /// `stop_timeout`), so rift SIGKILLed its process group.
+    Escalated {
+        after: Duration,
+    },
 }
 
 /// The program that runs [`NodeCommand::SampleNode`].
@@ -501,7 +507,8 @@ impl Cluster {
     /// Waits up to `stop_timeout` for the nodes to exit, SIGKILLs the rest and
     /// waits for them to be reaped.
     async fn finish_stop(&self, nodes: &[Arc<NodeShared>]) -> Result<(), ClusterError> {
-        let deadline = Instant::now() + self.inner.spec.stop_timeout;
+        let began = Instant::now();
+        let deadline = began + self.inner.spec.stop_timeout;
         for shared in nodes {
             let left = deadline.saturating_duration_since(Instant::now());
             if !shared.wait_reaped(left).await {
@@ -509,6 +516,12 @@ impl Cluster {
                 if let Some(pid) = st.pid {
                     st.stop_requested = true;
                     signal_group(shared.id, pid, Signal::SIGKILL)?;
+                    self.emit(
+                        shared.id,
+                        NodeEventKind::Escalated {
+                            after: began.elapsed(),
+                        },
+                    );
                 }
             }
         }
@@ -561,6 +574,7 @@ impl Cluster {
             .map_err(|e| io_err("open log", e))?;
         let start_no = shared.lock().starts + 1;
         writeln!(log, "--- rift: starting {node} (start #{start_no}) ---")
+            .and_then(|()| writeln!(log, "--- rift: command: {}", argv.shell_line()))
             .map_err(|e| io_err("write log", e))?;
         fs::create_dir_all(&layout.data_dir).map_err(|source| ClusterError::Io {
             action: "create data dir",
@@ -698,11 +712,35 @@ impl Cluster {
             .map(|c| (c.program.as_path(), c.args.as_slice()))
     }
 
+    /// The extra environment the node runs with (the plan's `env`, rendered).
+    pub fn command_env(&self, node: NodeId) -> &[(String, String)] {
+        self.inner
+            .commands
+            .get(node.index())
+            .map_or(&[], |c| c.env.as_slice())
+    }
+
+    /// The node's command (environment, program, arguments) as one line a
+    /// POSIX shell can run, as its log records it at every start.
+    pub fn shell_line(&self, node: NodeId) -> Option<String> {
+        self.inner
+            .commands
+            .get(node.index())
+            .map(NodeArgv::shell_line)
+    }
+
     /// Asks every running, unpaused node who leads (per the spec's leader
     /// query) and returns the most common answer; `None` without a query,
     /// without answers, or on a tie.
     pub async fn leader(&self) -> Option<NodeId> {
-        probe::leader(&self.inner).await
+        self.leader_poll().await.and_then(|p| p.leader)
+    }
+
+    /// Asks every running, unpaused node who leads, keeping what each
+    /// answered (for messages when no leader emerges); `None` without a
+    /// leader query.
+    pub async fn leader_poll(&self) -> Option<LeaderPoll> {
+        probe::leader_poll(&self.inner).await
     }
 
     /// Stops every node: SIGCONT and SIGTERM to all, up to `stop_timeout` for

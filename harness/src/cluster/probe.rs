@@ -8,7 +8,7 @@
 
 use super::identity::{self, Holder};
 use super::{log_tail, ClusterError, Inner};
-use crate::plan::{LeaderQuery, NodeCommand, ReadyProbe};
+use crate::plan::{LeaderBy, NodeCommand, ReadyProbe};
 use crate::NodeId;
 use crate::NodeState;
 use std::collections::BTreeMap;
@@ -221,20 +221,292 @@ pub(crate) async fn wait_one(
     }
 }
 
-pub(crate) async fn leader(inner: &Arc<Inner>) -> Option<NodeId> {
+/// What one node said when asked who leads (or its own member id).
+#[derive(Clone, Debug, PartialEq)]
+pub enum LeaderAnswer {
+    /// Not asked: the node was not up (paused, stopped or exited).
+    NotAsked(NodeState),
+    /// No HTTP answer: refused, reset or timed out.
+    NoAnswer(String),
+    /// An answer with a status other than 2xx.
+    Status(u16),
+    /// A 2xx answer whose body is not JSON.
+    NotJson,
+    /// A JSON answer without the pointer's member.
+    Missing(String),
+    /// The value at the pointer.
+    Value(serde_json::Value),
+}
+
+impl std::fmt::Display for LeaderAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LeaderAnswer::NotAsked(NodeState::Paused) => f.write_str("paused, not asked"),
+            LeaderAnswer::NotAsked(NodeState::Up | NodeState::Down | NodeState::Exited) => {
+                f.write_str("not running, not asked")
+            }
+            LeaderAnswer::NoAnswer(why) => write!(f, "no answer ({why})"),
+            LeaderAnswer::Status(s) => write!(f, "HTTP {s}"),
+            LeaderAnswer::NotJson => f.write_str("an answer that is not JSON"),
+            LeaderAnswer::Missing(p) => write!(f, "no `{p}` in the answer"),
+            LeaderAnswer::Value(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// One node's answer, and what rift made of it when it did not count.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeAnswer {
+    pub node: NodeId,
+    pub answer: LeaderAnswer,
+    /// Why a value did not name a leader (`no node has that id`), if so.
+    pub note: Option<String>,
+}
+
+impl std::fmt::Display for NodeAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.node, self.answer)?;
+        match &self.note {
+            Some(n) => write!(f, " ({n})"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// One round of asking every node who leads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LeaderPoll {
+    /// The leader the answers agree on, if they do.
+    pub leader: Option<NodeId>,
+    /// Each node's answer to the leader question, by node.
+    pub answers: Vec<NodeAnswer>,
+    /// With `ids = { .. }`: each node's answer to "what is your member id".
+    pub ids: Vec<NodeAnswer>,
+    /// Why the answers name no leader, when they do not.
+    pub why: Option<String>,
+}
+
+impl std::fmt::Display for LeaderPoll {
+    /// `n0: "3a1f" (no node has that id), n1: HTTP 503, n2: no answer (...)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |a: &[NodeAnswer]| {
+            a.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        f.write_str(&list(&self.answers))?;
+        if !self.ids.is_empty() {
+            write!(f, "; member ids: {}", list(&self.ids))?;
+        }
+        match &self.why {
+            Some(why) => write!(f, "; {why}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Asks every running, unpaused node who leads; `None` without a query.
+pub(crate) async fn leader_poll(inner: &Arc<Inner>) -> Option<LeaderPoll> {
     let query = inner.spec.leader.clone()?;
+    let leaders = ask_all(inner, &query.path, &query.pointer).await;
+    let ids = match &query.by {
+        LeaderBy::Ids { path, pointer } => ask_all(inner, path, pointer).await,
+        LeaderBy::Name | LeaderBy::Equals(_) => Vec::new(),
+    };
+    Some(decide(&query.by, inner.layout.len(), leaders, ids))
+}
+
+/// Every node's answer at `path`/`pointer`, by node; nodes that are not up
+/// are not asked.
+async fn ask_all(inner: &Arc<Inner>, path: &str, pointer: &str) -> Vec<(NodeId, LeaderAnswer)> {
     let mut set = tokio::task::JoinSet::new();
+    let mut out = Vec::new();
     for shared in &inner.nodes {
-        if shared.lock().state == NodeState::Up {
-            set.spawn(ask_leader(inner.clone(), shared.id, query.clone()));
+        let state = shared.lock().state;
+        if state == NodeState::Up {
+            let (inner, node) = (inner.clone(), shared.id);
+            let (path, pointer) = (path.to_string(), pointer.to_string());
+            set.spawn(async move { (node, ask(&inner, node, &path, &pointer).await) });
+        } else {
+            out.push((shared.id, LeaderAnswer::NotAsked(state)));
         }
     }
-    let mut votes: BTreeMap<NodeId, usize> = BTreeMap::new();
     while let Some(joined) = set.join_next().await {
-        if let Ok(Some(id)) = joined {
-            *votes.entry(id).or_default() += 1;
+        match joined {
+            Ok(answer) => out.push(answer),
+            // A question task cannot panic short of a bug in rift; surface it.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => {}
         }
     }
+    out.sort_by_key(|(node, _)| *node);
+    out
+}
+
+async fn ask(inner: &Inner, node: NodeId, path: &str, pointer: &str) -> LeaderAnswer {
+    let why = |e: &reqwest::Error| {
+        if e.is_timeout() {
+            format!("timed out after {LEADER_TIMEOUT:?}")
+        } else if e.is_connect() {
+            "could not connect".to_string()
+        } else {
+            "the connection failed".to_string()
+        }
+    };
+    let request = inner
+        .http
+        .get(url(inner, node, path))
+        .timeout(LEADER_TIMEOUT);
+    let response = match request.send().await {
+        Ok(r) => r,
+        Err(e) => return LeaderAnswer::NoAnswer(why(&e)),
+    };
+    let status = response.status();
+    if !status.is_success() {
+        return LeaderAnswer::Status(status.as_u16());
+    }
+    let bytes = match response.bytes().await {
+        Ok(b) => b,
+        Err(e) => return LeaderAnswer::NoAnswer(why(&e)),
+    };
+    let Ok(body) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return LeaderAnswer::NotJson;
+    };
+    match body.pointer(pointer) {
+        Some(v) => LeaderAnswer::Value(v.clone()),
+        None => LeaderAnswer::Missing(pointer.to_string()),
+    }
+}
+
+/// Who leads, by the answers: pure, so every form is unit-tested.
+///
+/// - `Name`: each value names a node; the most common named node (a tie:
+///   nobody).
+/// - `Equals(v)`: the one node whose value equals `v` (none or several:
+///   nobody).
+/// - `Ids`: each value is a member id, mapped to the node that answered that
+///   id as its own; then as `Name`.
+fn decide(
+    by: &LeaderBy,
+    size: usize,
+    leaders: Vec<(NodeId, LeaderAnswer)>,
+    ids: Vec<(NodeId, LeaderAnswer)>,
+) -> LeaderPoll {
+    let plain = |v: Vec<(NodeId, LeaderAnswer)>| -> Vec<NodeAnswer> {
+        v.into_iter()
+            .map(|(node, answer)| NodeAnswer {
+                node,
+                answer,
+                note: None,
+            })
+            .collect()
+    };
+    let mut answers = plain(leaders);
+    let mut ids = plain(ids);
+    let mut votes: BTreeMap<NodeId, usize> = BTreeMap::new();
+    let leader;
+    let mut why = None;
+    match by {
+        LeaderBy::Name | LeaderBy::Ids { .. } => {
+            // With ids: member id text -> the nodes that answered it as their own.
+            let mut owners: BTreeMap<String, Vec<NodeId>> = BTreeMap::new();
+            for a in &ids {
+                match &a.answer {
+                    LeaderAnswer::Value(v) => {
+                        if let Some(id) = id_text(v) {
+                            owners.entry(id).or_default().push(a.node);
+                        }
+                    }
+                    LeaderAnswer::NotAsked(_)
+                    | LeaderAnswer::NoAnswer(_)
+                    | LeaderAnswer::Status(_)
+                    | LeaderAnswer::NotJson
+                    | LeaderAnswer::Missing(_) => {}
+                }
+            }
+            for a in &mut ids {
+                if let LeaderAnswer::Value(v) = &a.answer {
+                    match id_text(v).and_then(|id| owners.get(&id)) {
+                        None => a.note = Some("not a member id".into()),
+                        Some(o) if o.len() > 1 => {
+                            a.note = Some(format!("also the id of {}", names(o, Some(a.node))))
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+            for a in &mut answers {
+                let LeaderAnswer::Value(v) = &a.answer else {
+                    continue;
+                };
+                let named = match by {
+                    LeaderBy::Ids { .. } => {
+                        match id_text(v).map(|id| owners.get(&id).map(Vec::as_slice)) {
+                            None => Err("no leader known".to_string()),
+                            Some(None) => Err("no node has that id".to_string()),
+                            Some(Some([one])) => Ok(*one),
+                            Some(Some(several)) => Err(format!(
+                                "several nodes have that id: {}",
+                                names(several, None)
+                            )),
+                        }
+                    }
+                    LeaderBy::Name | LeaderBy::Equals(_) => {
+                        parse_leader(v, size).ok_or_else(|| {
+                            if v.is_null() || v.as_str() == Some("") {
+                                "no leader known".to_string()
+                            } else {
+                                format!("names no node of {size}")
+                            }
+                        })
+                    }
+                };
+                match named {
+                    Ok(node) => *votes.entry(node).or_default() += 1,
+                    Err(note) => a.note = Some(note),
+                }
+            }
+            leader = most_common(&votes);
+            if leader.is_none() && votes.len() > 1 {
+                why = Some("the answers disagree with equal support".to_string());
+            }
+        }
+        LeaderBy::Equals(want) => {
+            let claim: Vec<NodeId> = answers
+                .iter()
+                .filter(|a| a.answer == LeaderAnswer::Value(want.clone()))
+                .map(|a| a.node)
+                .collect();
+            leader = match claim.as_slice() {
+                [one] => Some(*one),
+                [] => {
+                    why = Some(format!("no node answered {want}"));
+                    None
+                }
+                several => {
+                    why = Some(format!(
+                        "several nodes answered {want}: {}",
+                        names(several, None)
+                    ));
+                    None
+                }
+            };
+        }
+    }
+    if leader.is_none() && why.is_none() {
+        why = Some("no answer names a leader".to_string());
+    }
+    LeaderPoll {
+        leader,
+        answers,
+        ids,
+        why,
+    }
+}
+
+/// The most common node; `None` without votes or on a tie.
+fn most_common(votes: &BTreeMap<NodeId, usize>) -> Option<NodeId> {
     let best = votes.values().copied().max()?;
     let mut top = votes.iter().filter(|(_, &n)| n == best).map(|(&id, _)| id);
     match (top.next(), top.next()) {
@@ -244,17 +516,28 @@ pub(crate) async fn leader(inner: &Arc<Inner>) -> Option<NodeId> {
     }
 }
 
-async fn ask_leader(inner: Arc<Inner>, node: NodeId, query: LeaderQuery) -> Option<NodeId> {
-    let request = inner
-        .http
-        .get(url(&inner, node, &query.path))
-        .timeout(LEADER_TIMEOUT);
-    let response = request.send().await.ok()?;
-    if !response.status().is_success() {
-        return None;
+/// `n0 n2`, leaving out `but`.
+fn names(nodes: &[NodeId], but: Option<NodeId>) -> String {
+    nodes
+        .iter()
+        .filter(|n| Some(**n) != but)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A member id as text: a string as it is, a number as written; `None` for
+/// null, `""` and anything else (no id).
+fn id_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::String(_)
+        | serde_json::Value::Null
+        | serde_json::Value::Bool(_)
+        | serde_json::Value::Array(_)
+        | serde_json::Value::Object(_) => None,
     }
-    let body: serde_json::Value = response.json().await.ok()?;
-    parse_leader(body.pointer(&query.pointer)?, inner.layout.len())
 }
 
 /// `"n2"`, `"2"` or `2` name node 2; anything else (null, "", out of range)
@@ -308,5 +591,130 @@ mod tests {
         ] {
             assert_eq!(parse_leader(&unknown, 3), None, "{unknown}");
         }
+    }
+
+    fn v(x: serde_json::Value) -> LeaderAnswer {
+        LeaderAnswer::Value(x)
+    }
+
+    fn n(i: usize) -> NodeId {
+        NodeId(i)
+    }
+
+    #[test]
+    fn equals_names_the_one_node_that_says_it_leads() {
+        let by = LeaderBy::Equals(json!("leader"));
+        let poll = decide(
+            &by,
+            3,
+            vec![
+                (n(0), v(json!("follower"))),
+                (n(1), v(json!("leader"))),
+                (n(2), LeaderAnswer::Status(503)),
+            ],
+            Vec::new(),
+        );
+        assert_eq!(poll.leader, Some(n(1)));
+        let by = LeaderBy::Equals(json!(true));
+        let two = decide(
+            &by,
+            3,
+            vec![
+                (n(0), v(json!(true))),
+                (n(1), v(json!(false))),
+                (n(2), v(json!(true))),
+            ],
+            Vec::new(),
+        );
+        assert_eq!(two.leader, None);
+        assert_eq!(
+            two.to_string(),
+            "n0: true, n1: false, n2: true; several nodes answered true: n0 n2"
+        );
+        // "true" the string is not true the boolean.
+        let none = decide(&by, 1, vec![(n(0), v(json!("true")))], Vec::new());
+        assert_eq!(none.leader, None);
+        assert_eq!(none.to_string(), "n0: \"true\"; no node answered true");
+    }
+
+    #[test]
+    fn ids_map_the_leaders_member_id_to_the_node_that_has_it() {
+        let by = LeaderBy::Ids {
+            path: "/id".into(),
+            pointer: "/id".into(),
+        };
+        let ids = vec![
+            (n(0), v(json!("a1"))),
+            (n(1), v(json!("b2"))),
+            (n(2), v(json!(7))),
+        ];
+        let leaders = vec![
+            (n(0), v(json!(7))),
+            (n(1), v(json!("7"))),
+            (n(2), v(json!(7))),
+        ];
+        assert_eq!(decide(&by, 3, leaders, ids.clone()).leader, Some(n(2)));
+        let unknown = decide(
+            &by,
+            3,
+            vec![
+                (n(0), v(json!("3a1f"))),
+                (n(1), LeaderAnswer::Status(503)),
+                (n(2), LeaderAnswer::NoAnswer("could not connect".into())),
+            ],
+            ids,
+        );
+        assert_eq!(unknown.leader, None);
+        assert_eq!(
+            unknown.to_string(),
+            "n0: \"3a1f\" (no node has that id), n1: HTTP 503, n2: no answer (could not connect); \
+             member ids: n0: \"a1\", n1: \"b2\", n2: 7; no answer names a leader"
+        );
+        // Two nodes claiming one id name nobody.
+        let dup = decide(
+            &by,
+            2,
+            vec![(n(0), v(json!("x"))), (n(1), v(json!("x")))],
+            vec![(n(0), v(json!("x"))), (n(1), v(json!("x")))],
+        );
+        assert_eq!(dup.leader, None);
+        assert!(
+            dup.to_string()
+                .contains("several nodes have that id: n0 n1"),
+            "{dup}"
+        );
+    }
+
+    #[test]
+    fn names_keep_the_most_common_answer_and_say_what_did_not_count() {
+        let poll = decide(
+            &LeaderBy::Name,
+            3,
+            vec![
+                (n(0), v(json!("n2"))),
+                (n(1), v(json!(null))),
+                (n(2), v(json!("n9"))),
+            ],
+            Vec::new(),
+        );
+        assert_eq!(poll.leader, Some(n(2)));
+        assert_eq!(poll.answers[1].to_string(), "n1: null (no leader known)");
+        assert_eq!(
+            poll.answers[2].to_string(),
+            "n2: \"n9\" (names no node of 3)"
+        );
+        let paused = decide(
+            &LeaderBy::Name,
+            2,
+            vec![
+                (n(0), LeaderAnswer::NotAsked(NodeState::Paused)),
+                (n(1), LeaderAnswer::Missing("/leader".into())),
+            ],
+            Vec::new(),
+        );
+        assert_eq!(
+            paused.to_string(),
+            "n0: paused, not asked, n1: no `/leader` in the answer; no answer names a leader"
+        );
     }
 }

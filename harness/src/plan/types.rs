@@ -188,12 +188,39 @@ pub enum ReadyProbe {
     Tcp,
 }
 
-/// Where to ask who leads: GET `path` on a node, read the JSON `pointer`; the
-/// value names the leader (`"n2"`) or is its index.
+/// Where to ask who leads: GET `path` on a node, read the JSON `pointer`;
+/// `by` says how that value names the leader.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LeaderQuery {
     pub path: String,
     pub pointer: String,
+    pub by: LeaderBy,
+}
+
+impl LeaderQuery {
+    /// The classic form: the value names the leader (`"n2"`) or is its index.
+    pub fn named(path: impl Into<String>, pointer: impl Into<String>) -> LeaderQuery {
+        LeaderQuery {
+            path: path.into(),
+            pointer: pointer.into(),
+            by: LeaderBy::Name,
+        }
+    }
+}
+
+/// How the value a node answers names the leader.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LeaderBy {
+    /// The value is rift's name of the leader (`"n2"`), or its index (`2`,
+    /// `"2"`); the most common answer wins.
+    Name,
+    /// Each node tells whether it leads itself (`equals = "leader"` against
+    /// `/role`, `equals = true` against `/is_leader`): the leader is the one
+    /// node whose value equals this JSON value.
+    Equals(serde_json::Value),
+    /// The value is the system's own member id of the leader; each node's own
+    /// id is read by GET `path`, JSON `pointer` (`ids = { path, pointer }`).
+    Ids { path: String, pointer: String },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -301,6 +328,10 @@ pub struct HttpKv {
     pub write: HttpOp,
     /// Required when the mix has compare-and-set operations.
     pub cas: Option<HttpOp>,
+    /// The shape of a cas that expects the key to be absent (create if
+    /// absent); `None`: such a cas uses `cas`, with `{expect}` empty and
+    /// `{expect_json}` null.
+    pub cas_absent: Option<HttpOp>,
 }
 
 /// One operation of the HTTP adapter. `path`, header values and `body` are
@@ -311,14 +342,17 @@ pub struct HttpOp {
     pub method: Method,
     pub path: String,
     pub headers: Vec<(String, String)>,
-    /// No body when `None`.
+    /// No body when `None`. A body sent without a `content-type` header
+    /// gets one (see `adapter::http_kv::default_content_type`).
     pub body: Option<String>,
     /// Statuses meaning the operation took effect (a read: found).
     pub ok: Vec<u16>,
     /// Statuses meaning the key is absent (a read: ok, no value; a cas:
     /// refused, the key is absent).
     pub not_found: Vec<u16>,
-    /// cas: statuses meaning the expected value did not match (refused).
+    /// cas: statuses meaning the expected value did not match (refused);
+    /// the current value is read (at `value`) from an answer with any of
+    /// them.
     pub precondition_failed: Vec<u16>,
     /// write and cas: statuses (5xx ones, typically) meaning the service
     /// refused the operation before it could take effect, as opposed to

@@ -55,7 +55,7 @@ impl PlanRun {
         match self {
             PlanRun::Ran { report: r, .. } => [
                 format!("{:.2}%", r.availability.overall.ratio() * 100.0),
-                format!("{:.1}ms", r.latency.p99_ms),
+                crate::check::availability::Latency::text(r.latency.p99(), ""),
                 match r.worst_recovery_s() {
                     None => "-".into(),
                     Some(s) if s.is_finite() => format!("{s:.2}s"),

@@ -60,6 +60,7 @@ pub fn render_html(r: &Report, ops: &[Op]) -> String {
     faults(&mut h, r);
     phases(&mut h, r);
     nodes(&mut h, r);
+    node_commands(&mut h, r);
     recovery(&mut h, r);
     links(&mut h, r);
     wire(&mut h, r);
@@ -256,6 +257,32 @@ fn nodes(h: &mut String, r: &Report) {
     fold(h, r.availability.per_node.len(), "nodes", &t);
 }
 
+/// The command line each node ran (environment, program, arguments), quoted
+/// so it can be pasted into a shell.
+fn node_commands(h: &mut String, r: &Report) {
+    let lines: Vec<_> = r
+        .cluster
+        .nodes
+        .iter()
+        .filter(|n| !n.shell.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return;
+    }
+    h.push_str("<h2>Node commands</h2>");
+    let mut t = String::from("<table><tr><th>node</th><th>command line</th></tr>");
+    for n in &lines {
+        let _ = write!(
+            t,
+            "<tr><td>{}</td><td><code>{}</code></td></tr>",
+            n.node,
+            esc(&n.shell)
+        );
+    }
+    t.push_str("</table>");
+    fold(h, lines.len(), "node commands", &t);
+}
+
 /// Recovery after each change of the world, when something recovered.
 fn recovery(h: &mut String, r: &Report) {
     if !r.recovery.is_empty() {
@@ -431,8 +458,14 @@ fn headline(r: &Report) -> String {
             format!("{:.2}%", r.availability.overall.ratio() * 100.0),
             "availability (nodes expected to serve)",
         ),
-        (format!("{:.1} ms", r.latency.p50_ms), "p50 latency"),
-        (format!("{:.1} ms", r.latency.p99_ms), "p99 latency"),
+        (
+            crate::check::availability::Latency::text(r.latency.p50(), " "),
+            "p50 latency",
+        ),
+        (
+            crate::check::availability::Latency::text(r.latency.p99(), " "),
+            "p99 latency",
+        ),
     ];
     if let Some(w) = r.worst_recovery_s() {
         tiles.push((secs(w), "slowest recovery"));

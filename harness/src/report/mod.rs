@@ -140,6 +140,16 @@ pub struct NodeInfo {
     pub node: NodeId,
     pub addr: String,
     pub log: String,
+    /// The program and its arguments, as rift started the node (empty in
+    /// reports of older rifts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// The environment the plan added to the node's (rendered).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// `env`, program and arguments as one line a POSIX shell can run.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub shell: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -35,10 +35,10 @@ pub fn summary_markdown(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "availability **{:.2}%** · p50 {:.1}ms · p99 {:.1}ms · slowest recovery {} · unexpected exits {}\n",
+        "availability **{:.2}%** · p50 {} · p99 {} · slowest recovery {} · unexpected exits {}\n",
         r.availability.overall.ratio() * 100.0,
-        r.latency.p50_ms,
-        r.latency.p99_ms,
+        crate::check::availability::Latency::text(r.latency.p50(), ""),
+        crate::check::availability::Latency::text(r.latency.p99(), ""),
         match r.worst_recovery_s() {
             None => "-".to_string(),
             Some(x) if x.is_finite() => format!("{x:.2}s"),
@@ -66,6 +66,15 @@ pub fn summary_markdown(r: &Report) -> String {
     }
     if let Some(w) = &r.cluster.wire {
         wire(&mut s, w);
+    }
+    for e in r.node_events.iter().filter(|e| e.event == "escalated") {
+        let _ = writeln!(
+            s,
+            "**SIGKILL:** {} at {:.2}s: {}\n",
+            e.node,
+            e.at_s,
+            md_cell(&e.detail)
+        );
     }
     if let Some(reason) = &r.abort_reason {
         let _ = writeln!(s, "**Aborted:** {}\n", md_cell(reason));

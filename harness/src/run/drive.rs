@@ -81,6 +81,9 @@ fn note_node_event(ev: &NodeEvent, origin: Instant, nemesis: &mut Nemesis<'_>, l
         NodeEventKind::Started { pid } => ("started", format!("pid {pid}"), None),
         NodeEventKind::Paused => ("paused", String::new(), None),
         NodeEventKind::Resumed => ("resumed", String::new(), None),
+        NodeEventKind::Escalated { after } => {
+            ("escalated", super::record::escalation_detail(*after), None)
+        }
         NodeEventKind::Exited {
             code,
             signal,

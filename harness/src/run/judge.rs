@@ -111,17 +111,21 @@ pub(super) fn judge(
         });
     }
     for (name, bound, got) in [
-        ("p50_latency", e.p50_latency, lat.p50_ms),
-        ("p99_latency", e.p99_latency, lat.p99_ms),
+        ("p50_latency", e.p50_latency, lat.p50()),
+        ("p99_latency", e.p99_latency, lat.p99()),
     ] {
         if let Some(b) = bound {
-            let got_d = Duration::from_secs_f64(got / 1000.0);
+            // Nothing served is no evidence of speed: the bound fails.
+            let got_d = got.map(|g| Duration::from_secs_f64(g.max(0.0) / 1000.0));
             out.push(ExpectationResult {
                 name: name.into(),
                 bound: format!("<= {}", ms(b)),
-                measured: ms(got_d),
-                verdict: pass_if(got_d <= b),
-                message: format!("over {} served requests", lat.count),
+                measured: got_d.map_or_else(|| "n/a".to_string(), ms),
+                verdict: pass_if(got_d.is_some_and(|g| g <= b)),
+                message: match got_d {
+                    Some(_) => format!("over {} served requests", lat.count),
+                    None => "no request to a node expected to serve was served".to_string(),
+                },
             });
         }
     }
@@ -205,4 +209,73 @@ pub(super) fn judge(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::availability::Ratio;
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    fn plan_with(expect: &str) -> Plan {
+        let src = format!("name = \"t\"\nduration = \"30s\"\n[expect]\n{expect}");
+        match crate::plan::parse(&src, Path::new("p.toml")) {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn availability_of(served: u64, total: u64) -> Availability {
+        Availability {
+            overall: Ratio { served, total },
+            by_class: BTreeMap::new(),
+            per_node: Vec::new(),
+            phases: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_latency_bound_with_nothing_served_fails_as_n_a() {
+        let plan = plan_with("p99_latency = \"250ms\"\np50_latency = \"100ms\"\n");
+        let out = judge(
+            &plan,
+            &availability_of(0, 12),
+            &Latency::default(),
+            &[],
+            None,
+            &[],
+            &[],
+        );
+        let lat: Vec<&ExpectationResult> = out
+            .iter()
+            .filter(|e| e.name.ends_with("_latency"))
+            .collect();
+        assert_eq!(lat.len(), 2);
+        for e in lat {
+            assert_eq!(e.verdict, Verdict::Fail, "{e:?}");
+            assert_eq!(e.measured, "n/a");
+        }
+    }
+
+    #[test]
+    fn a_latency_bound_with_served_requests_is_judged() {
+        let plan = plan_with("p99_latency = \"250ms\"\n");
+        let fast = Latency {
+            count: 3,
+            p50_ms: 2.0,
+            p99_ms: 3.0,
+            ..Latency::default()
+        };
+        let out = judge(&plan, &availability_of(3, 3), &fast, &[], None, &[], &[]);
+        let e = out.iter().find(|e| e.name == "p99_latency");
+        assert_eq!(e.map(|e| e.verdict), Some(Verdict::Pass));
+        let slow = Latency {
+            p99_ms: 300.0,
+            ..fast
+        };
+        let out = judge(&plan, &availability_of(3, 3), &slow, &[], None, &[], &[]);
+        let e = out.iter().find(|e| e.name == "p99_latency");
+        assert_eq!(e.map(|e| e.verdict), Some(Verdict::Fail));
+    }
 }

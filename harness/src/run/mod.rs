@@ -73,8 +73,12 @@ pub enum RunError {
     Cluster(#[from] ClusterError),
     #[error("cannot start the network: {0}")]
     Net(#[from] NetError),
-    #[error("no leader was elected within {0:?} after the nodes became ready")]
-    NoLeader(Duration),
+    #[error("no leader was elected within {timeout:?} after the nodes became ready; the nodes answered: {answers}")]
+    NoLeader {
+        timeout: Duration,
+        /// What each node answered the last time it was asked.
+        answers: String,
+    },
     #[error(
         "network = \"netns\" {0}; run rift as root, or use network = \"proxy\" (unprivileged)"
     )]
@@ -94,7 +98,7 @@ impl RunError {
             RunError::Cluster(e) => e.last_log_lines(),
             RunError::RunDir { .. }
             | RunError::Net(_)
-            | RunError::NoLeader(_)
+            | RunError::NoLeader { .. }
             | RunError::NeedsPrivilege(_)
             | RunError::Report(_)
             | RunError::Interrupted
@@ -222,6 +226,7 @@ pub async fn run(
         tracing::warn!("teardown took longer than {teardown:?}; remaining nodes were killed");
     }
     net.shutdown().await;
+    record::teardown_events(&mut events, origin, &mut log);
 
     let (ops, write_error) = recorder.finish();
     if let Some(e) = write_error {
@@ -317,5 +322,22 @@ impl Load {
         }
         let _ = self.workload.await;
         let _ = self.progress.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_leader_says_what_every_node_answered() {
+        let e = RunError::NoLeader {
+            timeout: Duration::from_secs(20),
+            answers: r#"n0: "3a1f" (no node has that id), n1: HTTP 503"#.into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            r#"no leader was elected within 20s after the nodes became ready; the nodes answered: n0: "3a1f" (no node has that id), n1: HTTP 503"#
+        );
     }
 }

@@ -9,13 +9,13 @@ use super::finish::Finish;
 use super::judge;
 use crate::check::availability::{availability, latency, Judge};
 use crate::check::verdict::Verdict;
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, NodeEvent, NodeEventKind};
 use crate::fault::Snapshot;
 use crate::history::Op;
 use crate::net::{LinkId, Network};
 use crate::plan::{NodeCommand, Plan, WorkloadKind};
 use crate::report::{
-    ClusterInfo, FaultEvent, LinkRecord, NodeInfo, PlanInfo, Report, RunStatus,
+    ClusterInfo, FaultEvent, LinkRecord, NodeEventRecord, NodeInfo, PlanInfo, Report, RunStatus,
     REPORT_SCHEMA_VERSION,
 };
 use std::path::Path;
@@ -136,6 +136,16 @@ pub(super) fn cluster_info(
             .layout()
             .iter()
             .map(|l| NodeInfo {
+                command: cluster
+                    .command_line(l.id)
+                    .map(|(program, args)| {
+                        std::iter::once(program.display().to_string())
+                            .chain(args.iter().cloned())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                env: cluster.command_env(l.id).iter().cloned().collect(),
+                shell: cluster.shell_line(l.id).unwrap_or_default(),
                 node: l.id,
                 addr: std::net::SocketAddr::new(l.host, l.port).to_string(),
                 log: l
@@ -149,6 +159,39 @@ pub(super) fn cluster_info(
         links: link_records(net),
         ready_s: None,
         wire: net.wire_stats(),
+    }
+}
+
+/// The detail of an `escalated` node event.
+pub(super) fn escalation_detail(after: Duration) -> String {
+    format!(
+        "still running {:.2}s after SIGTERM: SIGKILLed",
+        after.as_secs_f64()
+    )
+}
+
+/// Records the node events of the teardown (after the run's last drain): its
+/// SIGKILL escalations. The exits it caused were asked for and are not
+/// recorded, as before.
+pub(super) fn teardown_events(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<NodeEvent>,
+    origin: Instant,
+    log: &mut NodeLog,
+) {
+    while let Ok(ev) = events.try_recv() {
+        match ev.kind {
+            NodeEventKind::Escalated { after } => log.records.push(NodeEventRecord {
+                at_s: ev.at.saturating_duration_since(origin).as_secs_f64(),
+                node: ev.node,
+                event: "escalated".into(),
+                detail: escalation_detail(after),
+                expected: None,
+            }),
+            NodeEventKind::Started { .. }
+            | NodeEventKind::Exited { .. }
+            | NodeEventKind::Paused
+            | NodeEventKind::Resumed => {}
+        }
     }
 }
 
@@ -180,5 +223,62 @@ fn workload_name(k: &WorkloadKind) -> &'static str {
         WorkloadKind::Ledger => "ledger",
         WorkloadKind::Set { .. } => "set",
         WorkloadKind::ListAppend { .. } => "list-append",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NodeId;
+
+    #[test]
+    fn teardown_records_its_escalations_only() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let origin = Instant::now();
+        let at = origin + Duration::from_secs(30);
+        for (node, kind) in [
+            (
+                1,
+                NodeEventKind::Escalated {
+                    after: Duration::from_millis(5_000),
+                },
+            ),
+            (
+                1,
+                NodeEventKind::Exited {
+                    code: None,
+                    signal: Some(9),
+                    expected: true,
+                },
+            ),
+            (
+                0,
+                NodeEventKind::Exited {
+                    code: Some(0),
+                    signal: None,
+                    expected: true,
+                },
+            ),
+        ] {
+            let sent = tx.send(NodeEvent {
+                at,
+                node: NodeId(node),
+                kind,
+            });
+            assert!(sent.is_ok());
+        }
+        let mut log = NodeLog::default();
+        teardown_events(&mut rx, origin, &mut log);
+        assert_eq!(
+            log.records,
+            vec![NodeEventRecord {
+                at_s: 30.0,
+                node: NodeId(1),
+                event: "escalated".into(),
+                detail: "still running 5.00s after SIGTERM: SIGKILLed".into(),
+                expected: None,
+            }]
+        );
+        assert!(log.unexpected_exits.is_empty());
     }
 }

@@ -168,11 +168,17 @@ pub(super) async fn wait_for_leader(
     }
     let deadline = Instant::now() + spec.ready.timeout;
     loop {
-        if cluster.leader().await.is_some() {
+        let Some(poll) = cluster.leader_poll().await else {
+            return Ok(None);
+        };
+        if poll.leader.is_some() {
             return Ok(None);
         }
         if Instant::now() >= deadline {
-            return Err(RunError::NoLeader(spec.ready.timeout));
+            return Err(RunError::NoLeader {
+                timeout: spec.ready.timeout,
+                answers: poll.to_string(),
+            });
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(50)) => {}

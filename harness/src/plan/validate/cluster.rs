@@ -465,20 +465,88 @@ impl Validator<'_> {
         Some(Readiness { probe, timeout })
     }
 
+    /// `leader = { path, pointer }`, optionally with `equals = <value>` (each
+    /// node says whether it leads) or `ids = { path, pointer }` (the value is
+    /// the system's own member id, each node's own id read there).
     fn leader(&mut self, l: &Tbl<'_, '_>) -> Option<LeaderQuery> {
-        self.unknown_keys(l, &["path", "pointer"]);
+        self.unknown_keys(l, &["path", "pointer", "equals", "ids"]);
         let path = match l.get("path") {
             None => Some("/health".to_string()),
             Some(_) => self.http_path(l, "path"),
         };
-        let pointer = match self.string(l, "pointer") {
+        let pointer = self.json_pointer(
+            l,
+            "pointer",
+            "missing; give the JSON pointer to the leader in the answer, like \"/leader\"",
+        );
+        let by = match (l.get("equals"), l.get("ids")) {
+            (Some(_), Some(ids)) => {
+                self.error(
+                    ids.span(),
+                    l.field("ids"),
+                    "give either `equals` (each node says whether it leads) or `ids` (the value is a member id), not both",
+                );
+                None
+            }
+            (Some(v), None) => self.leader_equals(v, l.field("equals")),
+            (None, Some(_)) => {
+                let ids = self.table(l, "ids")?;
+                self.unknown_keys(&ids, &["path", "pointer"]);
+                let ids_path = match ids.get("path") {
+                    None => path.clone(),
+                    Some(_) => self.http_path(&ids, "path"),
+                };
+                let ids_pointer = self.json_pointer(
+                    &ids,
+                    "pointer",
+                    "missing; give the JSON pointer to the node's own member id in the answer, like \"/id\"",
+                );
+                Some(LeaderBy::Ids {
+                    path: ids_path?,
+                    pointer: ids_pointer?,
+                })
+            }
+            (None, None) => Some(LeaderBy::Name),
+        };
+        Some(LeaderQuery {
+            path: path?,
+            pointer: pointer?,
+            by: by?,
+        })
+    }
+
+    /// `equals`: the JSON value (a string, an integer or a boolean) the
+    /// leader answers at `pointer`.
+    fn leader_equals(&mut self, v: &Value<'_>, field: String) -> Option<LeaderBy> {
+        let json = match v.get_ref() {
+            DeValue::String(s) => Some(serde_json::Value::String(s.to_string())),
+            DeValue::Boolean(b) => Some(serde_json::Value::Bool(*b)),
+            DeValue::Integer(_) => super::primitives::int_value(v.get_ref())
+                .and_then(|i| i64::try_from(i).ok())
+                .map(serde_json::Value::from),
+            DeValue::Float(_) | DeValue::Datetime(_) | DeValue::Array(_) | DeValue::Table(_) => {
+                None
+            }
+        };
+        if json.is_none() {
+            self.error(
+                v.span(),
+                field,
+                format!(
+                    "expected the value the leader answers at `pointer` (a string, an integer or a boolean, like \"leader\" or true), found {}",
+                    describe(v.get_ref())
+                ),
+            );
+        }
+        json.map(LeaderBy::Equals)
+    }
+
+    /// A required JSON pointer (`""` or starting with `/`).
+    fn json_pointer(&mut self, t: &Tbl<'_, '_>, key: &str, missing: &str) -> Option<String> {
+        match self.string(t, key) {
             None => {
-                if l.get("pointer").is_none() {
-                    self.error(
-                        l.span.clone(),
-                        l.field("pointer"),
-                        "missing; give the JSON pointer to the leader in the answer, like \"/leader\"",
-                    );
+                if t.get(key).is_none() {
+                    self.error(t.span.clone(), t.field(key), missing);
                 }
                 None
             }
@@ -486,7 +554,7 @@ impl Validator<'_> {
                 if !p.is_empty() && !p.starts_with('/') {
                     self.error(
                         span,
-                        l.field("pointer"),
+                        t.field(key),
                         format!("expected a JSON pointer like \"/leader\", found {p:?}"),
                     );
                     None
@@ -494,11 +562,7 @@ impl Validator<'_> {
                     Some(p)
                 }
             }
-        };
-        Some(LeaderQuery {
-            path: path?,
-            pointer: pointer?,
-        })
+        }
     }
 
     fn peers(&mut self, p: &Tbl<'_, '_>) -> Option<PeersFormat> {
@@ -735,6 +799,80 @@ mod tests {
             Some(Capture {
                 limit: Capture::DEFAULT_LIMIT
             })
+        );
+    }
+
+    #[test]
+    fn leader_forms_and_their_errors() {
+        let lead = |body: &str| {
+            ok(&format!("[cluster]\ncommand = \"/bin/x\"\n{body}"))
+                .cluster
+                .leader
+        };
+        let bad = |body: &str| err(&format!("[cluster]\ncommand = \"/bin/x\"\n{body}"));
+        assert_eq!(
+            lead("leader = { path = \"/status\", pointer = \"/leader\" }\n"),
+            Some(LeaderQuery::named("/status", "/leader"))
+        );
+        assert_eq!(
+            lead("leader = { pointer = \"/role\", equals = \"leader\" }\n"),
+            Some(LeaderQuery {
+                path: "/health".into(),
+                pointer: "/role".into(),
+                by: LeaderBy::Equals(serde_json::json!("leader")),
+            })
+        );
+        assert_eq!(
+            lead("leader = { pointer = \"/is_leader\", equals = true }\n").map(|l| l.by),
+            Some(LeaderBy::Equals(serde_json::json!(true)))
+        );
+        assert_eq!(
+            lead("leader = { pointer = \"/state\", equals = 3 }\n").map(|l| l.by),
+            Some(LeaderBy::Equals(serde_json::json!(3)))
+        );
+        assert_eq!(
+            lead("leader = { path = \"/raft\", pointer = \"/leader_id\", ids = { pointer = \"/id\" } }\n")
+                .map(|l| l.by),
+            Some(LeaderBy::Ids {
+                path: "/raft".into(),
+                pointer: "/id".into()
+            })
+        );
+        assert_eq!(
+            lead("leader = { pointer = \"/leader_id\", ids = { path = \"/self\", pointer = \"\" } }\n")
+                .map(|l| l.by),
+            Some(LeaderBy::Ids {
+                path: "/self".into(),
+                pointer: "".into()
+            })
+        );
+        assert_eq!(
+            bad("leader = { pointer = \"/role\", equals = [\"leader\"] }\n"),
+            "cluster.leader.equals: expected the value the leader answers at `pointer` (a string, an integer or a boolean, like \"leader\" or true), found an array"
+        );
+        assert_eq!(
+            bad("leader = { pointer = \"/x\", equals = true, ids = { pointer = \"/id\" } }\n"),
+            "cluster.leader.ids: give either `equals` (each node says whether it leads) or `ids` (the value is a member id), not both"
+        );
+        assert_eq!(
+            bad("leader = { pointer = \"/x\", ids = { path = \"/id\" } }\n"),
+            "cluster.leader.ids.pointer: missing; give the JSON pointer to the node's own member id in the answer, like \"/id\""
+        );
+        assert_eq!(
+            bad("leader = { pointer = \"/x\", ids = { pointer = \"id\" } }\n"),
+            "cluster.leader.ids.pointer: expected a JSON pointer like \"/leader\", found \"id\""
+        );
+        assert_eq!(
+            bad("leader = { pointer = \"/x\", ids = { pointer = \"/id\", url = 1 } }\n"),
+            "cluster.leader.ids.url: unknown field `url`; expected one of `path`, `pointer`"
+        );
+        assert_eq!(
+            bad("leader = { pointer = \"/x\", ids = \"/id\" }\n"),
+            "cluster.leader.ids: expected a table, found \"/id\""
+        );
+        assert_eq!(
+            bad("leader = { pointer = \"/x\", equal = 1 }\n"),
+            "cluster.leader.equal: unknown field `equal`, did you mean `equals`?"
         );
     }
 }

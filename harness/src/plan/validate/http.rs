@@ -28,7 +28,7 @@ impl Validator<'_> {
     /// `[workload.http]`: `read` and `write` required, `cas` when the mix
     /// has compare-and-set operations.
     pub(super) fn http_kv(&mut self, h: &Tbl<'_, '_>, mix: Option<&KvMix>) -> Option<HttpKv> {
-        self.unknown_keys(h, &["read", "write", "cas"]);
+        self.unknown_keys(h, &["read", "write", "cas", "cas_absent"]);
         let op = |v: &mut Self, name: &str, required: bool| -> Option<Option<HttpOp>> {
             if h.get(name).is_none() {
                 if required {
@@ -48,10 +48,21 @@ impl Validator<'_> {
         let write = op(self, "write", true);
         let needs_cas = mix.is_some_and(|m| m.cas > 0.0);
         let cas = op(self, "cas", needs_cas);
+        let cas_absent = op(self, "cas_absent", false);
+        if let (Some(None), Some(Some(_))) = (&cas, &cas_absent) {
+            let span = h.get("cas_absent").map_or(h.span.clone(), |v| v.span());
+            self.error(
+                span,
+                h.field("cas_absent"),
+                "`cas_absent` shapes only the cas that expects the key to be absent; give `cas` for the others too",
+            );
+            return None;
+        }
         Some(HttpKv {
             read: read??,
             write: write??,
             cas: cas?,
+            cas_absent: cas_absent?,
         })
     }
 
@@ -90,7 +101,7 @@ impl Validator<'_> {
         let precondition_failed = statuses(
             self,
             "precondition_failed",
-            if name == "cas" {
+            if is_cas(name) {
                 vec![409, 412]
             } else {
                 Vec::new()
@@ -106,12 +117,12 @@ impl Validator<'_> {
                 );
             }
         }
-        if name != "cas" {
+        if !is_cas(name) {
             if let Some(v) = t.get("precondition_failed") {
                 self.error(
                     v.span(),
                     t.field("precondition_failed"),
-                    "`precondition_failed` only applies to the `cas` operation",
+                    "`precondition_failed` only applies to the `cas` and `cas_absent` operations",
                 );
             }
         }
@@ -248,6 +259,11 @@ impl Validator<'_> {
     }
 }
 
+/// `cas` and `cas_absent` (the compare-and-set operations).
+fn is_cas(name: &str) -> bool {
+    matches!(name, "cas" | "cas_absent")
+}
+
 /// Every `{name}` (lowercase letters and `_`) in an adapter template.
 fn placeholder_names(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
@@ -333,6 +349,39 @@ ok = [200, 201]
         assert_eq!(
             err("[workload]\nkind = \"probe\"\nmethod = \"FETCH\"\n"),
             "workload.method: expected one of GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, found \"FETCH\""
+        );
+    }
+
+    #[test]
+    fn cas_absent_has_a_shape_of_its_own_or_none() {
+        let head = "[workload]\n[workload.http.read]\npath = \"/x/{key}\"\n[workload.http.write]\npath = \"/x/{key}\"\n[workload.http.cas]\npath = \"/x/{key}/cas\"\n";
+        let WorkloadKind::Kv { http: Some(h), .. } = ok(head).workload.kind else {
+            panic!("expected an adapter");
+        };
+        assert_eq!(h.cas_absent, None);
+        // A refused cas reads the current value from every listed status.
+        assert_eq!(h.cas.map(|c| c.precondition_failed), Some(vec![409, 412]));
+        let with = format!(
+            "{head}[workload.http.cas_absent]\nmethod = \"PUT\"\npath = \"/x/{{key}}?create_only=1\"\nbody = \"{{value}}\"\nprecondition_failed = [409]\nok = [201]\n"
+        );
+        let WorkloadKind::Kv { http: Some(h), .. } = ok(&with).workload.kind else {
+            panic!("expected an adapter");
+        };
+        let a = h.cas_absent.expect("cas_absent");
+        assert_eq!(a.method, reqwest::Method::PUT);
+        assert_eq!(a.path, "/x/{key}?create_only=1");
+        assert_eq!((a.ok, a.precondition_failed), (vec![201], vec![409]));
+        assert_eq!(
+            err("[workload]\nmix = { read = 1, write = 1 }\n[workload.http.read]\npath = \"/x\"\n[workload.http.write]\npath = \"/x\"\n[workload.http.cas_absent]\npath = \"/x\"\n"),
+            "workload.http.cas_absent: `cas_absent` shapes only the cas that expects the key to be absent; give `cas` for the others too"
+        );
+        assert_eq!(
+            err(&format!("{head}[workload.http.cas_absent]\npath = \"/x/{{nope}}\"\n")),
+            "workload.http.cas_absent.path: unknown placeholder `{nope}`; the adapter knows `key`, `value`, `expect`, `value_json`, `expect_json`"
+        );
+        assert_eq!(
+            err("[workload]\nmix = { read = 1 }\n[workload.http.read]\npath = \"/x\"\nprecondition_failed = [412]\n[workload.http.write]\npath = \"/x\"\n"),
+            "workload.http.read.precondition_failed: `precondition_failed` only applies to the `cas` and `cas_absent` operations"
         );
     }
 }
