@@ -124,7 +124,10 @@ fn misbehaving(name: &str, script: &str, says: &str) {
     assert!(unknown > 0, "no unknown op in {ops:?}");
     let ids: std::collections::BTreeSet<u64> =
         ops.iter().filter_map(|o| o["client"].as_u64()).collect();
-    assert!(ids.iter().any(|i| *i >= 2), "replacements get new ids: {ids:?}");
+    assert!(
+        ids.iter().any(|i| *i >= 2),
+        "replacements get new ids: {ids:?}"
+    );
     assert!(run_dir.join("report.json").exists());
 }
 
@@ -187,5 +190,8 @@ fn client_test_says_what_is_wrong_with_a_bad_client() {
         .expect("client-test");
     assert_eq!(t.status.code(), Some(1), "{}", show(&t));
     let stdout = String::from_utf8_lossy(&t.stdout);
-    assert!(stdout.contains("wrong: ") && stdout.contains("not a JSON object"), "{stdout}");
+    assert!(
+        stdout.contains("wrong: ") && stdout.contains("not a JSON object"),
+        "{stdout}"
+    );
 }

@@ -62,11 +62,9 @@ Exit codes: 0 no regression, 1 a regression, 2 bad input or incompatible report 
     List(ListArgs),
     /// Check the plan's client program (`[workload] client`) against a live
     /// cluster: a short scripted session of every operation of its model.
-    #[command(
-        after_help = "Prints one line per problem, or `client OK`.\n\
+    #[command(after_help = "Prints one line per problem, or `client OK`.\n\
 Exit codes: 0 the client is OK, 1 the client is wrong, 2 invalid plan or no client, \
-3 the cluster could not start."
-    )]
+3 the cluster could not start.")]
     ClientTest(ClientTestArgs),
 }
 

@@ -394,7 +394,8 @@ pub async fn client_test(
     let seed = opts.seed.or(plan.seed).unwrap_or_else(clock::random_seed);
     let id = format!("client-test-{}", run_id(std::time::SystemTime::now()));
     let run_dir = start::run_dir(&opts.out.join(&plan.name), &id)?;
-    let started = start::start_cluster(&plan.cluster, plan.workload.via, &run_dir, seed, opts).await?;
+    let started =
+        start::start_cluster(&plan.cluster, plan.workload.via, &run_dir, seed, opts).await?;
     let (_never, mut abort) = watch::channel(false);
     start::wait_for_leader(&started.cluster, &plan.cluster, &mut abort).await?;
     let targets: Vec<_> = (0..plan.cluster.size)

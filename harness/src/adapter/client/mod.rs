@@ -55,7 +55,9 @@ pub struct ClientProblems {
 /// Why a client pool cannot be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("the {0} workload has no client protocol model (client drives kv, set and list-append)")]
+    #[error(
+        "the {0} workload has no client protocol model (client drives kv, set and list-append)"
+    )]
     NoModel(&'static str),
     #[error("cannot create the client log directory {path}: {source}")]
     LogDir {
@@ -113,15 +115,14 @@ impl ClientPool {
         targets: &[SocketAddr],
         log_dir: &Path,
     ) -> Result<ClientPool, ClientError> {
-        let model = wire::model(&workload.kind).ok_or(ClientError::NoModel(
-            match workload.kind {
+        let model =
+            wire::model(&workload.kind).ok_or(ClientError::NoModel(match workload.kind {
                 crate::plan::WorkloadKind::Ledger => "ledger",
                 crate::plan::WorkloadKind::Probe { .. } => "probe",
                 crate::plan::WorkloadKind::Kv { .. }
                 | crate::plan::WorkloadKind::Set { .. }
                 | crate::plan::WorkloadKind::ListAppend { .. } => "this",
-            },
-        ))?;
+            }))?;
         std::fs::create_dir_all(log_dir).map_err(|source| ClientError::LogDir {
             path: log_dir.display().to_string(),
             source,
@@ -140,7 +141,11 @@ impl ClientPool {
                 argv: Argv {
                     program: spec.command.clone(),
                     args: spec.args.clone(),
-                    env: spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                    env: spec
+                        .env
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
                 },
                 model,
                 nodes,
@@ -280,7 +285,12 @@ impl Session {
             .map_err(|e| format!("client {id}: cannot create {}: {e}", log_path.display()))?;
         let mut p = Proc::spawn(self.shared.argv.clone(), log)
             .await
-            .map_err(|e| format!("client {id}: cannot start `{}`: {e}", self.shared.argv.program))?;
+            .map_err(|e| {
+                format!(
+                    "client {id}: cannot start `{}`: {e}",
+                    self.shared.argv.program
+                )
+            })?;
         self.shared.started.fetch_add(1, Ordering::Relaxed);
         let hello = wire::hello(
             id,
@@ -290,7 +300,9 @@ impl Session {
             self.shared.timeout,
         );
         let handshake = async {
-            p.send(&hello).await.map_err(|e| format!("writing hello: {e}"))?;
+            p.send(&hello)
+                .await
+                .map_err(|e| format!("writing hello: {e}"))?;
             let line = p.read_line().await.map_err(|e| e.to_string())?;
             wire::ready(&line).map_err(|e| e.to_string())
         };
@@ -325,13 +337,19 @@ impl Session {
     async fn call_func(&mut self, node: NodeId, f: Func, req: &Request) -> (u32, Response) {
         let id = self.prepare().await;
         let Some(p) = self.proc.as_mut() else {
-            return (id, Response::failed("client process not running (not sent)"));
+            return (
+                id,
+                Response::failed("client process not running (not sent)"),
+            );
         };
         self.next_op += 1;
         let op = self.next_op;
         let node_name = self.shared.node_name(node);
         let Some(line) = wire::invoke(op, f, req, &node_name) else {
-            return (id, Response::failed("no client protocol operation for this kind"));
+            return (
+                id,
+                Response::failed("no client protocol operation for this kind"),
+            );
         };
         let wait = self.shared.timeout + ANSWER_GRACE;
         let exchange = async {
@@ -349,7 +367,8 @@ impl Session {
                 f.name().unwrap_or("?")
             ),
         };
-        self.shared.problem(format!("{problem}; replaced by a new client"));
+        self.shared
+            .problem(format!("{problem}; replaced by a new client"));
         // Killed now; the next operation starts a process with a new id.
         self.proc = None;
         (

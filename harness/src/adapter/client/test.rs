@@ -23,7 +23,9 @@ pub async fn script(pool: &ClientPool, tag: &str) -> Vec<String> {
     match (r.outcome, r.result) {
         (Outcome::Ok, Some(name)) => match NodeId::parse(&name) {
             Some(n) if n.index() < pool.shared.nodes.len() => s.node = n,
-            Some(_) | None => s.wrong.push(format!("leader: `{name}` is not a node of the cluster")),
+            Some(_) | None => s
+                .wrong
+                .push(format!("leader: `{name}` is not a node of the cluster")),
         },
         (Outcome::Ok, None) => {}
         (Outcome::Fail | Outcome::Unknown, _) => s.wrong.push(format!(
@@ -86,10 +88,8 @@ impl Script {
     async fn read_is(&mut self, what: &str, key: &str, want: Option<&str>) {
         let r = self.op(what, req(OpKind::Read, key, None, None)).await;
         if self.expect_ok(what, &r) && r.result.as_deref() != want {
-            self.wrong.push(format!(
-                "{what}: read {:?}, expected {want:?}",
-                r.result
-            ));
+            self.wrong
+                .push(format!("{what}: read {:?}, expected {want:?}", r.result));
         }
     }
 
@@ -108,7 +108,9 @@ impl Script {
                 "{what}: fail without `\"refused\": true` ({}): a refused cas must say so",
                 resp.error.as_deref().unwrap_or("")
             )),
-            Outcome::Ok => self.wrong.push(format!("{what}: ok, but the expectation did not hold")),
+            Outcome::Ok => self
+                .wrong
+                .push(format!("{what}: ok, but the expectation did not hold")),
             Outcome::Unknown => {}
         }
     }
@@ -118,25 +120,36 @@ impl Script {
         let k2 = format!("ct-{tag}-b");
         let (v1, v2) = (format!("{tag}.1"), format!("{tag}.2"));
         self.read_is("read of an absent key", &k, None).await;
-        let r = self.op("write", req(OpKind::Write, &k, Some(&v1), None)).await;
+        let r = self
+            .op("write", req(OpKind::Write, &k, Some(&v1), None))
+            .await;
         self.expect_ok("write", &r);
         self.read_is("read after write", &k, Some(&v1)).await;
         let r = self
-            .op("cas from the right value", req(OpKind::Cas, &k, Some(&v2), Some(&v1)))
+            .op(
+                "cas from the right value",
+                req(OpKind::Cas, &k, Some(&v2), Some(&v1)),
+            )
             .await;
         self.expect_ok("cas from the right value", &r);
         self.read_is("read after cas", &k, Some(&v2)).await;
         let wrong_cas = req(OpKind::Cas, &k, Some("never"), Some("not-the-value"));
-        self.refused("cas from a wrong value", wrong_cas, Some(&v2)).await;
-        let absent_on_present = req(OpKind::Cas, &k, Some("never"), None);
-        self.refused("cas from absent on a present key", absent_on_present, Some(&v2))
+        self.refused("cas from a wrong value", wrong_cas, Some(&v2))
             .await;
+        let absent_on_present = req(OpKind::Cas, &k, Some("never"), None);
+        self.refused(
+            "cas from absent on a present key",
+            absent_on_present,
+            Some(&v2),
+        )
+        .await;
         self.read_is("read after refused cas", &k, Some(&v2)).await;
         let r = self
             .op("cas from absent", req(OpKind::Cas, &k2, Some(&v1), None))
             .await;
         self.expect_ok("cas from absent", &r);
-        self.read_is("read after cas from absent", &k2, Some(&v1)).await;
+        self.read_is("read after cas from absent", &k2, Some(&v1))
+            .await;
     }
 
     async fn collection(&mut self, tag: &str, write: OpKind, read: OpKind, ordered: bool) {
@@ -154,20 +167,28 @@ impl Script {
                 got.sort();
             }
             if got != [e1.clone(), e2.clone()] {
-                self.wrong.push(format!("read: {got:?}, expected [{e1:?}, {e2:?}]"));
+                self.wrong
+                    .push(format!("read: {got:?}, expected [{e1:?}, {e2:?}]"));
             }
         }
-        let r = self.op("read of an empty key", req(read, &empty, None, None)).await;
-        if self.expect_ok("read of an empty key", &r) && r.values.as_ref().is_some_and(|v| !v.is_empty()) {
-            self.wrong.push(format!("read of an empty key: {:?}, expected []", r.values));
+        let r = self
+            .op("read of an empty key", req(read, &empty, None, None))
+            .await;
+        if self.expect_ok("read of an empty key", &r)
+            && r.values.as_ref().is_some_and(|v| !v.is_empty())
+        {
+            self.wrong
+                .push(format!("read of an empty key: {:?}, expected []", r.values));
         }
     }
 
     async fn set(&mut self, tag: &str) {
-        self.collection(tag, OpKind::Add, OpKind::ReadSet, false).await;
+        self.collection(tag, OpKind::Add, OpKind::ReadSet, false)
+            .await;
     }
 
     async fn list(&mut self, tag: &str) {
-        self.collection(tag, OpKind::Append, OpKind::ReadList, true).await;
+        self.collection(tag, OpKind::Append, OpKind::ReadList, true)
+            .await;
     }
 }

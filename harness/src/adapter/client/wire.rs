@@ -238,33 +238,68 @@ mod tests {
 
     #[test]
     fn answers_map_to_outcomes() {
-        let ok = answer(br#"{"type":"ok","id":3,"value":null}"#, 3, Func::Op(OpKind::Read));
+        let ok = answer(
+            br#"{"type":"ok","id":3,"value":null}"#,
+            3,
+            Func::Op(OpKind::Read),
+        );
         assert_eq!(ok.map(|r| (r.outcome, r.result)), Ok((Outcome::Ok, None)));
-        let refused = answer(br#"{"type":"fail","id":3,"refused":true,"value":"x","error":"differs"}"#, 3, CAS)
-            .expect("refusal");
-        assert_eq!((refused.outcome, refused.result.as_deref(), refused.error), (Outcome::Fail, Some("x"), None));
-        let failed = answer(br#"{"type":"fail","id":3,"error":"no leader"}"#, 3, CAS).expect("fail");
+        let refused = answer(
+            br#"{"type":"fail","id":3,"refused":true,"value":"x","error":"differs"}"#,
+            3,
+            CAS,
+        )
+        .expect("refusal");
+        assert_eq!(
+            (refused.outcome, refused.result.as_deref(), refused.error),
+            (Outcome::Fail, Some("x"), None)
+        );
+        let failed =
+            answer(br#"{"type":"fail","id":3,"error":"no leader"}"#, 3, CAS).expect("fail");
         assert_eq!(failed.error.as_deref(), Some("no leader"));
         let info = answer(br#"{"type":"info","id":3}"#, 3, CAS).expect("info");
         assert_eq!(info.outcome, Outcome::Unknown);
-        let set = answer(br#"{"type":"ok","id":3,"values":["a","b"]}"#, 3, Func::Op(OpKind::ReadSet));
-        assert_eq!(set.map(|r| r.values), Ok(Some(vec!["a".into(), "b".into()])));
+        let set = answer(
+            br#"{"type":"ok","id":3,"values":["a","b"]}"#,
+            3,
+            Func::Op(OpKind::ReadSet),
+        );
+        assert_eq!(
+            set.map(|r| r.values),
+            Ok(Some(vec!["a".into(), "b".into()]))
+        );
     }
 
     #[test]
     fn protocol_breaches_are_errors() {
-        assert!(matches!(answer(b"garbage", 1, CAS), Err(WireError::NotJson(_))));
-        assert!(matches!(answer(br#"{"type":"ok","id":2}"#, 1, CAS), Err(WireError::UnknownId { .. })));
-        assert!(matches!(answer(br#"{"type":"yes","id":1}"#, 1, CAS), Err(WireError::UnknownType(_))));
+        assert!(matches!(
+            answer(b"garbage", 1, CAS),
+            Err(WireError::NotJson(_))
+        ));
+        assert!(matches!(
+            answer(br#"{"type":"ok","id":2}"#, 1, CAS),
+            Err(WireError::UnknownId { .. })
+        ));
+        assert!(matches!(
+            answer(br#"{"type":"yes","id":1}"#, 1, CAS),
+            Err(WireError::UnknownType(_))
+        ));
         assert!(matches!(
             answer(br#"{"type":"ok","id":1}"#, 1, Func::Op(OpKind::Read)),
             Err(WireError::Malformed(_))
         ));
         assert!(matches!(
-            answer(br#"{"type":"ok","id":1,"values":[1]}"#, 1, Func::Op(OpKind::ReadList)),
+            answer(
+                br#"{"type":"ok","id":1,"values":[1]}"#,
+                1,
+                Func::Op(OpKind::ReadList)
+            ),
             Err(WireError::Malformed(_))
         ));
-        assert!(matches!(ready(br#"{"type":"error","error":"no"}"#), Err(WireError::Refused(_))));
+        assert!(matches!(
+            ready(br#"{"type":"error","error":"no"}"#),
+            Err(WireError::Refused(_))
+        ));
         assert_eq!(ready(br#"{"type":"ready"}"#), Ok(()));
     }
 }
