@@ -86,11 +86,12 @@ impl Op {
     /// availability. Read from what the adapter recorded: an acknowledged
     /// operation, or a definite refusal that is a correct answer (a cas
     /// whose expectation did not hold, a key not found), which the adapter
-    /// records as `fail` with no error.
+    /// records as `fail` with no error. (Every failure without an answer
+    /// carries an error; a client-protocol refusal has no HTTP status.)
     pub fn served(&self) -> bool {
         match self.outcome {
             Outcome::Ok => true,
-            Outcome::Fail => self.status.is_some() && self.error.is_none(),
+            Outcome::Fail => self.error.is_none(),
             Outcome::Unknown => false,
         }
     }

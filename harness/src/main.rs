@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Command::Validate(a) => cli::validate::validate(&a),
         Command::Check(a) => cli::check::check(&a),
         Command::List(a) => cli::list::list(&a),
+        Command::ClientTest(a) => cli::client_test::client_test(&a),
     };
     exit.into()
 }

@@ -8,6 +8,7 @@
 //! and convergence) and [`probe`] (a request whose status is all that
 //! counts). Never decides whether a node *should* have served.
 
+pub mod client;
 pub mod http_kv;
 pub mod probe;
 pub mod sample_node;

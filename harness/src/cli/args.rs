@@ -60,6 +60,12 @@ Exit codes: 0 no regression, 1 a regression, 2 bad input or incompatible report 
     Check(CheckArgs),
     /// List the plans in a directory with their descriptions.
     List(ListArgs),
+    /// Check the plan's client program (`[workload] client`) against a live
+    /// cluster: a short scripted session of every operation of its model.
+    #[command(after_help = "Prints one line per problem, or `client OK`.\n\
+Exit codes: 0 the client is OK, 1 the client is wrong, 2 invalid plan or no client, \
+3 the cluster could not start.")]
+    ClientTest(ClientTestArgs),
 }
 
 // `rift run`.
@@ -147,6 +153,15 @@ pub struct CheckArgs {
     /// The state read from every node after the run (final.json).
     #[arg(long = "final-reads", value_name = "FILE")]
     pub final_reads: Option<PathBuf>,
+}
+
+// `rift client-test`.
+#[derive(Args)]
+pub struct ClientTestArgs {
+    pub plan: PathBuf,
+    /// Where the cluster's and the client's logs go: OUT/<plan>/client-test-<id>/.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
 }
 
 // `rift list`.

@@ -20,6 +20,7 @@ mod start;
 pub use clock::{run_id, utc_rfc3339};
 pub use progress::ProgressMode;
 
+use crate::adapter::client::{ClientError, ClientPool, ClientProblems};
 use crate::cluster::{self, ClusterError};
 use crate::fault;
 use crate::net::NetError;
@@ -89,6 +90,8 @@ pub enum RunError {
     Interrupted,
     #[error("cannot build the HTTP client: {0}")]
     Http(String),
+    #[error(transparent)]
+    Client(#[from] ClientError),
 }
 
 impl RunError {
@@ -102,7 +105,8 @@ impl RunError {
             | RunError::NeedsPrivilege(_)
             | RunError::Report(_)
             | RunError::Interrupted
-            | RunError::Http(_) => None,
+            | RunError::Http(_)
+            | RunError::Client(_) => None,
         }
     }
 }
@@ -110,6 +114,9 @@ impl RunError {
 pub struct RunOutcome {
     pub report: Report,
     pub run_dir: PathBuf,
+    /// What went wrong with client processes (client protocol workloads
+    /// only); also written to `clients/problems.json` when any did.
+    pub client_problems: Option<ClientProblems>,
 }
 
 /// Default for the recovery window when the plan does not set `expect.recovery`.
@@ -172,7 +179,25 @@ pub async fn run(
         origin,
         deadline: origin + duration,
     };
-    let load = Load::launch(plan, opts, &adapter, &targets, seed, window, &recorder);
+    // The client protocol: client processes instead of a built-in adapter,
+    // for the workload and for the final reads alike.
+    let pool = match &plan.workload.client {
+        Some(spec) => Some(Arc::new(ClientPool::new(
+            spec,
+            &plan.workload,
+            &targets,
+            &run_dir.join("clients"),
+        )?)),
+        None => None,
+    };
+    let (adapter, link) = match &pool {
+        Some(p) => (
+            p.clone() as Arc<dyn crate::adapter::Adapter>,
+            workload::Link::Processes(p.clone()),
+        ),
+        None => (adapter.clone(), workload::Link::Adapter(adapter)),
+    };
+    let load = Load::launch(plan, opts, link, &targets, seed, window, &recorder);
     if aborted_by.is_some() {
         load.stop.send_replace(true);
     }
@@ -207,6 +232,13 @@ pub async fn run(
         };
         fin = finish::finish(&mut nemesis, at, plan, recovery_bound).await;
     }
+    let client_problems = match &pool {
+        Some(p) => {
+            p.shutdown().await;
+            Some(note_client_problems(p, &run_dir))
+        }
+        None => None,
+    };
     drive::drain(&mut events, origin, &mut nemesis, &mut log);
     let timeline = std::mem::take(&mut nemesis.timeline);
     let snapshots = nemesis.world.snapshots().to_vec();
@@ -264,7 +296,36 @@ pub async fn run(
         // A panic in a checker is a bug in rift: surface it as one.
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     };
-    Ok(RunOutcome { report, run_dir })
+    Ok(RunOutcome {
+        report,
+        run_dir,
+        client_problems,
+    })
+}
+
+/// Writes `clients/problems.json` and says on stderr when a client
+/// misbehaved; returns the problems.
+fn note_client_problems(pool: &ClientPool, run_dir: &std::path::Path) -> ClientProblems {
+    let problems = pool.problems();
+    if problems.count > 0 {
+        use std::io::Write as _;
+        let path = run_dir.join("clients").join("problems.json");
+        let res = serde_json::to_vec_pretty(&problems)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&path, bytes));
+        if let Err(e) = res {
+            tracing::warn!("cannot write {}: {e}", path.display());
+        }
+        let first = problems.first.first().map(String::as_str).unwrap_or("");
+        let _ = writeln!(
+            std::io::stderr(),
+            "rift: {} client problem(s) ({} client processes started); first: {first}; see {}",
+            problems.count,
+            problems.started,
+            path.display()
+        );
+    }
+    problems
 }
 
 /// The workload and the progress display, running.
@@ -280,7 +341,7 @@ impl Load {
     fn launch(
         plan: &crate::plan::Plan,
         opts: &RunOptions,
-        adapter: &Arc<dyn crate::adapter::Adapter>,
+        link: workload::Link,
         targets: &workload::Targets,
         seed: u64,
         window: workload::Window,
@@ -290,7 +351,7 @@ impl Load {
         let phase = progress::Phase::default();
         let workload = tokio::spawn(workload::run(
             plan.workload.clone(),
-            adapter.clone(),
+            link,
             targets.clone(),
             seed,
             window,
@@ -323,6 +384,38 @@ impl Load {
         let _ = self.workload.await;
         let _ = self.progress.await;
     }
+}
+
+/// `rift client-test`: starts the plan's cluster, runs the scripted session
+/// of [`crate::adapter::client::test::script`] through one client process
+/// of the plan's `[workload] client`, stops the cluster; what is wrong with
+/// the client, one line each (empty: the client is OK). Client logs go to
+/// `<out>/<plan>/client-test-<id>/clients/`.
+pub async fn client_test(
+    plan: &crate::plan::Plan,
+    spec: &crate::plan::ClientSpec,
+    opts: &RunOptions,
+) -> Result<Vec<String>, RunError> {
+    let seed = opts.seed.or(plan.seed).unwrap_or_else(clock::random_seed);
+    let id = format!("client-test-{}", run_id(std::time::SystemTime::now()));
+    let run_dir = start::run_dir(&opts.out.join(&plan.name), &id)?;
+    let started =
+        start::start_cluster(&plan.cluster, plan.workload.via, &run_dir, seed, opts).await?;
+    let (_never, mut abort) = watch::channel(false);
+    start::wait_for_leader(&started.cluster, &plan.cluster, &mut abort).await?;
+    let targets: Vec<_> = (0..plan.cluster.size)
+        .map(|j| started.net.client_addr(crate::NodeId(j)))
+        .collect();
+    let pool = ClientPool::new(spec, &plan.workload, &targets, &run_dir.join("clients"))?;
+    let wrong = crate::adapter::client::test::script(&pool, &seed.to_string()).await;
+    pool.shutdown().await;
+    let _ = tokio::time::timeout(
+        plan.cluster.stop_timeout + Duration::from_secs(2),
+        started.cluster.shutdown(),
+    )
+    .await;
+    started.net.shutdown().await;
+    Ok(wrong)
 }
 
 #[cfg(test)]

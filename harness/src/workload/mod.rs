@@ -10,6 +10,7 @@ mod recorder;
 
 pub use recorder::{LiveCounters, Recorder};
 
+use crate::adapter::client::{ClientPool, Session};
 use crate::adapter::{Adapter, Request, Response};
 use crate::history::{Op, OpKind, Outcome};
 use crate::plan::{KvMix, WorkloadKind, WorkloadSpec};
@@ -38,10 +39,27 @@ pub struct Window {
     pub deadline: Instant,
 }
 
+/// How the workload's clients talk to the nodes.
+#[derive(Clone)]
+pub enum Link {
+    /// One adapter all clients share (the built-in protocols).
+    Adapter(Arc<dyn Adapter>),
+    /// A client process per logical client (the client protocol): each
+    /// client records its operations under the id of the process that
+    /// carried them out.
+    Processes(Arc<ClientPool>),
+}
+
+/// What one logical client talks through.
+enum Conn {
+    Shared(Arc<dyn Adapter>),
+    Own(Box<Session>),
+}
+
 /// Runs the workload until the window's deadline or until `stop` turns true.
 pub async fn run(
     spec: WorkloadSpec,
-    adapter: Arc<dyn Adapter>,
+    link: Link,
     targets: Targets,
     seed: u64,
     window: Window,
@@ -60,7 +78,10 @@ pub async fn run(
             // (as Jepsen's processes do), so requests hung on a paused node
             // never slow the load on the others.
             home: home_node(c, clients, nodes),
-            adapter: adapter.clone(),
+            conn: match &link {
+                Link::Adapter(a) => Conn::Shared(a.clone()),
+                Link::Processes(pool) => Conn::Own(Box::new(pool.session(c as u32))),
+            },
             targets: targets.clone(),
             kind: spec.kind.clone(),
             rng: ChaCha8Rng::seed_from_u64(
@@ -105,7 +126,7 @@ fn home_node(client: usize, clients: usize, nodes: usize) -> Option<NodeId> {
 struct Client {
     id: u32,
     home: Option<NodeId>,
-    adapter: Arc<dyn Adapter>,
+    conn: Conn,
     targets: Targets,
     kind: WorkloadKind,
     rng: ChaCha8Rng,
@@ -142,15 +163,19 @@ impl Client {
                 return;
             }
             let planned = self.next_request();
+            // A client process is started (handshake) before the clock runs.
+            if let Conn::Own(session) = &mut self.conn {
+                session.prepare().await;
+            }
             let id = self.recorder.next_id();
             let invoke = self.origin.elapsed();
-            let resp = self.execute(&planned).await;
+            let (client, resp) = self.execute(&planned).await;
             let complete = self.origin.elapsed();
             self.observe(&planned.req, &resp);
             let Planned { node, req } = planned;
             self.recorder.record(Op {
                 id,
-                client: self.id,
+                client,
                 node,
                 kind: req.kind,
                 key: req.key,
@@ -222,8 +247,18 @@ impl Client {
                     (true, true) => req(OpKind::ReadSet, Some(key), None, None),
                     (false, true) => req(OpKind::ReadList, Some(key), None, None),
                     // Every added or appended value is unique in the run.
-                    (true, false) => req(OpKind::Add, Some(key), Some(format!("{}.{}", self.id, self.seq)), None),
-                    (false, false) => req(OpKind::Append, Some(key), Some(format!("{}.{}", self.id, self.seq)), None),
+                    (true, false) => req(
+                        OpKind::Add,
+                        Some(key),
+                        Some(format!("{}.{}", self.id, self.seq)),
+                        None,
+                    ),
+                    (false, false) => req(
+                        OpKind::Append,
+                        Some(key),
+                        Some(format!("{}.{}", self.id, self.seq)),
+                        None,
+                    ),
                 };
                 Planned { node: picked, req }
             }
@@ -240,7 +275,7 @@ impl Client {
                 self.last_seen.insert(key.clone(), req.value.clone());
             }
             // A cas refused as a correct answer tells the current value.
-            (OpKind::Cas, Outcome::Fail) if resp.error.is_none() && resp.status.is_some() => {
+            (OpKind::Cas, Outcome::Fail) if resp.error.is_none() => {
                 self.last_seen.insert(key.clone(), resp.result.clone());
             }
             // Nothing learnt: a failed read or write, anything unknown,
@@ -254,16 +289,21 @@ impl Client {
         }
     }
 
-    async fn execute(&self, planned: &Planned) -> Response {
-        match self.targets.get(planned.node.index()).copied() {
-            Some(addr) => self.adapter.call(addr, &planned.req).await,
-            None => Response {
+    /// The operation's outcome, and the client id that carried it out.
+    async fn execute(&mut self, planned: &Planned) -> (u32, Response) {
+        let Some(addr) = self.targets.get(planned.node.index()).copied() else {
+            let failed = Response {
                 outcome: Outcome::Fail,
                 result: None,
                 values: None,
                 status: None,
                 error: Some("no such node".into()),
-            },
+            };
+            return (self.id, failed);
+        };
+        match &mut self.conn {
+            Conn::Shared(adapter) => (self.id, adapter.call(addr, &planned.req).await),
+            Conn::Own(session) => session.call(planned.node, &planned.req).await,
         }
     }
 }
