@@ -227,6 +227,7 @@ fn build_report(
             ],
             ready_s: None,
             wire: None,
+            clients: None,
         },
         timeline,
         node_events: (0..n)

@@ -64,6 +64,7 @@ pub fn render_html(r: &Report, ops: &[Op]) -> String {
     recovery(&mut h, r);
     links(&mut h, r);
     wire(&mut h, r);
+    clients(&mut h, r);
     node_events(&mut h, r);
     let _ = writeln!(
         h,
@@ -410,6 +411,23 @@ fn wire(h: &mut String, r: &Report) {
             c.bytes as f64 / 1e6,
             c.note.as_deref().map(|n| format!(" — {}", esc(n))).unwrap_or_default()
         );
+    }
+}
+
+/// Client processes of the client protocol and what went wrong with them.
+fn clients(h: &mut String, r: &Report) {
+    let Some(c) = &r.cluster.clients else { return };
+    let _ = write!(
+        h,
+        "<h2>Client processes</h2><p>{} started, {} problem(s) (<a href=\"clients/\">client logs</a>).</p>",
+        c.started, c.count
+    );
+    if !c.first.is_empty() {
+        h.push_str("<ul>");
+        for m in &c.first {
+            let _ = write!(h, "<li>{}</li>", esc(m));
+        }
+        h.push_str("</ul>");
     }
 }
 

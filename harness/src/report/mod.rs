@@ -110,6 +110,10 @@ pub struct ClusterInfo {
     /// networks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wire: Option<crate::net::WireStats>,
+    /// Client processes of the client protocol: how many ran and what went
+    /// wrong with them; absent with built-in adapters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clients: Option<crate::adapter::client::ClientProblems>,
 }
 
 /// What one directed proxy link carried during the run.

@@ -67,6 +67,18 @@ pub fn summary_markdown(r: &Report) -> String {
     if let Some(w) = &r.cluster.wire {
         wire(&mut s, w);
     }
+    if let Some(c) = &r.cluster.clients {
+        let _ = writeln!(
+            s,
+            "clients: {} client processes started · {} client problem(s){}\n",
+            c.started,
+            c.count,
+            c.first
+                .first()
+                .map(|m| format!(" · first: {}", md_cell(m)))
+                .unwrap_or_default()
+        );
+    }
     for e in r.node_events.iter().filter(|e| e.event == "escalated") {
         let _ = writeln!(
             s,

@@ -245,6 +245,7 @@ pub async fn run(
     drop(nemesis);
     let mut cluster_info = record::cluster_info(plan, &cluster, net.as_ref(), &run_dir);
     cluster_info.ready_s = Some(ready_s);
+    cluster_info.clients = client_problems.clone();
     // Teardown, bounded: an interrupted run must exit promptly.
     let teardown = if aborted_by.is_some() {
         Duration::from_millis(800)

@@ -159,6 +159,7 @@ pub(super) fn cluster_info(
         links: link_records(net),
         ready_s: None,
         wire: net.wire_stats(),
+        clients: None,
     }
 }
 
