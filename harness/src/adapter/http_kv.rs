@@ -27,7 +27,9 @@ impl HttpKvAdapter {
             OpKind::Read => Some(&self.spec.read),
             OpKind::Write => Some(&self.spec.write),
             OpKind::Cas => self.spec.cas.as_ref(),
-            OpKind::Append | OpKind::Add | OpKind::ReadSet | OpKind::ReadList | OpKind::Probe => None,
+            OpKind::Append | OpKind::Add | OpKind::ReadSet | OpKind::ReadList | OpKind::Probe => {
+                None
+            }
         }
     }
 
@@ -41,9 +43,7 @@ impl HttpKvAdapter {
                 | OpKind::Add
                 | OpKind::ReadSet
                 | OpKind::ReadList
-                | OpKind::Probe => {
-                    "the HTTP adapter has no such operation"
-                }
+                | OpKind::Probe => "the HTTP adapter has no such operation",
             });
         };
         let vars = Vars {

@@ -115,9 +115,10 @@ pub fn for_plan(plan: &Plan) -> Result<Arc<dyn Adapter>, reqwest::Error> {
         WorkloadKind::Kv { http: None, .. }
         | WorkloadKind::Ledger
         | WorkloadKind::Set { .. }
-        | WorkloadKind::ListAppend { .. } => Arc::new(
-            sample_node::SampleNode::new(http_client(w.timeout)?, bundled),
-        ),
+        | WorkloadKind::ListAppend { .. } => Arc::new(sample_node::SampleNode::new(
+            http_client(w.timeout)?,
+            bundled,
+        )),
     })
 }
 

@@ -222,8 +222,18 @@ impl Client {
                     (true, true) => req(OpKind::ReadSet, Some(key), None, None),
                     (false, true) => req(OpKind::ReadList, Some(key), None, None),
                     // Every added or appended value is unique in the run.
-                    (true, false) => req(OpKind::Add, Some(key), Some(format!("{}.{}", self.id, self.seq)), None),
-                    (false, false) => req(OpKind::Append, Some(key), Some(format!("{}.{}", self.id, self.seq)), None),
+                    (true, false) => req(
+                        OpKind::Add,
+                        Some(key),
+                        Some(format!("{}.{}", self.id, self.seq)),
+                        None,
+                    ),
+                    (false, false) => req(
+                        OpKind::Append,
+                        Some(key),
+                        Some(format!("{}.{}", self.id, self.seq)),
+                        None,
+                    ),
                 };
                 Planned { node: picked, req }
             }
