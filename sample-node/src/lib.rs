@@ -24,6 +24,10 @@ pub enum Bug {
     AckBeforeCommit,
     /// Grant votes without the up-to-date log check.
     UnsafeVote,
+    /// Acknowledge set adds (POST /set) once appended locally, before a majority has them.
+    LossySet,
+    /// Answer GET /list from the local log, uncommitted entries included, on any node.
+    DirtyListReads,
 }
 
 /// Command line of `sample-node`.
@@ -139,6 +143,8 @@ impl Args {
                 Bug::StaleReads => bugs.stale_reads = true,
                 Bug::AckBeforeCommit => bugs.ack_before_commit = true,
                 Bug::UnsafeVote => bugs.unsafe_vote = true,
+                Bug::LossySet => bugs.lossy_set = true,
+                Bug::DirtyListReads => bugs.dirty_list_reads = true,
             }
         }
         Ok(NodeConfig {

@@ -49,6 +49,10 @@ pub struct Bugs {
     pub stale_reads: bool,
     pub ack_before_commit: bool,
     pub unsafe_vote: bool,
+    /// Acknowledge set adds once appended locally, before a majority has them.
+    pub lossy_set: bool,
+    /// Answer `GET /list` from the local log, uncommitted entries included, on any node.
+    pub dirty_list_reads: bool,
 }
 
 /// Everything a node needs to run.
@@ -88,6 +92,12 @@ enum Reply {
     },
     Conflict(Option<String>),
     Value(Option<(String, u64)>),
+    /// A set add committed.
+    Added,
+    /// A list append committed at this position of its list.
+    Appended(u64),
+    /// A set (sorted) or a list (in order).
+    Values(Vec<String>),
     NotLeader(Option<String>),
     /// Held during a leadership handoff; the successor, if one was elected.
     HandedOver(Option<String>),
@@ -105,9 +115,17 @@ struct Health {
     head: String,
 }
 
+/// What a read asks for.
+#[derive(Debug)]
+enum ReadOf {
+    Kv(String),
+    Set(String),
+    List(String),
+}
+
 enum Input {
     Propose(Command, oneshot::Sender<Reply>),
-    Read(String, oneshot::Sender<Reply>),
+    Read(ReadOf, oneshot::Sender<Reply>),
     Peer(Vec<Message>),
     Health(oneshot::Sender<Health>),
     Ledger {
@@ -136,8 +154,8 @@ struct Shell {
     next_req: u64,
     proposals: HashMap<u64, oneshot::Sender<Reply>>,
     writes: HashMap<u64, (u64, oneshot::Sender<Reply>)>,
-    reads: HashMap<u64, (String, oneshot::Sender<Reply>)>,
-    ready_reads: Vec<(u64, String, oneshot::Sender<Reply>)>,
+    reads: HashMap<u64, (ReadOf, oneshot::Sender<Reply>)>,
+    ready_reads: Vec<(u64, ReadOf, oneshot::Sender<Reply>)>,
     applied: u64,
     handoff: Option<Handoff>,
     /// Proposals refused during a handoff, answered (and so forwarded) once it ends.
@@ -167,15 +185,20 @@ impl Shell {
                     self.proposals.insert(self.next_req, tx);
                     batch.push((self.next_req, cmd.encode()));
                 }
-                Input::Read(key, tx) => {
-                    if self.bugs.stale_reads {
+                Input::Read(what, tx) => match what {
+                    ReadOf::Kv(key) if self.bugs.stale_reads => {
                         let _ = tx.send(Reply::Value(self.kv.get(&key).cloned()));
-                    } else {
+                    }
+                    ReadOf::List(key) if self.bugs.dirty_list_reads => {
+                        let _ =
+                            tx.send(Reply::Values(self.local_list(&key, self.core.last_index())));
+                    }
+                    what @ (ReadOf::Kv(_) | ReadOf::Set(_) | ReadOf::List(_)) => {
                         self.next_req += 1;
-                        self.reads.insert(self.next_req, (key, tx));
+                        self.reads.insert(self.next_req, (what, tx));
                         events.push(Event::Read(self.next_req));
                     }
-                }
+                },
                 Input::Peer(msgs) => events.extend(msgs.into_iter().map(Event::Message)),
                 Input::Health(tx) => {
                     let _ = tx.send(Health {
@@ -303,11 +326,6 @@ impl Shell {
             if dirty {
                 self.wal.sync()?;
             }
-            if let (true, Some((index, _))) = (self.bugs.ack_before_commit, written) {
-                if self.core.role() == Role::Leader {
-                    self.ack_early(index);
-                }
-            }
             for a in rest {
                 match a {
                     Action::Send(m) => self.send(m),
@@ -328,8 +346,8 @@ impl Shell {
                         }
                     }
                     Action::ReadReady { req, index } => {
-                        if let Some((key, tx)) = self.reads.remove(&req) {
-                            self.ready_reads.push((index, key, tx));
+                        if let Some((what, tx)) = self.reads.remove(&req) {
+                            self.ready_reads.push((index, what, tx));
                         }
                     }
                     Action::ReadRejected { req, leader } => {
@@ -352,12 +370,21 @@ impl Shell {
                                             hash: e.hash,
                                         },
                                         Outcome::Conflict(cur) => Reply::Conflict(cur),
+                                        Outcome::Added => Reply::Added,
+                                        Outcome::Appended(at) => Reply::Appended(at),
                                     });
                                 }
                             }
                         }
                     }
                     _ => {}
+                }
+            }
+            // After `Proposed` above, so the entries just written are known as writes.
+            if let Some((index, _)) = written {
+                let early = self.bugs.ack_before_commit || self.bugs.lossy_set;
+                if early && self.core.role() == Role::Leader {
+                    self.ack_early(index);
                 }
             }
             self.serve_reads();
@@ -369,18 +396,69 @@ impl Shell {
         Ok(())
     }
 
-    /// Bug on purpose: acknowledge writes once durable locally, before a majority has them.
+    /// Bug on purpose: acknowledge writes once durable locally, before a majority has them
+    /// (`ack-before-commit`: every write; `lossy-set`: set adds only).
     fn ack_early(&mut self, upto: u64) {
-        let done: Vec<u64> = self.writes.keys().copied().filter(|i| *i <= upto).collect();
+        let mut done: Vec<u64> = self.writes.keys().copied().filter(|i| *i <= upto).collect();
+        done.sort_unstable();
         for index in done {
-            if let Some((term, tx)) = self.writes.remove(&index) {
-                if let Some(e) = self.core.entry(index).filter(|e| e.term == term) {
-                    let _ = tx.send(Reply::Written {
-                        index,
-                        hash: e.hash,
-                    });
+            let Some((term, data, hash)) = self
+                .core
+                .entry(index)
+                .map(|e| (e.term, e.data.clone(), e.hash))
+            else {
+                continue;
+            };
+            let cmd = serde_json::from_str::<Command>(&data).ok();
+            let reply = match cmd {
+                Some(Command::SetAdd { .. }) => Reply::Added,
+                Some(Command::ListAppend { key, .. }) if self.bugs.ack_before_commit => {
+                    let at = self.local_list(&key, index).len().saturating_sub(1);
+                    Reply::Appended(at as u64)
+                }
+                Some(
+                    Command::Noop
+                    | Command::Put { .. }
+                    | Command::Cas { .. }
+                    | Command::Tx { .. }
+                    | Command::ListAppend { .. },
+                )
+                | None => {
+                    if !self.bugs.ack_before_commit {
+                        continue;
+                    }
+                    Reply::Written { index, hash }
+                }
+            };
+            if let Some((t, tx)) = self.writes.remove(&index) {
+                if t == term {
+                    let _ = tx.send(reply);
                 }
             }
+        }
+    }
+
+    /// The list at `key` as this node's own log has it up to `upto`: the applied list, then
+    /// the appends of entries not yet applied (committed or not).
+    fn local_list(&self, key: &str, upto: u64) -> Vec<String> {
+        let mut list = self.kv.list(key);
+        for i in self.applied + 1..=upto {
+            let Some(e) = self.core.entry(i) else { break };
+            if let Ok(Command::ListAppend { key: k, value }) = serde_json::from_str(&e.data) {
+                if k == key {
+                    list.push(value);
+                }
+            }
+        }
+        list
+    }
+
+    /// A confirmed read's answer, from the applied state.
+    fn answer(&self, what: &ReadOf) -> Reply {
+        match what {
+            ReadOf::Kv(key) => Reply::Value(self.kv.get(key).cloned()),
+            ReadOf::Set(key) => Reply::Values(self.kv.set(key)),
+            ReadOf::List(key) => Reply::Values(self.kv.list(key)),
         }
     }
 
@@ -393,8 +471,8 @@ impl Shell {
             .into_iter()
             .partition(|r| r.0 <= applied);
         self.ready_reads = waiting;
-        for (_, key, tx) in ready {
-            let _ = tx.send(Reply::Value(self.kv.get(&key).cloned()));
+        for (_, what, tx) in ready {
+            let _ = tx.send(self.answer(&what));
         }
     }
 }
@@ -519,6 +597,9 @@ impl App {
                 Json(json!({"value": value, "index": index})).into_response()
             }
             Reply::Value(None) => error(StatusCode::NOT_FOUND, "not found"),
+            Reply::Added => Json(json!({})).into_response(),
+            Reply::Appended(at) => Json(json!({ "index": at })).into_response(),
+            Reply::Values(values) => Json(json!({ "values": values })).into_response(),
             Reply::Overwritten => error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not committed: overwritten by a new leader",
@@ -641,7 +722,112 @@ async fn get_kv(
         headers,
         body: Bytes::new(),
     };
-    app.call(orig, |tx| Input::Read(key, tx)).await
+    app.call(orig, |tx| Input::Read(ReadOf::Kv(key), tx)).await
+}
+
+/// `POST /set/{key}` (body: the element) and `POST /list/{key}` (body: the value): proposes
+/// the command `make` builds from the key and the body.
+async fn post_collection(
+    app: App,
+    key: String,
+    orig: Original,
+    make: fn(String, String) -> Command,
+) -> Response {
+    if let Some(r) = bad_key(&key) {
+        return r;
+    }
+    let Some(item) = utf8(&orig.body) else {
+        return error(StatusCode::BAD_REQUEST, "body must be utf-8");
+    };
+    app.call(orig, |tx| Input::Propose(make(key, item), tx))
+        .await
+}
+
+/// `GET /set/{key}` and `GET /list/{key}`: read like `GET /kv/{key}`.
+async fn get_collection(
+    app: App,
+    key: String,
+    orig: Original,
+    what: fn(String) -> ReadOf,
+) -> Response {
+    if let Some(r) = bad_key(&key) {
+        return r;
+    }
+    app.call(orig, |tx| Input::Read(what(key), tx)).await
+}
+
+async fn post_set(
+    State(app): State<App>,
+    Path(key): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let orig = Original {
+        method,
+        uri,
+        headers,
+        body,
+    };
+    post_collection(app, key, orig, |key, element| Command::SetAdd {
+        key,
+        element,
+    })
+    .await
+}
+
+async fn get_set(
+    State(app): State<App>,
+    Path(key): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let orig = Original {
+        method,
+        uri,
+        headers,
+        body: Bytes::new(),
+    };
+    get_collection(app, key, orig, ReadOf::Set).await
+}
+
+async fn post_list(
+    State(app): State<App>,
+    Path(key): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let orig = Original {
+        method,
+        uri,
+        headers,
+        body,
+    };
+    post_collection(app, key, orig, |key, value| Command::ListAppend {
+        key,
+        value,
+    })
+    .await
+}
+
+async fn get_list(
+    State(app): State<App>,
+    Path(key): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let orig = Original {
+        method,
+        uri,
+        headers,
+        body: Bytes::new(),
+    };
+    get_collection(app, key, orig, ReadOf::List).await
 }
 
 #[derive(Deserialize)]
@@ -762,6 +948,8 @@ fn router(app: App) -> Router {
         .route("/health", get(health))
         .route("/kv/{key}", put(put_kv).get(get_kv))
         .route("/kv/{key}/cas", post(cas_kv))
+        .route("/set/{key}", post(post_set).get(get_set))
+        .route("/list/{key}", post(post_list).get(get_list))
         .route("/ledger", post(post_ledger).get(get_ledger))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .merge(peer)

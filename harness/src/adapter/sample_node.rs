@@ -1,6 +1,7 @@
 //! The bundled sample node's API, in one place: its key-value paths (as an
-//! [`HttpKv`] shape), ledger appends and pages, `/health` (readiness, who
-//! leads, what is committed) and what its statuses mean.
+//! [`HttpKv`] shape), ledger appends and pages, a set and a list per key
+//! (`/set/{key}`, `/list/{key}`), `/health` (readiness, who leads, what is
+//! committed) and what its statuses mean.
 //!
 //! Any service that imitates this API gets the same treatment; only the
 //! bundled node is also asked to converge (see [`SampleNode::new`]).
@@ -84,21 +85,47 @@ impl SampleNode {
     async fn run(&self, addr: SocketAddr, req: &Request) -> Response {
         match req.kind {
             OpKind::Read | OpKind::Write | OpKind::Cas => self.kv.run(addr, req).await,
+            // Keyed: the list-append model; unkeyed: the ledger.
             OpKind::Append => {
-                let request = self
-                    .http
-                    .post(format!("http://{addr}/ledger"))
-                    .body(req.value.clone().unwrap_or_default());
+                let path = match &req.key {
+                    Some(key) => format!("/list/{key}"),
+                    None => "/ledger".to_string(),
+                };
+                self.write(addr, req, &path).await
+            }
+            OpKind::Add => match &req.key {
+                Some(key) => self.write(addr, req, &format!("/set/{key}")).await,
+                None => Response::failed("a set add needs a key"),
+            },
+            OpKind::ReadSet | OpKind::ReadList => {
+                let (Some(key), what) = (&req.key, collection(req.kind)) else {
+                    return Response::failed("a collection read needs a key");
+                };
+                let request = self.http.get(format!("http://{addr}/{what}/{key}"));
                 match exchange(req.kind, request).await {
-                    Ok((status, body)) => classify_append(status, &body),
-                    Err(failed) => failed,
+                    Ok((status, body)) => classify_values(status, &body),
+                    // A read changes nothing: whatever happened, it failed.
+                    Err(mut failed) => {
+                        failed.outcome = Outcome::Fail;
+                        failed
+                    }
                 }
             }
             // Probe workloads get the probe adapter (`adapter::for_plan`).
             OpKind::Probe => Response::failed("the sample node adapter sends no probes"),
-            OpKind::Add | OpKind::ReadSet | OpKind::ReadList => {
-                Response::failed("the sample node adapter has no set or list operations yet")
-            }
+        }
+    }
+
+    /// A write whose body is the operation's value (ledger append, list
+    /// append, set add), classified like a ledger append.
+    async fn write(&self, addr: SocketAddr, req: &Request, path: &str) -> Response {
+        let request = self
+            .http
+            .post(format!("http://{addr}{path}"))
+            .body(req.value.clone().unwrap_or_default());
+        match exchange(req.kind, request).await {
+            Ok((status, body)) => classify_append(status, &body),
+            Err(failed) => failed,
         }
     }
 
@@ -179,8 +206,45 @@ fn ok(status: u16, result: Option<String>) -> Response {
     }
 }
 
-/// An append's answer: 200 with the entry's index; 503 and 4xx refused
-/// before any effect (never proposed); anything else may still commit.
+/// The path segment of a collection read.
+fn collection(kind: OpKind) -> &'static str {
+    match kind {
+        OpKind::ReadSet | OpKind::Add => "set",
+        OpKind::ReadList | OpKind::Append => "list",
+        OpKind::Read | OpKind::Write | OpKind::Cas | OpKind::Probe => "kv",
+    }
+}
+
+/// A set or list read's answer: 200 with `{"values": [string...]}`; any
+/// other answer (503 no leader, 504 not confirmed in time) is a failed read.
+fn classify_values(status: u16, body: &[u8]) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Values {
+        values: Vec<String>,
+    }
+    let failed = |error: Option<String>| Response {
+        outcome: Outcome::Fail,
+        result: None,
+        values: None,
+        status: Some(status),
+        error,
+    };
+    if status != 200 {
+        return failed(error_text(body));
+    }
+    match serde_json::from_slice::<Values>(body) {
+        Ok(v) => Response {
+            values: Some(v.values),
+            ..ok(200, None)
+        },
+        Err(e) => failed(Some(format!("expected {{\"values\": [string...]}}: {e}"))),
+    }
+}
+
+/// A write's answer (ledger append, list append, set add): 200, with the
+/// entry's index or the list position when the body has one; 503 and 4xx
+/// refused before any effect (never proposed); anything else may still
+/// commit.
 fn classify_append(status: u16, body: &[u8]) -> Response {
     let index = || {
         let v: serde_json::Value = serde_json::from_slice(body).ok()?;
@@ -215,10 +279,41 @@ mod tests {
             OpKind::Read => http_kv::classify(&api.read, kind, status, body),
             OpKind::Write => http_kv::classify(&api.write, kind, status, body),
             OpKind::Cas => http_kv::classify(api.cas.as_ref().expect("cas"), kind, status, body),
-            OpKind::Append | OpKind::Add | OpKind::ReadSet | OpKind::ReadList | OpKind::Probe => {
-                classify_append(status, body)
-            }
+            OpKind::ReadSet | OpKind::ReadList => classify_values(status, body),
+            OpKind::Append | OpKind::Add | OpKind::Probe => classify_append(status, body),
         }
+    }
+
+    #[test]
+    fn set_and_list_answers_are_classified_like_the_ledger() {
+        // A set add answers `{}`; a list append its position.
+        let r = classify(OpKind::Add, 200, b"{}");
+        assert_eq!((r.outcome, r.result, r.error), (Outcome::Ok, None, None));
+        let r = classify(OpKind::Append, 200, br#"{"index":0}"#);
+        assert_eq!((r.outcome, r.result.as_deref()), (Outcome::Ok, Some("0")));
+        for kind in [OpKind::Add, OpKind::Append] {
+            assert_eq!(classify(kind, 503, b"{}").outcome, Outcome::Fail);
+            assert_eq!(classify(kind, 400, b"{}").outcome, Outcome::Fail);
+            assert_eq!(classify(kind, 504, b"{}").outcome, Outcome::Unknown);
+            assert_eq!(classify(kind, 502, b"").outcome, Outcome::Unknown);
+        }
+        for kind in [OpKind::ReadSet, OpKind::ReadList] {
+            let r = classify(kind, 200, br#"{"values":["b","a"]}"#);
+            assert_eq!(r.outcome, Outcome::Ok);
+            assert_eq!(r.values, Some(vec!["b".to_string(), "a".to_string()]));
+            let r = classify(kind, 200, br#"{"values":[]}"#);
+            assert_eq!((r.outcome, r.values), (Outcome::Ok, Some(vec![])));
+            for status in [503, 504, 500] {
+                let r = classify(kind, status, br#"{"error":"no leader"}"#);
+                assert_eq!((r.outcome, r.values), (Outcome::Fail, None), "{status}");
+                assert!(r.error.is_some());
+            }
+            let r = classify(kind, 200, br#"{"value":"x"}"#);
+            assert_eq!(r.outcome, Outcome::Fail);
+            assert!(r.error.is_some_and(|e| e.contains("values")));
+        }
+        assert_eq!(collection(OpKind::ReadSet), "set");
+        assert_eq!(collection(OpKind::ReadList), "list");
     }
 
     #[test]

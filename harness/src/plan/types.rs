@@ -87,14 +87,18 @@ pub enum SampleBug {
     StaleReads,
     AckBeforeCommit,
     UnsafeVote,
+    LossySet,
+    DirtyListReads,
 }
 
 impl SampleBug {
     /// Every bug, in the order messages list them.
-    pub const ALL: [SampleBug; 3] = [
+    pub const ALL: [SampleBug; 5] = [
         SampleBug::StaleReads,
         SampleBug::AckBeforeCommit,
         SampleBug::UnsafeVote,
+        SampleBug::LossySet,
+        SampleBug::DirtyListReads,
     ];
 
     /// The name plans use, which is also the sample node's `--bug` switch.
@@ -103,6 +107,8 @@ impl SampleBug {
             SampleBug::StaleReads => "stale-reads",
             SampleBug::AckBeforeCommit => "ack-before-commit",
             SampleBug::UnsafeVote => "unsafe-vote",
+            SampleBug::LossySet => "lossy-set",
+            SampleBug::DirtyListReads => "dirty-list-reads",
         }
     }
 
@@ -112,7 +118,7 @@ impl SampleBug {
     }
 
     /// Every name, for messages and suggestions.
-    pub fn names() -> [&'static str; 3] {
+    pub fn names() -> [&'static str; 5] {
         SampleBug::ALL.map(SampleBug::name)
     }
 }

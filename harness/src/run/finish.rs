@@ -5,9 +5,10 @@
 //! Reads only through [`Adapter`]; never knows which system it talks to.
 
 use super::apply::Nemesis;
-use crate::adapter::Adapter;
+use crate::adapter::{Adapter, Request};
 use crate::check::{Chains, CheckerId, FinalState, FINAL_STATE_VERSION};
 use crate::cluster::Cluster;
+use crate::history::{OpKind, Outcome};
 use crate::plan::{Plan, WorkloadKind};
 use crate::report::Convergence;
 use crate::NodeId;
@@ -19,6 +20,10 @@ use std::time::{Duration, Instant};
 /// How long followers get to catch up with the leader's chain before the
 /// chains are compared as they are.
 const CHAIN_SETTLE: Duration = Duration::from_secs(3);
+/// Attempts of one final set or list read (an election may still be
+/// settling after the heal), and the pause between them.
+const FINAL_READ_ATTEMPTS: u32 = 5;
+const FINAL_READ_PAUSE: Duration = Duration::from_millis(100);
 
 /// What the final heal measured.
 #[derive(Default)]
@@ -56,8 +61,8 @@ pub(super) async fn finish(
     nemesis.heal_everything().await;
     let healed_at = Instant::now();
     let serve_by = healed_at + recovery_bound.max(Duration::from_secs(5)) * 2;
-    let kv = matches!(plan.workload.kind, WorkloadKind::Kv { .. });
-    let recovery_s = wait_all_serve(cluster, adapter, targets, kv, serve_by)
+    let read = serving_read(&plan.workload.kind);
+    let recovery_s = wait_all_serve(cluster, adapter, targets, read, serve_by)
         .await
         .then(|| healed_at.elapsed().as_secs_f64());
     let convergence = if adapter.reports_heads() {
@@ -75,23 +80,98 @@ pub(super) async fn finish(
     }
 }
 
-/// Polls until every node answers its readiness probe and, for the
-/// key-value workload, a read; false if the deadline passes first.
+/// The read a node must answer, beyond its readiness probe, to count as
+/// serving again: the workload's own read, for workloads with keys.
+fn serving_read(kind: &WorkloadKind) -> Option<OpKind> {
+    match kind {
+        WorkloadKind::Kv { .. } => Some(OpKind::Read),
+        WorkloadKind::Set { .. } => Some(OpKind::ReadSet),
+        WorkloadKind::ListAppend { .. } => Some(OpKind::ReadList),
+        WorkloadKind::Ledger | WorkloadKind::Probe { .. } => None,
+    }
+}
+
+/// Whether the node at `addr` answers the read `kind` of key `k0`.
+async fn answers_read(adapter: &dyn Adapter, addr: SocketAddr, kind: OpKind) -> bool {
+    match kind {
+        OpKind::Read => adapter.read_key(addr, "k0").await.is_some(),
+        OpKind::ReadSet | OpKind::ReadList => {
+            read_collection(adapter, addr, kind, "k0").await.is_some()
+        }
+        OpKind::Write | OpKind::Cas | OpKind::Append | OpKind::Add | OpKind::Probe => true,
+    }
+}
+
+/// One set or list read through the adapter, as the workload reads: the
+/// elements, or `None` when the read did not succeed.
+async fn read_collection(
+    adapter: &dyn Adapter,
+    addr: SocketAddr,
+    kind: OpKind,
+    key: &str,
+) -> Option<Vec<String>> {
+    let req = Request {
+        kind,
+        key: Some(key.to_string()),
+        value: None,
+        expect: None,
+    };
+    let resp = adapter.call(addr, &req).await;
+    match resp.outcome {
+        Outcome::Ok => resp.values,
+        Outcome::Fail | Outcome::Unknown => None,
+    }
+}
+
+/// Every node's collection (set or list, by `kind`) at keys `k0..k{keys-1}`,
+/// each read retried a few times; keys a node never answered are left out.
+async fn read_collections(
+    adapter: &dyn Adapter,
+    targets: &[SocketAddr],
+    kind: OpKind,
+    keys: usize,
+) -> BTreeMap<NodeId, BTreeMap<String, Vec<String>>> {
+    let mut out = BTreeMap::new();
+    for (i, &addr) in targets.iter().enumerate() {
+        let mut per_key = BTreeMap::new();
+        for k in 0..keys {
+            let key = format!("k{k}");
+            for attempt in 0..FINAL_READ_ATTEMPTS {
+                if attempt > 0 {
+                    tokio::time::sleep(FINAL_READ_PAUSE).await;
+                }
+                if let Some(values) = read_collection(adapter, addr, kind, &key).await {
+                    per_key.insert(key, values);
+                    break;
+                }
+            }
+        }
+        out.insert(NodeId(i), per_key);
+    }
+    out
+}
+
+/// Polls until every node answers its readiness probe and, for workloads
+/// with keys, a read as the workload reads; false if the deadline passes
+/// first.
 async fn wait_all_serve(
     cluster: &Cluster,
     adapter: &dyn Adapter,
     targets: &[SocketAddr],
-    kv: bool,
+    read: Option<OpKind>,
     deadline: Instant,
 ) -> bool {
     let mut pending: Vec<NodeId> = (0..targets.len()).map(NodeId).collect();
     while Instant::now() < deadline {
         let mut still = Vec::new();
         for n in pending {
-            // A key-value service must also answer a read the way the
+            // A service with keys must also answer a read the way the
             // workload reads.
             let ok = cluster.is_ready(n).await
-                && (!kv || adapter.read_key(targets[n.index()], "k0").await.is_some());
+                && match read {
+                    Some(kind) => answers_read(adapter, targets[n.index()], kind).await,
+                    None => true,
+                };
             if !ok {
                 still.push(n);
             }
@@ -138,9 +218,9 @@ async fn converge(
     }
 }
 
-/// What every node holds after the final heal: every key (kv workload) or
-/// the committed chain, for the checkers that compare the history with the
-/// end state.
+/// What every node holds after the final heal: every key (kv workload),
+/// every set or list (set, list-append) or the committed chain, for the
+/// checkers that compare the history with the end state.
 async fn read_everything(adapter: &dyn Adapter, targets: &[SocketAddr], plan: &Plan) -> FinalState {
     let mut out = FinalState {
         version: FINAL_STATE_VERSION,
@@ -159,10 +239,13 @@ async fn read_everything(adapter: &dyn Adapter, targets: &[SocketAddr], plan: &P
                 out.kv.insert(NodeId(i), values);
             }
         }
-        WorkloadKind::Ledger
-        | WorkloadKind::Probe { .. }
-        | WorkloadKind::Set { .. }
-        | WorkloadKind::ListAppend { .. } => {}
+        WorkloadKind::Set { keys, .. } => {
+            out.sets = read_collections(adapter, targets, OpKind::ReadSet, *keys).await;
+        }
+        WorkloadKind::ListAppend { keys, .. } => {
+            out.lists = read_collections(adapter, targets, OpKind::ReadList, *keys).await;
+        }
+        WorkloadKind::Ledger | WorkloadKind::Probe { .. } => {}
     }
     // The chain is read under any workload the ledger checker is asked for.
     if matches!(plan.workload.kind, WorkloadKind::Ledger)

@@ -114,7 +114,8 @@ impl Validator<'_> {
                             "`{key}` only applies to kind = \"{}\", this workload is \"{}\"",
                             match owner {
                                 Kind::Set => "set\" or \"list-append",
-                                Kind::Kv | Kind::Probe | Kind::Ledger | Kind::ListAppend => owner.name(),
+                                Kind::Kv | Kind::Probe | Kind::Ledger | Kind::ListAppend =>
+                                    owner.name(),
                             },
                             kind.name()
                         ),
@@ -146,7 +147,9 @@ impl Validator<'_> {
             Kind::Kv => self.kv(w),
             Kind::Probe => self.probe(w),
             Kind::Ledger => Some(WorkloadKind::Ledger),
-            Kind::Set => self.collection(w).map(|(keys, reads)| WorkloadKind::Set { keys, reads }),
+            Kind::Set => self
+                .collection(w)
+                .map(|(keys, reads)| WorkloadKind::Set { keys, reads }),
             Kind::ListAppend => self
                 .collection(w)
                 .map(|(keys, reads)| WorkloadKind::ListAppend { keys, reads }),
@@ -197,12 +200,20 @@ impl Validator<'_> {
         let command = match self.string(c, "command") {
             Some((s, _)) if !s.trim().is_empty() => Some(s),
             Some((_, span)) => {
-                self.error(span, c.field("command"), "expected a program to run, found an empty string");
+                self.error(
+                    span,
+                    c.field("command"),
+                    "expected a program to run, found an empty string",
+                );
                 None
             }
             None if c.get("command").is_some() => None,
             None => {
-                self.error(c.span.clone(), c.field("command"), "a client needs `command`, the program to run");
+                self.error(
+                    c.span.clone(),
+                    c.field("command"),
+                    "a client needs `command`, the program to run",
+                );
                 None
             }
         };
@@ -226,20 +237,21 @@ impl Validator<'_> {
                 }
             },
         };
-        let strings = |this: &mut Self, key: &str| -> Option<std::collections::BTreeMap<String, String>> {
-            let t = this.table(c, key)?;
-            let mut out = Some(std::collections::BTreeMap::new());
-            for (k, _) in t.keys() {
-                let value = t.get(k).and_then(|v| this.string_value(v, t.field(k)));
-                match (value, out.as_mut()) {
-                    (Some((v, _)), Some(o)) => {
-                        o.insert(k.to_string(), v);
+        let strings =
+            |this: &mut Self, key: &str| -> Option<std::collections::BTreeMap<String, String>> {
+                let t = this.table(c, key)?;
+                let mut out = Some(std::collections::BTreeMap::new());
+                for (k, _) in t.keys() {
+                    let value = t.get(k).and_then(|v| this.string_value(v, t.field(k)));
+                    match (value, out.as_mut()) {
+                        (Some((v, _)), Some(o)) => {
+                            o.insert(k.to_string(), v);
+                        }
+                        _ => out = None,
                     }
-                    _ => out = None,
                 }
-            }
-            out
-        };
+                out
+            };
         let env = strings(self, "env");
         let vars = strings(self, "vars");
         Some(ClientSpec {
