@@ -142,7 +142,7 @@ class Client:
             kvs = (r.get("response_range") or {}).get("kvs") or []
             if kvs:
                 seen = unb64(kvs[0].get("value", ""))
-        return "fail", {"error": "cas refused: value differs", "value": seen}
+        return "fail", {"refused": True, "value": seen}
 
     def leader(self, n):
         try:
