@@ -173,7 +173,11 @@ pub(super) fn judge(
     }
     for c in checks {
         let must_find = e.must_find(c.checker);
-        let verdict = if must_find {
+        let verdict = if c.nothing_to_check {
+            // Nothing was judged: no expectation on the checker is met,
+            // neither that it holds nor that it finds a violation.
+            Verdict::Fail
+        } else if must_find {
             // A plan that proves a bug passes only when the bug is found.
             match c.verdict {
                 Verdict::Fail => Verdict::Pass,
