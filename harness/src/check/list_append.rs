@@ -522,3 +522,439 @@ fn problem_key(p: &ListProblem) -> &str {
         | ListProblem::OutOfOrder { key, .. } => key,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn op(id: u64, kind: OpKind, t: (u64, u64), outcome: Outcome) -> Op {
+        Op {
+            id,
+            client: id as u32,
+            node: NodeId(0),
+            kind,
+            key: Some("l".into()),
+            value: None,
+            expect: None,
+            invoke_ns: t.0,
+            complete_ns: t.1,
+            outcome,
+            result: None,
+            values: None,
+            status: Some(200),
+            error: None,
+        }
+    }
+    fn append(id: u64, v: &str, t: (u64, u64), outcome: Outcome) -> Op {
+        Op {
+            value: Some(v.into()),
+            ..op(id, OpKind::Append, t, outcome)
+        }
+    }
+    fn read(id: u64, vs: &[&str], t: (u64, u64)) -> Op {
+        Op {
+            values: Some(vs.iter().map(|v| v.to_string()).collect()),
+            ..op(id, OpKind::ReadList, t, Outcome::Ok)
+        }
+    }
+    type Finals = BTreeMap<NodeId, BTreeMap<String, Vec<String>>>;
+    fn finals(per_node: &[&[&str]]) -> Finals {
+        per_node
+            .iter()
+            .enumerate()
+            .map(|(n, vs)| {
+                (
+                    NodeId(n),
+                    BTreeMap::from([("l".to_string(), vs.iter().map(|v| v.to_string()).collect())]),
+                )
+            })
+            .collect()
+    }
+    fn check(ops: &[Op]) -> CheckResult {
+        check_list_append(ops, &BTreeMap::new())
+    }
+    fn details(r: &CheckResult) -> &ListAppendDetails {
+        r.details.list_append().expect("list-append details")
+    }
+    fn kinds(r: &CheckResult) -> Vec<&'static str> {
+        details(r).problems.iter().map(ListProblem::kind).collect()
+    }
+
+    #[test]
+    fn a_correct_history_passes() {
+        let ops = [
+            append(0, "1", (0, 10), Outcome::Ok),
+            append(1, "2", (5, 15), Outcome::Ok),
+            read(2, &["2"], (6, 7)), // the concurrent appends landed 2 first
+            read(3, &["2", "1"], (20, 21)),
+            append(4, "3", (30, 40), Outcome::Unknown),
+            read(5, &["2", "1"], (50, 51)),
+            append(6, "4", (60, 61), Outcome::Fail),
+        ];
+        let r = check_list_append(&ops, &finals(&[&["2", "1", "3"]]));
+        assert_eq!(r.verdict, Verdict::Pass, "{}", r.summary);
+        assert_eq!(details(&r).longest.get("l"), Some(&3));
+        // A keyless append is the ledger's: ignored here.
+        let mut ledger = append(7, "x", (0, 1), Outcome::Ok);
+        ledger.key = None;
+        let r = check(&[ledger]);
+        assert_eq!(details(&r).appends, 0);
+    }
+
+    #[test]
+    fn each_violation_kind_is_named() {
+        let cases: Vec<(Vec<Op>, &str)> = vec![
+            (
+                vec![append(0, "1", (0, 1), Outcome::Ok), read(1, &["1", "1"], (2, 3))],
+                "duplicate",
+            ),
+            (
+                vec![append(0, "1", (0, 1), Outcome::Ok), read(1, &["1", "9"], (2, 3))],
+                "phantom",
+            ),
+            (
+                vec![append(0, "1", (0, 1), Outcome::Fail), read(1, &["1"], (2, 3))],
+                "phantom",
+            ),
+            (
+                vec![
+                    append(0, "1", (0, 10), Outcome::Ok),
+                    append(1, "2", (0, 10), Outcome::Ok),
+                    read(2, &["1", "2"], (20, 21)),
+                    read(3, &["2"], (20, 21)),
+                ],
+                "incompatible orders",
+            ),
+            (
+                vec![
+                    append(0, "1", (0, 10), Outcome::Unknown),
+                    read(1, &["1"], (20, 21)),
+                    read(2, &[], (30, 31)),
+                ],
+                "went backwards",
+            ),
+            (
+                vec![read(0, &["1"], (0, 1)), append(1, "1", (5, 6), Outcome::Ok)],
+                "seen before appended",
+            ),
+            (
+                vec![
+                    append(0, "1", (0, 1), Outcome::Ok),
+                    append(1, "2", (5, 6), Outcome::Ok),
+                    read(2, &["2", "1"], (10, 11)),
+                ],
+                "out of order",
+            ),
+            (
+                vec![
+                    append(0, "1", (0, 1), Outcome::Ok),
+                    append(1, "2", (5, 6), Outcome::Unknown),
+                    read(2, &["2"], (3, 11)),
+                ],
+                "out of order",
+            ),
+        ];
+        for (ops, kind) in cases {
+            let r = check(&ops);
+            assert_eq!(r.verdict, Verdict::Fail, "{kind}: {}", r.summary);
+            assert!(kinds(&r).contains(&kind), "{kind}: {:?}", details(&r).problems);
+            assert!(!r.counterexample.is_empty(), "{kind}");
+        }
+    }
+
+    #[test]
+    fn appends_missed_for_good_are_lost_and_missed_once_stale() {
+        let lost = [
+            append(0, "1", (0, 10), Outcome::Ok),
+            append(1, "2", (0, 10), Outcome::Ok),
+            read(2, &["2"], (20, 21)),
+        ];
+        let r = check(&lost);
+        assert_eq!(r.verdict, Verdict::Fail, "{}", r.summary);
+        assert_eq!(details(&r).lost_count, 1);
+        assert_eq!(details(&r).lost[0].value, "1");
+        let ids: Vec<u64> = r.counterexample.iter().map(|o| o.id).collect();
+        assert_eq!(ids, vec![0, 2]);
+        // Missed by a node after the heal: lost.
+        let r = check_list_append(&lost[..2], &finals(&[&["2", "1"], &["2"]]));
+        assert_eq!(r.verdict, Verdict::Fail, "{}", r.summary);
+        let stale = [
+            append(0, "1", (0, 10), Outcome::Ok),
+            read(1, &[], (20, 21)),
+            read(2, &["1"], (30, 31)),
+        ];
+        let r = check(&stale);
+        assert_eq!(r.verdict, Verdict::Pass, "{}", r.summary);
+        assert_eq!(details(&r).stale_count, 1);
+    }
+
+    #[test]
+    fn nothing_acknowledged_is_nothing_to_check() {
+        let ops = [append(0, "1", (0, 1), Outcome::Unknown), read(1, &[], (2, 3))];
+        let r = check(&ops);
+        assert_eq!(r.verdict, Verdict::Unknown, "{}", r.summary);
+        assert!(r.nothing_to_check);
+        assert_eq!(check(&[]).verdict, Verdict::Unknown);
+    }
+
+    // ------------------------------------------------------------------
+    // Brute-force oracle: every order of the appends (unknown ones may be
+    // left out) and reads that respects real time, run against one list;
+    // every read must return the list as it stands.
+
+    fn oracle(ops: &[Op], finals: &Finals) -> bool {
+        struct E {
+            invoke: u64,
+            end: u64,
+            certain: bool,
+            append: Option<String>,
+            read: Vec<String>,
+        }
+        let mut es: Vec<E> = Vec::new();
+        for o in ops {
+            match (o.kind, o.outcome) {
+                (OpKind::Append, Outcome::Ok | Outcome::Unknown) => es.push(E {
+                    invoke: o.invoke_ns,
+                    end: if o.outcome == Outcome::Ok { o.complete_ns } else { u64::MAX },
+                    certain: o.outcome == Outcome::Ok,
+                    append: o.value.clone(),
+                    read: Vec::new(),
+                }),
+                (OpKind::ReadList, Outcome::Ok) => es.push(E {
+                    invoke: o.invoke_ns,
+                    end: o.complete_ns,
+                    certain: true,
+                    append: None,
+                    read: o.values.clone().unwrap_or_default(),
+                }),
+                _ => {}
+            }
+        }
+        for k in finals.values() {
+            if let Some(v) = k.get("l") {
+                es.push(E {
+                    invoke: u64::MAX,
+                    end: u64::MAX,
+                    certain: true,
+                    append: None,
+                    read: v.clone(),
+                });
+            }
+        }
+        fn go(
+            es: &[E],
+            placed: u32,
+            list: &mut Vec<String>,
+            seen: &mut HashSet<(u32, Vec<String>)>,
+        ) -> bool {
+            if es.iter().enumerate().all(|(i, e)| !e.certain || placed & (1 << i) != 0) {
+                return true;
+            }
+            if !seen.insert((placed, list.clone())) {
+                return false;
+            }
+            for (i, e) in es.iter().enumerate() {
+                if placed & (1 << i) != 0 {
+                    continue;
+                }
+                let blocked = es
+                    .iter()
+                    .enumerate()
+                    .any(|(j, p)| placed & (1 << j) == 0 && j != i && p.end < e.invoke);
+                if blocked {
+                    continue;
+                }
+                match &e.append {
+                    Some(v) => {
+                        list.push(v.clone());
+                        let ok = go(es, placed | (1 << i), list, seen);
+                        list.pop();
+                        if ok {
+                            return true;
+                        }
+                    }
+                    None => {
+                        if e.read == *list && go(es, placed | (1 << i), list, seen) {
+                            return true;
+                        }
+                    }
+                }
+            }
+            false
+        }
+        go(&es, 0, &mut Vec::new(), &mut HashSet::new())
+    }
+
+    fn arb_outcome() -> impl Strategy<Value = Outcome> {
+        prop_oneof![5 => Just(Outcome::Ok), 1 => Just(Outcome::Fail), 2 => Just(Outcome::Unknown)]
+    }
+
+    /// Arbitrary small histories: unique appended values 0..6, reads of
+    /// random sequences of them (and of a value never appended).
+    fn arb_history() -> impl Strategy<Value = (Vec<Op>, Finals)> {
+        let one = (any::<bool>(), prop::collection::vec(0..4u8, 0..4), 0..12u64, 0..6u64, arb_outcome());
+        (
+            prop::collection::vec(one, 0..=6),
+            prop::collection::vec(prop::collection::vec(0..4u8, 0..4), 0..=1),
+        )
+            .prop_map(|(raw, fin)| {
+                let name = |v: u8| if v == 3 { "z".to_string() } else { v.to_string() };
+                let ops = raw
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (is_append, vs, start, len, outcome))| {
+                        let t = (start, start + len);
+                        if is_append {
+                            append(i as u64, &(i % 3).to_string(), t, outcome)
+                        } else {
+                            let vs: Vec<String> = vs.into_iter().map(name).collect();
+                            let vs: Vec<&str> = vs.iter().map(String::as_str).collect();
+                            read(i as u64, &vs, t)
+                        }
+                    })
+                    .collect::<Vec<Op>>();
+                // Keep appended values unique: the first append of each wins.
+                let mut used = HashSet::new();
+                let ops = ops
+                    .into_iter()
+                    .filter(|o| o.kind != OpKind::Append || used.insert(o.value.clone()))
+                    .collect();
+                let fin: Vec<Vec<String>> =
+                    fin.into_iter().map(|vs| vs.into_iter().map(name).collect()).collect();
+                let fin: Vec<Vec<&str>> =
+                    fin.iter().map(|v| v.iter().map(String::as_str).collect()).collect();
+                let refs: Vec<&[&str]> = fin.iter().map(Vec::as_slice).collect();
+                (ops, finals(&refs))
+            })
+    }
+
+    /// A list with an effect point inside each operation, possibly buggy:
+    /// from some time on, reads drop one value, or swap the first two.
+    fn arb_simulated() -> impl Strategy<Value = (Vec<Op>, Finals)> {
+        let one = (any::<bool>(), 0..12u64, 0..6u64, 0..6u64, arb_outcome(), any::<bool>());
+        (prop::collection::vec(one, 0..=6), 0..3u8, 0..6usize, 0..20u64, any::<bool>())
+            .prop_map(|(raw, bug, victim, from, final_read)| {
+                let mut ops: Vec<(u64, Op, bool)> = raw
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (is_append, start, len, at, outcome, applied))| {
+                        let t = (start, start + len);
+                        let point = if outcome == Outcome::Unknown {
+                            start + at * 2
+                        } else {
+                            start + at.min(len)
+                        };
+                        let o = if is_append {
+                            append(i as u64, &i.to_string(), t, outcome)
+                        } else {
+                            read(i as u64, &[], t)
+                        };
+                        (point, o, applied)
+                    })
+                    .collect();
+                ops.sort_by_key(|(p, o, _)| (*p, o.id));
+                let victim = victim.to_string();
+                let view = |list: &[String], p: u64| -> Vec<String> {
+                    let mut v: Vec<String> = list.to_vec();
+                    if p >= from {
+                        match bug {
+                            1 => v.retain(|x| *x != victim),
+                            2 if v.len() >= 2 => v.swap(0, 1),
+                            _ => {}
+                        }
+                    }
+                    v
+                };
+                let mut list: Vec<String> = Vec::new();
+                for (p, o, applied) in ops.iter_mut() {
+                    if o.kind == OpKind::Append {
+                        if o.outcome == Outcome::Ok || (o.outcome == Outcome::Unknown && *applied) {
+                            list.extend(o.value.clone());
+                        }
+                    } else {
+                        o.values = Some(view(&list, *p));
+                    }
+                }
+                let mut ops: Vec<Op> = ops.into_iter().map(|(_, o, _)| o).collect();
+                ops.sort_by_key(|o| o.id);
+                let last = view(&list, u64::MAX);
+                let last: Vec<&str> = last.iter().map(String::as_str).collect();
+                let fin = if final_read { finals(&[&last]) } else { Finals::new() };
+                (ops, fin)
+            })
+    }
+
+    fn agrees_with_oracle(ops: &[Op], fin: &Finals) -> Result<(), TestCaseError> {
+        let r = check_list_append(ops, fin);
+        let d = details(&r);
+        let violated = r.verdict == Verdict::Fail || d.stale_count > 0;
+        prop_assert_eq!(violated, !oracle(ops, fin), "{}\n{:#?}\n{:#?}\n{:#?}", r.summary, d, ops, fin);
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn checker_agrees_with_brute_force_on_arbitrary_histories((ops, fin) in arb_history()) {
+            agrees_with_oracle(&ops, &fin)?;
+        }
+
+        #[test]
+        fn checker_agrees_with_brute_force_on_simulated_histories((ops, fin) in arb_simulated()) {
+            agrees_with_oracle(&ops, &fin)?;
+        }
+    }
+
+    #[test]
+    fn generated_histories_exercise_both_verdicts() {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]);
+        let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+        for (name, strategy) in [
+            ("arbitrary", arb_history().boxed()),
+            ("simulated", arb_simulated().boxed()),
+        ] {
+            let (mut pass, mut fail) = (0, 0);
+            for _ in 0..400 {
+                let Ok(tree) = strategy.new_tree(&mut runner) else {
+                    continue;
+                };
+                let (ops, fin) = tree.current();
+                if oracle(&ops, &fin) {
+                    pass += 1;
+                } else {
+                    fail += 1;
+                }
+            }
+            assert!(pass > 20 && fail > 20, "{name}: {pass} pass, {fail} fail");
+        }
+    }
+
+    /// A store that loses an acknowledged append on one node must be caught.
+    #[test]
+    fn a_store_that_drops_an_append_is_caught() {
+        let mut ops = Vec::new();
+        let mut list: Vec<String> = Vec::new();
+        for i in 0..3000u64 {
+            let t = i * 10;
+            if i % 2 == 0 {
+                list.push(i.to_string());
+                ops.push(append(i, &i.to_string(), (t, t + 5), Outcome::Ok));
+            } else {
+                let gone = i > 2000;
+                let vs: Vec<&str> = list
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|v| !(gone && *v == "1000"))
+                    .collect();
+                ops.push(read(i, &vs, (t, t + 5)));
+            }
+        }
+        let r = check(&ops);
+        assert_eq!(r.verdict, Verdict::Fail, "{}", r.summary);
+        assert!(kinds(&r).contains(&"incompatible orders"), "{}", r.summary);
+    }
+}
