@@ -315,7 +315,11 @@ fn child_collection(model: &str, n: usize) {
     let started = Instant::now();
     let ops = generate_collection(n, keys, list, 42);
     let gen_ms = started.elapsed().as_secs_f64() * 1e3;
-    let values_read: usize = ops.iter().filter_map(|o| o.values.as_ref()).map(Vec::len).sum();
+    let values_read: usize = ops
+        .iter()
+        .filter_map(|o| o.values.as_ref())
+        .map(Vec::len)
+        .sum();
     let hwm_history_kb = vm_hwm_kb();
     let started = Instant::now();
     let none = BTreeMap::new();
@@ -372,7 +376,11 @@ fn generate_collection(n: usize, keys: usize, list: bool, seed: u64) -> Vec<Op> 
                 expect: None,
                 invoke_ns: invoke,
                 complete_ns: invoke + if unknown { TIMEOUT_NS } else { dur },
-                outcome: if unknown { Outcome::Unknown } else { Outcome::Ok },
+                outcome: if unknown {
+                    Outcome::Unknown
+                } else {
+                    Outcome::Ok
+                },
                 result: None,
                 values: None,
                 status: (!unknown).then_some(200),

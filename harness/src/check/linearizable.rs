@@ -956,7 +956,10 @@ mod tests {
         let racing = [
             write(0, "x", "1", (0, 1), Outcome::Ok),
             write(1, "x", "3", (2, 10), Outcome::Ok),
-            refused(cas(2, "x", Some("1"), "2", (2, 10), Outcome::Fail), Some("3")),
+            refused(
+                cas(2, "x", Some("1"), "2", (2, 10), Outcome::Fail),
+                Some("3"),
+            ),
             read(3, "x", Some("3"), (11, 12)),
         ];
         assert_eq!(check(&racing).verdict, Verdict::Pass);
@@ -1044,16 +1047,15 @@ mod tests {
 
     /// Must take effect: acknowledged, or a cas refused as a correct answer.
     fn certain(o: &Op) -> bool {
-        o.outcome == Outcome::Ok || (o.kind == OpKind::Cas && o.outcome == Outcome::Fail && o.served())
+        o.outcome == Outcome::Ok
+            || (o.kind == OpKind::Cas && o.outcome == Outcome::Fail && o.served())
     }
 
     fn oracle(ops: &[Op]) -> bool {
         let ops: Vec<&Op> = ops
             .iter()
             .filter(|o| matches!(o.kind, OpKind::Read | OpKind::Write | OpKind::Cas))
-            .filter(|o| {
-                certain(o) || (o.outcome == Outcome::Unknown && o.kind != OpKind::Read)
-            })
+            .filter(|o| certain(o) || (o.outcome == Outcome::Unknown && o.kind != OpKind::Read))
             .collect();
         let end = |o: &Op| {
             if certain(o) {
@@ -1138,30 +1140,32 @@ mod tests {
         prop::collection::vec(one, 0..=7).prop_map(|raw| {
             raw.into_iter()
                 .enumerate()
-                .map(|(i, (kind, key, a, b, start, len, outcome, answered, saw))| {
-                    let kind = [OpKind::Read, OpKind::Write, OpKind::Cas][kind as usize];
-                    let mut o = op(
-                        i as u64,
-                        kind,
-                        ["x", "y"][key as usize],
-                        (start, start + len),
-                        outcome,
-                    );
-                    match kind {
-                        OpKind::Read => o.result = a,
-                        OpKind::Write => o.value = a,
-                        _ => {
-                            o.expect = a;
-                            o.value = b;
-                            // A refusal the node answered: an observation.
-                            if outcome == Outcome::Fail && answered {
-                                o.status = Some(412);
-                                o.result = saw;
+                .map(
+                    |(i, (kind, key, a, b, start, len, outcome, answered, saw))| {
+                        let kind = [OpKind::Read, OpKind::Write, OpKind::Cas][kind as usize];
+                        let mut o = op(
+                            i as u64,
+                            kind,
+                            ["x", "y"][key as usize],
+                            (start, start + len),
+                            outcome,
+                        );
+                        match kind {
+                            OpKind::Read => o.result = a,
+                            OpKind::Write => o.value = a,
+                            _ => {
+                                o.expect = a;
+                                o.value = b;
+                                // A refusal the node answered: an observation.
+                                if outcome == Outcome::Fail && answered {
+                                    o.status = Some(412);
+                                    o.result = saw;
+                                }
                             }
                         }
-                    }
-                    o
-                })
+                        o
+                    },
+                )
                 .collect()
         })
     }

@@ -263,7 +263,9 @@ pub fn check_list_append(
         known += values_seen.len();
 
         // 2. The candidate order: the longest read; every read its prefix.
-        let longest = (0..reads.len()).rev().max_by_key(|&r| reads[r].values.len());
+        let longest = (0..reads.len())
+            .rev()
+            .max_by_key(|&r| reads[r].values.len());
         let cand: &[String] = longest.map_or(&[], |r| reads[r].values);
         if let Some(l) = longest {
             d.longest.insert(key.to_string(), cand.len());
@@ -348,7 +350,10 @@ pub fn check_list_append(
         let mut j = 0;
         for &y in &by_invoke {
             let it = items[y];
-            while let Some(&x) = by_complete.get(j).filter(|&&x| items[x].complete < it.invoke) {
+            while let Some(&x) = by_complete
+                .get(j)
+                .filter(|&&x| items[x].complete < it.invoke)
+            {
                 match items[x].what {
                     Placed::Append(_) => best_append.offer(items[x].rank, x),
                     Placed::Read(_) => best_read.offer(items[x].rank, x),
@@ -404,7 +409,11 @@ pub fn check_list_append(
         // `misses[p]`: the latest read missing it.
         let n = cand.len();
         let by_invoke_of = |a: Option<usize>, b: Option<usize>| match (a, b) {
-            (Some(x), Some(y)) => Some(if reads[y].invoke >= reads[x].invoke { y } else { x }),
+            (Some(x), Some(y)) => Some(if reads[y].invoke >= reads[x].invoke {
+                y
+            } else {
+                x
+            }),
             (x, None) => x,
             (None, y) => y,
         };
@@ -508,8 +517,13 @@ pub fn check_list_append(
     shown.sort_unstable();
     shown.dedup();
     let counterexample: Vec<Op> = shown.into_iter().map(|i| ops[i].clone()).collect();
-    CheckResult::new(verdict, summary, counterexample, CheckDetails::ListAppend(d))
-        .unless_nothing_to_check(known, "append, nor value read")
+    CheckResult::new(
+        verdict,
+        summary,
+        counterexample,
+        CheckDetails::ListAppend(d),
+    )
+    .unless_nothing_to_check(known, "append, nor value read")
 }
 
 fn problem_key(p: &ListProblem) -> &str {
@@ -606,15 +620,24 @@ mod tests {
     fn each_violation_kind_is_named() {
         let cases: Vec<(Vec<Op>, &str)> = vec![
             (
-                vec![append(0, "1", (0, 1), Outcome::Ok), read(1, &["1", "1"], (2, 3))],
+                vec![
+                    append(0, "1", (0, 1), Outcome::Ok),
+                    read(1, &["1", "1"], (2, 3)),
+                ],
                 "duplicate",
             ),
             (
-                vec![append(0, "1", (0, 1), Outcome::Ok), read(1, &["1", "9"], (2, 3))],
+                vec![
+                    append(0, "1", (0, 1), Outcome::Ok),
+                    read(1, &["1", "9"], (2, 3)),
+                ],
                 "phantom",
             ),
             (
-                vec![append(0, "1", (0, 1), Outcome::Fail), read(1, &["1"], (2, 3))],
+                vec![
+                    append(0, "1", (0, 1), Outcome::Fail),
+                    read(1, &["1"], (2, 3)),
+                ],
                 "phantom",
             ),
             (
@@ -658,7 +681,11 @@ mod tests {
         for (ops, kind) in cases {
             let r = check(&ops);
             assert_eq!(r.verdict, Verdict::Fail, "{kind}: {}", r.summary);
-            assert!(kinds(&r).contains(&kind), "{kind}: {:?}", details(&r).problems);
+            assert!(
+                kinds(&r).contains(&kind),
+                "{kind}: {:?}",
+                details(&r).problems
+            );
             assert!(!r.counterexample.is_empty(), "{kind}");
         }
     }
@@ -691,7 +718,10 @@ mod tests {
 
     #[test]
     fn nothing_acknowledged_is_nothing_to_check() {
-        let ops = [append(0, "1", (0, 1), Outcome::Unknown), read(1, &[], (2, 3))];
+        let ops = [
+            append(0, "1", (0, 1), Outcome::Unknown),
+            read(1, &[], (2, 3)),
+        ];
         let r = check(&ops);
         assert_eq!(r.verdict, Verdict::Unknown, "{}", r.summary);
         assert!(r.nothing_to_check);
@@ -716,7 +746,11 @@ mod tests {
             match (o.kind, o.outcome) {
                 (OpKind::Append, Outcome::Ok | Outcome::Unknown) => es.push(E {
                     invoke: o.invoke_ns,
-                    end: if o.outcome == Outcome::Ok { o.complete_ns } else { u64::MAX },
+                    end: if o.outcome == Outcome::Ok {
+                        o.complete_ns
+                    } else {
+                        u64::MAX
+                    },
                     certain: o.outcome == Outcome::Ok,
                     append: o.value.clone(),
                     read: Vec::new(),
@@ -748,7 +782,11 @@ mod tests {
             list: &mut Vec<String>,
             seen: &mut HashSet<(u32, Vec<String>)>,
         ) -> bool {
-            if es.iter().enumerate().all(|(i, e)| !e.certain || placed & (1 << i) != 0) {
+            if es
+                .iter()
+                .enumerate()
+                .all(|(i, e)| !e.certain || placed & (1 << i) != 0)
+            {
                 return true;
             }
             if !seen.insert((placed, list.clone())) {
@@ -793,13 +831,25 @@ mod tests {
     /// Arbitrary small histories: unique appended values 0..6, reads of
     /// random sequences of them (and of a value never appended).
     fn arb_history() -> impl Strategy<Value = (Vec<Op>, Finals)> {
-        let one = (any::<bool>(), prop::collection::vec(0..4u8, 0..4), 0..12u64, 0..6u64, arb_outcome());
+        let one = (
+            any::<bool>(),
+            prop::collection::vec(0..4u8, 0..4),
+            0..12u64,
+            0..6u64,
+            arb_outcome(),
+        );
         (
             prop::collection::vec(one, 0..=6),
             prop::collection::vec(prop::collection::vec(0..4u8, 0..4), 0..=1),
         )
             .prop_map(|(raw, fin)| {
-                let name = |v: u8| if v == 3 { "z".to_string() } else { v.to_string() };
+                let name = |v: u8| {
+                    if v == 3 {
+                        "z".to_string()
+                    } else {
+                        v.to_string()
+                    }
+                };
                 let ops = raw
                     .into_iter()
                     .enumerate()
@@ -820,10 +870,14 @@ mod tests {
                     .into_iter()
                     .filter(|o| o.kind != OpKind::Append || used.insert(o.value.clone()))
                     .collect();
-                let fin: Vec<Vec<String>> =
-                    fin.into_iter().map(|vs| vs.into_iter().map(name).collect()).collect();
-                let fin: Vec<Vec<&str>> =
-                    fin.iter().map(|v| v.iter().map(String::as_str).collect()).collect();
+                let fin: Vec<Vec<String>> = fin
+                    .into_iter()
+                    .map(|vs| vs.into_iter().map(name).collect())
+                    .collect();
+                let fin: Vec<Vec<&str>> = fin
+                    .iter()
+                    .map(|v| v.iter().map(String::as_str).collect())
+                    .collect();
                 let refs: Vec<&[&str]> = fin.iter().map(Vec::as_slice).collect();
                 (ops, finals(&refs))
             })
@@ -832,8 +886,21 @@ mod tests {
     /// A list with an effect point inside each operation, possibly buggy:
     /// from some time on, reads drop one value, or swap the first two.
     fn arb_simulated() -> impl Strategy<Value = (Vec<Op>, Finals)> {
-        let one = (any::<bool>(), 0..12u64, 0..6u64, 0..6u64, arb_outcome(), any::<bool>());
-        (prop::collection::vec(one, 0..=6), 0..3u8, 0..6usize, 0..20u64, any::<bool>())
+        let one = (
+            any::<bool>(),
+            0..12u64,
+            0..6u64,
+            0..6u64,
+            arb_outcome(),
+            any::<bool>(),
+        );
+        (
+            prop::collection::vec(one, 0..=6),
+            0..3u8,
+            0..6usize,
+            0..20u64,
+            any::<bool>(),
+        )
             .prop_map(|(raw, bug, victim, from, final_read)| {
                 let mut ops: Vec<(u64, Op, bool)> = raw
                     .into_iter()
@@ -880,7 +947,11 @@ mod tests {
                 ops.sort_by_key(|o| o.id);
                 let last = view(&list, u64::MAX);
                 let last: Vec<&str> = last.iter().map(String::as_str).collect();
-                let fin = if final_read { finals(&[&last]) } else { Finals::new() };
+                let fin = if final_read {
+                    finals(&[&last])
+                } else {
+                    Finals::new()
+                };
                 (ops, fin)
             })
     }
@@ -889,7 +960,15 @@ mod tests {
         let r = check_list_append(ops, fin);
         let d = details(&r);
         let violated = r.verdict == Verdict::Fail || d.stale_count > 0;
-        prop_assert_eq!(violated, !oracle(ops, fin), "{}\n{:#?}\n{:#?}\n{:#?}", r.summary, d, ops, fin);
+        prop_assert_eq!(
+            violated,
+            !oracle(ops, fin),
+            "{}\n{:#?}\n{:#?}\n{:#?}",
+            r.summary,
+            d,
+            ops,
+            fin
+        );
         Ok(())
     }
 

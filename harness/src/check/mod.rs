@@ -15,10 +15,10 @@ pub mod lost_writes;
 pub mod set;
 pub mod verdict;
 
+pub use collection::ReadAt;
 pub use id::CheckerId;
 pub use ledger::{check_ledger_agreement, Chains, LedgerDetails, LedgerEntry, LedgerProblem};
 pub use linearizable::{check_linearizable, LinOptions, LinearizableDetails};
-pub use collection::ReadAt;
 pub use list_append::{check_list_append, ListAppendDetails, ListProblem};
 pub use lost_writes::{check_lost_writes, LostWritesDetails};
 pub use set::{check_set, SetDetails};

@@ -329,7 +329,10 @@ pub fn check_set(
                 d.lost_count,
                 l.element,
                 l.key,
-                l.missed_by.first().map(|r| r.to_string()).unwrap_or_default()
+                l.missed_by
+                    .first()
+                    .map(|r| r.to_string())
+                    .unwrap_or_default()
             ));
         }
         if let Some(p) = d.phantoms.first() {
@@ -417,7 +420,7 @@ mod tests {
     fn a_correct_history_passes() {
         let ops = [
             add(0, "a", (0, 10), Outcome::Ok),
-            read(1, &[], (1, 2)), // before the add took effect
+            read(1, &[], (1, 2)),    // before the add took effect
             read(2, &["a"], (5, 6)), // concurrent with it
             add(3, "b", (20, 30), Outcome::Unknown),
             read(4, &["a"], (40, 41)), // the unknown add need not appear
@@ -451,7 +454,10 @@ mod tests {
         // Missed by a node after the heal: lost too.
         let r = check_set(&ops[..2], &finals(&[&["a"], &[]]));
         assert_eq!(r.verdict, Verdict::Fail, "{}", r.summary);
-        assert_eq!(details(&r).lost[0].missed_by, vec![ReadAt::Final { node: NodeId(1) }]);
+        assert_eq!(
+            details(&r).lost[0].missed_by,
+            vec![ReadAt::Final { node: NodeId(1) }]
+        );
     }
 
     #[test]
@@ -483,7 +489,10 @@ mod tests {
 
     #[test]
     fn elements_nobody_added_or_seen_too_early_fail() {
-        let ghost = [add(0, "a", (0, 1), Outcome::Ok), read(1, &["a", "zz"], (2, 3))];
+        let ghost = [
+            add(0, "a", (0, 1), Outcome::Ok),
+            read(1, &["a", "zz"], (2, 3)),
+        ];
         let r = check_set(&ghost, &BTreeMap::new());
         assert_eq!(r.verdict, Verdict::Fail, "{}", r.summary);
         assert_eq!(details(&r).phantoms[0].element, "zz");
@@ -532,7 +541,11 @@ mod tests {
             .filter(|o| o.kind == OpKind::ReadSet && o.outcome == Outcome::Ok)
             .filter_map(|o| {
                 let v = o.values.as_ref()?;
-                Some((o.invoke_ns, o.complete_ns, v.iter().map(String::as_str).collect()))
+                Some((
+                    o.invoke_ns,
+                    o.complete_ns,
+                    v.iter().map(String::as_str).collect(),
+                ))
             })
             .chain(finals.values().filter_map(|k| {
                 k.get("s")
@@ -566,7 +579,11 @@ mod tests {
                 read: Some(vs.contains(x)),
             }));
             fn go(es: &[E], placed: u32, present: bool, seen: &mut HashSet<(u32, bool)>) -> bool {
-                if es.iter().enumerate().all(|(i, e)| !e.certain || placed & (1 << i) != 0) {
+                if es
+                    .iter()
+                    .enumerate()
+                    .all(|(i, e)| !e.certain || placed & (1 << i) != 0)
+                {
                     return true;
                 }
                 if !seen.insert((placed, present)) {
@@ -576,9 +593,10 @@ mod tests {
                     if placed & (1 << i) != 0 {
                         continue;
                     }
-                    let blocked = es.iter().enumerate().any(|(j, p)| {
-                        placed & (1 << j) == 0 && j != i && p.end < e.invoke
-                    });
+                    let blocked = es
+                        .iter()
+                        .enumerate()
+                        .any(|(j, p)| placed & (1 << j) == 0 && j != i && p.end < e.invoke);
                     if blocked || e.read.is_some_and(|holds| holds != present) {
                         continue;
                     }
@@ -598,7 +616,14 @@ mod tests {
 
     /// Arbitrary small histories of one key, with final reads.
     fn arb_history() -> impl Strategy<Value = (Vec<Op>, Finals)> {
-        let one = (any::<bool>(), 0..3u8, prop::collection::vec(0..4u8, 0..4), 0..12u64, 0..6u64, arb_outcome());
+        let one = (
+            any::<bool>(),
+            0..3u8,
+            prop::collection::vec(0..4u8, 0..4),
+            0..12u64,
+            0..6u64,
+            arb_outcome(),
+        );
         let names = ["a", "b", "c", "zz"];
         (
             prop::collection::vec(one, 0..=6),
@@ -630,8 +655,21 @@ mod tests {
     /// A set with an effect point inside each operation, whose reads may
     /// forget one element from some time on (a buggy store).
     fn arb_simulated() -> impl Strategy<Value = (Vec<Op>, Finals)> {
-        let one = (any::<bool>(), 0..12u64, 0..6u64, 0..6u64, arb_outcome(), any::<bool>());
-        (prop::collection::vec(one, 0..=6), any::<bool>(), 0..6usize, 0..20u64, any::<bool>())
+        let one = (
+            any::<bool>(),
+            0..12u64,
+            0..6u64,
+            0..6u64,
+            arb_outcome(),
+            any::<bool>(),
+        );
+        (
+            prop::collection::vec(one, 0..=6),
+            any::<bool>(),
+            0..6usize,
+            0..20u64,
+            any::<bool>(),
+        )
             .prop_map(|(raw, buggy, victim, from, final_read)| {
                 let mut ops: Vec<(u64, Op, bool)> = raw
                     .into_iter()
@@ -681,7 +719,11 @@ mod tests {
                     .map(String::as_str)
                     .filter(|v| !(buggy && *v == victim))
                     .collect();
-                let fin = if final_read { finals(&[&last]) } else { Finals::new() };
+                let fin = if final_read {
+                    finals(&[&last])
+                } else {
+                    Finals::new()
+                };
                 (ops, fin)
             })
     }
@@ -690,7 +732,14 @@ mod tests {
         let r = check_set(ops, fin);
         let d = details(&r);
         let violated = r.verdict == Verdict::Fail || d.stale_count > 0;
-        prop_assert_eq!(violated, !oracle(ops, fin), "{}\n{:#?}\n{:#?}", r.summary, ops, fin);
+        prop_assert_eq!(
+            violated,
+            !oracle(ops, fin),
+            "{}\n{:#?}\n{:#?}",
+            r.summary,
+            ops,
+            fin
+        );
         if r.verdict == Verdict::Fail {
             prop_assert!(d.lost_count + d.phantom_count + d.seen_before_added_count > 0);
         }

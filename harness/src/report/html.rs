@@ -194,8 +194,11 @@ fn collection_findings(h: &mut String, c: &crate::check::CheckResult) {
                 ),
                 format!(
                     "add {}; last seen by {}; missed by {} ({} reads)",
-                    l.add_op_id.map_or("unknown".to_string(), |i| format!("op {i}")),
-                    l.last_seen.as_ref().map_or("none".to_string(), |r| r.to_string()),
+                    l.add_op_id
+                        .map_or("unknown".to_string(), |i| format!("op {i}")),
+                    l.last_seen
+                        .as_ref()
+                        .map_or("none".to_string(), |r| r.to_string()),
                     missed.join(", "),
                     l.missed_by_count
                 ),
@@ -226,7 +229,10 @@ fn collection_findings(h: &mut String, c: &crate::check::CheckResult) {
                 "stale (not a failure)".into(),
                 format!("`{}` of `{}`", s.element, s.key),
                 format!("{} reads missed it", s.stale_reads),
-                format!("missed by {}, seen again by {}", s.missed_by, s.seen_again_by),
+                format!(
+                    "missed by {}, seen again by {}",
+                    s.missed_by, s.seen_again_by
+                ),
             ]);
         }
     }
@@ -235,11 +241,17 @@ fn collection_findings(h: &mut String, c: &crate::check::CheckResult) {
             rows.push([
                 "lost".into(),
                 format!("`{}` of `{}`", l.value, l.key),
-                format!("op {} completed {:.4}s", l.op_id, l.completed_ns as f64 / 1e9),
+                format!(
+                    "op {} completed {:.4}s",
+                    l.op_id,
+                    l.completed_ns as f64 / 1e9
+                ),
                 format!(
                     "missed by {}; last seen by {}",
                     l.missed_by,
-                    l.last_seen.as_ref().map_or("none".to_string(), |r| r.to_string())
+                    l.last_seen
+                        .as_ref()
+                        .map_or("none".to_string(), |r| r.to_string())
                 ),
             ]);
         }
@@ -252,7 +264,10 @@ fn collection_findings(h: &mut String, c: &crate::check::CheckResult) {
                 "stale (not a failure)".into(),
                 format!("`{}` of `{}`", s.value, s.key),
                 format!("op {}", s.op_id),
-                format!("missed by {}, seen again by {}", s.missed_by, s.seen_again_by),
+                format!(
+                    "missed by {}, seen again by {}",
+                    s.missed_by, s.seen_again_by
+                ),
             ]);
         }
     }

@@ -126,7 +126,10 @@ fn collection_findings(s: &mut String, r: &Report) {
                     l.last_seen
                         .as_ref()
                         .map_or("none".to_string(), |x| x.to_string()),
-                    l.missed_by.first().map(|x| x.to_string()).unwrap_or_default()
+                    l.missed_by
+                        .first()
+                        .map(|x| x.to_string())
+                        .unwrap_or_default()
                 )
             }));
             rows.extend(d.phantoms.iter().map(|p| {
@@ -175,7 +178,11 @@ fn collection_findings(s: &mut String, r: &Report) {
             let _ = writeln!(s, "{row}");
         }
         if rows.len() > FINDINGS_CAP {
-            let _ = writeln!(s, "\n… and {} more in report.json", rows.len() - FINDINGS_CAP);
+            let _ = writeln!(
+                s,
+                "\n… and {} more in report.json",
+                rows.len() - FINDINGS_CAP
+            );
         }
     }
 }

@@ -271,4 +271,22 @@ mod tests {
         assert_eq!(x.checkers(), vec![CheckerId::LostWrites]);
         assert!(ok("").expect.checkers().is_empty());
     }
+
+    #[test]
+    fn set_and_list_append_are_expected_by_name_and_need_their_workloads() {
+        let x = ok("[workload]\nkind = \"set\"\n[expect]\nset = true\n").expect;
+        assert_eq!(x.checkers(), vec![CheckerId::Set]);
+        let x =
+            ok("[workload]\nkind = \"list-append\"\n[expect]\nfinds = [\"list_append\"]\n").expect;
+        assert_eq!(x.checkers(), vec![CheckerId::ListAppend]);
+        assert!(x.must_find(CheckerId::ListAppend));
+        assert_eq!(
+            err("[workload]\nkind = \"ledger\"\n[expect]\nset = true\n"),
+            "expect.set: the `set` checker needs workload kind = \"set\""
+        );
+        assert_eq!(
+            err("[workload]\nkind = \"set\"\n[expect]\nfinds = [\"list_append\"]\n"),
+            "expect.finds: the `list_append` checker needs workload kind = \"list-append\""
+        );
+    }
 }
