@@ -395,8 +395,12 @@ fn generate_collection(n: usize, keys: usize, list: bool, seed: u64) -> Vec<Op> 
         let coll = state.entry(key).or_default();
         match op.kind {
             OpKind::ReadSet | OpKind::ReadList => op.values = Some(coll.clone()),
-            _ if *applied => coll.extend(op.value.clone()),
-            _ => {}
+            OpKind::Add | OpKind::Append => {
+                if *applied {
+                    coll.extend(op.value.clone());
+                }
+            }
+            OpKind::Read | OpKind::Write | OpKind::Cas | OpKind::Probe => {}
         }
     }
     let mut ops: Vec<Op> = planned.into_iter().map(|(_, _, o)| o).collect();

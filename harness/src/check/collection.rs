@@ -79,8 +79,13 @@ pub(super) fn gather<'a>(
                 _ => g.ignored += 1,
             }
         } else if op.kind == read {
-            match (op.key.as_deref(), op.values.as_deref(), op.outcome) {
-                (Some(key), Some(values), Outcome::Ok) => {
+            let acknowledged = match op.outcome {
+                Outcome::Ok => true,
+                // A read that failed or may not have happened tells nothing.
+                Outcome::Fail | Outcome::Unknown => false,
+            };
+            match (op.key.as_deref(), op.values.as_deref()) {
+                (Some(key), Some(values)) if acknowledged => {
                     g.reads += 1;
                     g.keys.entry(key).or_default().reads.push(CRead {
                         at: ReadAt::Op { id: op.id },

@@ -743,7 +743,8 @@ mod tests {
         }
         let mut es: Vec<E> = Vec::new();
         for o in ops {
-            match (o.kind, o.outcome) {
+            let outcome = o.outcome;
+            match (o.kind, outcome) {
                 (OpKind::Append, Outcome::Ok | Outcome::Unknown) => es.push(E {
                     invoke: o.invoke_ns,
                     end: if o.outcome == Outcome::Ok {
@@ -762,7 +763,17 @@ mod tests {
                     append: None,
                     read: o.values.clone().unwrap_or_default(),
                 }),
-                _ => {}
+                (OpKind::Append, Outcome::Fail)
+                | (OpKind::ReadList, Outcome::Fail | Outcome::Unknown) => {}
+                (
+                    OpKind::Read
+                    | OpKind::Write
+                    | OpKind::Cas
+                    | OpKind::Add
+                    | OpKind::ReadSet
+                    | OpKind::Probe,
+                    Outcome::Ok | Outcome::Fail | Outcome::Unknown,
+                ) => {}
             }
         }
         for k in finals.values() {

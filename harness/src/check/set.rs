@@ -701,7 +701,13 @@ mod tests {
                                 set.extend(o.value.clone());
                             }
                         }
-                        _ => {
+                        OpKind::ReadSet
+                        | OpKind::Read
+                        | OpKind::Write
+                        | OpKind::Cas
+                        | OpKind::Append
+                        | OpKind::ReadList
+                        | OpKind::Probe => {
                             let forgets = buggy && *p >= from;
                             o.values = Some(
                                 set.iter()
