@@ -10,12 +10,21 @@
 //! `RIFT_BENCH_SIZES=10000,100000` chooses others, `RIFT_BENCH_KEYS=5` makes
 //! keys hot (more concurrency per key), `RIFT_BENCH_STALE_READ=1` corrupts
 //! one read in the middle to time the violation path (search + shrinking).
+//!
+//! `RIFT_BENCH_CHECKER=set,list_append` (default `linearizable`) times the
+//! collection checkers instead (or too: `linearizable,set,list_append`) on
+//! set / list-append histories made the same way: one simulated collection
+//! per key, a point inside every operation, 20% reads of the whole
+//! collection, 3% unknown adds or appends. Their key count defaults to
+//! 1000 (`RIFT_BENCH_KEYS` sets it): each read returns its whole
+//! collection, so fewer keys make the history itself quadratic in size.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rift::check::{check_linearizable, LinOptions};
+use rift::check::{check_linearizable, check_list_append, check_set, LinOptions};
 use rift::history::{Op, OpKind, Outcome};
 use rift::NodeId;
+use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Instant;
 
@@ -33,6 +42,15 @@ const TIMEOUT_NS: u64 = 1_000_000_000;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if let Some(pos) = args.iter().position(|a| a == "--child-collection") {
+        let model = args.get(pos + 1).cloned().unwrap_or_default();
+        let n = args
+            .get(pos + 2)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(10_000);
+        child_collection(&model, n);
+        return;
+    }
     if let Some(pos) = args.iter().position(|a| a == "--child") {
         let n = args
             .get(pos + 1)
@@ -50,6 +68,32 @@ fn main() {
         eprintln!("cannot find the bench binary to re-run it");
         std::process::exit(1);
     };
+    let checkers = std::env::var("RIFT_BENCH_CHECKER").unwrap_or_else(|_| "linearizable".into());
+    let checkers: Vec<&str> = checkers.split(',').map(str::trim).collect();
+    for &n in &sizes {
+        for model in ["set", "list_append"] {
+            if !checkers.contains(&model) {
+                continue;
+            }
+            match Command::new(&me)
+                .args(["--child-collection", model, &n.to_string()])
+                .output()
+            {
+                Ok(out) if out.status.success() => {
+                    print!("{}", String::from_utf8_lossy(&out.stdout));
+                }
+                Ok(out) => eprintln!(
+                    "{model} size {n}: child failed ({}): {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+                Err(e) => eprintln!("{model} size {n}: cannot start child: {e}"),
+            }
+        }
+    }
+    if !checkers.contains(&"linearizable") {
+        return;
+    }
     for n in sizes {
         for threads in [0usize, 1] {
             match Command::new(&me)
@@ -257,5 +301,109 @@ fn generate(n: usize, seed: u64) -> Vec<Op> {
     for (i, op) in ops.iter_mut().enumerate() {
         op.id = i as u64;
     }
+    ops
+}
+
+/// Times the set or list-append checker on `n` generated operations.
+fn child_collection(model: &str, n: usize) {
+    let list = model == "list_append";
+    let keys = std::env::var("RIFT_BENCH_KEYS")
+        .ok()
+        .and_then(|k| k.parse().ok())
+        .filter(|&k| k > 0)
+        .unwrap_or(1000);
+    let started = Instant::now();
+    let ops = generate_collection(n, keys, list, 42);
+    let gen_ms = started.elapsed().as_secs_f64() * 1e3;
+    let values_read: usize = ops
+        .iter()
+        .filter_map(|o| o.values.as_ref())
+        .map(Vec::len)
+        .sum();
+    let hwm_history_kb = vm_hwm_kb();
+    let started = Instant::now();
+    let none = BTreeMap::new();
+    let result = if list {
+        check_list_append(&ops, &none)
+    } else {
+        check_set(&ops, &none)
+    };
+    let check_ms = started.elapsed().as_secs_f64() * 1e3;
+    let report = serde_json::json!({
+        "bench": if list { "check_list_append" } else { "check_set" },
+        "ops": n,
+        "keys": keys,
+        "values_read": values_read,
+        "generate_ms": round(gen_ms),
+        "check_ms": round(check_ms),
+        "ops_per_s": round(n as f64 / (check_ms / 1e3)),
+        "verdict": result.verdict,
+        "summary": result.summary,
+        "peak_rss_after_generate_kb": hwm_history_kb,
+        "peak_rss_during_check_kb": vm_hwm_kb(),
+    });
+    println!("{report}");
+}
+
+/// `n` adds/appends and whole-collection reads over `keys` keys, each with a
+/// point inside its interval where a correct collection applies it.
+fn generate_collection(n: usize, keys: usize, list: bool, seed: u64) -> Vec<Op> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut planned: Vec<(u64, bool, Op)> = Vec::with_capacity(n);
+    for i in 0..n {
+        let invoke = i as u64 * 50_000 + rng.random_range(0..200_000);
+        let dur = rng.random_range(100_000..5_000_000);
+        let read = rng.random_bool(0.2);
+        let unknown = !read && rng.random_bool(UNKNOWN_RATIO);
+        let applied = !unknown || rng.random_bool(0.5);
+        let kind = match (read, list) {
+            (true, true) => OpKind::ReadList,
+            (true, false) => OpKind::ReadSet,
+            (false, true) => OpKind::Append,
+            (false, false) => OpKind::Add,
+        };
+        let point = rng.random_range(invoke..=invoke + dur);
+        planned.push((
+            point,
+            applied,
+            Op {
+                id: i as u64,
+                client: (i % CLIENTS as usize) as u32,
+                node: NodeId(rng.random_range(0..NODES)),
+                kind,
+                key: Some(format!("k{}", rng.random_range(0..keys))),
+                value: (!read).then(|| format!("v{i}")),
+                expect: None,
+                invoke_ns: invoke,
+                complete_ns: invoke + if unknown { TIMEOUT_NS } else { dur },
+                outcome: if unknown {
+                    Outcome::Unknown
+                } else {
+                    Outcome::Ok
+                },
+                result: None,
+                values: None,
+                status: (!unknown).then_some(200),
+                error: unknown.then(|| "timeout".to_string()),
+            },
+        ));
+    }
+    planned.sort_by_key(|(p, _, o)| (*p, o.id));
+    let mut state: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for (_, applied, op) in planned.iter_mut() {
+        let key = op.key.clone().unwrap_or_default();
+        let coll = state.entry(key).or_default();
+        match op.kind {
+            OpKind::ReadSet | OpKind::ReadList => op.values = Some(coll.clone()),
+            OpKind::Add | OpKind::Append => {
+                if *applied {
+                    coll.extend(op.value.clone());
+                }
+            }
+            OpKind::Read | OpKind::Write | OpKind::Cas | OpKind::Probe => {}
+        }
+    }
+    let mut ops: Vec<Op> = planned.into_iter().map(|(_, _, o)| o).collect();
+    ops.sort_by_key(|o| o.id);
     ops
 }

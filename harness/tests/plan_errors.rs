@@ -496,6 +496,8 @@ fn full_plan_parses_to_the_expected_value() {
             linearizable: Some(true),
             lost_writes: Some(0),
             ledger_agreement: Some(true),
+            set: None,
+            list_append: None,
             finds: vec![],
         },
     };

@@ -17,14 +17,22 @@ pub enum CheckerId {
     LostWrites,
     /// Every node's hash chain agrees and holds each acknowledged append.
     LedgerAgreement,
+    /// Set-full: every acknowledged add stays visible; no element appears
+    /// that nobody added.
+    Set,
+    /// List-append: every read of a key is a prefix of one order of its
+    /// appends, consistent with real time.
+    ListAppend,
 }
 
 impl CheckerId {
     /// Every checker, in the order they run and are reported.
-    pub const ALL: [CheckerId; 3] = [
+    pub const ALL: [CheckerId; 5] = [
         CheckerId::Linearizable,
         CheckerId::LostWrites,
         CheckerId::LedgerAgreement,
+        CheckerId::Set,
+        CheckerId::ListAppend,
     ];
 
     /// The name plans and reports use.
@@ -33,6 +41,8 @@ impl CheckerId {
             CheckerId::Linearizable => "linearizable",
             CheckerId::LostWrites => "lost_writes",
             CheckerId::LedgerAgreement => "ledger_agreement",
+            CheckerId::Set => "set",
+            CheckerId::ListAppend => "list_append",
         }
     }
 
@@ -42,7 +52,7 @@ impl CheckerId {
     }
 
     /// Every name, for messages and suggestions.
-    pub fn names() -> [&'static str; 3] {
+    pub fn names() -> [&'static str; 5] {
         CheckerId::ALL.map(CheckerId::name)
     }
 }

@@ -183,6 +183,7 @@ pub fn check_ledger_agreement(ops: &[Op], chains: &Chains) -> CheckResult {
     } else {
         Vec::new()
     };
+    let acknowledged = tx.acknowledged;
     CheckResult::new(
         verdict,
         summary,
@@ -201,6 +202,7 @@ pub fn check_ledger_agreement(ops: &[Op], chains: &Chains) -> CheckResult {
             transactions_nobody_appended: tx.strangers,
         }),
     )
+    .unless_nothing_to_check(acknowledged, "append")
 }
 
 /// What the checks found so far.

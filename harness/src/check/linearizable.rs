@@ -8,9 +8,13 @@
 //! proven non-linearizable on its own.
 //!
 //! Semantics of outcomes: `ok` operations took effect between invocation and
-//! completion; `fail` operations took no effect and are dropped; `unknown`
-//! writes and cas may take effect at any time after invocation, or never;
-//! `unknown` reads carry no information and are dropped.
+//! completion; `fail` operations took no effect and are dropped, except a
+//! cas refused as a correct answer (`fail` with a status and no error, see
+//! [`Op::served`]): it is an observation, at one instant of its interval,
+//! that the register did not hold `expect` (and held `result` when the op
+//! carries one); `unknown` writes and cas may take effect at any time after
+//! invocation, or never; `unknown` reads carry no information and are
+//! dropped.
 
 use super::verdict::{CheckDetails, CheckResult, Verdict};
 use crate::history::{Op, OpKind, Outcome};
@@ -62,7 +66,8 @@ pub struct LinearizableDetails {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct IgnoredOps {
-    /// Outcome `fail`: took no effect.
+    /// Outcome `fail`: took no effect (a cas refused as a correct answer
+    /// is checked as an observation, not counted here).
     pub failed: usize,
     /// Appends, probes and operations without a key.
     pub not_register: usize,
@@ -87,8 +92,16 @@ pub struct KeyDetail {
 
 /// Checks that the read/write/cas operations of `ops` are linearizable,
 /// treating each key as an independent register that starts absent.
+///
+/// With no acknowledged read, write or cas (nor refused cas) the verdict is
+/// Unknown: nothing to check.
 pub fn check_linearizable(ops: &[Op], opts: &LinOptions) -> CheckResult {
     let split = split_by_key(ops);
+    let certain = split
+        .keys
+        .values()
+        .map(|kh| kh.ops.iter().filter(|o| o.certain).count())
+        .sum::<usize>();
     let keys: Vec<(&str, KeyHistory)> = split.keys.into_iter().collect();
     let outcomes = check_keys(&keys, opts);
 
@@ -174,6 +187,7 @@ pub fn check_linearizable(ops: &[Op], opts: &LinOptions) -> CheckResult {
             steps: total_steps,
         }),
     )
+    .unless_nothing_to_check(certain, "read, write or cas")
 }
 
 // ---------------------------------------------------------------------------
@@ -185,7 +199,14 @@ enum Kind {
     Read,
     Write,
     Cas,
+    /// A cas refused because its expectation did not hold: reads the
+    /// register, requiring it to differ from `expect` (and to equal `value`
+    /// unless `value` is [`NO_RESULT`]).
+    RefusedCas,
 }
+
+/// A refused cas that did not say what it saw.
+const NO_RESULT: u32 = u32::MAX;
 
 /// Value id 0 is "absent"; others are interned strings of one key.
 const ABSENT: u32 = 0;
@@ -197,7 +218,7 @@ struct KOp {
     /// `u64::MAX` when the operation may take effect at any later time.
     complete: u64,
     kind: Kind,
-    /// Written value (write, cas) or value returned (read).
+    /// Written value (write, cas) or value returned (read, refused cas).
     value: u32,
     /// cas only: value required before.
     expect: u32,
@@ -215,6 +236,9 @@ impl KOp {
             Kind::Read => (state == self.value).then_some(state),
             Kind::Write => Some(self.value),
             Kind::Cas => (state == self.expect).then_some(self.value),
+            Kind::RefusedCas => (state != self.expect
+                && (self.value == NO_RESULT || state == self.value))
+                .then_some(state),
         }
     }
 
@@ -223,8 +247,23 @@ impl KOp {
         match self.kind {
             Kind::Read => Some(self.value),
             Kind::Cas => Some(self.expect),
+            Kind::RefusedCas => (self.value != NO_RESULT).then_some(self.value),
             Kind::Write => None,
         }
+    }
+
+    /// Whether the op may change the register.
+    fn writes(&self) -> bool {
+        match self.kind {
+            Kind::Write | Kind::Cas => true,
+            Kind::Read | Kind::RefusedCas => false,
+        }
+    }
+
+    /// A refused cas that did not say what it saw: it holds for every
+    /// value but one, so removing any write could change what it sees.
+    fn observes_all_but_one(&self) -> bool {
+        self.kind == Kind::RefusedCas && self.value == NO_RESULT
     }
 }
 
@@ -269,8 +308,12 @@ fn split_by_key(ops: &[Op]) -> Split<'_> {
             split.ignored_other += 1;
             continue;
         };
+        // A cas refused as a correct answer observed the register.
+        let refused_cas = kind == Kind::Cas && op.outcome == Outcome::Fail && op.served();
+        let kind = if refused_cas { Kind::RefusedCas } else { kind };
         let certain = match op.outcome {
             Outcome::Ok => true,
+            Outcome::Fail if refused_cas => true,
             Outcome::Fail => {
                 split.ignored_failed += 1;
                 continue;
@@ -287,6 +330,13 @@ fn split_by_key(ops: &[Op]) -> Split<'_> {
             Kind::Write => (intern(interner, op.value.as_deref()), ABSENT),
             Kind::Cas => (
                 intern(interner, op.value.as_deref()),
+                intern(interner, op.expect.as_deref()),
+            ),
+            // `result` absent means "not said" here, not "absent".
+            Kind::RefusedCas => (
+                op.result
+                    .as_deref()
+                    .map_or(NO_RESULT, |r| intern(interner, Some(r))),
                 intern(interner, op.expect.as_deref()),
             ),
         };
@@ -574,7 +624,7 @@ fn materialize(ops: &[KOp], window: &[usize], cut: u64) -> Vec<KOp> {
                 return None;
             }
             if op.complete > cut {
-                if op.kind == Kind::Read {
+                if !op.writes() {
                     return None;
                 }
                 op.certain = false;
@@ -593,7 +643,9 @@ fn materialize(ops: &[KOp], window: &[usize], cut: u64) -> Vec<KOp> {
 /// linearizes the cut, so a failing cut proves the whole fails; failure is
 /// monotone in t, hence a binary search for the earliest t. (2) Removing ops
 /// whose effect nobody left observes: reads always; writes and cas when no
-/// remaining read returns, and no remaining cas expects, a value they wrote —
+/// remaining read returns, no remaining cas expects, and no remaining refused
+/// cas saw, a value they wrote (and no remaining refused cas that did not
+/// say what it saw, since it observes every value but one) —
 /// deleting them from a linearization of the larger window leaves every
 /// remaining op seeing the same value, so the smaller window failing proves
 /// the larger one fails. Removing any write freely would be unsound: it can
@@ -633,19 +685,17 @@ fn shrink(ops: &[KOp], budget: u64) -> (Vec<usize>, bool) {
         .into_iter()
         .filter(|&i| {
             let o = &ops[i];
-            o.invoke <= cut && (o.complete <= cut || o.kind != Kind::Read)
+            o.invoke <= cut && (o.complete <= cut || o.writes())
         })
         .collect();
 
     let removable = |window: &[usize], from: usize, to: usize| -> bool {
-        let observed: HashSet<u32> = window[..from]
-            .iter()
-            .chain(&window[to..])
-            .filter_map(|&i| ops[i].observes())
-            .collect();
+        let rest = || window[..from].iter().chain(&window[to..]);
+        let observed: HashSet<u32> = rest().filter_map(|&i| ops[i].observes()).collect();
+        let blind = rest().any(|&i| ops[i].observes_all_but_one());
         window[from..to]
             .iter()
-            .all(|&i| ops[i].kind == Kind::Read || !observed.contains(&ops[i].value))
+            .all(|&i| !ops[i].writes() || (!blind && !observed.contains(&ops[i].value)))
     };
 
     let mut chunk = (window.len() / 2).max(1);
@@ -875,6 +925,79 @@ mod tests {
         assert_eq!(lin(&r).ops_ignored.unknown_reads, 1);
     }
 
+    fn refused(mut o: Op, saw: Option<&str>) -> Op {
+        o.outcome = Outcome::Fail;
+        o.status = Some(412);
+        o.result = saw.map(str::to_string);
+        o
+    }
+
+    #[test]
+    fn a_refused_cas_is_an_observation() {
+        // write 1, cas 1->2 refused, read 1: the cas saw a value != 1 while
+        // only 1 was there.
+        let ops = [
+            write(0, "x", "1", (0, 1), Outcome::Ok),
+            refused(cas(1, "x", Some("1"), "2", (2, 3), Outcome::Fail), None),
+            read(2, "x", Some("1"), (4, 5)),
+        ];
+        let r = check(&ops);
+        assert_eq!(r.verdict, Verdict::Fail, "{}", r.summary);
+        assert_eq!(ids(&r), vec![0, 1]);
+        assert_eq!(lin(&r).ops_ignored.failed, 0);
+        // A refusal with an error (the node did not answer) is no observation.
+        let mut errored = ops.clone();
+        errored[1].error = Some("connect failed".into());
+        errored[1].status = None;
+        let r = check(&errored);
+        assert_eq!(r.verdict, Verdict::Pass, "{}", r.summary);
+        assert_eq!(lin(&r).ops_ignored.failed, 1);
+        // Concurrent with a write of 3, the refusal is fine...
+        let racing = [
+            write(0, "x", "1", (0, 1), Outcome::Ok),
+            write(1, "x", "3", (2, 10), Outcome::Ok),
+            refused(
+                cas(2, "x", Some("1"), "2", (2, 10), Outcome::Fail),
+                Some("3"),
+            ),
+            read(3, "x", Some("3"), (11, 12)),
+        ];
+        assert_eq!(check(&racing).verdict, Verdict::Pass);
+        // ...but not when it says it saw a value nobody wrote.
+        let mut lying = racing.clone();
+        lying[2].result = Some("9".into());
+        assert_eq!(check(&lying).verdict, Verdict::Fail);
+        // cas from absent refused while the key was absent.
+        let absent = [
+            refused(cas(0, "x", None, "1", (0, 1), Outcome::Fail), None),
+            read(1, "x", None, (2, 3)),
+        ];
+        assert_eq!(check(&absent).verdict, Verdict::Fail);
+        let present = [
+            write(0, "x", "5", (0, 1), Outcome::Ok),
+            refused(cas(1, "x", None, "1", (2, 3), Outcome::Fail), Some("5")),
+        ];
+        assert_eq!(check(&present).verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn nothing_acknowledged_is_nothing_to_check() {
+        let ops = [
+            write(0, "x", "1", (0, 1), Outcome::Unknown),
+            write(1, "x", "2", (2, 3), Outcome::Fail),
+        ];
+        for history in [&ops[..], &[]] {
+            let r = check(history);
+            assert_eq!(r.verdict, Verdict::Unknown, "{}", r.summary);
+            assert!(r.nothing_to_check);
+            assert!(r.summary.starts_with("nothing to check"), "{}", r.summary);
+        }
+        // One acknowledged read is something to check.
+        let r = check(&[read(0, "x", None, (0, 1))]);
+        assert_eq!(r.verdict, Verdict::Pass);
+        assert!(!r.nothing_to_check);
+    }
+
     #[test]
     fn exhausted_budget_is_unknown_never_pass() {
         // Many concurrent unknown writes make the search wide; a tiny budget
@@ -922,17 +1045,20 @@ mod tests {
     // ops plus any subset of the uncertain ones, run against one register
     // per key.
 
+    /// Must take effect: acknowledged, or a cas refused as a correct answer.
+    fn certain(o: &Op) -> bool {
+        o.outcome == Outcome::Ok
+            || (o.kind == OpKind::Cas && o.outcome == Outcome::Fail && o.served())
+    }
+
     fn oracle(ops: &[Op]) -> bool {
         let ops: Vec<&Op> = ops
             .iter()
             .filter(|o| matches!(o.kind, OpKind::Read | OpKind::Write | OpKind::Cas))
-            .filter(|o| {
-                o.outcome == Outcome::Ok
-                    || (o.outcome == Outcome::Unknown && o.kind != OpKind::Read)
-            })
+            .filter(|o| certain(o) || (o.outcome == Outcome::Unknown && o.kind != OpKind::Read))
             .collect();
         let end = |o: &Op| {
-            if o.outcome == Outcome::Ok {
+            if certain(o) {
                 o.complete_ns
             } else {
                 u64::MAX
@@ -947,7 +1073,7 @@ mod tests {
             let all_certain = ops
                 .iter()
                 .enumerate()
-                .all(|(i, o)| o.outcome != Outcome::Ok || placed & (1 << i) != 0);
+                .all(|(i, o)| !certain(o) || placed & (1 << i) != 0);
             if all_certain {
                 return true;
             }
@@ -964,10 +1090,18 @@ mod tests {
                 }
                 let key = o.key.clone().unwrap_or_default();
                 let cur = regs.get(&key).cloned().flatten();
+                let refused = o.outcome == Outcome::Fail;
                 let next = match o.kind {
                     OpKind::Read if cur == o.result => cur.clone(),
                     OpKind::Write => o.value.clone(),
-                    OpKind::Cas if cur == o.expect => o.value.clone(),
+                    OpKind::Cas
+                        if refused
+                            && cur != o.expect
+                            && (o.result.is_none() || cur == o.result) =>
+                    {
+                        cur.clone()
+                    }
+                    OpKind::Cas if !refused && cur == o.expect => o.value.clone(),
                     _ => continue,
                 };
                 regs.insert(key.clone(), next);
@@ -1000,29 +1134,38 @@ mod tests {
             0..12u64,
             0..6u64,
             arb_outcome(),
+            any::<bool>(),
+            arb_value(),
         );
         prop::collection::vec(one, 0..=7).prop_map(|raw| {
             raw.into_iter()
                 .enumerate()
-                .map(|(i, (kind, key, a, b, start, len, outcome))| {
-                    let kind = [OpKind::Read, OpKind::Write, OpKind::Cas][kind as usize];
-                    let mut o = op(
-                        i as u64,
-                        kind,
-                        ["x", "y"][key as usize],
-                        (start, start + len),
-                        outcome,
-                    );
-                    match kind {
-                        OpKind::Read => o.result = a,
-                        OpKind::Write => o.value = a,
-                        _ => {
-                            o.expect = a;
-                            o.value = b;
+                .map(
+                    |(i, (kind, key, a, b, start, len, outcome, answered, saw))| {
+                        let kind = [OpKind::Read, OpKind::Write, OpKind::Cas][kind as usize];
+                        let mut o = op(
+                            i as u64,
+                            kind,
+                            ["x", "y"][key as usize],
+                            (start, start + len),
+                            outcome,
+                        );
+                        match kind {
+                            OpKind::Read => o.result = a,
+                            OpKind::Write => o.value = a,
+                            _ => {
+                                o.expect = a;
+                                o.value = b;
+                                // A refusal the node answered: an observation.
+                                if outcome == Outcome::Fail && answered {
+                                    o.status = Some(412);
+                                    o.result = saw;
+                                }
+                            }
                         }
-                    }
-                    o
-                })
+                        o
+                    },
+                )
                 .collect()
         })
     }
@@ -1092,7 +1235,13 @@ mod tests {
                             };
                             let matches = o.expect == cur;
                             if !matches && o.outcome == Outcome::Ok {
+                                // Refused as a correct answer, sometimes
+                                // saying what it saw.
                                 o.outcome = Outcome::Fail;
+                                o.status = Some(412);
+                                if o.id % 2 == 0 {
+                                    o.result = cur.clone();
+                                }
                             }
                             let lands = o.outcome == Outcome::Ok
                                 || (o.outcome == Outcome::Unknown && matches && *applied);
@@ -1125,10 +1274,14 @@ mod tests {
             ..LinOptions::default()
         };
         let r = check_linearizable(ops, &opts);
-        let expected = if oracle(ops) {
-            Verdict::Pass
-        } else {
-            Verdict::Fail
+        let judged = ops
+            .iter()
+            .any(|o| matches!(o.kind, OpKind::Read | OpKind::Write | OpKind::Cas) && certain(o));
+        let expected = match (oracle(ops), judged) {
+            (false, _) => Verdict::Fail,
+            (true, true) => Verdict::Pass,
+            // Honest: nothing acknowledged is nothing to check.
+            (true, false) => Verdict::Unknown,
         };
         prop_assert_eq!(r.verdict, expected, "{}\n{:#?}", r.summary, ops);
         if r.verdict == Verdict::Fail {

@@ -203,6 +203,11 @@ pub fn check_lost_writes(
         ),
     };
 
+    let acknowledged_writes = writes
+        .values()
+        .flatten()
+        .filter(|&&i| ops[i].outcome == Outcome::Ok)
+        .count();
     CheckResult::new(
         verdict,
         summary,
@@ -225,6 +230,7 @@ pub fn check_lost_writes(
             violations,
         }),
     )
+    .unless_nothing_to_check(acknowledged_writes, "write or cas")
 }
 
 /// The first final value found wrong: key, node, value (`None` = absent),

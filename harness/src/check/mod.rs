@@ -6,17 +6,23 @@
 //! outcome as recorded and never re-classify an answer.
 
 pub mod availability;
+pub mod collection;
 mod id;
 pub mod ledger;
 pub mod linearizable;
+pub mod list_append;
 pub mod lost_writes;
+pub mod set;
 pub mod verdict;
 
+pub use collection::ReadAt;
 pub use id::CheckerId;
 pub use ledger::{check_ledger_agreement, Chains, LedgerDetails, LedgerEntry, LedgerProblem};
 pub use linearizable::{check_linearizable, LinOptions, LinearizableDetails};
+pub use list_append::{check_list_append, ListAppendDetails, ListProblem};
 pub use lost_writes::{check_lost_writes, LostWritesDetails};
-pub use verdict::{CheckDetails, CheckResult, Verdict};
+pub use set::{check_set, SetDetails};
+pub use verdict::{CheckDetails, CheckResult, Verdict, NOTHING_TO_CHECK};
 
 use crate::history::{Op, OpKind};
 use crate::NodeId;
@@ -52,17 +58,34 @@ pub struct FinalState {
 
 /// Every checker the recorded data can feed, in [`CheckerId::ALL`] order:
 /// linearizable when the history has key-value operations, lost_writes when
-/// final reads exist too, ledger_agreement when chains exist.
+/// final reads exist too, ledger_agreement when chains exist, set when the
+/// history has adds or set reads, list_append when it has keyed appends or
+/// list reads.
 pub fn feedable(ops: &[Op], final_state: &FinalState) -> Vec<CheckerId> {
     let kv = ops
         .iter()
         .any(|o| matches!(o.kind, OpKind::Read | OpKind::Write | OpKind::Cas));
+    let set = ops
+        .iter()
+        .any(|o| matches!(o.kind, OpKind::Add | OpKind::ReadSet));
+    let list = ops.iter().any(|o| match o.kind {
+        OpKind::Append => o.key.is_some(),
+        OpKind::ReadList => true,
+        OpKind::Read
+        | OpKind::Write
+        | OpKind::Cas
+        | OpKind::Add
+        | OpKind::ReadSet
+        | OpKind::Probe => false,
+    });
     CheckerId::ALL
         .into_iter()
         .filter(|c| match c {
             CheckerId::Linearizable => kv,
             CheckerId::LostWrites => kv && !final_state.kv.is_empty(),
             CheckerId::LedgerAgreement => !final_state.ledgers.is_empty(),
+            CheckerId::Set => set,
+            CheckerId::ListAppend => list,
         })
         .collect()
 }
@@ -77,6 +100,8 @@ pub fn run_checkers(which: &[CheckerId], ops: &[Op], final_state: &FinalState) -
             CheckerId::Linearizable => check_linearizable(ops, &LinOptions::default()),
             CheckerId::LostWrites => check_lost_writes(ops, &final_state.kv),
             CheckerId::LedgerAgreement => check_ledger_agreement(ops, &final_state.ledgers),
+            CheckerId::Set => check_set(ops, &final_state.sets),
+            CheckerId::ListAppend => check_list_append(ops, &final_state.lists),
         })
         .collect()
 }
@@ -127,8 +152,12 @@ mod tests {
         assert_eq!(feedable(&kv, &fin), vec![CheckerId::Linearizable]);
         fin.kv.insert(NodeId(0), BTreeMap::new());
         fin.ledgers.insert(NodeId(0), Some(Vec::new()));
-        assert_eq!(feedable(&kv, &fin), CheckerId::ALL.to_vec());
-        let appends = [op(OpKind::Append)];
+        assert_eq!(feedable(&kv, &fin), CheckerId::ALL[..3].to_vec());
+        // A ledger append has no key.
+        let appends = [Op {
+            key: None,
+            ..op(OpKind::Append)
+        }];
         let sel = feedable(&appends, &fin);
         assert_eq!(sel, vec![CheckerId::LedgerAgreement]);
         let names: Vec<CheckerId> = run_checkers(&sel, &appends, &fin)
@@ -136,6 +165,15 @@ mod tests {
             .map(|r| r.checker)
             .collect();
         assert_eq!(names, vec![CheckerId::LedgerAgreement]);
+    }
+
+    #[test]
+    fn set_and_list_histories_feed_their_checkers() {
+        let fin = FinalState::default();
+        let set = [op(OpKind::Add), op(OpKind::ReadSet)];
+        assert_eq!(feedable(&set, &fin), vec![CheckerId::Set]);
+        let list = [op(OpKind::Append), op(OpKind::ReadList)];
+        assert_eq!(feedable(&list, &fin), vec![CheckerId::ListAppend]);
     }
 
     #[test]
@@ -151,7 +189,7 @@ mod tests {
         ];
         let results = run_checkers(&which, &[op(OpKind::Write)], &fin);
         let names: Vec<CheckerId> = results.iter().map(|r| r.checker).collect();
-        assert_eq!(names, CheckerId::ALL.to_vec());
+        assert_eq!(names, CheckerId::ALL[..3].to_vec());
         for r in &results {
             assert_eq!(r.checker, r.details.checker());
         }
@@ -223,10 +261,19 @@ mod tests {
         ops[1].result = Some("nobody wrote this".into());
         let mut append = op(OpKind::Append);
         append.id = 2;
+        append.key = None;
         append.result = Some("1".into());
         ops.push(append);
+        for (id, kind) in [(3, OpKind::ReadSet), (4, OpKind::ReadList)] {
+            ops.push(Op {
+                id,
+                value: None,
+                values: Some(vec!["nobody added this".into()]),
+                ..op(kind)
+            });
+        }
         let results = run_checkers(&CheckerId::ALL, &ops, &fin);
-        assert_eq!(results.len(), 3);
+        assert_eq!(results.len(), 5);
         for r in results {
             assert_eq!(r.verdict, Verdict::Fail, "{}", r.summary);
             let text = serde_json::to_string(&r).expect("serialises");

@@ -8,7 +8,9 @@
 use super::id::CheckerId;
 use super::ledger::LedgerDetails;
 use super::linearizable::LinearizableDetails;
+use super::list_append::ListAppendDetails;
 use super::lost_writes::LostWritesDetails;
+use super::set::SetDetails;
 use crate::history::Op;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
@@ -79,6 +81,12 @@ pub struct CheckResult {
     pub counterexample: Vec<Op>,
     /// Checker-specific figures (per-key verdicts, step counts, ...).
     pub details: CheckDetails,
+    /// The verdict is Unknown because the history held nothing this checker
+    /// judges (no acknowledged operation of its kinds): an expectation on
+    /// it fails rather than passing on nothing. Absent from report.json
+    /// when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nothing_to_check: bool,
 }
 
 impl CheckResult {
@@ -95,9 +103,27 @@ impl CheckResult {
             summary,
             counterexample,
             details,
+            nothing_to_check: false,
         }
     }
+
+    /// The honest form of a pass on nothing: when `judged` is zero and the
+    /// verdict is Pass, the result becomes Unknown with the summary
+    /// "nothing to check: no acknowledged {what}" and `nothing_to_check`
+    /// set. A Fail or Unknown stays as it is (a violation found in final
+    /// reads alone is still a violation).
+    pub fn unless_nothing_to_check(mut self, judged: usize, what: &str) -> CheckResult {
+        if judged == 0 && self.verdict == Verdict::Pass {
+            self.verdict = Verdict::Unknown;
+            self.summary = format!("{NOTHING_TO_CHECK}: no acknowledged {what}");
+            self.nothing_to_check = true;
+        }
+        self
+    }
 }
+
+/// How the summary of a checker with nothing to judge begins.
+pub const NOTHING_TO_CHECK: &str = "nothing to check";
 
 /// The figures behind one checker's verdict. In report.json they are the
 /// `details` object beside `"checker"`, with no tag of their own.
@@ -107,6 +133,8 @@ pub enum CheckDetails {
     Linearizable(LinearizableDetails),
     LostWrites(LostWritesDetails),
     LedgerAgreement(LedgerDetails),
+    Set(SetDetails),
+    ListAppend(ListAppendDetails),
 }
 
 impl CheckDetails {
@@ -116,27 +144,58 @@ impl CheckDetails {
             CheckDetails::Linearizable(_) => CheckerId::Linearizable,
             CheckDetails::LostWrites(_) => CheckerId::LostWrites,
             CheckDetails::LedgerAgreement(_) => CheckerId::LedgerAgreement,
+            CheckDetails::Set(_) => CheckerId::Set,
+            CheckDetails::ListAppend(_) => CheckerId::ListAppend,
         }
     }
 
     pub fn linearizable(&self) -> Option<&LinearizableDetails> {
         match self {
             CheckDetails::Linearizable(d) => Some(d),
-            CheckDetails::LostWrites(_) | CheckDetails::LedgerAgreement(_) => None,
+            CheckDetails::LostWrites(_)
+            | CheckDetails::LedgerAgreement(_)
+            | CheckDetails::Set(_)
+            | CheckDetails::ListAppend(_) => None,
         }
     }
 
     pub fn lost_writes(&self) -> Option<&LostWritesDetails> {
         match self {
             CheckDetails::LostWrites(d) => Some(d),
-            CheckDetails::Linearizable(_) | CheckDetails::LedgerAgreement(_) => None,
+            CheckDetails::Linearizable(_)
+            | CheckDetails::LedgerAgreement(_)
+            | CheckDetails::Set(_)
+            | CheckDetails::ListAppend(_) => None,
         }
     }
 
     pub fn ledger_agreement(&self) -> Option<&LedgerDetails> {
         match self {
             CheckDetails::LedgerAgreement(d) => Some(d),
-            CheckDetails::Linearizable(_) | CheckDetails::LostWrites(_) => None,
+            CheckDetails::Linearizable(_)
+            | CheckDetails::LostWrites(_)
+            | CheckDetails::Set(_)
+            | CheckDetails::ListAppend(_) => None,
+        }
+    }
+
+    pub fn set(&self) -> Option<&SetDetails> {
+        match self {
+            CheckDetails::Set(d) => Some(d),
+            CheckDetails::Linearizable(_)
+            | CheckDetails::LostWrites(_)
+            | CheckDetails::LedgerAgreement(_)
+            | CheckDetails::ListAppend(_) => None,
+        }
+    }
+
+    pub fn list_append(&self) -> Option<&ListAppendDetails> {
+        match self {
+            CheckDetails::ListAppend(d) => Some(d),
+            CheckDetails::Linearizable(_)
+            | CheckDetails::LostWrites(_)
+            | CheckDetails::LedgerAgreement(_)
+            | CheckDetails::Set(_) => None,
         }
     }
 
@@ -157,6 +216,8 @@ impl CheckDetails {
             CheckerId::LedgerAgreement => {
                 CheckDetails::LedgerAgreement(serde_json::from_value(details)?)
             }
+            CheckerId::Set => CheckDetails::Set(serde_json::from_value(details)?),
+            CheckerId::ListAppend => CheckDetails::ListAppend(serde_json::from_value(details)?),
         })
     }
 }
@@ -172,6 +233,8 @@ impl<'de> Deserialize<'de> for CheckResult {
             counterexample: Vec<Op>,
             #[serde(default)]
             details: serde_json::Value,
+            #[serde(default)]
+            nothing_to_check: bool,
         }
         let s = Stored::deserialize(d)?;
         let details = CheckDetails::from_json(s.checker, s.details).map_err(|e| {
@@ -183,6 +246,7 @@ impl<'de> Deserialize<'de> for CheckResult {
             summary: s.summary,
             counterexample: s.counterexample,
             details,
+            nothing_to_check: s.nothing_to_check,
         })
     }
 }

@@ -521,6 +521,11 @@ pub struct Expectations {
     pub linearizable: Option<bool>,
     pub lost_writes: Option<u64>,
     pub ledger_agreement: Option<bool>,
+    /// `set = true`: no acknowledged element lost, none read that nobody added.
+    pub set: Option<bool>,
+    /// `list_append = true`: every list read is a prefix of one order of the
+    /// appends, consistent with real time.
+    pub list_append: Option<bool>,
     /// Checkers that must report a violation (plans that prove a bug is found).
     pub finds: Vec<CheckerId>,
 }
@@ -532,6 +537,8 @@ impl Expectations {
             CheckerId::Linearizable => self.linearizable == Some(true),
             CheckerId::LostWrites => self.lost_writes.is_some(),
             CheckerId::LedgerAgreement => self.ledger_agreement == Some(true),
+            CheckerId::Set => self.set == Some(true),
+            CheckerId::ListAppend => self.list_append == Some(true),
         }
     }
 
@@ -562,6 +569,8 @@ impl Default for Expectations {
             linearizable: None,
             lost_writes: None,
             ledger_agreement: None,
+            set: None,
+            list_append: None,
             finds: Vec::new(),
         }
     }

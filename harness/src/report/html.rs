@@ -155,7 +155,11 @@ fn checkers(h: &mut String, r: &Report) {
                     esc(op.key.as_deref().unwrap_or("")),
                     esc(op.value.as_deref().unwrap_or("")),
                     esc(op.expect.as_deref().unwrap_or("")),
-                    esc(op.result.as_deref().unwrap_or("")),
+                    esc(&op
+                        .result
+                        .clone()
+                        .or_else(|| op.values.as_ref().map(|v| format!("[{}]", v.join(", "))))
+                        .unwrap_or_default()),
                     op.invoke_ns as f64 / 1e9,
                     op.complete_ns as f64 / 1e9,
                     op.outcome
@@ -169,7 +173,124 @@ fn checkers(h: &mut String, r: &Report) {
                 &t,
             );
         }
+        collection_findings(h, c);
     }
+}
+
+/// The set and list-append checkers' findings: lost, stale, other
+/// violations, one row each.
+fn collection_findings(h: &mut String, c: &crate::check::CheckResult) {
+    let mut rows: Vec<[String; 4]> = Vec::new();
+    if let Some(d) = c.details.set() {
+        for l in &d.lost {
+            let missed: Vec<String> = l.missed_by.iter().map(|r| r.to_string()).collect();
+            rows.push([
+                "lost".into(),
+                format!("`{}` of `{}`", l.element, l.key),
+                format!(
+                    "known {:.4}s, stable {}, lost {:.4}s",
+                    l.known_ns as f64 / 1e9,
+                    l.stable_ns
+                        .map_or("-".to_string(), |t| format!("{:.4}s", t as f64 / 1e9)),
+                    l.lost_ns as f64 / 1e9
+                ),
+                format!(
+                    "add {}; last seen by {}; missed by {} ({} reads)",
+                    l.add_op_id
+                        .map_or("unknown".to_string(), |i| format!("op {i}")),
+                    l.last_seen
+                        .as_ref()
+                        .map_or("none".to_string(), |r| r.to_string()),
+                    missed.join(", "),
+                    l.missed_by_count
+                ),
+            ]);
+        }
+        for p in &d.phantoms {
+            rows.push([
+                "phantom".into(),
+                format!("`{}` of `{}`", p.element, p.key),
+                p.read.to_string(),
+                if p.refused_add_ids.is_empty() {
+                    "never added".into()
+                } else {
+                    format!("every add refused: {:?}", p.refused_add_ids)
+                },
+            ]);
+        }
+        for e in &d.seen_before_added {
+            rows.push([
+                "seen before added".into(),
+                format!("`{}` of `{}`", e.element, e.key),
+                e.read.to_string(),
+                format!("add op {}", e.add_op_id),
+            ]);
+        }
+        for s in &d.stale {
+            rows.push([
+                "stale (not a failure)".into(),
+                format!("`{}` of `{}`", s.element, s.key),
+                format!("{} reads missed it", s.stale_reads),
+                format!(
+                    "missed by {}, seen again by {}",
+                    s.missed_by, s.seen_again_by
+                ),
+            ]);
+        }
+    }
+    if let Some(d) = c.details.list_append() {
+        for l in &d.lost {
+            rows.push([
+                "lost".into(),
+                format!("`{}` of `{}`", l.value, l.key),
+                format!(
+                    "op {} completed {:.4}s",
+                    l.op_id,
+                    l.completed_ns as f64 / 1e9
+                ),
+                format!(
+                    "missed by {}; last seen by {}",
+                    l.missed_by,
+                    l.last_seen
+                        .as_ref()
+                        .map_or("none".to_string(), |r| r.to_string())
+                ),
+            ]);
+        }
+        for p in &d.problems {
+            let detail = serde_json::to_string(p).unwrap_or_default();
+            rows.push([p.kind().into(), String::new(), String::new(), detail]);
+        }
+        for s in &d.stale {
+            rows.push([
+                "stale (not a failure)".into(),
+                format!("`{}` of `{}`", s.value, s.key),
+                format!("op {}", s.op_id),
+                format!(
+                    "missed by {}, seen again by {}",
+                    s.missed_by, s.seen_again_by
+                ),
+            ]);
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    let mut t = String::from(
+        "<table><tr><th>finding</th><th>element</th><th>when</th><th>evidence</th></tr>",
+    );
+    for r in &rows {
+        let _ = write!(
+            t,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&r[0]),
+            esc(&r[1]),
+            esc(&r[2]),
+            esc(&r[3])
+        );
+    }
+    t.push_str("</table>");
+    fold(h, rows.len(), "findings", &t);
 }
 
 /// The fault actions as injected.

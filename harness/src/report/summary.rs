@@ -107,6 +107,7 @@ pub fn summary_markdown(r: &Report) -> String {
             }
         );
     }
+    collection_findings(&mut s, r);
     if !r.timeline.is_empty() {
         let _ = writeln!(s, "\n| at | fault | nodes | detail |");
         let _ = writeln!(s, "|---|---|---|---|");
@@ -127,6 +128,84 @@ pub fn summary_markdown(r: &Report) -> String {
         }
     }
     s
+}
+
+/// Most findings listed per checker in the Markdown summary.
+const FINDINGS_CAP: usize = 10;
+
+/// Lost elements and appends (and the other violations) of the set and
+/// list-append checkers, the first few of each.
+fn collection_findings(s: &mut String, r: &Report) {
+    for c in &r.checks {
+        let mut rows: Vec<String> = Vec::new();
+        if let Some(d) = c.details.set() {
+            rows.extend(d.lost.iter().map(|l| {
+                format!(
+                    "| lost | `{}` of `{}` | last seen by {}, missed by {} |",
+                    md_cell(&l.element),
+                    md_cell(&l.key),
+                    l.last_seen
+                        .as_ref()
+                        .map_or("none".to_string(), |x| x.to_string()),
+                    l.missed_by
+                        .first()
+                        .map(|x| x.to_string())
+                        .unwrap_or_default()
+                )
+            }));
+            rows.extend(d.phantoms.iter().map(|p| {
+                format!(
+                    "| phantom | `{}` of `{}` | in {} |",
+                    md_cell(&p.element),
+                    md_cell(&p.key),
+                    p.read
+                )
+            }));
+            rows.extend(d.seen_before_added.iter().map(|e| {
+                format!(
+                    "| seen before added | `{}` of `{}` | in {}, add op {} |",
+                    md_cell(&e.element),
+                    md_cell(&e.key),
+                    e.read,
+                    e.add_op_id
+                )
+            }));
+        }
+        if let Some(d) = c.details.list_append() {
+            rows.extend(d.lost.iter().map(|l| {
+                format!(
+                    "| lost | `{}` of `{}` | op {}, missed by {} |",
+                    md_cell(&l.value),
+                    md_cell(&l.key),
+                    l.op_id,
+                    l.missed_by
+                )
+            }));
+            rows.extend(d.problems.iter().map(|p| {
+                format!(
+                    "| {} | | {} |",
+                    p.kind(),
+                    md_cell(&serde_json::to_string(p).unwrap_or_default())
+                )
+            }));
+        }
+        if rows.is_empty() {
+            continue;
+        }
+        let _ = writeln!(s, "\n**{}** findings:\n", c.checker);
+        let _ = writeln!(s, "| finding | element | evidence |");
+        let _ = writeln!(s, "|---|---|---|");
+        for row in rows.iter().take(FINDINGS_CAP) {
+            let _ = writeln!(s, "{row}");
+        }
+        if rows.len() > FINDINGS_CAP {
+            let _ = writeln!(
+                s,
+                "\n… and {} more in report.json",
+                rows.len() - FINDINGS_CAP
+            );
+        }
+    }
 }
 
 /// The verdict table printed when a run ends.

@@ -7,7 +7,7 @@ use crate::check::availability::{Availability, Latency, Recovery};
 use crate::check::verdict::{CheckDetails, CheckResult, Verdict};
 use crate::check::FinalState;
 use crate::history::{Op, Outcome};
-use crate::plan::Plan;
+use crate::plan::{Expectations, Plan};
 use crate::report::{Convergence, ExpectationResult, OpCounts};
 use std::time::Duration;
 
@@ -175,40 +175,47 @@ pub(super) fn judge(
             },
         });
     }
-    for c in checks {
-        let must_find = e.must_find(c.checker);
-        let verdict = if must_find {
-            // A plan that proves a bug passes only when the bug is found.
-            match c.verdict {
-                Verdict::Fail => Verdict::Pass,
-                Verdict::Pass => Verdict::Fail,
-                Verdict::Unknown => Verdict::Unknown,
-            }
-        } else if let (Some(allowed), CheckDetails::LostWrites(d)) = (e.lost_writes, &c.details) {
-            // `lost_writes = N` tolerates up to N lost writes, never a value
-            // that no one wrote.
-            let lost = d.lost_writes as u64;
-            let phantoms = !d.phantom_values.is_empty();
-            match c.verdict {
-                Verdict::Unknown => Verdict::Unknown,
-                Verdict::Pass | Verdict::Fail => pass_if(lost <= allowed && !phantoms),
-            }
-        } else {
-            c.verdict
-        };
-        out.push(ExpectationResult {
-            name: c.checker.name().to_string(),
-            bound: if must_find {
-                "must find a violation".into()
-            } else {
-                "no violation".into()
-            },
-            measured: format!("{:?}", c.verdict).to_lowercase(),
-            verdict,
-            message: c.summary.clone(),
-        });
-    }
+    out.extend(checks.iter().map(|c| checker_expectation(e, c)));
     out
+}
+
+/// The expectation a plan sets on one checker, held against its result. A
+/// checker with nothing to check meets no expectation: it fails, whether
+/// the plan expects it to hold or to find a violation.
+fn checker_expectation(e: &Expectations, c: &CheckResult) -> ExpectationResult {
+    let must_find = e.must_find(c.checker);
+    let verdict = if c.nothing_to_check {
+        Verdict::Fail
+    } else if must_find {
+        // A plan that proves a bug passes only when the bug is found.
+        match c.verdict {
+            Verdict::Fail => Verdict::Pass,
+            Verdict::Pass => Verdict::Fail,
+            Verdict::Unknown => Verdict::Unknown,
+        }
+    } else if let (Some(allowed), CheckDetails::LostWrites(d)) = (e.lost_writes, &c.details) {
+        // `lost_writes = N` tolerates up to N lost writes, never a value
+        // that no one wrote.
+        let lost = d.lost_writes as u64;
+        let phantoms = !d.phantom_values.is_empty();
+        match c.verdict {
+            Verdict::Unknown => Verdict::Unknown,
+            Verdict::Pass | Verdict::Fail => pass_if(lost <= allowed && !phantoms),
+        }
+    } else {
+        c.verdict
+    };
+    ExpectationResult {
+        name: c.checker.name().to_string(),
+        bound: if must_find {
+            "must find a violation".into()
+        } else {
+            "no violation".into()
+        },
+        measured: format!("{:?}", c.verdict).to_lowercase(),
+        verdict,
+        message: c.summary.clone(),
+    }
 }
 
 #[cfg(test)]
@@ -277,5 +284,43 @@ mod tests {
         let out = judge(&plan, &availability_of(3, 3), &slow, &[], None, &[], &[]);
         let e = out.iter().find(|e| e.name == "p99_latency");
         assert_eq!(e.map(|e| e.verdict), Some(Verdict::Fail));
+    }
+}
+
+#[cfg(test)]
+mod checker_tests {
+    use super::*;
+    use crate::check::{check_linearizable, check_set, CheckerId, LinOptions};
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn nothing_to_check_fails_every_expectation_on_the_checker() {
+        let lin = check_linearizable(&[], &LinOptions::default());
+        let set = check_set(&[], &BTreeMap::new());
+        for c in [&lin, &set] {
+            assert!(c.nothing_to_check);
+            let hold = Expectations {
+                linearizable: Some(true),
+                set: Some(true),
+                ..Expectations::default()
+            };
+            let r = checker_expectation(&hold, c);
+            assert_eq!(r.verdict, Verdict::Fail, "{}", r.message);
+            assert!(r.message.starts_with("nothing to check"), "{}", r.message);
+            let find = Expectations {
+                finds: vec![CheckerId::Linearizable, CheckerId::Set],
+                ..Expectations::default()
+            };
+            assert_eq!(checker_expectation(&find, c).verdict, Verdict::Fail);
+        }
+        // A checker that judged something keeps its verdict.
+        let mut judged = lin.clone();
+        judged.nothing_to_check = false;
+        judged.verdict = Verdict::Pass;
+        let hold = Expectations {
+            linearizable: Some(true),
+            ..Expectations::default()
+        };
+        assert_eq!(checker_expectation(&hold, &judged).verdict, Verdict::Pass);
     }
 }

@@ -17,6 +17,8 @@ const EXPECT_KEYS: &[&str] = &[
     "linearizable",
     "lost_writes",
     "ledger_agreement",
+    "set",
+    "list_append",
     "finds",
 ];
 
@@ -54,6 +56,8 @@ impl Validator<'_> {
         x.linearizable = opt!("linearizable", self.bool(e, "linearizable"));
         x.lost_writes = opt!("lost_writes", self.int(e, "lost_writes", 0, u64::MAX));
         x.ledger_agreement = opt!("ledger_agreement", self.bool(e, "ledger_agreement"));
+        x.set = opt!("set", self.bool(e, "set"));
+        x.list_append = opt!("list_append", self.bool(e, "list_append"));
         ok &= self.finds(e, &mut x);
         ok &= self.checkers_fit_workload(e, &x, workload);
         ok.then_some(x)
@@ -164,6 +168,37 @@ impl Validator<'_> {
                 );
             }
         }
+        // set and list_append read their own models' operations.
+        for (checker, fits, kind) in [
+            (
+                CheckerId::Set,
+                matches!(workload.kind, WorkloadKind::Set { .. }),
+                "set",
+            ),
+            (
+                CheckerId::ListAppend,
+                matches!(workload.kind, WorkloadKind::ListAppend { .. }),
+                "list-append",
+            ),
+        ] {
+            if fits {
+                continue;
+            }
+            let declared = e.get(checker.name()).filter(|_| x.expects_to_hold(checker));
+            let found = x.must_find(checker).then(|| e.get("finds")).flatten();
+            if let Some(v) = declared.or(found) {
+                ok = false;
+                self.error(
+                    v.span(),
+                    e.field(if declared.is_some() {
+                        checker.name()
+                    } else {
+                        "finds"
+                    }),
+                    format!("the `{checker}` checker needs workload kind = \"{kind}\""),
+                );
+            }
+        }
         ok
     }
 }
@@ -199,7 +234,7 @@ mod tests {
         );
         assert_eq!(
             err("[expect]\nzzz = 1\n"),
-            "expect.zzz: unknown field `zzz`; expected one of `availability`, `p50_latency`, `p99_latency`, `recovery`, `no_unexpected_exits`, `linearizable`, `lost_writes`, `ledger_agreement`, `finds`"
+            "expect.zzz: unknown field `zzz`; expected one of `availability`, `p50_latency`, `p99_latency`, `recovery`, `no_unexpected_exits`, `linearizable`, `lost_writes`, `ledger_agreement`, `set`, `list_append`, `finds`"
         );
     }
 
@@ -207,15 +242,15 @@ mod tests {
     fn availability_is_a_bound_not_a_checker() {
         assert_eq!(
             err("[expect]\nfinds = [\"availability\"]\n"),
-            "expect.finds[0]: `availability` is a bound, not a checker: write `availability = 0.99` in [expect] for the minimum success ratio; `finds` takes `linearizable`, `lost_writes`, `ledger_agreement`"
+            "expect.finds[0]: `availability` is a bound, not a checker: write `availability = 0.99` in [expect] for the minimum success ratio; `finds` takes `linearizable`, `lost_writes`, `ledger_agreement`, `set`, `list_append`"
         );
         assert_eq!(
             err("[expect]\navailability = 0.9\nfinds = [\"availability\"]\n"),
-            "expect.finds[0]: `availability` is a bound, not a checker: write `availability = 0.99` in [expect] for the minimum success ratio; `finds` takes `linearizable`, `lost_writes`, `ledger_agreement`"
+            "expect.finds[0]: `availability` is a bound, not a checker: write `availability = 0.99` in [expect] for the minimum success ratio; `finds` takes `linearizable`, `lost_writes`, `ledger_agreement`, `set`, `list_append`"
         );
         assert_eq!(
             err("[expect]\nfinds = [\"zzz\"]\n"),
-            "expect.finds[0]: unknown checker `zzz`; checkers: `linearizable`, `lost_writes`, `ledger_agreement`"
+            "expect.finds[0]: unknown checker `zzz`; checkers: `linearizable`, `lost_writes`, `ledger_agreement`, `set`, `list_append`"
         );
         assert_eq!(
             err("[expect]\nfinds = [\"lost_writes\", \"lost_writes\"]\n"),
@@ -235,5 +270,23 @@ mod tests {
         let x = ok("[expect]\nlinearizable = false\nlost_writes = 3\n").expect;
         assert_eq!(x.checkers(), vec![CheckerId::LostWrites]);
         assert!(ok("").expect.checkers().is_empty());
+    }
+
+    #[test]
+    fn set_and_list_append_are_expected_by_name_and_need_their_workloads() {
+        let x = ok("[workload]\nkind = \"set\"\n[expect]\nset = true\n").expect;
+        assert_eq!(x.checkers(), vec![CheckerId::Set]);
+        let x =
+            ok("[workload]\nkind = \"list-append\"\n[expect]\nfinds = [\"list_append\"]\n").expect;
+        assert_eq!(x.checkers(), vec![CheckerId::ListAppend]);
+        assert!(x.must_find(CheckerId::ListAppend));
+        assert_eq!(
+            err("[workload]\nkind = \"ledger\"\n[expect]\nset = true\n"),
+            "expect.set: the `set` checker needs workload kind = \"set\""
+        );
+        assert_eq!(
+            err("[workload]\nkind = \"set\"\n[expect]\nfinds = [\"list_append\"]\n"),
+            "expect.finds: the `list_append` checker needs workload kind = \"list-append\""
+        );
     }
 }
