@@ -57,6 +57,9 @@ if [ ! -e "$rconf" ]; then
         # Say who we are: on loopback every connection leaves from
         # 127.0.0.1 whatever we bind (under netns both are the node's own).
         echo "replica-announce-ip $host"
+        # Sync replicas at once (the default waits 5 s for more replicas),
+        # so the sentinels see them in the primary's INFO before any fault.
+        echo "repl-diskless-sync-delay 0"
         if [ "$name" != "$primary" ]; then
             echo "replicaof $primary_host $primary_port"
         fi
