@@ -63,6 +63,19 @@ for = "3s"
 struct Run {
     ops: Vec<Value>,
     final_state: Value,
+    report: Value,
+}
+
+impl Run {
+    /// The verdict report.json gives `checker` ("pass", "fail", "unknown").
+    fn verdict(&self, checker: &str) -> String {
+        self.report["checks"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["checker"] == checker))
+            .and_then(|c| c["verdict"].as_str())
+            .unwrap_or("absent")
+            .to_string()
+    }
 }
 
 fn run(plan: &Path, out: &Path) -> Run {
@@ -90,9 +103,11 @@ fn run(plan: &Path, out: &Path) -> Run {
         .map(|l| serde_json::from_str(l).expect("history line is JSON"))
         .collect();
     let final_state = std::fs::read_to_string(dir.join("final.json")).expect("final.json");
+    let report = std::fs::read_to_string(dir.join("report.json")).expect("report.json");
     Run {
         ops,
         final_state: serde_json::from_str(&final_state).expect("final.json is JSON"),
+        report: serde_json::from_str(&report).expect("report.json is JSON"),
     }
 }
 
@@ -181,6 +196,8 @@ fn set_workload_records_adds_and_reads_and_every_node_holds_every_acknowledged_a
     assert!(acked > 100, "acknowledged adds: {acked}");
     let sets = agreed(&collections(&r, "sets"));
     assert_eq!(lost_adds(&r, &sets), Vec::<String>::new());
+    // The set checker agrees with the raw history: the correct node passes.
+    assert_eq!(r.verdict("set"), "pass");
     let added: HashSet<&str> = r
         .ops
         .iter()
@@ -226,6 +243,7 @@ fn list_append_workload_records_appends_and_reads_that_are_prefixes_of_the_final
         assert_eq!(unique.len(), list.len(), "{k} has duplicates");
     }
     assert_eq!(reads_off_the_final_list(&r, &lists), Vec::<u64>::new());
+    assert_eq!(r.verdict("list_append"), "pass");
     let long_reads = ops_of(&r, "read-list", "ok")
         .filter(|o| strings(&o["values"]).len() > 5)
         .count();
@@ -249,6 +267,8 @@ fn lossy_set_bug_acknowledges_adds_that_no_node_holds_after_the_heal() {
     let sets = agreed(&collections(&r, "sets"));
     let lost = lost_adds(&r, &sets);
     assert!(!lost.is_empty(), "no acknowledged add was lost");
+    // And the set checker catches the seeded bug.
+    assert_eq!(r.verdict("set"), "fail");
     // In no node's final set (the nodes agree), yet acknowledged with 200.
     let some = &lost[0];
     assert!(r.ops.iter().any(|o| o["kind"] == "add"
@@ -273,6 +293,7 @@ fn dirty_list_reads_bug_shows_appends_the_final_lists_replaced() {
     let lists = agreed(&collections(&r, "lists"));
     let off = reads_off_the_final_list(&r, &lists);
     assert!(!off.is_empty(), "every read is a prefix of the final list");
+    assert_eq!(r.verdict("list_append"), "fail");
     // Some read showed a value that is in no final list: an append the
     // isolated leader never committed.
     let in_final: HashSet<&String> = lists.values().flatten().collect();
