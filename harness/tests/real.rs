@@ -17,9 +17,8 @@ fn repo() -> PathBuf {
 }
 
 fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|d| d.join(program).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
 }
 
 fn missing(programs: &[&str]) -> Option<String> {
@@ -27,7 +26,8 @@ fn missing(programs: &[&str]) -> Option<String> {
         return Some(format!("the netns wire {m}"));
     }
     let absent: Vec<&str> = programs.iter().copied().filter(|p| !on_path(p)).collect();
-    (!absent.is_empty()).then(|| format!("{} not installed (bash .ci/packages.sh)", absent.join(", ")))
+    (!absent.is_empty())
+        .then(|| format!("{} not installed (bash .ci/packages.sh)", absent.join(", ")))
 }
 
 #[test]
@@ -49,7 +49,11 @@ fn redis_sentinel_loses_acknowledged_adds_under_a_partition() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(out.status.code(), Some(0), "the plan's finds must hold\n{text}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the plan's finds must hold\n{text}"
+    );
     let report: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("redis-sentinel-set/latest/report.json"))
             .expect("report.json"),
@@ -62,5 +66,7 @@ fn redis_sentinel_loses_acknowledged_adds_under_a_partition() {
     assert_eq!(set["verdict"], "fail");
     let lost = set["details"]["lost_count"].as_u64().unwrap_or(0);
     assert!(lost > 0, "acknowledged adds lost: {lost}");
-    assert!(set["details"]["lost"].as_array().is_some_and(|l| !l.is_empty()));
+    assert!(set["details"]["lost"]
+        .as_array()
+        .is_some_and(|l| !l.is_empty()));
 }
