@@ -195,3 +195,57 @@ fn client_test_says_what_is_wrong_with_a_bad_client() {
         "{stdout}"
     );
 }
+
+/// A cluster with no leader query of its own (an external command) whose
+/// client answers `leader`: `isolate(leader)` asks the client, and cuts the
+/// node the client named.
+#[test]
+fn leader_targets_are_resolved_by_asking_the_client() {
+    if !have_python() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = repo().join("experiments/real/clients/sample_node_client.py");
+    let body = format!(
+        r#"name = "client-leader"
+seed = 3
+duration = "5s"
+
+[cluster]
+size = 3
+command = "{rift}"
+args = ["sample-node", "--id", "{{name}}", "--listen", "{{host}}:{{port}}", "--data-dir", "{{data_dir}}", {{ each_peer = ["--peer", "{{peer}}"] }}]
+ready = {{ tcp = true }}
+
+[workload]
+kind = "kv"
+clients = 3
+rate = 60
+client = {{ command = "python3", args = ["{script}"] }}
+
+[[step]]
+at = "2s"
+fault = "partition"
+topology = "isolate(leader)"
+for = "1s"
+"#,
+        rift = env!("CARGO_BIN_EXE_rift"),
+        script = script.display()
+    );
+    let p = dir.path().join("client-leader.toml");
+    std::fs::write(&p, body).expect("write plan");
+    let o = run(&p, dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(latest(dir.path(), "client-leader").join("report.json"))
+            .expect("report.json"),
+    )
+    .expect("report is JSON");
+    let cut = report["timeline"]
+        .as_array()
+        .and_then(|t| t.iter().find(|e| e["action"] == "partition"))
+        .expect("the partition ran");
+    assert_eq!(cut["error"], Value::Null, "{cut}");
+    let nodes = cut["nodes"].as_array().map(Vec::len);
+    assert_eq!(nodes, Some(1), "the client named one leader: {cut}");
+}

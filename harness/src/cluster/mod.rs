@@ -732,6 +732,11 @@ impl Cluster {
     /// Asks every running, unpaused node who leads (per the spec's leader
     /// query) and returns the most common answer; `None` without a query,
     /// without answers, or on a tie.
+    /// Whether the plan says how to ask the nodes who leads.
+    pub fn has_leader_query(&self) -> bool {
+        self.inner.spec.leader.is_some()
+    }
+
     pub async fn leader(&self) -> Option<NodeId> {
         self.leader_poll().await.and_then(|p| p.leader)
     }

@@ -27,6 +27,9 @@ pub(super) struct Nemesis<'a> {
     /// What the network was last told, per link, so that a step touches
     /// only what it changes.
     applied: BTreeMap<LinkId, Degradation>,
+    /// Asked who leads when the cluster has no leader query of its own:
+    /// the client of the client protocol (`f = "leader"`).
+    leader_client: Option<std::sync::Arc<crate::adapter::client::ClientPool>>,
 }
 
 impl<'a> Nemesis<'a> {
@@ -49,6 +52,28 @@ impl<'a> Nemesis<'a> {
             touched: BTreeMap::new(),
             degraded: BTreeMap::new(),
             applied: BTreeMap::new(),
+            leader_client: None,
+        }
+    }
+
+    /// Leader targets are resolved by asking `pool`'s client when the
+    /// cluster has no `leader` query.
+    pub fn leader_via(&mut self, pool: std::sync::Arc<crate::adapter::client::ClientPool>) {
+        self.leader_client = Some(pool);
+    }
+
+    /// Who leads: the cluster's leader query, else the client's answer
+    /// (asked through every node that is up).
+    async fn leader(&self) -> Option<NodeId> {
+        match (&self.leader_client, self.cluster.has_leader_query()) {
+            (Some(pool), false) => {
+                let up: Vec<NodeId> = (0..self.size)
+                    .map(NodeId)
+                    .filter(|&n| self.cluster.state(n) == crate::NodeState::Up)
+                    .collect();
+                pool.leader(&up).await
+            }
+            (Some(_), true) | (None, _) => self.cluster.leader().await,
         }
     }
 
@@ -62,7 +87,7 @@ impl<'a> Nemesis<'a> {
 
     async fn resolve(&mut self, target: &Target, candidates: &[NodeId]) -> Vec<NodeId> {
         let leader = match target {
-            Target::Leader | Target::Followers => self.cluster.leader().await,
+            Target::Leader | Target::Followers => self.leader().await,
             Target::Nodes(_)
             | Target::Random(_)
             | Target::Minority

@@ -203,6 +203,9 @@ pub async fn run(
     }
 
     let mut nemesis = Nemesis::new(plan, seed, &cluster, net.as_ref(), origin);
+    if let Some(p) = &pool {
+        nemesis.leader_via(p.clone());
+    }
     let schedule = fault::schedule(&plan.steps);
     let mut log = drive::NodeLog::default();
     if aborted_by.is_none() {

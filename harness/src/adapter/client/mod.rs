@@ -212,6 +212,39 @@ impl ClientPool {
     }
 }
 
+impl ClientPool {
+    /// Who leads, as the client says when asked through each of `nodes`:
+    /// the node most of the answers name (`None` on no answer or a tie).
+    /// Uses the pool's own client process, as final reads do.
+    pub async fn leader(&self, nodes: &[NodeId]) -> Option<NodeId> {
+        let mut votes: std::collections::BTreeMap<NodeId, usize> = Default::default();
+        let mut own = self.own.lock().await;
+        let session = own.get_or_insert_with(|| {
+            let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+            let mut s = self.session(id);
+            s.fresh = true;
+            s
+        });
+        for &node in nodes {
+            session.prepare().await;
+            let (_, r) = session.leader(node).await;
+            let named = match r.outcome {
+                crate::history::Outcome::Ok => r.result.as_deref().and_then(NodeId::parse),
+                crate::history::Outcome::Fail | crate::history::Outcome::Unknown => None,
+            };
+            if let Some(n) = named.filter(|n| n.index() < self.addrs.len()) {
+                *votes.entry(n).or_default() += 1;
+            }
+        }
+        let best = votes.values().copied().max()?;
+        let mut top = votes.iter().filter(|(_, v)| **v == best).map(|(n, _)| *n);
+        match (top.next(), top.next()) {
+            (Some(n), None) => Some(n),
+            _ => None,
+        }
+    }
+}
+
 impl Adapter for ClientPool {
     fn call<'a>(&'a self, addr: SocketAddr, req: &'a Request) -> Call<'a, Response> {
         Box::pin(self.own_call(addr, req))

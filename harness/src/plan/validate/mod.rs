@@ -171,7 +171,9 @@ impl Validator<'_> {
             || workload
                 .as_ref()
                 .is_none_or(|w| w.via == ClientRoute::Proxy);
-        let ctx = StepCtx::new(cluster.as_ref(), root, client_links, net);
+        let mut ctx = StepCtx::new(cluster.as_ref(), root, client_links, net);
+        // A client of the client protocol can say who leads (`f = "leader"`).
+        ctx.has_leader |= workload.as_ref().is_some_and(|w| w.client.is_some());
         let steps = self.steps(root, &ctx, duration);
         let expect = self
             .table(root, "expect")

@@ -351,7 +351,7 @@ impl Validator<'_> {
             self.error(
                 span,
                 field,
-                "choosing by leader needs [cluster] leader = { path = \"...\", pointer = \"...\" } for an external command",
+                "choosing by leader needs [cluster] leader = { path = \"...\", pointer = \"...\" } for an external command, or a [workload] client that answers `leader`",
             );
             return None;
         }
