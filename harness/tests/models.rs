@@ -24,6 +24,13 @@ fn one_cluster_at_a_time() -> MutexGuard<'static, ()> {
 /// A plan of `secs` seconds on three sample nodes with the given workload
 /// (`kind` "set" or "list-append"), optional bug and steps.
 fn plan(dir: &Path, name: &str, kind: &str, bug: Option<&str>, steps: &str) -> PathBuf {
+    // The checker of the model is asked for: to hold on the correct node,
+    // to find the bug when one is switched on.
+    let checker = if kind == "set" { "set" } else { "list_append" };
+    let judged = match bug {
+        Some(_) => format!("finds = [\"{checker}\"]"),
+        None => format!("{checker} = true"),
+    };
     let bug = bug.map(|b| format!("bug = \"{b}\"\n")).unwrap_or_default();
     let body = format!(
         r#"name = "{name}"
@@ -43,6 +50,7 @@ timeout = "1s"
 {steps}
 [expect]
 availability = 0.5
+{judged}
 "#
     );
     let path = dir.join(format!("{name}.toml"));
