@@ -5,7 +5,7 @@
 //! anything outside the file.
 
 use super::text::esc;
-use super::timeline::timeline_svg;
+use super::timeline::{judged_ops, timeline_svg};
 use super::Report;
 use crate::check::verdict::Verdict;
 use crate::history::Op;
@@ -50,12 +50,15 @@ pub fn render_html(r: &Report, ops: &[Op]) -> String {
     let mut h = String::new();
     page_head(&mut h, r);
     h.push_str(&headline(r));
+    files(&mut h, r);
     expectations(&mut h, r);
     h.push_str("<h2>Timeline</h2>");
     if ops.is_empty() {
         h.push_str("<p class=\"meta\">No request history (history.jsonl missing or empty): faults and node events only.</p>");
     }
-    h.push_str(&timeline_svg(r, ops));
+    let judged = judged_ops(r, ops);
+    h.push_str(&timeline_svg(r, ops, &judged));
+    judged_failures(&mut h, ops, &judged);
     checkers(&mut h, r);
     faults(&mut h, r);
     phases(&mut h, r);
@@ -112,6 +115,100 @@ fn page_head(h: &mut String, r: &Report) {
             esc(reason)
         );
     }
+}
+
+/// At most this many judged failures are listed.
+const MAX_FAILURE_ROWS: usize = 200;
+
+/// Requests to nodes expected to serve that were not served: the failures
+/// availability counts, one row each (the first `MAX_FAILURE_ROWS`).
+fn judged_failures(h: &mut String, ops: &[Op], judged: &[bool]) {
+    let failed: Vec<&Op> = ops
+        .iter()
+        .zip(judged)
+        .filter(|(o, j)| **j && !o.served())
+        .map(|(o, _)| o)
+        .collect();
+    let _ = write!(h, "<h2 id=\"judged-failures\">Judged failures</h2>");
+    if ops.is_empty() {
+        return;
+    }
+    if failed.is_empty() {
+        h.push_str(
+            "<p class=\"meta\">None: every request to a node expected to serve was served.</p>",
+        );
+        return;
+    }
+    let _ = write!(
+        h,
+        "<p class=\"meta\">{} request(s) to nodes expected to serve were not served{}. Op ids are the <code>id</code> field of <a href=\"history.jsonl\">history.jsonl</a> (one operation per line).</p>",
+        failed.len(),
+        if failed.len() > MAX_FAILURE_ROWS {
+            format!(", the first {MAX_FAILURE_ROWS} listed")
+        } else {
+            String::new()
+        }
+    );
+    let mut t = String::from("<table><tr><th>invoked</th><th>client</th><th>node</th><th>op</th><th>kind</th><th>key</th><th>outcome</th><th>error</th></tr>");
+    for o in failed.iter().take(MAX_FAILURE_ROWS) {
+        let _ = write!(
+            t,
+            "<tr><td class=\"num\">{:.3}s</td><td>{}</td><td>{}</td><td><a href=\"history.jsonl\" title=\"line with &quot;id&quot;:{}\">op {}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            o.invoke_ns as f64 / 1e9,
+            o.client,
+            o.node,
+            o.id,
+            o.id,
+            format!("{:?}", o.kind).to_lowercase(),
+            esc(o.key.as_deref().unwrap_or("")),
+            format!("{:?}", o.outcome).to_lowercase(),
+            esc(&o
+                .error
+                .clone()
+                .or_else(|| o.status.map(|s| format!("HTTP {s}")))
+                .unwrap_or_default()),
+        );
+    }
+    t.push_str("</table>");
+    fold(h, failed.len().min(MAX_FAILURE_ROWS), "judged failures", &t);
+}
+
+/// Relative links to the run directory's files, so the directory works
+/// offline: the page sits next to them.
+fn files(h: &mut String, r: &Report) {
+    let mut links: Vec<(String, String)> = vec![
+        ("report.json".into(), "report.json".into()),
+        ("history.jsonl".into(), "history.jsonl".into()),
+        ("final.json".into(), "final.json (final reads)".into()),
+        ("summary.md".into(), "summary.md".into()),
+        ("junit.xml".into(), "junit.xml".into()),
+    ];
+    for n in &r.cluster.nodes {
+        if !n.log.is_empty() {
+            links.push((n.log.clone(), format!("{} log", n.node)));
+        }
+    }
+    if r.cluster.clients.is_some() {
+        links.push(("clients/".into(), "client logs".into()));
+    }
+    if let Some(c) = r.cluster.wire.as_ref().and_then(|w| w.capture.as_ref()) {
+        links.push((c.wire.clone(), c.wire.clone()));
+        links.push((c.dropped.clone(), c.dropped.clone()));
+    }
+    h.push_str("<p class=\"meta files\">Files: ");
+    let items: Vec<String> = links
+        .iter()
+        .map(|(href, text)| format!("<a href=\"{}\">{}</a>", esc(href), esc(text)))
+        .collect();
+    h.push_str(&items.join(" · "));
+    if !r.plan.path.is_empty() {
+        let _ = write!(
+            h,
+            " · plan <code>{}</code> (as recorded: relative to where rift ran, not to this directory, so not linked)",
+            esc(&r.plan.path)
+        );
+    }
+    h.push_str("</p>");
 }
 
 /// Each expectation with its bound, figure and verdict.
@@ -366,12 +463,13 @@ fn nodes(h: &mut String, r: &Report) {
             .unwrap_or("");
         let _ = write!(
             t,
-            "<tr><td>{}</td><td class=\"num\">{}/{} ({:.2}%)</td><td>{}</td><td><code>{}</code></td></tr>",
+            "<tr><td>{}</td><td class=\"num\">{}/{} ({:.2}%)</td><td>{}</td><td><a href=\"{}\">{}</a></td></tr>",
             n.node,
             n.serving.served,
             n.serving.total,
             n.serving.ratio() * 100.0,
             esc(&other.join(", ")),
+            esc(log),
             esc(log)
         );
     }
