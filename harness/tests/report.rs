@@ -416,7 +416,7 @@ fn check_well_formed(html: &str) -> Result<(), String> {
     let at = |i: usize| {
         format!(
             "at byte {i}: …{}…",
-            &html[i.saturating_sub(40)..(i + 40).min(html.len())]
+            String::from_utf8_lossy(&b[i.saturating_sub(40)..(i + 40).min(b.len())])
         )
     };
     while i < b.len() {
@@ -661,6 +661,39 @@ fn judged_failures_are_drawn_apart_listed_and_agree_with_availability() {
     for f in ["report.json", "history.jsonl", "final.json"] {
         assert!(html.contains(&format!("<a href=\"{f}\">")), "{f}");
     }
+}
+
+#[test]
+fn faults_recoveries_and_bands_share_numbers_and_heads_show_once() {
+    let (mut r, ops) = five_nodes();
+    let head = |h: &str| format!("commit 741 head {}", h.repeat(64));
+    r.convergence = Some(rift::report::Convergence {
+        seconds: None,
+        heads: [(0, "a"), (1, "a"), (2, "b"), (3, "a"), (4, "b")]
+            .into_iter()
+            .map(|(n, h)| (NodeId(n), head(h)))
+            .collect(),
+    });
+    let html = render_html(&r, &ops);
+    if let Err(e) = check_well_formed(&html) {
+        panic!("report.html is not well formed: {e}");
+    }
+    // The Faults table names the period each action opened, as the bands do.
+    assert!(html.contains("<td>#1 partition [n0 n4] | [n1 n2 n3]</td></tr>"));
+    assert!(html.contains("<td>#2 steady</td></tr>"));
+    // A recovery names the change it recovers from, not just "steady".
+    let rec = section(&html, "recovery");
+    assert!(
+        rec.contains("<td>heal (steady)</td><td>#2 steady</td>"),
+        "{rec}"
+    );
+    assert!(rec.contains("<td>partition (partition [n2] | [n0 n1 n3 n4])</td>"));
+    // Two distinct heads, each once, with their nodes.
+    let conv = section(&html, "convergence");
+    assert_eq!(conv.matches("<code title=").count(), 2);
+    assert!(conv.contains("<td>n0 n1 n3</td>") && conv.contains("<td>n2 n4</td>"));
+    assert!(conv.contains("commit 741 head aaaaaaaaaaaa…"));
+    assert!(conv.contains("never agreed"));
 }
 
 #[test]
