@@ -416,7 +416,7 @@ fn check_well_formed(html: &str) -> Result<(), String> {
     let at = |i: usize| {
         format!(
             "at byte {i}: …{}…",
-            &html[i.saturating_sub(40)..(i + 40).min(html.len())]
+            String::from_utf8_lossy(&b[i.saturating_sub(40)..(i + 40).min(b.len())])
         )
     };
     while i < b.len() {
@@ -525,12 +525,31 @@ fn assert_self_contained(html: &str) {
         "<object",
         "<embed",
         "src=",
-        "href=",
-        "url(",
         "@import",
         "javascript:",
     ] {
         assert!(!lower.contains(bad), "report.html contains `{bad}`");
+    }
+    // Links only to files of the run directory: relative, no scheme, no
+    // absolute path; `url(` only for the page's own SVG patterns.
+    for (i, _) in lower.match_indices("href=\"") {
+        let target = &lower[i + 6..];
+        let target = &target[..target.find('"').unwrap_or(target.len())];
+        assert!(
+            !target.contains(':') && !target.starts_with('/') && !target.contains(".."),
+            "report.html links outside the run directory: `{target}`"
+        );
+    }
+    assert!(
+        !lower.contains("href='"),
+        "report.html has a single-quoted link"
+    );
+    for (i, _) in lower.match_indices("url(") {
+        assert!(
+            lower[i + 4..].starts_with('#'),
+            "report.html uses an external url(): {}",
+            &lower[i..(i + 40).min(lower.len())]
+        );
     }
     // Protocol-relative URLs: `//` right after a quote or parenthesis.
     for q in ["\"//", "'//", "(//"] {
@@ -575,6 +594,116 @@ fn report_html_is_well_formed_self_contained_and_shows_what_matters() {
     // Per node: rate bars and p50/p99 latency lines (6 rows with "all").
     assert_eq!(html.matches("stroke=\"#1565c0\"").count(), 6);
     assert_eq!(html.matches("stroke=\"#8e24aa\"").count(), 6);
+}
+
+/// The part of the page from heading `id` to the next heading.
+fn section<'a>(html: &'a str, id: &str) -> &'a str {
+    let from = html
+        .find(&format!("<h2 id=\"{id}\">"))
+        .unwrap_or_else(|| panic!("no section {id}"));
+    let rest = &html[from + 4..];
+    &rest[..rest.find("<h2").unwrap_or(rest.len())]
+}
+
+#[test]
+fn judged_failures_are_drawn_apart_listed_and_agree_with_availability() {
+    let snaps = periods(
+        5,
+        &[(
+            5.0,
+            15.0,
+            vec![0, 4],
+            "partition [n0 n4] | [n1 n2 n3]".into(),
+        )],
+    );
+    let mut ops = history(5, 30.0, 50, &snaps, 3);
+    // n1, on the majority side and well past its recovery window, fails
+    // three requests: those count. The cut-off n0 and n4 fail many: those
+    // do not.
+    let mut failed = Vec::new();
+    for o in ops
+        .iter_mut()
+        .filter(|o| o.node == NodeId(1) && o.invoke_ns > 10_000_000_000)
+        .take(3)
+    {
+        o.outcome = Outcome::Unknown;
+        o.status = None;
+        o.error = Some("connection reset".into());
+        failed.push(o.id);
+    }
+    let r = build_report("judged", 5, 30.0, snaps, &ops, Vec::new());
+    assert_eq!(
+        r.availability.overall.total - r.availability.overall.served,
+        3
+    );
+    let html = render_html(&r, &ops);
+    preview("judged.html", &html);
+    if let Err(e) = check_well_formed(&html) {
+        panic!("report.html is not well formed: {e}");
+    }
+    assert_self_contained(&html);
+    // Judged failures solid red, the others hatched grey, both explained.
+    assert!(html.contains("<path class=\"judged\""));
+    assert!(html.contains("<path class=\"unjudged\""));
+    assert!(html.contains("fill=\"url(#unjudged)\""));
+    assert!(html.contains("<pattern id=\"unjudged\""));
+    assert!(html.contains("not judged"));
+    let table = section(&html, "judged-failures");
+    assert!(table.contains("3 request(s) to nodes expected to serve"));
+    assert_eq!(table.matches("<tr><td class=\"num\">").count(), 3);
+    for id in failed {
+        assert!(table.contains(&format!(">op {id}</a>")), "op {id}: {table}");
+    }
+    assert!(table.contains("<td>connection reset</td>"));
+    assert!(!table.contains("<td>n0</td>") && !table.contains("<td>n4</td>"));
+    assert!(table.contains("href=\"history.jsonl\""));
+    // Files of the run directory, relative.
+    for f in ["report.json", "history.jsonl", "final.json"] {
+        assert!(html.contains(&format!("<a href=\"{f}\">")), "{f}");
+    }
+}
+
+#[test]
+fn faults_recoveries_and_bands_share_numbers_and_heads_show_once() {
+    let (mut r, ops) = five_nodes();
+    let head = |h: &str| format!("commit 741 head {}", h.repeat(64));
+    r.convergence = Some(rift::report::Convergence {
+        seconds: None,
+        heads: [(0, "a"), (1, "a"), (2, "b"), (3, "a"), (4, "b")]
+            .into_iter()
+            .map(|(n, h)| (NodeId(n), head(h)))
+            .collect(),
+    });
+    let html = render_html(&r, &ops);
+    if let Err(e) = check_well_formed(&html) {
+        panic!("report.html is not well formed: {e}");
+    }
+    // The Faults table names the period each action opened, as the bands do.
+    assert!(html.contains("<td>#1 partition [n0 n4] | [n1 n2 n3]</td></tr>"));
+    assert!(html.contains("<td>#2 steady</td></tr>"));
+    // A recovery names the change it recovers from, not just "steady".
+    let rec = section(&html, "recovery");
+    assert!(
+        rec.contains("<td>heal (steady)</td><td>#2 steady</td>"),
+        "{rec}"
+    );
+    assert!(rec.contains("<td>partition (partition [n2] | [n0 n1 n3 n4])</td>"));
+    // Two distinct heads, each once, with their nodes.
+    let conv = section(&html, "convergence");
+    assert_eq!(conv.matches("<code title=").count(), 2);
+    assert!(conv.contains("<td>n0 n1 n3</td>") && conv.contains("<td>n2 n4</td>"));
+    assert!(conv.contains("commit 741 head aaaaaaaaaaaa…"));
+    assert!(conv.contains("never agreed"));
+}
+
+#[test]
+fn without_judged_failures_the_table_says_none() {
+    let (r, ops) = five_nodes();
+    assert_eq!(r.availability.overall.total, r.availability.overall.served);
+    let html = render_html(&r, &ops);
+    assert!(section(&html, "judged-failures").contains("None: every request"));
+    assert!(html.contains("<path class=\"unjudged\""));
+    assert!(!html.contains("<path class=\"judged\""));
 }
 
 #[test]

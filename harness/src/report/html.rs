@@ -5,7 +5,7 @@
 //! anything outside the file.
 
 use super::text::esc;
-use super::timeline::timeline_svg;
+use super::timeline::{judged_ops, timeline_svg};
 use super::Report;
 use crate::check::verdict::Verdict;
 use crate::history::Op;
@@ -50,18 +50,22 @@ pub fn render_html(r: &Report, ops: &[Op]) -> String {
     let mut h = String::new();
     page_head(&mut h, r);
     h.push_str(&headline(r));
+    files(&mut h, r);
     expectations(&mut h, r);
     h.push_str("<h2>Timeline</h2>");
     if ops.is_empty() {
         h.push_str("<p class=\"meta\">No request history (history.jsonl missing or empty): faults and node events only.</p>");
     }
-    h.push_str(&timeline_svg(r, ops));
+    let judged = judged_ops(r, ops);
+    h.push_str(&timeline_svg(r, ops, &judged));
+    judged_failures(&mut h, ops, &judged);
     checkers(&mut h, r);
     faults(&mut h, r);
     phases(&mut h, r);
     nodes(&mut h, r);
     node_commands(&mut h, r);
     recovery(&mut h, r);
+    convergence(&mut h, r);
     links(&mut h, r);
     wire(&mut h, r);
     clients(&mut h, r);
@@ -112,6 +116,100 @@ fn page_head(h: &mut String, r: &Report) {
             esc(reason)
         );
     }
+}
+
+/// At most this many judged failures are listed.
+const MAX_FAILURE_ROWS: usize = 200;
+
+/// Requests to nodes expected to serve that were not served: the failures
+/// availability counts, one row each (the first `MAX_FAILURE_ROWS`).
+fn judged_failures(h: &mut String, ops: &[Op], judged: &[bool]) {
+    let failed: Vec<&Op> = ops
+        .iter()
+        .zip(judged)
+        .filter(|(o, j)| **j && !o.served())
+        .map(|(o, _)| o)
+        .collect();
+    let _ = write!(h, "<h2 id=\"judged-failures\">Judged failures</h2>");
+    if ops.is_empty() {
+        return;
+    }
+    if failed.is_empty() {
+        h.push_str(
+            "<p class=\"meta\">None: every request to a node expected to serve was served.</p>",
+        );
+        return;
+    }
+    let _ = write!(
+        h,
+        "<p class=\"meta\">{} request(s) to nodes expected to serve were not served{}. Op ids are the <code>id</code> field of <a href=\"history.jsonl\">history.jsonl</a> (one operation per line).</p>",
+        failed.len(),
+        if failed.len() > MAX_FAILURE_ROWS {
+            format!(", the first {MAX_FAILURE_ROWS} listed")
+        } else {
+            String::new()
+        }
+    );
+    let mut t = String::from("<table><tr><th>invoked</th><th>client</th><th>node</th><th>op</th><th>kind</th><th>key</th><th>outcome</th><th>error</th></tr>");
+    for o in failed.iter().take(MAX_FAILURE_ROWS) {
+        let _ = write!(
+            t,
+            "<tr><td class=\"num\">{:.3}s</td><td>{}</td><td>{}</td><td><a href=\"history.jsonl\" title=\"line with &quot;id&quot;:{}\">op {}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            o.invoke_ns as f64 / 1e9,
+            o.client,
+            o.node,
+            o.id,
+            o.id,
+            format!("{:?}", o.kind).to_lowercase(),
+            esc(o.key.as_deref().unwrap_or("")),
+            format!("{:?}", o.outcome).to_lowercase(),
+            esc(&o
+                .error
+                .clone()
+                .or_else(|| o.status.map(|s| format!("HTTP {s}")))
+                .unwrap_or_default()),
+        );
+    }
+    t.push_str("</table>");
+    fold(h, failed.len().min(MAX_FAILURE_ROWS), "judged failures", &t);
+}
+
+/// Relative links to the run directory's files, so the directory works
+/// offline: the page sits next to them.
+fn files(h: &mut String, r: &Report) {
+    let mut links: Vec<(String, String)> = vec![
+        ("report.json".into(), "report.json".into()),
+        ("history.jsonl".into(), "history.jsonl".into()),
+        ("final.json".into(), "final.json (final reads)".into()),
+        ("summary.md".into(), "summary.md".into()),
+        ("junit.xml".into(), "junit.xml".into()),
+    ];
+    for n in &r.cluster.nodes {
+        if !n.log.is_empty() {
+            links.push((n.log.clone(), format!("{} log", n.node)));
+        }
+    }
+    if r.cluster.clients.is_some() {
+        links.push(("clients/".into(), "client logs".into()));
+    }
+    if let Some(c) = r.cluster.wire.as_ref().and_then(|w| w.capture.as_ref()) {
+        links.push((c.wire.clone(), c.wire.clone()));
+        links.push((c.dropped.clone(), c.dropped.clone()));
+    }
+    h.push_str("<p class=\"meta files\">Files: ");
+    let items: Vec<String> = links
+        .iter()
+        .map(|(href, text)| format!("<a href=\"{}\">{}</a>", esc(href), esc(text)))
+        .collect();
+    h.push_str(&items.join(" · "));
+    if !r.plan.path.is_empty() {
+        let _ = write!(
+            h,
+            " · plan <code>{}</code> (as recorded: relative to where rift ran, not to this directory, so not linked)",
+            esc(&r.plan.path)
+        );
+    }
+    h.push_str("</p>");
 }
 
 /// Each expectation with its bound, figure and verdict.
@@ -296,8 +394,11 @@ fn collection_findings(h: &mut String, c: &crate::check::CheckResult) {
 /// The fault actions as injected.
 fn faults(h: &mut String, r: &Report) {
     h.push_str("<h2>Faults</h2>");
-    let mut t = String::from("<table><tr><th>scheduled</th><th>effective</th><th>fault</th><th>nodes</th><th>detail</th><th>plan line</th></tr>");
+    let mut t = String::from("<table><tr><th>scheduled</th><th>effective</th><th>fault</th><th>nodes</th><th>detail</th><th>plan line</th><th>period</th></tr>");
     for f in &r.timeline {
+        let period = period_of(r, f.effective_s)
+            .map(|(i, p)| format!("#{i} {}", p.label))
+            .unwrap_or_default();
         let nodes: Vec<String> = f.nodes.iter().map(|n| n.to_string()).collect();
         let detail = match &f.error {
             Some(e) => format!("{} — error: {e}", f.detail),
@@ -305,14 +406,15 @@ fn faults(h: &mut String, r: &Report) {
         };
         let _ = write!(
             t,
-            "<tr{}><td class=\"num\">{:.2}s</td><td class=\"num\">{:.3}s</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
+            "<tr{}><td class=\"num\">{:.2}s</td><td class=\"num\">{:.3}s</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
             if f.error.is_some() { " class=\"bad\"" } else { "" },
             f.scheduled_s,
             f.effective_s,
             esc(&f.action),
             esc(&nodes.join(" ")),
             esc(&detail),
-            f.line
+            f.line,
+            esc(&period)
         );
     }
     t.push_str("</table>");
@@ -321,6 +423,94 @@ fn faults(h: &mut String, r: &Report) {
     } else {
         fold(h, r.timeline.len(), "fault actions", &t);
     }
+}
+
+/// The period (index as in the timeline's bands and the phase table) a
+/// change at `at_s` opened: the last one starting by then, allowing for the
+/// few microseconds between carrying a fault out and recording the world.
+fn period_of(r: &Report, at_s: f64) -> Option<(usize, &crate::fault::Snapshot)> {
+    let at_ns = ((at_s + 0.05).max(0.0) * 1e9) as u64;
+    let i = r
+        .periods
+        .partition_point(|p| p.at_ns <= at_ns)
+        .checked_sub(1)?;
+    r.periods.get(i).map(|p| (i, p))
+}
+
+/// The fault actions carried out at a change of the world at `at_s` (the
+/// change a recovery is measured from), e.g. `heal: end of partition`.
+fn changes_at(r: &Report, at_s: f64) -> String {
+    let found: Vec<String> = r
+        .timeline
+        .iter()
+        .filter(|f| (f.effective_s - at_s).abs() < 0.05)
+        .map(|f| {
+            let nodes: Vec<String> = f.nodes.iter().map(|n| n.to_string()).collect();
+            let mut s = f.action.clone();
+            if !nodes.is_empty() {
+                s += &format!(" {}", nodes.join(" "));
+            }
+            if !f.detail.is_empty() && f.detail != f.action {
+                s += &format!(" ({})", f.detail);
+            }
+            s
+        })
+        .collect();
+    found.join("; ")
+}
+
+/// The cluster's chain heads after the run: each distinct head once, with
+/// the nodes that have it.
+fn convergence(h: &mut String, r: &Report) {
+    let Some(c) = &r.convergence else { return };
+    h.push_str("<h2 id=\"convergence\">Convergence</h2>");
+    let _ = write!(
+        h,
+        "<p>{}</p>",
+        match c.seconds {
+            Some(s) => format!("All nodes agreed {} after the final heal.", secs(s)),
+            None => "The nodes never agreed.".into(),
+        }
+    );
+    let mut groups: Vec<(&str, Vec<String>)> = Vec::new();
+    for (node, head) in &c.heads {
+        match groups.iter_mut().find(|(h, _)| *h == head.as_str()) {
+            Some((_, nodes)) => nodes.push(node.to_string()),
+            None => groups.push((head.as_str(), vec![node.to_string()])),
+        }
+    }
+    let mut t = String::from("<table><tr><th>head</th><th>nodes</th></tr>");
+    for (head, nodes) in &groups {
+        let _ = write!(
+            t,
+            "<tr{}><td><code title=\"{}\">{}</code></td><td>{}</td></tr>",
+            if groups.len() > 1 {
+                " class=\"bad\""
+            } else {
+                ""
+            },
+            esc(head),
+            esc(&short_head(head)),
+            esc(&nodes.join(" "))
+        );
+    }
+    t.push_str("</table>");
+    fold(h, groups.len(), "distinct heads", &t);
+}
+
+/// A head with every long hex word cut to 12 digits (the full text is the
+/// tooltip).
+fn short_head(head: &str) -> String {
+    head.split(' ')
+        .map(|w| {
+            if w.len() > 16 && w.chars().all(|c| c.is_ascii_hexdigit()) {
+                format!("{}…", &w[..12])
+            } else {
+                w.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Availability per phase of the world.
@@ -366,12 +556,13 @@ fn nodes(h: &mut String, r: &Report) {
             .unwrap_or("");
         let _ = write!(
             t,
-            "<tr><td>{}</td><td class=\"num\">{}/{} ({:.2}%)</td><td>{}</td><td><code>{}</code></td></tr>",
+            "<tr><td>{}</td><td class=\"num\">{}/{} ({:.2}%)</td><td>{}</td><td><a href=\"{}\">{}</a></td></tr>",
             n.node,
             n.serving.served,
             n.serving.total,
             n.serving.ratio() * 100.0,
             esc(&other.join(", ")),
+            esc(log),
             esc(log)
         );
     }
@@ -408,7 +599,7 @@ fn node_commands(h: &mut String, r: &Report) {
 /// Recovery after each change of the world, when something recovered.
 fn recovery(h: &mut String, r: &Report) {
     if !r.recovery.is_empty() {
-        h.push_str("<h2>Recovery</h2>");
+        h.push_str("<h2 id=\"recovery\">Recovery</h2>");
         let _ = write!(
             h,
             "<p class=\"meta\">From each change of the world to the first success after a node's last failure. Slowest: {}; after the final heal every node served again in {}.</p>",
@@ -416,16 +607,22 @@ fn recovery(h: &mut String, r: &Report) {
             r.final_recovery_s.map_or("never".into(), secs),
         );
         let mut t = String::from(
-            "<table><tr><th>change at</th><th>after</th><th>node</th><th>served again in</th></tr>",
+            "<table><tr><th>change at</th><th>change</th><th>faults in force after it</th><th>node</th><th>served again in</th></tr>",
         );
         for x in &r.recovery {
             let took = x.seconds.map_or("never".to_string(), secs);
+            let change = changes_at(r, x.at_s);
+            let label = match period_of(r, x.at_s) {
+                Some((i, _)) => format!("#{i} {}", x.label),
+                None => x.label.clone(),
+            };
             let _ = write!(
                 t,
-                "<tr{}><td class=\"num\">{:.2}s</td><td>{}</td><td>{}</td><td class=\"num\">{took}</td></tr>",
+                "<tr{}><td class=\"num\">{:.2}s</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{took}</td></tr>",
                 if x.seconds.is_none() { " class=\"bad\"" } else { "" },
                 x.at_s,
-                esc(&x.label),
+                esc(if change.is_empty() { "-" } else { &change }),
+                esc(&label),
                 x.node
             );
         }

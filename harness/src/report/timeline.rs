@@ -12,8 +12,9 @@
 
 use super::text::esc;
 use super::Report;
+use crate::check::availability::Judge;
 use crate::check::verdict::{CheckResult, Verdict};
-use crate::fault::NodeState;
+use crate::fault::{NodeClass, NodeState};
 use crate::history::Op;
 use crate::NodeId;
 use std::fmt::Write;
@@ -31,6 +32,45 @@ const MAX_CE_OPS: usize = 200;
 
 const OK: &str = "#43a047";
 const ERR: &str = "#e53935";
+/// Fault band: a pale yellow no node state uses.
+const BAND: &str = "#fff3b0";
+/// Node states in their rows: cut off hatched orange (the `cutoff`
+/// pattern), paused solid blue, down solid grey, exited dark grey.
+const PAUSED: &str = "#42a5f5";
+const DOWN: &str = "#9e9e9e";
+const EXITED: &str = "#424242";
+
+/// Which requests count against availability: `judged[i]` for `ops[i]`, as
+/// the availability judge classifies them (`NodeClass::Serving`). The
+/// recovery window the run used is not in report.json: the first candidate
+/// window whose judged totals equal the report's own overall figure is used
+/// (so the picture agrees with the numbers), else 5 s.
+pub(super) fn judged_ops(r: &Report, ops: &[Op]) -> Vec<bool> {
+    let end_ns = (r.duration_s.max(0.0) * 1e9) as u64;
+    let want = (r.availability.overall.served, r.availability.overall.total);
+    let classify = |window_ms: u64| -> Vec<bool> {
+        let j = Judge::new(ops, &r.periods, window_ms * 1_000_000, end_ns);
+        ops.iter()
+            .map(|o| j.class(o.node, o.invoke_ns) == NodeClass::Serving)
+            .collect()
+    };
+    for w in [
+        5_000, 10_000, 2_000, 1_000, 3_000, 15_000, 30_000, 60_000, 20_000, 500, 0,
+    ] {
+        let judged = classify(w);
+        let (mut served, mut total) = (0u64, 0u64);
+        for (o, j) in ops.iter().zip(&judged) {
+            if *j {
+                total += 1;
+                served += u64::from(o.served());
+            }
+        }
+        if (served, total) == want {
+            return judged;
+        }
+    }
+    classify(5_000)
+}
 const P50: &str = "#1565c0";
 const P99: &str = "#8e24aa";
 const CE: &str = "#6a1b9a";
@@ -71,7 +111,10 @@ impl Geometry {
 /// Per-node (and cluster-wide, at index `n`) counts and latencies.
 struct Series {
     ok: Vec<u32>,
+    /// Failed requests that count against availability.
     err: Vec<u32>,
+    /// Failed requests to nodes not expected to serve (not judged).
+    unjudged: Vec<u32>,
     /// Served latencies in microseconds per latency bucket.
     lat: Vec<Vec<u64>>,
 }
@@ -81,6 +124,7 @@ impl Series {
         Series {
             ok: vec![0; nb],
             err: vec![0; nb],
+            unjudged: vec![0; nb],
             lat: vec![Vec::new(); nl],
         }
     }
@@ -122,12 +166,12 @@ fn lat_y(ms: f64, hi_ms: f64, top: f64, h: f64) -> f64 {
     top + h - 1.0 - f * (h - 3.0)
 }
 
-pub(super) fn timeline_svg(r: &Report, ops: &[Op]) -> String {
-    let c = Chart::new(r, ops);
+pub(super) fn timeline_svg(r: &Report, ops: &[Op], judged: &[bool]) -> String {
+    let c = Chart::new(r, ops, judged);
     let mut s = String::new();
     let _ = write!(
         s,
-        "<svg class=\"timeline\" width=\"{W}\" height=\"{:.0}\" viewBox=\"0 0 {W} {:.0}\" role=\"img\" aria-label=\"timeline of the run\">",
+        "<svg class=\"timeline\" width=\"{W}\" height=\"{:.0}\" viewBox=\"0 0 {W} {:.0}\" role=\"img\" aria-label=\"timeline of the run\">{PATTERNS}",
         c.layout.height, c.layout.height
     );
     c.grid(&mut s);
@@ -215,7 +259,7 @@ struct Chart<'a> {
 }
 
 impl<'a> Chart<'a> {
-    fn new(r: &'a Report, ops: &[Op]) -> Chart<'a> {
+    fn new(r: &'a Report, ops: &[Op], judged: &[bool]) -> Chart<'a> {
         let dur = r.duration_s.max(0.001);
         let g = Geometry { dur };
         let n = r.cluster.size.max(1);
@@ -223,19 +267,28 @@ impl<'a> Chart<'a> {
         let lb = latency_bucket_s(dur);
         let nb = (dur / rb).ceil().max(1.0) as usize;
         let nl = (dur / lb).ceil().max(1.0) as usize;
-        let mut series = bucket_ops(ops, n, (rb, nb), (lb, nl));
+        let mut series = bucket_ops(ops, judged, n, (rb, nb), (lb, nl));
         let pct = percentiles(&mut series, nl);
         let lat_hi = latency_axis_top(&pct);
         let node_peak = series[..n]
             .iter()
-            .flat_map(|s| s.ok.iter().chain(s.err.iter()))
-            .copied()
+            .flat_map(|s| {
+                s.ok.iter()
+                    .copied()
+                    .chain(s.err.iter().zip(&s.unjudged).map(|(a, b)| a + b))
+            })
             .max()
             .unwrap_or(1)
             .max(1) as f64;
         let all_peak = series
             .get(n)
-            .map(|s| s.ok.iter().chain(s.err.iter()).copied().max().unwrap_or(1))
+            .map(|s| {
+                s.ok.iter()
+                    .copied()
+                    .chain(s.err.iter().zip(&s.unjudged).map(|(a, b)| a + b))
+                    .max()
+                    .unwrap_or(1)
+            })
             .unwrap_or(1)
             .max(1) as f64;
         let bands = fault_bands(r, dur);
@@ -294,7 +347,7 @@ impl<'a> Chart<'a> {
             let (x0, x1) = (self.g.x(start), self.g.x(end));
             let _ = write!(
                 s,
-                "<rect class=\"fault\" data-period=\"{i}\" x=\"{x0:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#ffe0b2\" fill-opacity=\"0.55\"><title>#{i} {}: {start:.2}s to {end:.2}s</title></rect>",
+                "<rect class=\"fault\" data-period=\"{i}\" x=\"{x0:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{BAND}\" fill-opacity=\"0.7\"><title>#{i} {}: {start:.2}s to {end:.2}s</title></rect>",
                 (x1 - x0).max(1.5),
                 plot_bottom - top,
                 esc(label),
@@ -323,17 +376,19 @@ impl<'a> Chart<'a> {
             let (x0, x1) = (self.g.x(start), self.g.x(end.max(start)));
             for node in 0..self.n {
                 let state = p.states.get(node).copied().unwrap_or(NodeState::Up);
-                let (color, what) = match state {
-                    NodeState::Paused => ("#64b5f6", "paused"),
-                    NodeState::Down => ("#9e9e9e", "down"),
-                    NodeState::Exited => ("#616161", "exited"),
-                    NodeState::Up if !p.serving.contains(&NodeId(node)) => ("#fb8c00", "cut off"),
+                let (fill, opacity, what) = match state {
+                    NodeState::Paused => (PAUSED.to_string(), 0.3, "paused"),
+                    NodeState::Down => (DOWN.to_string(), 0.35, "down"),
+                    NodeState::Exited => (EXITED.to_string(), 0.35, "exited"),
+                    NodeState::Up if !p.serving.contains(&NodeId(node)) => {
+                        ("url(#cutoff)".to_string(), 1.0, "cut off")
+                    }
                     NodeState::Up => continue,
                 };
                 let y = l.nodes_top + node as f64 * l.row_h;
                 let _ = write!(
                     s,
-                    "<rect class=\"state\" x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{color}\" fill-opacity=\"0.28\"><title>n{node} {what}, {start:.2}s to {end:.2}s</title></rect>",
+                    "<rect class=\"state\" x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{fill}\" fill-opacity=\"{opacity}\"><title>n{node} {what}, {start:.2}s to {end:.2}s</title></rect>",
                     (x1 - x0).max(1.5),
                     l.rows.rate_h + l.rows.lat_h
                 );
@@ -549,7 +604,7 @@ impl<'a> Chart<'a> {
         let mut legend = String::new();
         let _ = write!(
             legend,
-            "<p class=\"legend\"><span class=\"sw\" style=\"background:{OK}\"></span>served and <span class=\"sw\" style=\"background:{ERR}\"></span>failed or unanswered requests per {} (up and down from the midline; full height = {:.0}/s per node, {:.0}/s for all) · latency of served requests per {} (dotted: 10 ms, 100 ms): <span class=\"sw\" style=\"background:{P50}\"></span>p50 and <span class=\"sw\" style=\"background:{P99}\"></span>p99 (log scale, 1 ms to {}) · <span class=\"sw\" style=\"background:#ffe0b2\"></span>fault in force (#n as in the phase table) · node <span class=\"sw\" style=\"background:#fb8c00;opacity:.5\"></span>cut off <span class=\"sw\" style=\"background:#64b5f6;opacity:.5\"></span>paused <span class=\"sw\" style=\"background:#9e9e9e;opacity:.6\"></span>down · ▼ exit (red: on its own) · <span style=\"color:#1b5e20\">▲</span> restart · dashed: fault injected or healed",
+            "<p class=\"legend\"><span class=\"sw\" style=\"background:{OK}\"></span>served and <span class=\"sw\" style=\"background:{ERR}\"></span>failed requests that count against availability (node expected to serve) and <span class=\"sw\" style=\"background:repeating-linear-gradient(45deg,#9e9e9e 0 2px,#e0e0e0 2px 4px)\"></span>failed requests to nodes not expected to serve (down, paused, cut off or recovering: not judged) per {} (up and down from the midline; full height = {:.0}/s per node, {:.0}/s for all) · latency of served requests per {} (dotted: 10 ms, 100 ms): <span class=\"sw\" style=\"background:{P50}\"></span>p50 and <span class=\"sw\" style=\"background:{P99}\"></span>p99 (log scale, 1 ms to {}) · <span class=\"sw\" style=\"background:{BAND}\"></span>fault in force (#n as in the phase table) · node <span class=\"sw\" style=\"background:repeating-linear-gradient(-45deg,#f5b895 0 2px,#fff 2px 6px)\"></span>cut off <span class=\"sw\" style=\"background:{PAUSED};opacity:.5\"></span>paused <span class=\"sw\" style=\"background:{DOWN};opacity:.6\"></span>down <span class=\"sw\" style=\"background:{EXITED};opacity:.6\"></span>exited · ▼ exit (red: on its own) · <span style=\"color:#1b5e20\">▲</span> restart · dashed: fault injected or healed",
             fmt_t(rb),
             self.node_peak / rb,
             self.all_peak / rb,
@@ -577,20 +632,29 @@ impl<'a> Chart<'a> {
 
 /// Served and failed counts per rate bucket and served latencies per latency
 /// bucket, per node and (at index `n`) for the whole cluster.
-fn bucket_ops(ops: &[Op], n: usize, (rb, nb): (f64, usize), (lb, nl): (f64, usize)) -> Vec<Series> {
+fn bucket_ops(
+    ops: &[Op],
+    judged: &[bool],
+    n: usize,
+    (rb, nb): (f64, usize),
+    (lb, nl): (f64, usize),
+) -> Vec<Series> {
     let mut series: Vec<Series> = (0..=n).map(|_| Series::new(nb, nl)).collect();
-    for op in ops {
+    for (i, op) in ops.iter().enumerate() {
         let t = op.invoke_ns as f64 / 1e9;
         let (bi, li) = ((t / rb) as usize, (t / lb) as usize);
         let ok = op.served();
+        let counts = judged.get(i).copied().unwrap_or(true);
         for idx in [op.node.index(), n] {
             let Some(s) = series.get_mut(idx) else {
                 continue;
             };
             if let Some(c) = if ok {
                 s.ok.get_mut(bi)
-            } else {
+            } else if counts {
                 s.err.get_mut(bi)
+            } else {
+                s.unjudged.get_mut(bi)
             } {
                 *c += 1;
             }
@@ -695,7 +759,12 @@ fn row_label(s: &mut String, name: &str, y: f64, avail: Option<f64>) {
     }
 }
 
-/// Served counts up from `mid`, failed ones down, as one path each.
+/// The SVG patterns the timeline fills with: failures not judged (grey
+/// hatch) and a node cut off by a partition (orange hatch).
+const PATTERNS: &str = "<defs><pattern id=\"unjudged\" width=\"4\" height=\"4\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\"><rect width=\"4\" height=\"4\" fill=\"#e0e0e0\"/><rect width=\"2\" height=\"4\" fill=\"#9e9e9e\"/></pattern><pattern id=\"cutoff\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(-45)\"><rect width=\"2\" height=\"6\" fill=\"#e65100\" fill-opacity=\"0.35\"/></pattern></defs>";
+
+/// Served counts up from `mid`; failed ones down: first those judged (solid
+/// red), under them those to nodes not expected to serve (grey hatch).
 fn rate_bars(s: &mut String, ser: &Series, mid: f64, half: f64, peak: f64, bw: f64) {
     let _ = write!(
         s,
@@ -703,23 +772,33 @@ fn rate_bars(s: &mut String, ser: &Series, mid: f64, half: f64, peak: f64, bw: f
         W - RIGHT
     );
     let w = (bw - if bw > 3.0 { 0.6 } else { 0.0 }).max(0.3);
-    for (counts, sign, color) in [(&ser.ok, -1.0, OK), (&ser.err, 1.0, ERR)] {
+    let height = |c: u32| (c as f64 / peak * half).max(0.8);
+    let zero = vec![0u32; ser.ok.len()];
+    for (counts, below, sign, fill, class) in [
+        (&ser.ok, &zero, -1.0, OK, "ok"),
+        (&ser.err, &zero, 1.0, ERR, "judged"),
+        (&ser.unjudged, &ser.err, 1.0, "url(#unjudged)", "unjudged"),
+    ] {
         let mut d = String::new();
         for (i, &c) in counts.iter().enumerate() {
             if c == 0 {
                 continue;
             }
-            let h = (c as f64 / peak * half).max(0.8);
+            let h = height(c);
+            let base = match below.get(i) {
+                Some(&b) if b > 0 => mid + sign * height(b),
+                _ => mid,
+            };
             let x = LEFT + i as f64 * bw;
             let _ = write!(
                 d,
-                "M{x:.1},{mid:.1}v{:.1}h{w:.1}v{:.1}z",
+                "M{x:.1},{base:.1}v{:.1}h{w:.1}v{:.1}z",
                 sign * h,
                 -sign * h
             );
         }
         if !d.is_empty() {
-            let _ = write!(s, "<path d=\"{d}\" fill=\"{color}\"/>");
+            let _ = write!(s, "<path class=\"{class}\" d=\"{d}\" fill=\"{fill}\"/>");
         }
     }
 }
