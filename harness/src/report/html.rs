@@ -59,6 +59,7 @@ pub fn render_html(r: &Report, ops: &[Op]) -> String {
     let judged = judged_ops(r, ops);
     h.push_str(&timeline_svg(r, ops, &judged));
     judged_failures(&mut h, ops, &judged);
+    latency_and_throughput(&mut h, r, ops);
     checkers(&mut h, r);
     faults(&mut h, r);
     phases(&mut h, r);
@@ -241,6 +242,12 @@ fn checkers(h: &mut String, r: &Report) {
             esc(&c.summary)
         );
         if !c.counterexample.is_empty() {
+            let _ = write!(
+                h,
+                "<p class=\"impossible\"><b>Why it fails:</b> {}</p>{}",
+                esc(&super::diagram::impossible(c.checker, &c.counterexample)),
+                super::diagram::history_svg(&c.counterexample)
+            );
             let mut t = String::from("<table><tr><th>op</th><th>client</th><th>node</th><th>kind</th><th>key</th><th>value</th><th>expect</th><th>result</th><th>invoked</th><th>completed</th><th>outcome</th></tr>");
             for op in &c.counterexample {
                 let _ = write!(
@@ -273,6 +280,27 @@ fn checkers(h: &mut String, r: &Report) {
         }
         collection_findings(h, c);
     }
+}
+
+/// Every operation's latency by outcome over the fault bands, and
+/// operations per kind and outcome.
+fn latency_and_throughput(h: &mut String, r: &Report, ops: &[Op]) {
+    if ops.is_empty() {
+        return;
+    }
+    let periods: Vec<(f64, f64, bool)> = r
+        .availability
+        .phases
+        .iter()
+        .map(|p| (p.start_s, p.end_s, p.label != "steady"))
+        .collect();
+    let _ = write!(
+        h,
+        "<h2>Latency and throughput</h2><p class=\"meta\">Every operation, served or not: its latency at the time it was invoked, coloured by outcome; timeouts show as unknown at the workload's timeout. Runs with more than {} operations of one outcome show every k-th of them.</p>",
+        super::diagram::MAX_POINTS
+    );
+    h.push_str(&super::diagram::latency_svg(ops, r.duration_s, &periods));
+    h.push_str(&super::diagram::throughput_table(ops, r.duration_s));
 }
 
 /// The set and list-append checkers' findings: lost, stale, other

@@ -4,6 +4,7 @@
 
 mod aggregate;
 pub mod compare;
+mod diagram;
 mod html;
 mod junit;
 mod summary;
