@@ -15,7 +15,7 @@ use super::exit::Exit;
 use super::plans;
 use super::print::{errln, out, outln};
 use crate::plan::Overrides;
-use crate::report::{aggregate_table, terminal_table, verdict_word, PlanRun};
+use crate::report::{aggregate_table, terminal_table, PlanRun};
 use crate::run::{many, RunOptions};
 
 /// Runs every plan of `args` in turn (see [`many::run_many`]).
@@ -85,7 +85,7 @@ pub fn run(args: RunArgs) -> Exit {
 fn print_plan_run(run: &PlanRun) {
     match run {
         PlanRun::Ran { report: r, run_dir } => {
-            outln!("\n{}: {}", r.plan.name, verdict_word(r.verdict));
+            outln!("\n{}: {}", r.plan.name, r.outcome_word());
             out!("{}", terminal_table(r));
             outln!("  report: {}", run_dir.join("report.html").display());
         }

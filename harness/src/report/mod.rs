@@ -200,6 +200,11 @@ pub struct ExpectationResult {
     pub measured: String,
     pub verdict: Verdict,
     pub message: String,
+    /// Why the run could not observe what this expectation needs (an
+    /// interrupted run never reached its final phase); its verdict is then
+    /// `unknown`. Absent in reports of older rifts and when observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_observed: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -271,6 +276,15 @@ impl Report {
             .iter()
             .filter(|e| e.event == "exited" && e.expected == Some(false))
             .count()
+    }
+
+    /// The word the run is shown with: `ABORTED` for an interrupted run
+    /// (whatever its expectations say), else the verdict's word.
+    pub fn outcome_word(&self) -> &'static str {
+        match self.status {
+            RunStatus::Aborted => "ABORTED",
+            RunStatus::Completed => verdict_word(self.verdict),
+        }
     }
 
     /// The slowest measured recovery in seconds; infinite if some node never

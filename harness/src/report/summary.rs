@@ -10,15 +10,18 @@ use std::fmt::Write;
 pub fn summary_markdown(r: &Report) -> String {
     let mut s = String::new();
     let status = match r.status {
-        RunStatus::Completed => "",
-        RunStatus::Aborted => " (aborted)",
+        RunStatus::Completed => String::new(),
+        RunStatus::Aborted => format!(
+            " ({}; what it could not observe is unknown)",
+            r.abort_reason.as_deref().unwrap_or("interrupted")
+        ),
     };
     let _ = writeln!(
         s,
         "## rift: {} — {}{}\n",
         r.plan.name,
-        verdict_word(r.verdict),
-        status
+        r.outcome_word(),
+        md_cell(&status)
     );
     if !r.plan.description.is_empty() {
         let _ = writeln!(s, "{}\n", r.plan.description);
@@ -102,6 +105,8 @@ pub fn summary_markdown(r: &Report) -> String {
             md_cell(&e.measured),
             if e.verdict == Verdict::Pass {
                 "PASS".to_string()
+            } else if e.not_observed.is_some() {
+                format!("**{}** (not observed)", verdict_word(e.verdict))
             } else {
                 format!("**{}**", verdict_word(e.verdict))
             }
@@ -230,7 +235,10 @@ pub fn terminal_table(r: &Report) -> String {
             e.name,
             e.bound,
             e.measured,
-            verdict_word(e.verdict)
+            match e.not_observed {
+                Some(_) => format!("{} (not observed)", verdict_word(e.verdict)),
+                None => verdict_word(e.verdict).to_string(),
+            }
         );
     }
     s
