@@ -38,8 +38,9 @@ pub fn summary_markdown(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "availability **{:.2}%** · p50 {} · p99 {} · slowest recovery {} · unexpected exits {}\n",
+        "availability **{:.2}%** · {} · p50 {} · p99 {} · slowest recovery {} · unexpected exits {}\n",
         r.availability.overall.ratio() * 100.0,
+        r.failed_line(),
         crate::check::availability::Latency::text(r.latency.p50(), ""),
         crate::check::availability::Latency::text(r.latency.p99(), ""),
         match r.worst_recovery_s() {
@@ -216,6 +217,13 @@ fn collection_findings(s: &mut String, r: &Report) {
 /// The verdict table printed when a run ends.
 pub fn terminal_table(r: &Report) -> String {
     let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "  {} ops · availability {:.2}% · {}",
+        r.ops.total,
+        r.availability.overall.ratio() * 100.0,
+        r.failed_line()
+    );
     let width = r
         .expectations
         .iter()
