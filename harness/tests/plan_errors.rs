@@ -280,7 +280,7 @@ fn shipped_bug_plans_validate_under_either_network_with_faults() {
 fn availability_is_a_bound_not_something_to_find() {
     assert_eq!(
         error_of("finds_availability.toml"),
-        "tests/fixtures/plans/finds_availability.toml:6:26: expect.finds[1]: `availability` is a bound, not a checker: write `availability = 0.99` in [expect] for the minimum success ratio; `finds` takes `linearizable`, `lost_writes`, `ledger_agreement`"
+        "tests/fixtures/plans/finds_availability.toml:6:26: expect.finds[1]: `availability` is a bound, not a checker: write `availability = 0.99` in [expect] for the minimum success ratio; `finds` takes `linearizable`, `lost_writes`, `ledger_agreement`, `set`, `list_append`"
     );
 }
 
