@@ -328,6 +328,53 @@ fn shipped_plans_validate() {
     );
 }
 
+/// A directory with good and bad plans: every good one is `ok`, every
+/// error of every bad one is shown, and a node program that is nowhere is a
+/// warning, not an error.
+#[test]
+fn validate_a_directory_reports_every_plan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_plan(
+        dir.path(),
+        "a-good",
+        "name = \"good\"\nduration = \"10s\"\n",
+    );
+    write_plan(
+        dir.path(),
+        "b-bad",
+        "name = \"bad\"\nduration = \"10s\"\n[cluster]\nsize = \"five\"\n",
+    );
+    write_plan(
+        dir.path(),
+        "c-late",
+        "name = \"late\"\nduration = \"10s\"\n[[step]]\nat = \"20s\"\nfault = \"kill\"\ntarget = \"n9\"\n",
+    );
+    write_plan(
+        dir.path(),
+        "d-nowhere",
+        "name = \"nowhere\"\nduration = \"10s\"\n[cluster]\ncommand = \"rift-no-such-program-xyz\"\nargs = [\"--port\", \"{port}\"]\nready = { tcp = true }\n",
+    );
+    let o = rift()
+        .arg("validate")
+        .arg(dir.path())
+        .output()
+        .expect("validate");
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(out.contains("a-good.toml (good)"), "{}", show(&o));
+    assert!(out.contains("d-nowhere.toml (nowhere)"), "{}", show(&o));
+    assert!(err.contains("b-bad.toml:4:8: cluster.size"), "{}", show(&o));
+    assert!(err.contains("c-late.toml:4:6: step[0].at"), "{}", show(&o));
+    assert!(err.contains("step[0].target"), "{}", show(&o));
+    assert!(
+        err.contains("warning: ")
+            && err.contains("`rift-no-such-program-xyz` names no executable file on PATH"),
+        "{}",
+        show(&o)
+    );
+}
+
 #[test]
 fn node_that_never_gets_ready_exits_3_with_its_last_log_lines() {
     let dir = tempfile::tempdir().expect("tempdir");
