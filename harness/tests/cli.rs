@@ -375,6 +375,34 @@ fn validate_a_directory_reports_every_plan() {
     );
 }
 
+/// `rift list` finds the plans under experiments/ at any depth and marks
+/// bug plans and plans of real systems.
+#[test]
+fn list_shows_every_shipped_plan_marked() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf();
+    let o = rift()
+        .arg("list")
+        .arg(repo.join("experiments"))
+        .output()
+        .expect("list");
+    assert!(o.status.success(), "{}", show(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no {name} in {out}"))
+            .to_string()
+    };
+    assert!(!line("quickstart").contains('['), "{out}");
+    assert!(line("bug-stale-reads").contains("[bug]"), "{out}");
+    assert!(line("etcd-register").contains("[real]"), "{out}");
+    assert!(line("redis-sentinel-set").contains("[bug,real]"), "{out}");
+    assert!(!out.contains("[invalid]"), "{out}");
+}
+
 #[test]
 fn node_that_never_gets_ready_exits_3_with_its_last_log_lines() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -58,7 +58,8 @@ Exit codes: 0 no regression, 1 a regression, 2 bad input or incompatible report 
     /// key-value operations; lost_writes and ledger_agreement when final
     /// state is given.
     Check(CheckArgs),
-    /// List the plans in a directory with their descriptions.
+    /// List the plans under a directory (at any depth) with their
+    /// descriptions; bug plans and plans of real systems are marked.
     List(ListArgs),
     /// Check the plan's client program (`[workload] client`) against a live
     /// cluster: a short scripted session of every operation of its model.
