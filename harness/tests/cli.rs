@@ -219,7 +219,7 @@ fn sigint_mid_run_resumes_stops_every_node_and_writes_an_aborted_report() {
     let (mut child, out, nodes) = start_long_run(
         dir.path(),
         "interrupted",
-        "[[step]]\nat = \"0s\"\nfault = \"pause\"\ntarget = \"n1\"\nfor = \"50s\"\n",
+        "[[step]]\nat = \"0s\"\nfault = \"pause\"\ntarget = \"n1\"\nfor = \"50s\"\n[expect]\nrecovery = \"5s\"\n",
     );
     // The pause is in force before the interrupt.
     let report_dir = out.join("interrupted").join("latest");
@@ -253,6 +253,17 @@ fn sigint_mid_run_resumes_stops_every_node_and_writes_an_aborted_report() {
         .as_str()
         .is_some_and(|s| s.contains("interrupted")));
     assert_eq!(r["timeline"][0]["action"], "pause");
+    // The final heal never came: the recovery is unknown, not a failure,
+    // and JUnit carries no failure for it.
+    let recovery = r["expectations"]
+        .as_array()
+        .and_then(|es| es.iter().find(|e| e["name"] == "recovery"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(recovery["verdict"], "unknown", "{recovery}");
+    assert!(recovery["not_observed"].is_string(), "{recovery}");
+    let junit = std::fs::read_to_string(report_dir.join("junit.xml")).expect("junit.xml");
+    assert!(!junit.contains("<failure"), "{junit}");
     // The paused node was resumed and stopped gracefully, not left stopped
     // for SIGKILL: it logged its own orderly shutdown.
     let log = std::fs::read_to_string(report_dir.join("nodes").join("n1.log")).expect("n1.log");
