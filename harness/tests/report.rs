@@ -750,7 +750,15 @@ const OLD_REPORT: &str = "tests/fixtures/report-v1/report.json";
 fn a_report_written_before_typed_details_still_reads_renders_and_compares() {
     let r = Report::read(Path::new(OLD_REPORT)).unwrap_or_else(|e| panic!("{e}"));
     let names: Vec<CheckerId> = r.checks.iter().map(|c| c.checker).collect();
-    assert_eq!(names, CheckerId::ALL.to_vec());
+    // The three checkers rift had then (set and list_append came later).
+    assert_eq!(
+        names,
+        [
+            CheckerId::Linearizable,
+            CheckerId::LostWrites,
+            CheckerId::LedgerAgreement
+        ]
+    );
     let lost = r.checks[1].details.lost_writes().map(|d| d.lost_writes);
     assert_eq!(lost, Some(2));
     // Written again, it is the same JSON.
@@ -773,7 +781,7 @@ fn a_report_written_before_typed_details_still_reads_renders_and_compares() {
     let o = compare(&run, &run, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    for c in CheckerId::ALL {
+    for c in &names {
         assert!(out.contains(&format!("checker {c}")), "{c}:\n{out}");
     }
 }
