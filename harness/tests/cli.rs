@@ -219,7 +219,7 @@ fn sigint_mid_run_resumes_stops_every_node_and_writes_an_aborted_report() {
     let (mut child, out, nodes) = start_long_run(
         dir.path(),
         "interrupted",
-        "[[step]]\nat = \"0s\"\nfault = \"pause\"\ntarget = \"n1\"\nfor = \"50s\"\n",
+        "[[step]]\nat = \"0s\"\nfault = \"pause\"\ntarget = \"n1\"\nfor = \"50s\"\n[expect]\nrecovery = \"5s\"\n",
     );
     // The pause is in force before the interrupt.
     let report_dir = out.join("interrupted").join("latest");
@@ -253,6 +253,17 @@ fn sigint_mid_run_resumes_stops_every_node_and_writes_an_aborted_report() {
         .as_str()
         .is_some_and(|s| s.contains("interrupted")));
     assert_eq!(r["timeline"][0]["action"], "pause");
+    // The final heal never came: the recovery is unknown, not a failure,
+    // and JUnit carries no failure for it.
+    let recovery = r["expectations"]
+        .as_array()
+        .and_then(|es| es.iter().find(|e| e["name"] == "recovery"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(recovery["verdict"], "unknown", "{recovery}");
+    assert!(recovery["not_observed"].is_string(), "{recovery}");
+    let junit = std::fs::read_to_string(report_dir.join("junit.xml")).expect("junit.xml");
+    assert!(!junit.contains("<failure"), "{junit}");
     // The paused node was resumed and stopped gracefully, not left stopped
     // for SIGKILL: it logged its own orderly shutdown.
     let log = std::fs::read_to_string(report_dir.join("nodes").join("n1.log")).expect("n1.log");
@@ -326,6 +337,81 @@ fn shipped_plans_validate() {
         shipped,
         "{stdout}"
     );
+}
+
+/// A directory with good and bad plans: every good one is `ok`, every
+/// error of every bad one is shown, and a node program that is nowhere is a
+/// warning, not an error.
+#[test]
+fn validate_a_directory_reports_every_plan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_plan(
+        dir.path(),
+        "a-good",
+        "name = \"good\"\nduration = \"10s\"\n",
+    );
+    write_plan(
+        dir.path(),
+        "b-bad",
+        "name = \"bad\"\nduration = \"10s\"\n[cluster]\nsize = \"five\"\n",
+    );
+    write_plan(
+        dir.path(),
+        "c-late",
+        "name = \"late\"\nduration = \"10s\"\n[[step]]\nat = \"20s\"\nfault = \"kill\"\ntarget = \"n9\"\n",
+    );
+    write_plan(
+        dir.path(),
+        "d-nowhere",
+        "name = \"nowhere\"\nduration = \"10s\"\n[cluster]\ncommand = \"rift-no-such-program-xyz\"\nargs = [\"--port\", \"{port}\"]\nready = { tcp = true }\n",
+    );
+    let o = rift()
+        .arg("validate")
+        .arg(dir.path())
+        .output()
+        .expect("validate");
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(out.contains("a-good.toml (good)"), "{}", show(&o));
+    assert!(out.contains("d-nowhere.toml (nowhere)"), "{}", show(&o));
+    assert!(err.contains("b-bad.toml:4:8: cluster.size"), "{}", show(&o));
+    assert!(err.contains("c-late.toml:4:6: step[0].at"), "{}", show(&o));
+    assert!(err.contains("step[0].target"), "{}", show(&o));
+    assert!(
+        err.contains("warning: ")
+            && err.contains("`rift-no-such-program-xyz` names no executable file on PATH"),
+        "{}",
+        show(&o)
+    );
+}
+
+/// `rift list` finds the plans under experiments/ at any depth and marks
+/// bug plans and plans of real systems.
+#[test]
+fn list_shows_every_shipped_plan_marked() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf();
+    let o = rift()
+        .arg("list")
+        .arg(repo.join("experiments"))
+        .output()
+        .expect("list");
+    assert!(o.status.success(), "{}", show(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no {name} in {out}"))
+            .to_string()
+    };
+    assert!(!line("quickstart").contains('['), "{out}");
+    assert!(line("bug-stale-reads").contains("[bug]"), "{out}");
+    assert!(line("etcd-register").contains("[real]"), "{out}");
+    assert!(line("redis-sentinel-set").contains("[bug,real]"), "{out}");
+    assert!(!out.contains("[invalid]"), "{out}");
 }
 
 #[test]

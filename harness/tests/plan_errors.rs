@@ -78,6 +78,25 @@ fn step_at_or_after_the_end_is_rejected() {
 }
 
 #[test]
+fn a_late_step_still_has_its_target_checked() {
+    let src = "name = \"late\"\nduration = \"40s\"\n[cluster]\nsize = 3\n\n[[step]]\nat = \"45s\"\nfault = \"kill\"\ntarget = \"n7\"\n";
+    let err = match plan::parse(src, Path::new("late.toml")) {
+        Ok(p) => panic!("should be invalid, parsed as {p:#?}"),
+        Err(e) => e,
+    };
+    let lines: Vec<String> = err.errors().iter().map(|e| e.to_string()).collect();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0].contains("step[0].at: 45s is not before the end"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[1].contains("step[0].target: unknown node `n7`"),
+        "{lines:#?}"
+    );
+}
+
+#[test]
 fn field_of_another_fault_kind_is_named() {
     assert_eq!(
         error_of("wrong_fault_field.toml"),

@@ -112,6 +112,7 @@ fn expectation(name: &str, bound: &str, measured: &str, ok: bool, msg: &str) -> 
         measured: measured.into(),
         verdict: if ok { Verdict::Pass } else { Verdict::Fail },
         message: msg.into(),
+        not_observed: None,
     }
 }
 
@@ -170,6 +171,7 @@ fn build_report(
             measured: c.verdict.to_string(),
             verdict: c.verdict,
             message: c.summary.clone(),
+            not_observed: None,
         });
     }
     let verdict = Verdict::all(expectations.iter().map(|e| e.verdict));
@@ -352,6 +354,46 @@ fn junit_snapshot_has_a_case_per_expectation_with_figure_and_bound() {
         "{xml}"
     );
     insta::assert_snapshot!("junit_xml", redact_times(&xml));
+}
+
+#[test]
+fn an_aborted_run_has_no_junit_failure_for_what_it_could_not_observe() {
+    let mut r = passing_report("interrupted");
+    r.status = RunStatus::Aborted;
+    r.abort_reason = Some("interrupted by SIGINT".into());
+    let why =
+        "not observed: the run was interrupted (interrupted by SIGINT) before its final phase";
+    r.expectations.push(ExpectationResult {
+        not_observed: Some(why.into()),
+        verdict: Verdict::Unknown,
+        ..expectation("recovery", "<= 5.00s", "not recovered", false, why)
+    });
+    r.expectations.push(ExpectationResult {
+        verdict: Verdict::Unknown,
+        ..expectation(
+            "completed",
+            "full run",
+            "12.0s of 30s",
+            false,
+            "interrupted by SIGINT",
+        )
+    });
+    r.verdict = Verdict::all(r.expectations.iter().map(|e| e.verdict));
+    let xml = junit_xml(&[&r]);
+    assert!(!xml.contains("<failure"), "{xml}");
+    assert!(
+        xml.contains("<skipped") && xml.contains("recovery: not observed: the run was interrupted"),
+        "{xml}"
+    );
+    // The interrupt itself is an error CI does not take as a pass.
+    assert!(
+        xml.contains("<error") && xml.contains("completed: unknown"),
+        "{xml}"
+    );
+    let md = summary_markdown(&r);
+    assert!(md.contains("— ABORTED (interrupted by SIGINT"), "{md}");
+    assert!(md.contains("**UNKNOWN** (not observed)"), "{md}");
+    assert_eq!(r.outcome_word(), "ABORTED");
 }
 
 fn ran(r: Report, dir: &str) -> PlanRun {

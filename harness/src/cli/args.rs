@@ -58,7 +58,8 @@ Exit codes: 0 no regression, 1 a regression, 2 bad input or incompatible report 
     /// key-value operations; lost_writes and ledger_agreement when final
     /// state is given.
     Check(CheckArgs),
-    /// List the plans in a directory with their descriptions.
+    /// List the plans under a directory (at any depth) with their
+    /// descriptions; bug plans and plans of real systems are marked.
     List(ListArgs),
     /// Check the plan's client program (`[workload] client`) against a live
     /// cluster: a short scripted session of every operation of its model.
@@ -71,8 +72,9 @@ Exit codes: 0 the client is OK, 1 the client is wrong, 2 invalid plan or no clie
 // `rift run`.
 #[derive(Args)]
 pub struct RunArgs {
-    /// Plan files (TOML).
-    #[arg(required = true)]
+    /// Plan files (TOML), or directories: a directory runs every `*.toml`
+    /// directly inside it, in name order.
+    #[arg(required = true, value_name = "PLAN|DIR")]
     pub plans: Vec<PathBuf>,
     /// Results root: runs go to OUT/<plan>/<run-id>/.
     #[arg(long, default_value = "results")]
@@ -97,6 +99,9 @@ pub struct RunArgs {
     /// Stop at the first plan that does not pass; the rest are skipped.
     #[arg(long)]
     pub fail_fast: bool,
+    /// Open each run's report.html with `xdg-open` when the run ends.
+    #[arg(long)]
+    pub open: bool,
 }
 
 // `rift report`.

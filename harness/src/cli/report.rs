@@ -6,7 +6,7 @@
 use super::args::ReportArgs;
 use super::exit::Exit;
 use super::print::{errln, outln};
-use crate::report::{verdict_word, Report};
+use crate::report::Report;
 
 /// [`Exit::Invalid`] when any run directory could not be regenerated (the
 /// others still are).
@@ -17,7 +17,7 @@ pub fn report(args: &ReportArgs) -> Exit {
             Ok(r) => outln!(
                 "{}: {} -> {}",
                 r.plan.name,
-                verdict_word(r.verdict),
+                r.outcome_word(),
                 d.join("report.html").display()
             ),
             Err(e) => {

@@ -15,8 +15,9 @@ use super::exit::Exit;
 use super::plans;
 use super::print::{errln, out, outln};
 use crate::plan::Overrides;
-use crate::report::{aggregate_table, terminal_table, verdict_word, PlanRun};
+use crate::report::{aggregate_table, terminal_table, PlanRun};
 use crate::run::{many, RunOptions};
+use std::path::{Path, PathBuf};
 
 /// Runs every plan of `args` in turn (see [`many::run_many`]).
 pub fn run(args: RunArgs) -> Exit {
@@ -29,6 +30,7 @@ pub fn run(args: RunArgs) -> Exit {
         network,
         progress,
         fail_fast,
+        open,
     } = args;
     let opts = RunOptions {
         out,
@@ -68,7 +70,10 @@ pub fn run(args: RunArgs) -> Exit {
             wait_for_interrupt().await;
             std::process::exit(i32::from(Exit::Interrupted.code()));
         });
-        many::run_many(&plans, &opts, fail_fast, abort_rx, print_plan_run).await
+        many::run_many(&plans, &opts, fail_fast, abort_rx, |r| {
+            print_plan_run(r, open)
+        })
+        .await
     });
     if outcome.runs.len() > 1 {
         outln!("\nall plans:");
@@ -82,12 +87,16 @@ pub fn run(args: RunArgs) -> Exit {
     exit
 }
 
-fn print_plan_run(run: &PlanRun) {
+fn print_plan_run(run: &PlanRun, open: bool) {
     match run {
         PlanRun::Ran { report: r, run_dir } => {
-            outln!("\n{}: {}", r.plan.name, verdict_word(r.verdict));
+            outln!("\n{}: {}", r.plan.name, r.outcome_word());
             out!("{}", terminal_table(r));
-            outln!("  report: {}", run_dir.join("report.html").display());
+            let page = absolute(&run_dir.join("report.html"));
+            outln!("  report: {}", file_url(&page));
+            if open {
+                open_in_browser(&page);
+            }
         }
         PlanRun::CannotRun {
             plan,
@@ -106,6 +115,46 @@ fn print_plan_run(run: &PlanRun) {
     }
 }
 
+/// `path` made absolute against the working directory (as it is, when that
+/// cannot be read).
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The `file://` URL of an absolute path, with the characters a URL cannot
+/// hold percent-encoded.
+fn file_url(path: &Path) -> String {
+    let mut url = String::from("file://");
+    for b in path.as_os_str().as_encoded_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
+                url.push(char::from(*b))
+            }
+            other => url.push_str(&format!("%{other:02X}")),
+        }
+    }
+    url
+}
+
+/// `--open`: hands the page to `xdg-open`; says so when it cannot, and
+/// never fails the run for it.
+fn open_in_browser(page: &Path) {
+    match std::process::Command::new("xdg-open")
+        .arg(page)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    {
+        // Not waited for: a browser may keep it running.
+        Ok(_child) => {}
+        Err(e) => errln!(
+            "rift: could not open {} (xdg-open: {e}); open the URL above by hand",
+            page.display()
+        ),
+    }
+}
+
 async fn wait_for_interrupt() {
     use tokio::signal::unix::{signal, SignalKind};
     match signal(SignalKind::terminate()) {
@@ -118,5 +167,21 @@ async fn wait_for_interrupt() {
         Err(_) => {
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_url_is_absolute_and_escaped() {
+        assert_eq!(
+            file_url(Path::new("/tmp/my results/r#1/report.html")),
+            "file:///tmp/my%20results/r%231/report.html"
+        );
+        let page = absolute(Path::new("results/p/report.html"));
+        assert!(page.is_absolute(), "{}", page.display());
+        assert!(file_url(&page).starts_with("file:///"));
     }
 }

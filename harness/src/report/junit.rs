@@ -10,9 +10,18 @@ use std::time::Duration;
 fn suite(r: &Report) -> TestSuite {
     let mut suite = TestSuite::new(r.plan.name.clone());
     for e in &r.expectations {
-        let status = match e.verdict {
-            Verdict::Pass => TestCaseStatus::success(),
-            Verdict::Fail => {
+        let status = match (e.verdict, &e.not_observed) {
+            // An interrupted run could not observe it: skipped with the
+            // reason, never a failure (the run's own `completed` case is
+            // the error CI sees).
+            (Verdict::Fail | Verdict::Unknown, Some(why)) => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(format!("{}: {why}", e.name));
+                s.set_description(e.message.clone());
+                s
+            }
+            (Verdict::Pass, _) => TestCaseStatus::success(),
+            (Verdict::Fail, None) => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                 s.set_message(format!(
                     "{}: measured {}, bound {}",
@@ -23,7 +32,7 @@ fn suite(r: &Report) -> TestSuite {
             }
             // Neither proven nor refuted (a checker ran out of budget, the run
             // was interrupted): an error, so CI does not take it as a pass.
-            Verdict::Unknown => {
+            (Verdict::Unknown, None) => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
                 s.set_message(format!("{}: unknown ({})", e.name, e.measured));
                 s.set_description(e.message.clone());

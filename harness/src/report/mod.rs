@@ -15,11 +15,11 @@ pub use aggregate::{aggregate_markdown, aggregate_table, PlanRun};
 pub use html::render_html;
 pub use junit::{junit_xml, junit_xml_runs};
 pub use summary::{summary_markdown, terminal_table};
-pub use text::verdict_word;
+pub use text::{failed_text, verdict_word};
 
 use crate::check::availability::{Availability, Latency, Recovery};
 use crate::check::verdict::{CheckResult, Verdict};
-use crate::fault::Snapshot;
+use crate::fault::{NodeClass, Snapshot};
 use crate::NodeId;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -201,6 +201,11 @@ pub struct ExpectationResult {
     pub measured: String,
     pub verdict: Verdict,
     pub message: String,
+    /// Why the run could not observe what this expectation needs (an
+    /// interrupted run never reached its final phase); its verdict is then
+    /// `unknown`. Absent in reports of older rifts and when observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_observed: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -272,6 +277,39 @@ impl Report {
             .iter()
             .filter(|e| e.event == "exited" && e.expected == Some(false))
             .count()
+    }
+
+    /// Requests not served: to nodes expected to serve (judged by
+    /// availability), and to nodes that were not (down, paused, cut off,
+    /// recovering), in that order.
+    pub fn failed_requests(&self) -> (u64, u64) {
+        let mut judged = 0;
+        let mut other = 0;
+        for (class, r) in &self.availability.by_class {
+            let failed = r.total.saturating_sub(r.served);
+            match class {
+                NodeClass::Serving => judged += failed,
+                NodeClass::Recovering | NodeClass::CutOff | NodeClass::Paused | NodeClass::Down => {
+                    other += failed
+                }
+            }
+        }
+        (judged, other)
+    }
+
+    /// The line that says how many requests failed, judged apart.
+    pub fn failed_line(&self) -> String {
+        let (judged, other) = self.failed_requests();
+        failed_text(judged, other, "to nodes not expected to serve")
+    }
+
+    /// The word the run is shown with: `ABORTED` for an interrupted run
+    /// (whatever its expectations say), else the verdict's word.
+    pub fn outcome_word(&self) -> &'static str {
+        match self.status {
+            RunStatus::Aborted => "ABORTED",
+            RunStatus::Completed => verdict_word(self.verdict),
+        }
     }
 
     /// The slowest measured recovery in seconds; infinite if some node never

@@ -10,15 +10,18 @@ use std::fmt::Write;
 pub fn summary_markdown(r: &Report) -> String {
     let mut s = String::new();
     let status = match r.status {
-        RunStatus::Completed => "",
-        RunStatus::Aborted => " (aborted)",
+        RunStatus::Completed => String::new(),
+        RunStatus::Aborted => format!(
+            " ({}; what it could not observe is unknown)",
+            r.abort_reason.as_deref().unwrap_or("interrupted")
+        ),
     };
     let _ = writeln!(
         s,
         "## rift: {} — {}{}\n",
         r.plan.name,
-        verdict_word(r.verdict),
-        status
+        r.outcome_word(),
+        md_cell(&status)
     );
     if !r.plan.description.is_empty() {
         let _ = writeln!(s, "{}\n", r.plan.description);
@@ -35,8 +38,9 @@ pub fn summary_markdown(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "availability **{:.2}%** · p50 {} · p99 {} · slowest recovery {} · unexpected exits {}\n",
+        "availability **{:.2}%** · {} · p50 {} · p99 {} · slowest recovery {} · unexpected exits {}\n",
         r.availability.overall.ratio() * 100.0,
+        r.failed_line(),
         crate::check::availability::Latency::text(r.latency.p50(), ""),
         crate::check::availability::Latency::text(r.latency.p99(), ""),
         match r.worst_recovery_s() {
@@ -102,6 +106,8 @@ pub fn summary_markdown(r: &Report) -> String {
             md_cell(&e.measured),
             if e.verdict == Verdict::Pass {
                 "PASS".to_string()
+            } else if e.not_observed.is_some() {
+                format!("**{}** (not observed)", verdict_word(e.verdict))
             } else {
                 format!("**{}**", verdict_word(e.verdict))
             }
@@ -211,6 +217,13 @@ fn collection_findings(s: &mut String, r: &Report) {
 /// The verdict table printed when a run ends.
 pub fn terminal_table(r: &Report) -> String {
     let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "  {} ops · availability {:.2}% · {}",
+        r.ops.total,
+        r.availability.overall.ratio() * 100.0,
+        r.failed_line()
+    );
     let width = r
         .expectations
         .iter()
@@ -230,7 +243,10 @@ pub fn terminal_table(r: &Report) -> String {
             e.name,
             e.bound,
             e.measured,
-            verdict_word(e.verdict)
+            match e.not_observed {
+                Some(_) => format!("{} (not observed)", verdict_word(e.verdict)),
+                None => verdict_word(e.verdict).to_string(),
+            }
         );
     }
     s

@@ -15,6 +15,18 @@ pub fn verdict_word(v: Verdict) -> &'static str {
     }
 }
 
+/// Requests that were not served, judged apart from the rest:
+/// `failed 4 judged (+812 to nodes not expected to serve)`. Only the first
+/// figure counts against availability; the rest went to nodes that were
+/// down, paused, cut off or still recovering.
+pub fn failed_text(judged: u64, not_expected: u64, others: &str) -> String {
+    if not_expected == 0 {
+        format!("failed {judged} judged")
+    } else {
+        format!("failed {judged} judged (+{not_expected} {others})")
+    }
+}
+
 /// Escapes text for HTML bodies and attribute values.
 pub(super) fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());

@@ -50,13 +50,13 @@ pub(super) async fn drive(
                 }
                 if let Some(s) = schedule.get(next) {
                     nemesis.apply(next, s, schedule).await;
-                    phase.set(nemesis.world.snapshots().last().map(|s| s.label.clone()).unwrap_or_default());
+                    phase.set_world(nemesis.world.snapshots().last());
                     next += 1;
                 }
             }
             Some(ev) = events.recv() => {
                 note_node_event(&ev, origin, nemesis, log);
-                phase.set(nemesis.world.snapshots().last().map(|s| s.label.clone()).unwrap_or_default());
+                phase.set_world(nemesis.world.snapshots().last());
             }
             _ = crate::workload::until_true(abort) => return Some("interrupted (SIGINT/SIGTERM)".into()),
         }

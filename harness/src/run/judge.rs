@@ -5,7 +5,7 @@
 
 use crate::check::availability::{Availability, Latency, Recovery};
 use crate::check::verdict::{CheckDetails, CheckResult, Verdict};
-use crate::check::FinalState;
+use crate::check::{CheckerId, FinalState};
 use crate::history::{Op, Outcome};
 use crate::plan::{Expectations, Plan};
 use crate::report::{Convergence, ExpectationResult, OpCounts};
@@ -67,6 +67,7 @@ pub(super) fn convergence(c: &Convergence) -> ExpectationResult {
             .map(|(n, h)| format!("{n}: {h}"))
             .collect::<Vec<_>>()
             .join(", "),
+        not_observed: None,
     }
 }
 
@@ -82,6 +83,69 @@ pub(super) fn completed(end: Duration, duration: Duration, why: &str) -> Expecta
         ),
         verdict: Verdict::Unknown,
         message: why.to_string(),
+        not_observed: None,
+    }
+}
+
+/// Whether a checker needs what only the final phase (heal, then final
+/// reads) provides.
+fn needs_final_reads(c: CheckerId) -> bool {
+    match c {
+        CheckerId::LostWrites
+        | CheckerId::LedgerAgreement
+        | CheckerId::Set
+        | CheckerId::ListAppend => true,
+        CheckerId::Linearizable => false,
+    }
+}
+
+/// An interrupted run never reached its final phase (final heal, recovery
+/// after it, convergence, final reads): every expectation that needs it
+/// becomes `unknown` with the reason, instead of failing for what the run
+/// could not observe. What the run did observe keeps its verdict: a
+/// recovery measured slower than the bound, a checker violation found in
+/// the history.
+pub(super) fn unobserved_after_abort(
+    plan: &Plan,
+    recovery: &[Recovery],
+    checks: &[CheckResult],
+    expectations: &mut [ExpectationResult],
+    why: &str,
+) {
+    let reason = format!("not observed: the run was interrupted ({why}) before its final phase");
+    for e in expectations.iter_mut() {
+        let unobserved = if e.name == "recovery" {
+            // Only a recovery measured to be too slow was observed failing;
+            // one cut short by the interrupt, and the final heal, were not.
+            let bound = plan
+                .expect
+                .recovery
+                .map_or(f64::INFINITY, |b| b.as_secs_f64());
+            !recovery
+                .iter()
+                .any(|r| r.seconds.is_some_and(|s| s > bound))
+        } else if e.name == "convergence" {
+            true
+        } else if let Some(c) = checks.iter().find(|c| c.checker.name() == e.name) {
+            // A checker fed by the final reads observed nothing; one fed by
+            // the history observed a violation it found, but not the absence
+            // of one it must find, nor the history it had no time to gather.
+            needs_final_reads(c.checker)
+                || c.nothing_to_check
+                || (plan.expect.must_find(c.checker) && c.verdict != Verdict::Fail)
+        } else {
+            false
+        };
+        if unobserved && e.verdict != Verdict::Pass {
+            e.verdict = Verdict::Unknown;
+            e.not_observed = Some(reason.clone());
+            // The recovery message judges the final heal that never came.
+            e.message = if e.message.is_empty() || e.name == "recovery" {
+                reason.clone()
+            } else {
+                format!("{reason}; {}", e.message)
+            };
+        }
     }
 }
 
@@ -108,6 +172,7 @@ pub(super) fn judge(
                 "{} of {} requests to nodes expected to serve succeeded",
                 avail.overall.served, avail.overall.total
             ),
+            not_observed: None,
         });
     }
     for (name, bound, got) in [
@@ -126,6 +191,7 @@ pub(super) fn judge(
                     Some(_) => format!("over {} served requests", lat.count),
                     None => "no request to a node expected to serve was served".to_string(),
                 },
+                not_observed: None,
             });
         }
     }
@@ -160,6 +226,7 @@ pub(super) fn judge(
             measured,
             verdict: pass_if(never.is_empty() && final_ok),
             message,
+            not_observed: None,
         });
     }
     if e.no_unexpected_exits {
@@ -173,6 +240,7 @@ pub(super) fn judge(
             } else {
                 unexpected_exits.join("; ")
             },
+            not_observed: None,
         });
     }
     out.extend(checks.iter().map(|c| checker_expectation(e, c)));
@@ -215,6 +283,7 @@ fn checker_expectation(e: &Expectations, c: &CheckResult) -> ExpectationResult {
         measured: format!("{:?}", c.verdict).to_lowercase(),
         verdict,
         message: c.summary.clone(),
+        not_observed: None,
     }
 }
 
@@ -322,5 +391,108 @@ mod checker_tests {
             ..Expectations::default()
         };
         assert_eq!(checker_expectation(&hold, &judged).verdict, Verdict::Pass);
+    }
+}
+
+#[cfg(test)]
+mod abort_tests {
+    use super::*;
+    use crate::check::{check_linearizable, check_lost_writes, LinOptions};
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    fn plan_with(expect: &str) -> Plan {
+        let src = format!("name = \"t\"\nduration = \"30s\"\n[expect]\n{expect}");
+        match crate::plan::parse(&src, Path::new("p.toml")) {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn recovery(seconds: Option<f64>) -> Recovery {
+        Recovery {
+            at_s: 10.0,
+            label: "kill".into(),
+            node: crate::NodeId(1),
+            seconds,
+        }
+    }
+
+    fn judged_aborted(
+        plan: &Plan,
+        recovery: &[Recovery],
+        checks: &[CheckResult],
+    ) -> Vec<ExpectationResult> {
+        let avail = crate::check::availability::Availability {
+            overall: crate::check::availability::Ratio {
+                served: 10,
+                total: 10,
+            },
+            by_class: BTreeMap::new(),
+            per_node: Vec::new(),
+            phases: Vec::new(),
+        };
+        let mut out = judge(
+            plan,
+            &avail,
+            &Latency::default(),
+            recovery,
+            None,
+            &[],
+            checks,
+        );
+        unobserved_after_abort(plan, recovery, checks, &mut out, "SIGINT");
+        out
+    }
+
+    fn named<'a>(out: &'a [ExpectationResult], name: &str) -> &'a ExpectationResult {
+        match out.iter().find(|e| e.name == name) {
+            Some(e) => e,
+            None => panic!("no {name} in {out:?}"),
+        }
+    }
+
+    #[test]
+    fn an_aborted_run_does_not_fail_recovery_or_final_reads_it_never_saw() {
+        let plan = plan_with("availability = 0.9\nrecovery = \"5s\"\nlost_writes = 0\n");
+        // The node was still recovering when the run was interrupted, and
+        // the final heal never happened; no final reads either.
+        let lost = check_lost_writes(&[], &BTreeMap::new());
+        let out = judged_aborted(&plan, &[recovery(None)], std::slice::from_ref(&lost));
+        for name in ["recovery", "lost_writes"] {
+            let e = named(&out, name);
+            assert_eq!(e.verdict, Verdict::Unknown, "{e:?}");
+            let why = e.not_observed.as_deref().unwrap_or("");
+            assert!(why.contains("interrupted (SIGINT)"), "{e:?}");
+            assert!(e.message.starts_with("not observed"), "{e:?}");
+        }
+        assert!(!named(&out, "recovery").message.contains("too slow"));
+        // What was observed keeps its verdict.
+        let avail = named(&out, "availability");
+        assert_eq!(avail.verdict, Verdict::Pass);
+        assert_eq!(avail.not_observed, None);
+    }
+
+    #[test]
+    fn an_aborted_run_still_fails_a_recovery_it_measured_too_slow() {
+        let plan = plan_with("recovery = \"5s\"\n");
+        let out = judged_aborted(&plan, &[recovery(Some(7.5))], &[]);
+        let e = named(&out, "recovery");
+        assert_eq!(e.verdict, Verdict::Fail, "{e:?}");
+        assert_eq!(e.not_observed, None);
+    }
+
+    #[test]
+    fn an_aborted_run_keeps_a_violation_found_in_the_history() {
+        let plan = plan_with("linearizable = true\n");
+        let mut lin = check_linearizable(&[], &LinOptions::default());
+        lin.nothing_to_check = false;
+        lin.verdict = Verdict::Fail;
+        let out = judged_aborted(&plan, &[], std::slice::from_ref(&lin));
+        assert_eq!(named(&out, "linearizable").verdict, Verdict::Fail);
+        // With nothing to check yet, it is unknown rather than a failure.
+        let empty = check_linearizable(&[], &LinOptions::default());
+        let out = judged_aborted(&plan, &[], std::slice::from_ref(&empty));
+        assert_eq!(named(&out, "linearizable").verdict, Verdict::Unknown);
     }
 }

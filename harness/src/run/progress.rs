@@ -15,18 +15,72 @@ pub enum ProgressMode {
     Quiet,
 }
 
-/// What the progress display shows besides counters.
+/// What the progress display shows besides counters: the faults in force,
+/// and whether some node is not expected to serve.
 #[derive(Clone, Default)]
-pub struct Phase(Arc<Mutex<String>>);
+pub struct Phase(Arc<Mutex<(String, bool)>>);
 
 impl Phase {
     pub fn set(&self, s: impl Into<String>) {
         if let Ok(mut g) = self.0.lock() {
-            *g = s.into();
+            g.0 = s.into();
         }
     }
+
+    /// The world as it now is: its label, and whether every node is
+    /// expected to serve.
+    pub fn set_world(&self, snap: Option<&crate::fault::Snapshot>) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = match snap {
+                Some(s) => (s.label.clone(), s.serving.len() < s.states.len()),
+                None => (String::new(), false),
+            };
+        }
+    }
+
     pub fn get(&self) -> String {
-        self.0.lock().map(|g| g.clone()).unwrap_or_default()
+        self.0.lock().map(|g| g.0.clone()).unwrap_or_default()
+    }
+
+    /// Whether some node is not expected to serve right now.
+    fn degraded(&self) -> bool {
+        self.0.lock().map(|g| g.1).unwrap_or(false)
+    }
+}
+
+/// Failed requests as the live display counts them, judged apart from the
+/// rest. An approximation of the availability judge (which classifies each
+/// request after the run by the node it went to and the recovery windows):
+/// live, the counters do not say which node a request went to, so every
+/// failure seen over a tick during which some node was not expected to
+/// serve (or the tick before, while it recovers) is counted apart, and the
+/// others as judged.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct LiveFailures {
+    judged: u64,
+    during_faults: u64,
+    last_errors: u64,
+    degraded_before: bool,
+}
+
+impl LiveFailures {
+    fn tick(&mut self, errors: u64, degraded: bool) {
+        let new = errors.saturating_sub(self.last_errors);
+        self.last_errors = errors;
+        if degraded || self.degraded_before {
+            self.during_faults += new;
+        } else {
+            self.judged += new;
+        }
+        self.degraded_before = degraded;
+    }
+
+    fn text(&self) -> String {
+        crate::report::failed_text(
+            self.judged,
+            self.during_faults,
+            "during faults, most to nodes not expected to serve",
+        )
     }
 }
 
@@ -64,6 +118,7 @@ pub async fn show(
         Duration::from_secs(5)
     };
     let mut last = (Instant::now(), 0u64);
+    let mut failures = LiveFailures::default();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
@@ -74,12 +129,13 @@ pub async fn show(
         let rate = (done - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(1e-3);
         last = (now, done);
         let elapsed = origin.elapsed().min(total);
+        failures.tick(counters.errors(), phase.degraded());
         let msg = format!(
-            "{:>5.1}/{:.0}s  {:>6.0} ops/s  {} errors  {}",
+            "{:>5.1}/{:.0}s  {:>6.0} ops/s  {}  {}",
             elapsed.as_secs_f64(),
             total.as_secs_f64(),
             rate,
-            counters.errors(),
+            failures.text(),
             phase.get()
         );
         match &bar {
@@ -96,5 +152,27 @@ pub async fn show(
     }
     if let Some(b) = bar {
         b.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_during_faults_are_counted_apart_from_judged_ones() {
+        let mut f = LiveFailures::default();
+        f.tick(3, false);
+        assert_eq!(f.text(), "failed 3 judged");
+        // A kill: failures from here on, and over the tick after the heal,
+        // are counted apart.
+        f.tick(50, true);
+        f.tick(800, false);
+        f.tick(804, false);
+        assert_eq!((f.judged, f.during_faults), (7, 797));
+        assert_eq!(
+            f.text(),
+            "failed 7 judged (+797 during faults, most to nodes not expected to serve)"
+        );
     }
 }

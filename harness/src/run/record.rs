@@ -72,6 +72,7 @@ pub(super) fn report(plan: &Plan, h: Header, ev: Evidence, ops: &[Op]) -> Report
     expectations.extend(ev.finish.convergence.as_ref().map(judge::convergence));
     let status = match &ev.aborted_by {
         Some(why) => {
+            judge::unobserved_after_abort(plan, &recovery, &checks, &mut expectations, why);
             expectations.push(judge::completed(ev.end, h.duration, why));
             RunStatus::Aborted
         }
@@ -281,5 +282,54 @@ mod tests {
             }]
         );
         assert!(log.unexpected_exits.is_empty());
+    }
+    #[test]
+    fn an_interrupted_run_is_aborted_and_fails_nothing_it_could_not_observe() {
+        let src = "name = \"t\"\nduration = \"30s\"\n[cluster]\nsize = 3\n[expect]\nrecovery = \"5s\"\nlost_writes = 0\n";
+        let plan = match crate::plan::parse(src, Path::new("p.toml")) {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        };
+        let header = Header {
+            run_id: "r".into(),
+            seed: 1,
+            started_at: "2026-01-01T00:00:00Z".into(),
+            label: None,
+            wall: Instant::now(),
+            duration: Duration::from_secs(30),
+            recovery_bound: Duration::from_secs(5),
+        };
+        let evidence = Evidence {
+            end: Duration::from_secs(12),
+            aborted_by: Some("interrupted by SIGINT".into()),
+            cluster: ClusterInfo {
+                size: 3,
+                command: "sample-node (bundled)".into(),
+                network: "proxy".into(),
+                workload: "kv".into(),
+                nodes: Vec::new(),
+                links: Vec::new(),
+                ready_s: None,
+                wire: None,
+                clients: None,
+            },
+            timeline: Vec::new(),
+            node_log: NodeLog::default(),
+            snapshots: Vec::new(),
+            finish: Finish::default(),
+        };
+        let r = report(&plan, header, evidence, &[]);
+        assert_eq!(r.status, RunStatus::Aborted);
+        assert_eq!(r.outcome_word(), "ABORTED");
+        assert_ne!(r.verdict, Verdict::Fail, "{:#?}", r.expectations);
+        for name in ["recovery", "lost_writes"] {
+            let e = r.expectations.iter().find(|e| e.name == name);
+            assert!(
+                e.is_some_and(|e| e.verdict == Verdict::Unknown && e.not_observed.is_some()),
+                "{name}: {e:?}"
+            );
+        }
+        let completed = r.expectations.iter().find(|e| e.name == "completed");
+        assert_eq!(completed.map(|e| e.verdict), Some(Verdict::Unknown));
     }
 }

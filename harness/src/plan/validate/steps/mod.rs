@@ -155,6 +155,8 @@ impl Validator<'_> {
             }
             Some(v) => {
                 let at = self.duration(t, "at", false);
+                // A bad `at` must not hide the step's other errors (its
+                // target, its keys): the step goes on being checked.
                 if let (Some(at), Some(total)) = (at, duration) {
                     if at >= total {
                         self.error(
@@ -166,10 +168,13 @@ impl Validator<'_> {
                                 format_duration(total)
                             ),
                         );
-                        return None;
+                        None
+                    } else {
+                        Some(at)
                     }
+                } else {
+                    at
                 }
-                at
             }
         };
         let (kind, fault_span) = fault?;
