@@ -181,7 +181,7 @@ pub const MAX_POINTS: usize = 4000;
 /// Every operation's latency (log scale) over the run, coloured by
 /// outcome, over the run's periods (`(start_s, end_s, faulty)`).
 pub fn latency_svg(ops: &[Op], duration_s: f64, periods: &[(f64, f64, bool)]) -> String {
-    let (left, width, top, plot_h) = (60.0, 900.0, 10.0, 220.0);
+    let (left, width, top, plot_h) = (60.0, 900.0, 22.0, 220.0);
     let dur = duration_s.max(1e-3);
     let x = |s: f64| left + (s / dur).clamp(0.0, 1.0) * width;
     // 0.1 ms .. 10 s, log10.
@@ -249,7 +249,7 @@ pub fn latency_svg(ops: &[Op], duration_s: f64, periods: &[(f64, f64, bool)]) ->
         left + width,
         top + plot_h + 14.0,
         4.0,
-        top + 10.0
+        12.0
     );
     let _ = write!(
         s,
