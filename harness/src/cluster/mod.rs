@@ -23,6 +23,7 @@ mod spawn;
 
 pub use ports::Ports;
 pub use probe::{LeaderAnswer, LeaderPoll, NodeAnswer};
+pub(crate) use spawn::die_with_parent;
 
 use crate::plan::{ClusterSpec, NodeCommand};
 use crate::{NodeId, NodeState};

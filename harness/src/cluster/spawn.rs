@@ -103,25 +103,37 @@ fn spawn_now(argv: &NodeArgv, log: File) -> io::Result<Child> {
                     return Err(io::Error::last_os_error());
                 }
             }
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
-                return Err(io::Error::last_os_error());
-            }
-            // If rift died between fork and prctl, the death signal was
-            // never armed; we have been reparented, so give up now.
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            Ok(())
+            die_with_parent(parent)
         });
     }
     cmd.spawn()
+}
+
+/// In a child between fork and exec: be SIGKILLed when `parent` (rift)
+/// dies. Async-signal-safe (prctl, getppid, _exit); allocates nothing.
+///
+/// # Safety
+/// Only call from a `pre_exec` hook.
+pub(crate) unsafe fn die_with_parent(parent: libc::pid_t) -> io::Result<()> {
+    // SAFETY: plain system calls on the calling (child) process.
+    unsafe {
+        if libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        ) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        // If rift died between fork and prctl, the death signal was never
+        // armed; we have been reparented, so give up now.
+        if libc::getppid() != parent {
+            libc::_exit(1);
+        }
+    }
+    Ok(())
 }
 
 /// Watches `child` on a thread of its own. `before_reap` runs while the

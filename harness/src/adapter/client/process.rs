@@ -190,23 +190,7 @@ fn spawn_now(argv: &Argv, stderr: File) -> io::Result<Child> {
     // SAFETY: runs between fork and exec and makes only async-signal-safe
     // calls (prctl, getppid, _exit); it allocates nothing.
     unsafe {
-        cmd.pre_exec(move || {
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
-                return Err(io::Error::last_os_error());
-            }
-            // rift died between fork and prctl: the signal was never armed.
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            Ok(())
-        });
+        cmd.pre_exec(move || crate::cluster::die_with_parent(parent));
     }
     cmd.spawn()
 }

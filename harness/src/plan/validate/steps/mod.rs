@@ -409,11 +409,11 @@ mod tests {
         let ext = "[cluster]\ncommand = \"/bin/x\"\n";
         assert_eq!(
             err(&format!("{ext}[[step]]\nat = \"1s\"\nfault = \"kill\"\ntarget = \"leader\"\n")),
-            "step[0].target: choosing by leader needs [cluster] leader = { path = \"...\", pointer = \"...\" } for an external command"
+            "step[0].target: choosing by leader needs [cluster] leader = { path = \"...\", pointer = \"...\" } for an external command, or a [workload] client that answers `leader`"
         );
         assert_eq!(
             err(&format!("{ext}[[step]]\nat = \"1s\"\nfault = \"partition\"\ntopology = \"isolate(followers)\"\n")),
-            "step[0].topology: choosing by leader needs [cluster] leader = { path = \"...\", pointer = \"...\" } for an external command"
+            "step[0].topology: choosing by leader needs [cluster] leader = { path = \"...\", pointer = \"...\" } for an external command, or a [workload] client that answers `leader`"
         );
         let p = ok(&format!(
             "{ext}leader = {{ pointer = \"/l\" }}\n[[step]]\nat = \"1s\"\nfault = \"kill\"\ntarget = \"leader\"\nsignal = 15\n"
