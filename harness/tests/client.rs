@@ -248,4 +248,11 @@ for = "1s"
     assert_eq!(cut["error"], Value::Null, "{cut}");
     let nodes = cut["nodes"].as_array().map(Vec::len);
     assert_eq!(nodes, Some(1), "the client named one leader: {cut}");
+    // The timeline says the node was cut as the leader.
+    assert!(
+        cut["detail"]
+            .as_str()
+            .is_some_and(|d| d.ends_with("(the leader)")),
+        "{cut}"
+    );
 }

@@ -394,6 +394,16 @@ fn an_aborted_run_has_no_junit_failure_for_what_it_could_not_observe() {
     assert!(md.contains("— ABORTED (interrupted by SIGINT"), "{md}");
     assert!(md.contains("**UNKNOWN** (not observed)"), "{md}");
     assert_eq!(r.outcome_word(), "ABORTED");
+    // The page says so too, with the reason next to the expectation.
+    let html = render_html(&r, &[]);
+    assert!(
+        html.contains("<span class=\"badge unknown\">ABORTED</span>"),
+        "ABORTED badge"
+    );
+    assert!(
+        html.contains("not observed: the run was interrupted"),
+        "reason shown"
+    );
 }
 
 fn ran(r: Report, dir: &str) -> PlanRun {

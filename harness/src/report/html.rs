@@ -83,7 +83,12 @@ pub fn render_html(r: &Report, ops: &[Op]) -> String {
 
 /// The title, the run's identity and an abort, if any.
 fn page_head(h: &mut String, r: &Report) {
-    let (cls, word) = verdict_class(r.verdict);
+    let (cls, word) = match r.status {
+        // An interrupted run has no verdict: what it could not observe is
+        // unknown (see the expectations), so it is shown as aborted.
+        crate::report::RunStatus::Aborted => ("unknown", r.outcome_word()),
+        crate::report::RunStatus::Completed => verdict_class(r.verdict),
+    };
     let _ = write!(
         h,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>rift: {}</title><style>{CSS}</style></head><body>",
@@ -225,7 +230,12 @@ fn expectations(h: &mut String, r: &Report) {
             esc(&e.name),
             esc(&e.bound),
             esc(&e.measured),
-            esc(&e.message)
+            match &e.not_observed {
+                Some(why) if !e.message.contains(why.as_str()) => {
+                    format!("{} ({})", esc(&e.message), esc(why))
+                }
+                Some(_) | None => esc(&e.message),
+            }
         );
     }
     h.push_str("</table>");
@@ -679,6 +689,9 @@ fn links(h: &mut String, r: &Report) {
             );
         }
         t.push_str("</table>");
+        if let Some(note) = r.resets_explained() {
+            let _ = write!(h, "<p class=\"meta\">{}</p>", esc(&note));
+        }
         fold(h, r.cluster.links.len(), "links", &t);
     }
 }

@@ -305,6 +305,37 @@ impl Report {
 
     /// The word the run is shown with: `ABORTED` for an interrupted run
     /// (whatever its expectations say), else the verdict's word.
+    /// Where the proxy links' resets come from, in one sentence, when there
+    /// were any: the plan's own `reset` degradations, or (the usual case)
+    /// kills and restarts, whose target was down when a connection came.
+    pub fn resets_explained(&self) -> Option<String> {
+        let resets: u64 = self.cluster.links.iter().map(|l| l.resets).sum();
+        if resets == 0 {
+            return None;
+        }
+        let by_plan = self
+            .timeline
+            .iter()
+            .any(|e| e.action == "degrade" && e.detail.contains("reset"));
+        let kills = self
+            .timeline
+            .iter()
+            .filter(|e| e.action == "kill" || e.action == "restart")
+            .count();
+        Some(match (by_plan, kills) {
+            (true, 0) => format!("{resets} resets, from the plan's `reset` degradation."),
+            (true, k) => format!(
+                "{resets} resets: from the plan's `reset` degradation, and from {k} kill(s) and restart(s) (a proxy resets a connection whose node is down)."
+            ),
+            (false, 0) => format!(
+                "{resets} resets, none from a network fault: the target refused or reset the connection itself."
+            ),
+            (false, k) => format!(
+                "{resets} resets, none from a network fault: they come from {k} kill(s) and restart(s) (a proxy resets a connection whose node is down, as the node's own refusal would)."
+            ),
+        })
+    }
+
     pub fn outcome_word(&self) -> &'static str {
         match self.status {
             RunStatus::Aborted => "ABORTED",

@@ -67,6 +67,9 @@ pub fn summary_markdown(r: &Report) -> String {
             bytes as f64 / 1e6,
             links.iter().map(|l| l.resets).sum::<u64>(),
         );
+        if let Some(note) = r.resets_explained() {
+            let _ = writeln!(s, "{}\n", md_cell(&note));
+        }
     }
     if let Some(w) = &r.cluster.wire {
         wire(&mut s, w);

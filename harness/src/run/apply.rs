@@ -159,7 +159,8 @@ impl<'a> Nemesis<'a> {
                 self.world
                     .add_fault(idx, format!("kill {}", names(&nodes)), None);
                 self.touched.insert(idx, nodes.clone());
-                self.record(s, "kill", nodes, format!("signal {signal}"), err);
+                let detail = format!("signal {signal}{}", role(target));
+                self.record(s, "kill", nodes, detail, err);
             }
             Action::Restart { target } => {
                 let nodes = self.resolve(target, &self.all()).await;
@@ -190,7 +191,7 @@ impl<'a> Nemesis<'a> {
                 self.world
                     .add_fault(idx, format!("pause {}", names(&nodes)), None);
                 self.touched.insert(idx, nodes.clone());
-                self.record(s, "pause", nodes, String::new(), err);
+                self.record(s, "pause", nodes, role(target).trim().to_string(), err);
             }
             Action::Resume { target } => {
                 let nodes = self.resolve(target, &self.all()).await;
@@ -228,7 +229,22 @@ impl<'a> Nemesis<'a> {
                 let label = format!("partition {}", groups.join(arrow));
                 self.world.add_fault(idx, label.clone(), Some(cut.links));
                 self.apply_links();
-                self.record(s, "partition", isolated, label, None);
+                let role = match topology {
+                    Topology::Isolate(t) => role(t),
+                    Topology::MajorityMinority
+                    | Topology::Halves
+                    | Topology::Bridge
+                    | Topology::Ring
+                    | Topology::Groups(_) => "",
+                };
+                // The side cut off (the first group: the isolated nodes, the
+                // minority, ...), so every partition names nodes.
+                let nodes = if isolated.is_empty() {
+                    cut.groups.first().cloned().unwrap_or_default()
+                } else {
+                    isolated
+                };
+                self.record(s, "partition", nodes, format!("{label}{role}"), None);
             }
             Action::Heal => {
                 self.world.heal_all();
@@ -558,6 +574,19 @@ fn empty_target(nodes: &[NodeId], target: &Target) -> Option<String> {
         | Target::Majority
         | Target::All => "the target matched no node".to_string(),
     })
+}
+
+/// What a role target resolved to, for the timeline: ` (the leader)`.
+fn role(target: &Target) -> &'static str {
+    match target {
+        Target::Leader => " (the leader)",
+        Target::Followers => " (the followers)",
+        Target::Nodes(_)
+        | Target::Random(_)
+        | Target::Minority
+        | Target::Majority
+        | Target::All => "",
+    }
 }
 
 fn describe_degradation(d: &Degradation) -> String {
