@@ -618,6 +618,10 @@ fn report_html_is_well_formed_self_contained_and_shows_what_matters() {
         panic!("report.html is not well formed: {e}");
     }
     assert_self_contained(&html);
+    // Every row has axis labels: the cluster row's and each node row's rate
+    // scale (5 nodes + all).
+    let rate_axes = html.matches("/s</text>").count();
+    assert!(rate_axes > 5, "{rate_axes} rate axis labels");
     // Untrusted text is escaped.
     assert!(html.contains("Cut the cluster &lt;3|2&gt; &amp; heal; &quot;quotes&quot;"));
     // Verdict first, then every expectation with its figure.

@@ -499,14 +499,26 @@ impl<'a> Chart<'a> {
                     bw,
                 );
             }
+            // The row's axes: the rate a full bar stands for, at its top
+            // edge, and the latency of the faint reference lines.
+            let _ = write!(
+                s,
+                "<text class=\"ax\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{:.0}/s</text>",
+                LEFT - 4.0,
+                y + 7.0,
+                self.node_peak / self.rb
+            );
             // Faint 10 ms and 100 ms lines: a reference for the eye.
             for ms in [10.0, 100.0] {
                 if ms < lat_hi {
                     let gy = lat_y(ms, lat_hi, y + rows.rate_h, rows.lat_h);
                     let _ = write!(
                         s,
-                        "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{gy:.1}\" y2=\"{gy:.1}\" stroke=\"#eee\" stroke-dasharray=\"2,3\"/>",
-                        W - RIGHT
+                        "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{gy:.1}\" y2=\"{gy:.1}\" stroke=\"#eee\" stroke-dasharray=\"2,3\"/><text class=\"ax\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+                        W - RIGHT,
+                        LEFT - 4.0,
+                        gy + 3.0,
+                        fmt_ms(ms)
                     );
                 }
             }

@@ -61,14 +61,26 @@ pub(super) fn convergence(c: &Convergence) -> ExpectationResult {
             None => "diverged".into(),
         },
         verdict: pass_if(c.seconds.is_some()),
-        message: c
-            .heads
-            .iter()
-            .map(|(n, h)| format!("{n}: {h}"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        message: heads_once(&c.heads),
         not_observed: None,
     }
+}
+
+/// Each distinct head once, with the nodes that report it:
+/// `n0 n1 n2: commit 747 head 8be0…`.
+fn heads_once(heads: &std::collections::BTreeMap<crate::NodeId, String>) -> String {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for (n, h) in heads {
+        match groups.iter_mut().find(|(head, _)| head == h) {
+            Some((_, nodes)) => nodes.push(n.to_string()),
+            None => groups.push((h.clone(), vec![n.to_string()])),
+        }
+    }
+    groups
+        .iter()
+        .map(|(h, nodes)| format!("{}: {h}", nodes.join(" ")))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The expectation an interrupted run cannot meet: it did not run in full.
@@ -358,6 +370,21 @@ mod tests {
 
 #[cfg(test)]
 mod checker_tests {
+    #[test]
+    fn each_head_is_shown_once_with_its_nodes() {
+        let heads: std::collections::BTreeMap<crate::NodeId, String> = [
+            (crate::NodeId(0), "commit 7 head ab".to_string()),
+            (crate::NodeId(1), "commit 7 head ab".to_string()),
+            (crate::NodeId(2), "commit 6 head cd".to_string()),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            super::heads_once(&heads),
+            "n0 n1: commit 7 head ab; n2: commit 6 head cd"
+        );
+    }
+
     use super::*;
     use crate::check::{check_linearizable, check_set, CheckerId, LinOptions};
     use std::collections::BTreeMap;
