@@ -1028,6 +1028,20 @@ fn compare_against_worse_latency_and_availability_is_a_regression() {
     let o = compare(&base, &f, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
 
+    // Nothing served on the new side: its latency is n/a, never 0 ms (which
+    // would read as an improvement).
+    let mut nothing = r.clone();
+    nothing.latency = Default::default();
+    let z = dir.path().join("nothing-served.json");
+    write_json(&z, &nothing);
+    let o = compare(&base, &z, &[]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let p99 = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("p99_latency"))
+        .unwrap_or_else(|| panic!("no p99 line:\n{out}"));
+    assert!(p99.contains("n/a") && !p99.contains("0.0ms"), "{p99}");
+
     // Thresholds are configurable.
     let o = compare(
         &base,

@@ -387,6 +387,18 @@ fn compare_one(b: &Report, n: &Report, t: &Thresholds) -> Vec<MetricDelta> {
     out.push(availability_delta(b, n, t));
 
     for (name, q) in [("p50_latency", 0.5), ("p99_latency", 0.99)] {
+        // Nothing served on a side: its latency is n/a, not 0 ms.
+        if !b.latency.served() || !n.latency.served() {
+            let text = |r: &Report| {
+                if r.latency.served() {
+                    ms_text(r.latency.quantile_ms(q))
+                } else {
+                    "n/a".to_string()
+                }
+            };
+            out.push(info(name, text(b), text(n)));
+            continue;
+        }
         out.push(lower_is_better(
             name,
             b.latency.quantile_ms(q),
