@@ -1317,27 +1317,11 @@ mod tests {
 
     #[test]
     fn generated_histories_exercise_both_verdicts() {
-        use proptest::strategy::ValueTree;
-        use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-        // A fixed seed: the proof above is only worth something if the
-        // generators yield plenty of linearizable and violating histories.
-        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]);
-        let mut runner = TestRunner::new_with_rng(Config::default(), rng);
-        for (name, strategy) in [
+        let strategies = vec![
             ("arbitrary", arb_history().boxed()),
             ("simulated", arb_simulated().boxed()),
-        ] {
-            let (mut pass, mut fail) = (0, 0);
-            for _ in 0..400 {
-                let Ok(tree) = strategy.new_tree(&mut runner) else {
-                    continue;
-                };
-                if oracle(&tree.current()) {
-                    pass += 1;
-                } else {
-                    fail += 1;
-                }
-            }
+        ];
+        for (name, pass, fail) in crate::check::testing::verdict_mix(strategies, |h| oracle(h)) {
             assert!(
                 pass > 20 && fail > 20,
                 "{name}: {pass} linearizable, {fail} not"

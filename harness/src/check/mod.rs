@@ -332,3 +332,38 @@ mod tests {
         assert!(read_final_state(&path).is_err());
     }
 }
+
+/// Helpers the checkers' property tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use proptest::strategy::{BoxedStrategy, Strategy, ValueTree};
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+    /// How many of 400 histories each strategy yields that `oracle` accepts
+    /// and rejects, from a fixed seed: a property test against the oracle is
+    /// only worth something if its generators give plenty of both.
+    pub(crate) fn verdict_mix<T: std::fmt::Debug>(
+        strategies: Vec<(&'static str, BoxedStrategy<T>)>,
+        oracle: impl Fn(&T) -> bool,
+    ) -> Vec<(&'static str, usize, usize)> {
+        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]);
+        let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+        strategies
+            .into_iter()
+            .map(|(name, strategy)| {
+                let (mut pass, mut fail) = (0, 0);
+                for _ in 0..400 {
+                    let Ok(tree) = strategy.new_tree(&mut runner) else {
+                        continue;
+                    };
+                    if oracle(&tree.current()) {
+                        pass += 1;
+                    } else {
+                        fail += 1;
+                    }
+                }
+                (name, pass, fail)
+            })
+            .collect()
+    }
+}

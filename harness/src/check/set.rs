@@ -768,26 +768,13 @@ mod tests {
 
     #[test]
     fn generated_histories_exercise_both_verdicts() {
-        use proptest::strategy::ValueTree;
-        use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]);
-        let mut runner = TestRunner::new_with_rng(Config::default(), rng);
-        for (name, strategy) in [
+        let strategies = vec![
             ("arbitrary", arb_history().boxed()),
             ("simulated", arb_simulated().boxed()),
-        ] {
-            let (mut pass, mut fail) = (0, 0);
-            for _ in 0..400 {
-                let Ok(tree) = strategy.new_tree(&mut runner) else {
-                    continue;
-                };
-                let (ops, fin) = tree.current();
-                if oracle(&ops, &fin) {
-                    pass += 1;
-                } else {
-                    fail += 1;
-                }
-            }
+        ];
+        for (name, pass, fail) in
+            crate::check::testing::verdict_mix(strategies, |(ops, fin)| oracle(ops, fin))
+        {
             assert!(pass > 20 && fail > 20, "{name}: {pass} pass, {fail} fail");
         }
     }
