@@ -113,6 +113,36 @@ struct Health {
     leader: Option<String>,
     commit: u64,
     head: String,
+    /// The node's own wall clock (CLOCK_REALTIME), milliseconds since the
+    /// Unix epoch: what a clock fault moves.
+    wall_ms: u64,
+    /// The node's own monotonic clock (CLOCK_MONOTONIC), milliseconds:
+    /// what a time namespace offsets.
+    mono_ms: u64,
+}
+
+/// Milliseconds of the node's wall clock since the Unix epoch (0 if the
+/// clock reads before it).
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Milliseconds of the node's CLOCK_MONOTONIC, read directly (Rust's
+/// `Instant` has no absolute value to report).
+fn mono_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the call only writes it.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64) * 1000 + (ts.tv_nsec as u64) / 1_000_000
 }
 
 /// What a read asks for.
@@ -208,6 +238,8 @@ impl Shell {
                         leader: self.core.leader().map(str::to_string),
                         commit: self.core.commit(),
                         head: hex(&self.core.head()),
+                        wall_ms: wall_ms(),
+                        mono_ms: mono_ms(),
                     });
                 }
                 Input::Ledger { from, limit, reply } => {
