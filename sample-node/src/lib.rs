@@ -28,6 +28,8 @@ pub enum Bug {
     LossySet,
     /// Answer GET /list from the local log, uncommitted entries included, on any node.
     DirtyListReads,
+    /// The leader answers GET /kv locally while a lease measured on its wall clock holds.
+    LeaseReads,
 }
 
 /// Command line of `sample-node`.
@@ -145,6 +147,7 @@ impl Args {
                 Bug::UnsafeVote => bugs.unsafe_vote = true,
                 Bug::LossySet => bugs.lossy_set = true,
                 Bug::DirtyListReads => bugs.dirty_list_reads = true,
+                Bug::LeaseReads => bugs.lease_reads = true,
             }
         }
         Ok(NodeConfig {

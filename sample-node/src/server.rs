@@ -53,7 +53,19 @@ pub struct Bugs {
     pub lossy_set: bool,
     /// Answer `GET /list` from the local log, uncommitted entries included, on any node.
     pub dirty_list_reads: bool,
+    /// The leader answers `GET /kv` from local state while a lease holds that
+    /// it computes from its *wall clock*: the lease starts when a read round
+    /// confirmed leadership and lasts [`LEASE`]. Safe while clocks behave;
+    /// a leader whose wall clock jumps back or runs slow keeps serving after
+    /// a new leader was elected.
+    pub lease_reads: bool,
 }
+
+/// How long a confirmed read round lets the leader (`--bug lease-reads`)
+/// answer reads locally: shorter than the shortest election timeout
+/// (15 ticks of 10 ms), so that with true clocks no new leader can have
+/// been elected while it holds.
+const LEASE: Duration = Duration::from_millis(100);
 
 /// Everything a node needs to run.
 #[derive(Clone, Debug)]
@@ -190,9 +202,24 @@ struct Shell {
     handoff: Option<Handoff>,
     /// Proposals refused during a handoff, answered (and so forwarded) once it ends.
     held: Vec<oneshot::Sender<Reply>>,
+    /// `--bug lease-reads`: the wall-clock time until which this leader
+    /// answers reads locally, and when each read round in flight started.
+    lease_until: Option<std::time::SystemTime>,
+    read_started: HashMap<u64, std::time::SystemTime>,
 }
 
 impl Shell {
+    /// `--bug lease-reads`: this node leads, has applied all it committed,
+    /// and its wall clock says the lease still holds.
+    fn lease_holds(&self) -> bool {
+        self.bugs.lease_reads
+            && self.core.role() == Role::Leader
+            && self.applied >= self.core.commit()
+            && self
+                .lease_until
+                .is_some_and(|u| std::time::SystemTime::now() < u)
+    }
+
     fn send(&self, m: Message) {
         if let Some(tx) = self.peers.get(&m.to) {
             // A full queue means the peer is slow or gone; Raft retransmits on the next heartbeat.
@@ -219,12 +246,19 @@ impl Shell {
                     ReadOf::Kv(key) if self.bugs.stale_reads => {
                         let _ = tx.send(Reply::Value(self.kv.get(&key).cloned()));
                     }
+                    ReadOf::Kv(key) if self.lease_holds() => {
+                        let _ = tx.send(Reply::Value(self.kv.get(&key).cloned()));
+                    }
                     ReadOf::List(key) if self.bugs.dirty_list_reads => {
                         let _ =
                             tx.send(Reply::Values(self.local_list(&key, self.core.last_index())));
                     }
                     what @ (ReadOf::Kv(_) | ReadOf::Set(_) | ReadOf::List(_)) => {
                         self.next_req += 1;
+                        if self.bugs.lease_reads {
+                            self.read_started
+                                .insert(self.next_req, std::time::SystemTime::now());
+                        }
                         self.reads.insert(self.next_req, (what, tx));
                         events.push(Event::Read(self.next_req));
                     }
@@ -378,11 +412,19 @@ impl Shell {
                         }
                     }
                     Action::ReadReady { req, index } => {
+                        if let Some(started) = self.read_started.remove(&req) {
+                            // Leadership was confirmed for a round sent at `started`.
+                            let until = started + LEASE;
+                            if self.lease_until.is_none_or(|u| u < until) {
+                                self.lease_until = Some(until);
+                            }
+                        }
                         if let Some((what, tx)) = self.reads.remove(&req) {
                             self.ready_reads.push((index, what, tx));
                         }
                     }
                     Action::ReadRejected { req, leader } => {
+                        self.read_started.remove(&req);
                         if let Some((_, tx)) = self.reads.remove(&req) {
                             let _ = tx.send(Reply::NotLeader(leader));
                         }
@@ -1062,6 +1104,8 @@ pub async fn run(cfg: NodeConfig) -> Result<(), NodeError> {
         applied: 0,
         handoff: None,
         held: Vec::new(),
+        lease_until: None,
+        read_started: HashMap::new(),
     };
     let (tx, rx) = std_mpsc::channel();
     let (done_tx, done_rx) = oneshot::channel();

@@ -89,16 +89,18 @@ pub enum SampleBug {
     UnsafeVote,
     LossySet,
     DirtyListReads,
+    LeaseReads,
 }
 
 impl SampleBug {
     /// Every bug, in the order messages list them.
-    pub const ALL: [SampleBug; 5] = [
+    pub const ALL: [SampleBug; 6] = [
         SampleBug::StaleReads,
         SampleBug::AckBeforeCommit,
         SampleBug::UnsafeVote,
         SampleBug::LossySet,
         SampleBug::DirtyListReads,
+        SampleBug::LeaseReads,
     ];
 
     /// The name plans use, which is also the sample node's `--bug` switch.
@@ -109,6 +111,7 @@ impl SampleBug {
             SampleBug::UnsafeVote => "unsafe-vote",
             SampleBug::LossySet => "lossy-set",
             SampleBug::DirtyListReads => "dirty-list-reads",
+            SampleBug::LeaseReads => "lease-reads",
         }
     }
 
@@ -118,7 +121,7 @@ impl SampleBug {
     }
 
     /// Every name, for messages and suggestions.
-    pub fn names() -> [&'static str; 5] {
+    pub fn names() -> [&'static str; 6] {
         SampleBug::ALL.map(SampleBug::name)
     }
 }
