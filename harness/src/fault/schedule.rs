@@ -10,7 +10,8 @@ pub enum Timed {
     /// A step of the plan, as written.
     Step(Box<Action>),
     /// Undo of the step with this index in the schedule: resume paused nodes,
-    /// heal a partition, restore links, restart killed nodes.
+    /// heal a partition, restore links, restart killed nodes, put clocks
+    /// back on true time.
     Undo { of: usize },
 }
 
@@ -37,7 +38,8 @@ pub fn schedule(steps: &[Step]) -> Vec<Scheduled> {
             Action::Kill { restart_after, .. } => *restart_after,
             Action::Pause { for_, .. }
             | Action::Partition { for_, .. }
-            | Action::Degrade { for_, .. } => *for_,
+            | Action::Degrade { for_, .. }
+            | Action::Clock { for_, .. } => *for_,
             Action::Restart { .. }
             | Action::Resume { .. }
             | Action::Heal

@@ -29,6 +29,7 @@ const CLUSTER_KEYS: &[&str] = &[
     "stop_timeout",
     "capture",
     "capture_limit",
+    "monotonic_offset",
 ];
 
 impl Validator<'_> {
@@ -85,6 +86,8 @@ impl Validator<'_> {
                 .map(Some),
         };
         let peers = self.table(t, "peers").and_then(|p| self.peers(&p));
+        let monotonic = self.monotonic_offsets(t, size);
+        ok &= monotonic.is_some();
         let stop_timeout = match t.get("stop_timeout") {
             None => Some(Duration::from_secs(5)),
             Some(_) => self.duration(t, "stop_timeout", true),
@@ -105,7 +108,46 @@ impl Validator<'_> {
             separate_peer_port,
             stop_timeout: stop_timeout?,
             capture,
+            clock: ClockSetup {
+                faketime: false,
+                monotonic: monotonic?,
+            },
         })
+    }
+
+    /// `monotonic_offset = { n1 = "+1h", n2 = "-30s" }`: a signed offset of
+    /// CLOCK_MONOTONIC (and BOOTTIME) per node name; empty when absent.
+    fn monotonic_offsets(
+        &mut self,
+        t: &Tbl<'_, '_>,
+        size: Option<usize>,
+    ) -> Option<BTreeMap<crate::NodeId, ClockOffset>> {
+        let mut out = BTreeMap::new();
+        if t.get("monotonic_offset").is_none() {
+            return Some(out);
+        }
+        let m = self.table(t, "monotonic_offset")?;
+        let mut ok = true;
+        for (name, span) in m.keys() {
+            let field = m.field(name);
+            let node = match crate::plan::target::parse_node(name, size.unwrap_or(MAX_NODES)) {
+                Ok(n) => Some(n),
+                Err(msg) => {
+                    self.error(span, field.clone(), msg);
+                    None
+                }
+            };
+            let offset = m
+                .get(name)
+                .and_then(|v| self.clock_offset_value(v, field));
+            match (node, offset) {
+                (Some(n), Some(o)) => {
+                    out.insert(n, o);
+                }
+                (Some(_) | None, Some(_) | None) => ok = false,
+            }
+        }
+        ok.then_some(out)
     }
 
     /// `host`: a loopback IP address, `127.0.0.1` by default.
