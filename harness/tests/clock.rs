@@ -183,7 +183,11 @@ async fn offset_rate_strobe_and_undo_move_only_the_target_wall_clock() {
     let (n0, n1) = (NodeId(0), NodeId(1));
     for n in [n0, n1] {
         let r = f.read(n).await;
-        assert!(r.skew().abs() < TOL_MS, "{n} starts at true time: {:+.0}", r.skew());
+        assert!(
+            r.skew().abs() < TOL_MS,
+            "{n} starts at true time: {:+.0}",
+            r.skew()
+        );
     }
 
     // An offset: a jump, seen at the node's next read.
@@ -409,12 +413,15 @@ fn a_plan_with_clock_steps_runs_green_and_leaves_true_time_and_no_shared_memory(
     let out = dir.path().join("out");
     let (o, pid) = run_pid(&plan, &out, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    assert_eq!(shm_of(pid), Vec::<String>::new(), "shared memory left behind");
+    assert_eq!(
+        shm_of(pid),
+        Vec::<String>::new(),
+        "shared memory left behind"
+    );
     let run_dir = out.join("clocks").join("latest");
-    let report: Value = serde_json::from_slice(
-        &std::fs::read(run_dir.join("report.json")).expect("report.json"),
-    )
-    .expect("json");
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("report.json")).expect("report.json"))
+            .expect("json");
     let text = report.to_string();
     assert!(text.contains("\"clock\""), "timeline names clock steps");
     assert!(text.contains("-10s"), "the offset is in the report");
@@ -449,16 +456,25 @@ fn libfaketime_missing_exits_3_with_one_line_naming_the_package() {
         "{stderr}"
     );
     // `rift validate` accepts the same plan.
-    let v = rift().arg("validate").arg(&plan).output().expect("validate");
+    let v = rift()
+        .arg("validate")
+        .arg(&plan)
+        .output()
+        .expect("validate");
     assert_eq!(v.status.code(), Some(0), "{}", show(&v));
 }
 
 /// A statically linked program on this machine, if there is one.
 fn static_binary() -> Option<PathBuf> {
-    ["/sbin/ldconfig", "/usr/sbin/ldconfig", "/bin/busybox", "/usr/bin/busybox"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| rift::clock::elf::linkage(p) == rift::clock::elf::Linkage::Static)
+    [
+        "/sbin/ldconfig",
+        "/usr/sbin/ldconfig",
+        "/bin/busybox",
+        "/usr/bin/busybox",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| rift::clock::elf::linkage(p) == rift::clock::elf::Linkage::Static)
 }
 
 #[test]

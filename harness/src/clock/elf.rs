@@ -33,10 +33,7 @@ fn linkage_depth(path: &Path, depth: usize) -> Linkage {
         return Linkage::Unknown;
     }
     if head.starts_with(b"#!") && depth < 2 {
-        let line = head[2..]
-            .split(|&b| b == b'\n')
-            .next()
-            .unwrap_or_default();
+        let line = head[2..].split(|&b| b == b'\n').next().unwrap_or_default();
         let text = String::from_utf8_lossy(line);
         let Some(interp) = text.split_whitespace().next() else {
             return Linkage::Unknown;
@@ -97,9 +94,17 @@ fn has_interpreter(path: &Path, head: &[u8]) -> Option<bool> {
         })
     };
     let (phoff, phentsize, phnum) = if wide {
-        (u64_at(head, 0x20)?, u16_at(head, 0x36)?, u16_at(head, 0x38)?)
+        (
+            u64_at(head, 0x20)?,
+            u16_at(head, 0x36)?,
+            u16_at(head, 0x38)?,
+        )
     } else {
-        (u32_at(head, 0x1c)?, u16_at(head, 0x2a)?, u16_at(head, 0x2c)?)
+        (
+            u32_at(head, 0x1c)?,
+            u16_at(head, 0x2a)?,
+            u16_at(head, 0x2c)?,
+        )
     };
     if phentsize < 4 || phnum == 0 {
         return Some(false);

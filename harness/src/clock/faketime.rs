@@ -252,11 +252,7 @@ impl Faketime {
             ("NO_FAKE_STAT".into(), "1".into()),
             (
                 "FAKETIME_SHARED".into(),
-                format!(
-                    "{} {}",
-                    n.sem.to_string_lossy(),
-                    n.shm.to_string_lossy()
-                ),
+                format!("{} {}", n.sem.to_string_lossy(), n.shm.to_string_lossy()),
             ),
         ]
     }
@@ -426,8 +422,8 @@ mod tests {
 
     #[test]
     fn a_missing_library_says_what_to_install() {
-        let e = find_library_with(Some("/nonexistent/libfaketime.so.1".into()))
-            .expect_err("missing");
+        let e =
+            find_library_with(Some("/nonexistent/libfaketime.so.1".into())).expect_err("missing");
         assert!(e.contains("`libfaketime`"), "{e}");
         assert!(e.contains("RIFT_LIBFAKETIME points to /nonexistent"), "{e}");
         assert!(!e.contains('\n'));

@@ -169,7 +169,10 @@ mod tests {
         };
         if std::path::Path::new("/proc/self/ns/time").exists() && has_cap_sys_admin() {
             let e = check(&[("n1".into(), far_back)]).expect_err("negative clock");
-            assert!(e.contains("would make n1's CLOCK_MONOTONIC negative"), "{e}");
+            assert!(
+                e.contains("would make n1's CLOCK_MONOTONIC negative"),
+                "{e}"
+            );
         }
         assert_eq!(check(&[]), Ok(()));
     }

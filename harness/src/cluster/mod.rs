@@ -855,13 +855,12 @@ fn clock_setup(
         source,
     })?;
     let names: Vec<String> = layout.iter().map(|l| l.id.name()).collect();
-    let ft = crate::clock::Faketime::new(library, &dir, &names).map_err(|source| {
-        ClusterError::Io {
+    let ft =
+        crate::clock::Faketime::new(library, &dir, &names).map_err(|source| ClusterError::Io {
             action: "write the libfaketime specs in",
             path: dir.clone(),
             source,
-        }
-    })?;
+        })?;
     let inherited = std::env::var("LD_PRELOAD").ok();
     for (i, argv) in commands.iter_mut().enumerate() {
         let own = argv

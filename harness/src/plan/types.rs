@@ -131,7 +131,10 @@ pub enum ClockChange {
     Rate(f64),
     /// `strobe = { offset = "5s", every = "200ms" }`: the clock flips
     /// between true time and true time plus `offset` every `every`.
-    Strobe { offset: ClockOffset, every: Duration },
+    Strobe {
+        offset: ClockOffset,
+        every: Duration,
+    },
 }
 
 impl ClockChange {

@@ -343,8 +343,7 @@ impl<'a> Nemesis<'a> {
         }
         if !nodes.is_empty() {
             self.clocks.insert(idx, (nodes.to_vec(), change));
-            self.world
-                .add_fault(idx, clock_label(nodes, &change), None);
+            self.world.add_fault(idx, clock_label(nodes, &change), None);
         }
     }
 
@@ -403,7 +402,11 @@ impl<'a> Nemesis<'a> {
                         let errors = self.reset_clocks(&ns);
                         (ns, errors, "back to true time")
                     }
-                    None => (Vec::new(), Vec::new(), "already replaced by a later clock step"),
+                    None => (
+                        Vec::new(),
+                        Vec::new(),
+                        "already replaced by a later clock step",
+                    ),
                 };
                 self.record(s, "clock", nodes, detail.into(), join(errors));
             }

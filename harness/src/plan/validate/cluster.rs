@@ -137,9 +137,7 @@ impl Validator<'_> {
                     None
                 }
             };
-            let offset = m
-                .get(name)
-                .and_then(|v| self.clock_offset_value(v, field));
+            let offset = m.get(name).and_then(|v| self.clock_offset_value(v, field));
             match (node, offset) {
                 (Some(n), Some(o)) => {
                     out.insert(n, o);

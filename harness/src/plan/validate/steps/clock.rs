@@ -64,10 +64,7 @@ impl Validator<'_> {
 
     fn clock_change(&mut self, t: &Tbl<'_, '_>) -> Option<ClockChange> {
         const CHANGES: [&str; 3] = ["offset", "rate", "strobe"];
-        let given: Vec<&str> = CHANGES
-            .into_iter()
-            .filter(|k| t.get(k).is_some())
-            .collect();
+        let given: Vec<&str> = CHANGES.into_iter().filter(|k| t.get(k).is_some()).collect();
         let Some(&first) = given.first() else {
             self.error(
                 t.span.clone(),
@@ -240,9 +237,7 @@ mod tests {
 
     #[test]
     fn each_change_parses() {
-        let p = ok(&step(
-            "target = \"n1\"\noffset = \"-10s\"\nfor = \"2s\"\n",
-        ));
+        let p = ok(&step("target = \"n1\"\noffset = \"-10s\"\nfor = \"2s\"\n"));
         assert_eq!(
             p.steps[0].action,
             Action::Clock {
