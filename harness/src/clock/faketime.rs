@@ -325,9 +325,11 @@ impl Faketime {
                 n.write(st.line)
             }
             ClockChange::Strobe { offset, every } => {
+                let runtime = tokio::runtime::Handle::try_current()
+                    .map_err(|_| io::Error::other("a strobe needs a tokio runtime to flip"))?;
                 let generation = st.generation;
                 let clock = n.clone();
-                st.strobe = Some(tokio::spawn(strobe(clock, generation, offset, every)));
+                st.strobe = Some(runtime.spawn(strobe(clock, generation, offset, every)));
                 Ok(())
             }
         }

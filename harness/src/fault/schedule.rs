@@ -109,4 +109,22 @@ mod tests {
         assert_eq!(s[3].what, Timed::Undo { of: 0 });
         assert_eq!(s[3].line, 3);
     }
+
+    #[test]
+    fn a_clock_step_is_undone_after_for() {
+        let change = crate::plan::ClockChange::Rate(2.0);
+        let steps = vec![Step {
+            at: secs(1),
+            action: Action::Clock {
+                target: Target::Leader,
+                change,
+                for_: Some(secs(3)),
+            },
+            line: 5,
+        }];
+        let s = schedule(&steps);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[1].at, secs(4));
+        assert_eq!(s[1].what, Timed::Undo { of: 0 });
+    }
 }

@@ -634,6 +634,29 @@ mod tests {
     use std::time::Duration;
 
     #[test]
+    fn monotonic_offsets_name_nodes_and_signed_durations() {
+        let p = ok("[cluster]\nmonotonic_offset = { n1 = \"+1h\", n2 = \"-30s\" }\n");
+        assert_eq!(
+            p.cluster.clock.monotonic.get(&crate::NodeId(2)),
+            Some(&ClockOffset {
+                negative: true,
+                magnitude: Duration::from_secs(30)
+            })
+        );
+        assert_eq!(p.cluster.clock.monotonic.len(), 2);
+        assert!(!p.cluster.clock.faketime);
+        assert!(ok("").cluster.clock.monotonic.is_empty());
+        assert_eq!(
+            err("[cluster]\nmonotonic_offset = { n3 = \"1s\", n0 = \"soon\", n1 = 5 }\n"),
+            "cluster.monotonic_offset.n3: unknown node `n3`; this cluster has n0 to n2\ncluster.monotonic_offset.n0: unknown duration unit `soon` in \"soon\"; use ns, us, ms, s, m or h\ncluster.monotonic_offset.n1: expected a signed duration like \"+10s\" or \"-500ms\", found 5"
+        );
+        assert_eq!(
+            err("[cluster]\nmonotonic_offset = \"1h\"\n"),
+            "cluster.monotonic_offset: expected a table, found \"1h\""
+        );
+    }
+
+    #[test]
     fn sample_node_bugs() {
         assert_eq!(
             ok("[cluster]\nbug = \"stale-reads\"\n").cluster.command,

@@ -313,7 +313,7 @@ mod tests {
             err(&step(
                 "target = \"n1\"\nstrobe = { offset = \"0s\", every = \"1ms\", x = 1 }\n"
             )),
-            "step[0].strobe.x: unknown field `x`; expected one of `offset`, `every`\nstep[0].strobe.offset: a strobe between true time and itself changes nothing; give a nonzero offset\nstep[0].strobe.every: a strobe flips at most every 10ms, found 1ms"
+            "step[0].strobe.offset: a strobe between true time and itself changes nothing; give a nonzero offset\nstep[0].strobe.every: a strobe flips at most every 10ms, found 1ms\nstep[0].strobe.x: unknown field `x`; expected one of `offset`, `every`"
         );
         assert_eq!(
             err(&step("target = \"n1\"\nstrobe = { offset = \"1s\" }\n")),
@@ -321,7 +321,7 @@ mod tests {
         );
         assert_eq!(
             err(&step("offset = \"1s\"\nlinks = \"all\"\n")),
-            "step[0].links: `links` does not apply to a clock step; a clock step takes `at`, `fault`, `target`, `offset`, `rate`, `strobe`, `for`\nstep[0].target: missing; this step needs a target: n0.., [\"n0\", \"n2\"], random, random(k), leader, followers, minority, majority, all"
+            "step[0].target: missing; this step needs a target: n0.., [\"n0\", \"n2\"], random, random(k), leader, followers, minority, majority, all\nstep[0].links: `links` does not apply to a clock step; a clock step takes `at`, `fault`, `target`, `offset`, `rate`, `strobe`, `for`"
         );
     }
 
