@@ -343,13 +343,6 @@ impl Faketime {
         st.line = Line::TRUE;
         n.write(st.line)
     }
-
-    /// What `node`'s clock reads now, by rift's account.
-    pub fn reads(&self, node: NodeId) -> Option<i128> {
-        let n = self.nodes.get(node.index())?;
-        let st = n.lock();
-        Some(st.line.at(now_ns()))
-    }
 }
 
 fn stop_strobe(st: &mut NodeState) {

@@ -90,6 +90,10 @@ fn spawn_now(argv: &NodeArgv, log: File) -> io::Result<Child> {
         // Own group: signals reach the node and anything it forks, and a
         // Ctrl-C on rift's terminal does not reach nodes behind rift's back.
         .process_group(0);
+    if argv.env.iter().any(|(k, _)| k == "FAKETIME_TIMESTAMP_FILE") {
+        // A `FAKETIME` would override the spec file rift writes.
+        cmd.env_remove("FAKETIME");
+    }
     let parent = std::process::id() as libc::pid_t;
     // The namespace handle lives in `argv` until spawn returns.
     let netns = argv.netns.as_ref().map(|ns| ns.raw_fd());
