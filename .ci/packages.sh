@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian package the tests and the examples under
-# experiments/real/ need, and leaves no service of theirs running: rift
+# experiments/real/ need (libfaketime: clock faults, docs/faults.md), and
+# leaves no service of theirs running: rift
 # starts its own redis-server, redis-sentinel and etcd processes, and a
 # daemon started by a package's postinst would hold 6379, 26379 or 2379.
 #
@@ -9,7 +10,7 @@
 # one line and exits 0 (tests that need the packages skip on their own).
 set -euo pipefail
 
-PACKAGES=(redis-server redis-sentinel etcd-server etcd-client chromium)
+PACKAGES=(redis-server redis-sentinel etcd-server etcd-client chromium libfaketime)
 # The services those packages register (Debian names).
 SERVICES=(redis-server redis-sentinel etcd)
 # The daemons they run and the ports they listen on by default.

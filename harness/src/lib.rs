@@ -8,6 +8,7 @@
 pub mod adapter;
 pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod cluster;
 pub mod fault;
 pub mod history;

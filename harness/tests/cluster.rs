@@ -57,6 +57,7 @@ fn spec(size: usize, program: &str, args: Vec<ArgTemplate>, probe: ReadyProbe) -
         separate_peer_port: false,
         stop_timeout: Duration::from_secs(2),
         capture: None,
+        clock: Default::default(),
     }
 }
 

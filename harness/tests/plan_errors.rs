@@ -392,6 +392,7 @@ fn full_plan_parses_to_the_expected_value() {
             separate_peer_port: true,
             stop_timeout: secs(2),
             capture: Some(Capture { limit: 20 << 20 }),
+            clock: Default::default(),
         },
         workload: WorkloadSpec {
             kind: WorkloadKind::Kv {

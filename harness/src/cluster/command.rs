@@ -19,6 +19,9 @@ pub(crate) struct NodeArgv {
     pub env: Vec<(String, String)>,
     /// The network namespace the node is spawned into (the netns wire).
     pub netns: Option<Netns>,
+    /// The time namespace offsets the node starts with
+    /// (`[cluster] monotonic_offset`), at every start.
+    pub timens: Option<crate::clock::TimeOffsets>,
 }
 
 impl NodeArgv {
@@ -207,6 +210,11 @@ pub(crate) fn node_commands(
                 args,
                 env,
                 netns: me.netns.clone(),
+                timens: spec
+                    .clock
+                    .monotonic
+                    .get(&me.id)
+                    .map(|o| crate::clock::TimeOffsets::new(*o)),
             }
         })
         .collect()
@@ -259,6 +267,7 @@ mod tests {
             separate_peer_port: true,
             stop_timeout: Duration::from_secs(1),
             capture: None,
+            clock: Default::default(),
         }
     }
 
@@ -373,6 +382,7 @@ mod tests {
                 ("PEERS".into(), "n1=127.0.0.1:1 n2=127.0.0.1:2".into()),
             ],
             netns: None,
+            timens: None,
         };
         assert_eq!(
             argv.shell_line(),

@@ -179,6 +179,10 @@ pub enum ClusterError {
         #[source]
         source: io::Error,
     },
+    /// The nodes cannot have the clocks the plan asks for (libfaketime
+    /// missing, a static binary, no time namespaces): one line saying why.
+    #[error("{0}")]
+    Clock(String),
 }
 
 impl ClusterError {
@@ -199,7 +203,8 @@ impl ClusterError {
             | ClusterError::StopTimeout { .. }
             | ClusterError::BadSignal { .. }
             | ClusterError::Signal { .. }
-            | ClusterError::Supervise { .. } => None,
+            | ClusterError::Supervise { .. }
+            | ClusterError::Clock(_) => None,
         }
     }
 }
@@ -286,6 +291,8 @@ struct Inner {
     first_spawn: OnceLock<Instant>,
     events: UnboundedSender<NodeEvent>,
     http: reqwest::Client,
+    /// The nodes' wall clocks, when libfaketime is preloaded.
+    faketime: Option<Arc<crate::clock::Faketime>>,
 }
 
 /// A running cluster. Dropping it SIGKILLs every node still alive; call
@@ -332,6 +339,7 @@ impl Cluster {
         for argv in &mut commands {
             argv.program = resolve_program(&argv.program)?;
         }
+        let faketime = clock_setup(spec, &layout, &mut commands)?;
         for node in &layout {
             for (dir, action) in [
                 (Some(node.data_dir.as_path()), "create data dir"),
@@ -386,6 +394,7 @@ impl Cluster {
                 first_spawn: OnceLock::new(),
                 events,
                 http,
+                faketime,
             }),
         };
         for i in 0..cluster.inner.layout.len() {
@@ -592,6 +601,13 @@ impl Cluster {
             .get_mut(node.index())
             .and_then(Option::take);
         drop(held);
+        if let Some(ft) = &self.inner.faketime {
+            ft.prepare_spawn(node).map_err(|source| ClusterError::Io {
+                action: "create libfaketime's shared memory (/dev/shm) for",
+                path: layout.log_path.clone(),
+                source,
+            })?;
+        }
         self.inner.first_spawn.get_or_init(Instant::now);
         let child = spawn::spawn(argv, log)
             .await
@@ -611,6 +627,12 @@ impl Cluster {
             st.last_exit = None;
         }
         tracing::debug!(%node, pid, "spawned");
+        if let (Some(ft), 1) = (&self.inner.faketime, start_no) {
+            // The guard exists once a node was spawned.
+            for f in ft.shm_files() {
+                spawn::remove_when_rift_dies(&f);
+            }
+        }
         self.emit(node, NodeEventKind::Started { pid });
 
         let before = shared.clone();
@@ -694,6 +716,12 @@ impl Cluster {
             || SocketAddr::from(([127, 0, 0, 1], 0)),
             |l| SocketAddr::new(l.host, l.port),
         )
+    }
+
+    /// The nodes' wall clocks, when the cluster preloads libfaketime
+    /// (`ClockSetup::faketime`).
+    pub fn faketime(&self) -> Option<&crate::clock::Faketime> {
+        self.inner.faketime.as_deref()
     }
 
     pub fn layout(&self) -> &[NodeLayout] {
@@ -791,6 +819,59 @@ impl Drop for Cluster {
             }
         }
     }
+}
+
+/// What the plan asks of the nodes' clocks, checked before any node starts
+/// (each refusal one line): libfaketime found and every program able to
+/// take it, then its environment in every command; time namespaces
+/// possible for the nodes with a monotonic offset.
+fn clock_setup(
+    spec: &ClusterSpec,
+    layout: &[NodeLayout],
+    commands: &mut [NodeArgv],
+) -> Result<Option<Arc<crate::clock::Faketime>>, ClusterError> {
+    let offsets: Vec<(String, crate::plan::ClockOffset)> = spec
+        .clock
+        .monotonic
+        .iter()
+        .map(|(n, o)| (n.name(), *o))
+        .collect();
+    crate::clock::timens::check(&offsets).map_err(ClusterError::Clock)?;
+    if !spec.clock.faketime {
+        return Ok(None);
+    }
+    let library = crate::clock::faketime::find_library().map_err(ClusterError::Clock)?;
+    for argv in commands.iter() {
+        crate::clock::check_preloadable(&argv.program).map_err(ClusterError::Clock)?;
+    }
+    let dir = layout
+        .first()
+        .and_then(|l| l.log_path.parent())
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    fs::create_dir_all(&dir).map_err(|source| ClusterError::Io {
+        action: "create log dir",
+        path: dir.clone(),
+        source,
+    })?;
+    let names: Vec<String> = layout.iter().map(|l| l.id.name()).collect();
+    let ft =
+        crate::clock::Faketime::new(library, &dir, &names).map_err(|source| ClusterError::Io {
+            action: "write the libfaketime specs in",
+            path: dir.clone(),
+            source,
+        })?;
+    let inherited = std::env::var("LD_PRELOAD").ok();
+    for (i, argv) in commands.iter_mut().enumerate() {
+        let own = argv
+            .env
+            .iter()
+            .position(|(k, _)| k == "LD_PRELOAD")
+            .map(|at| argv.env.remove(at).1);
+        let preload = own.or_else(|| inherited.clone());
+        argv.env.extend(ft.env(NodeId(i), preload.as_deref()));
+    }
+    Ok(Some(Arc::new(ft)))
 }
 
 /// Finds `program` as `Command` would (a path if it has a slash, else on

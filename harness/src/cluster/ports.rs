@@ -234,6 +234,7 @@ mod tests {
             separate_peer_port: separate,
             stop_timeout: Duration::from_secs(1),
             capture: None,
+            clock: Default::default(),
         }
     }
 

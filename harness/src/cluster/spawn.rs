@@ -90,18 +90,27 @@ fn spawn_now(argv: &NodeArgv, log: File) -> io::Result<Child> {
         // Own group: signals reach the node and anything it forks, and a
         // Ctrl-C on rift's terminal does not reach nodes behind rift's back.
         .process_group(0);
+    if argv.env.iter().any(|(k, _)| k == "FAKETIME_TIMESTAMP_FILE") {
+        // A `FAKETIME` would override the spec file rift writes.
+        cmd.env_remove("FAKETIME");
+    }
     let parent = std::process::id() as libc::pid_t;
     // The namespace handle lives in `argv` until spawn returns.
     let netns = argv.netns.as_ref().map(|ns| ns.raw_fd());
+    // Prepared here, before the fork: the child only reads it.
+    let timens = argv.timens.clone();
     // SAFETY: the closure runs between fork and exec and only makes
-    // async-signal-safe calls (setns, prctl, getppid, _exit); it allocates
-    // nothing.
+    // async-signal-safe calls (setns, unshare, open, write, close, prctl,
+    // getppid, _exit); it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
             if let Some(fd) = netns {
                 if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
                     return Err(io::Error::last_os_error());
                 }
+            }
+            if let Some(t) = &timens {
+                t.enter()?;
             }
             die_with_parent(parent)
         });
@@ -208,15 +217,19 @@ pub(crate) fn supervise(
 // group on its stdin ("+pgid" / "-pgid"); when rift dies, however it dies,
 // the pipe closes and the guard SIGKILLs the groups it still knows. A group
 // is forgotten while its zombie leader still pins the id, so the guard can
-// never hit a reused pid.
+// never hit a reused pid. "!path" names a file (libfaketime's shared memory
+// in /dev/shm, see `clock::faketime`) to remove once the groups are killed.
 const GUARD_SCRIPT: &str = r#"gs=' '
+fs=''
 while IFS= read -r l; do
   case $l in
     +*) gs="$gs${l#+} " ;;
     -*) g=${l#-}; case $gs in *" $g "*) gs="${gs%% "$g" *} ${gs#* "$g" }" ;; esac ;;
+    !*) fs="$fs ${l#!}" ;;
   esac
 done
-for g in $gs; do kill -s KILL -- "-$g" 2>/dev/null; done"#;
+for g in $gs; do kill -s KILL -- "-$g" 2>/dev/null; done
+for f in $fs; do rm -f -- "$f"; done"#;
 
 static GUARD_PIPE: Mutex<Option<std::process::ChildStdin>> = Mutex::new(None);
 
@@ -235,6 +248,16 @@ fn start_guard() {
     // The guard exits only once rift is gone, so its Child is never waited.
     if let Ok(mut child) = spawned {
         *GUARD_PIPE.lock().unwrap_or_else(PoisonError::into_inner) = child.stdin.take();
+    }
+}
+
+/// Has the guard remove `path` when rift dies (a path without spaces or
+/// newlines; others are not handed over). Only once a node was spawned
+/// (the guard starts with the first spawn).
+pub(crate) fn remove_when_rift_dies(path: &std::path::Path) {
+    let p = path.display().to_string();
+    if !p.is_empty() && !p.contains(char::is_whitespace) {
+        tell_guard(&format!("!{p}\n"));
     }
 }
 

@@ -10,7 +10,8 @@ pub enum Timed {
     /// A step of the plan, as written.
     Step(Box<Action>),
     /// Undo of the step with this index in the schedule: resume paused nodes,
-    /// heal a partition, restore links, restart killed nodes.
+    /// heal a partition, restore links, restart killed nodes, put clocks
+    /// back on true time.
     Undo { of: usize },
 }
 
@@ -37,7 +38,8 @@ pub fn schedule(steps: &[Step]) -> Vec<Scheduled> {
             Action::Kill { restart_after, .. } => *restart_after,
             Action::Pause { for_, .. }
             | Action::Partition { for_, .. }
-            | Action::Degrade { for_, .. } => *for_,
+            | Action::Degrade { for_, .. }
+            | Action::Clock { for_, .. } => *for_,
             Action::Restart { .. }
             | Action::Resume { .. }
             | Action::Heal
@@ -106,5 +108,23 @@ mod tests {
         assert_eq!(s[2].what, Timed::Undo { of: 1 });
         assert_eq!(s[3].what, Timed::Undo { of: 0 });
         assert_eq!(s[3].line, 3);
+    }
+
+    #[test]
+    fn a_clock_step_is_undone_after_for() {
+        let change = crate::plan::ClockChange::Rate(2.0);
+        let steps = vec![Step {
+            at: secs(1),
+            action: Action::Clock {
+                target: Target::Leader,
+                change,
+                for_: Some(secs(3)),
+            },
+            line: 5,
+        }];
+        let s = schedule(&steps);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[1].at, secs(4));
+        assert_eq!(s[1].what, Timed::Undo { of: 0 });
     }
 }

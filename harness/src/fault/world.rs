@@ -222,6 +222,20 @@ mod tests {
     }
 
     #[test]
+    fn a_clock_fault_is_in_force_but_its_node_still_serves() {
+        let mut w = World::new(3);
+        w.add_fault(0, "clock n1 -10s".into(), None);
+        w.snapshot(10, &[NodeState::Up; 3]);
+        let s = w.snapshots();
+        assert_eq!(s[1].label, "clock n1 -10s");
+        assert_eq!(s[1].serving, vec![NodeId(0), NodeId(1), NodeId(2)]);
+        assert_eq!(classify(s, NodeId(1), 20, 0), NodeClass::Serving);
+        w.remove_fault(0);
+        w.snapshot(30, &[NodeState::Up; 3]);
+        assert_eq!(w.snapshots()[2].label, "steady");
+    }
+
+    #[test]
     fn paused_node_is_not_expected_to_serve() {
         let mut w = World::new(3);
         let states = [NodeState::Up, NodeState::Up, NodeState::Paused];

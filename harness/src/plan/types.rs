@@ -31,6 +31,16 @@ pub struct Plan {
     pub expect: Expectations,
 }
 
+impl Plan {
+    /// Whether some step moves a node's clock: then every node gets
+    /// libfaketime preloaded (and the run refuses nodes that cannot take it).
+    pub fn uses_clock_faults(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s.action, Action::Clock { .. }))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClusterSpec {
     pub size: usize,
@@ -52,6 +62,101 @@ pub struct ClusterSpec {
     pub stop_timeout: Duration,
     /// `capture = true` (netns only): write `wire.pcap` and `dropped.pcap`.
     pub capture: Option<Capture>,
+    /// What the nodes' clocks start with: libfaketime preloaded (for clock
+    /// faults) and time-namespace offsets of CLOCK_MONOTONIC/BOOTTIME.
+    pub clock: ClockSetup,
+}
+
+/// How the nodes' clocks are set up at start (see docs/faults.md, Clocks).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClockSetup {
+    /// Preload libfaketime into every node, so clock steps can move its
+    /// wall clock while it runs. Not a plan key: the runner sets it from
+    /// [`Plan::uses_clock_faults`].
+    pub faketime: bool,
+    /// `[cluster] monotonic_offset = { n1 = "+1h" }`: each listed node runs
+    /// in a time namespace whose CLOCK_MONOTONIC and CLOCK_BOOTTIME are
+    /// moved by this much, from its first start on (restarts included).
+    pub monotonic: BTreeMap<NodeId, ClockOffset>,
+}
+
+/// A signed span of time: how far a clock is moved (`"+1h"`, `"-10s"`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClockOffset {
+    /// Backwards (`-`) rather than forwards.
+    pub negative: bool,
+    pub magnitude: Duration,
+}
+
+impl ClockOffset {
+    pub const ZERO: ClockOffset = ClockOffset {
+        negative: false,
+        magnitude: Duration::ZERO,
+    };
+
+    /// Signed nanoseconds.
+    pub fn as_nanos(self) -> i128 {
+        let n = self.magnitude.as_nanos() as i128;
+        if self.negative {
+            -n
+        } else {
+            n
+        }
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.magnitude.is_zero()
+    }
+}
+
+impl fmt::Display for ClockOffset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.negative { '-' } else { '+' };
+        write!(
+            f,
+            "{sign}{}",
+            crate::plan::duration::format_duration(self.magnitude)
+        )
+    }
+}
+
+/// What a `clock` step does to a node's wall clock (CLOCK_REALTIME).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ClockChange {
+    /// `offset = "-10s"`: the clock reads true time plus this, from the
+    /// step on (a jump).
+    Offset(ClockOffset),
+    /// `rate = 0.5`: from the step on the clock advances this many seconds
+    /// per real second, starting from what it read at the step (no jump).
+    Rate(f64),
+    /// `strobe = { offset = "5s", every = "200ms" }`: the clock flips
+    /// between true time and true time plus `offset` every `every`.
+    Strobe {
+        offset: ClockOffset,
+        every: Duration,
+    },
+}
+
+impl ClockChange {
+    /// Rates a clock step accepts: above 0, at most this. libfaketime
+    /// multiplies the time since its anchor (the epoch, see
+    /// `clock::faketime`) in signed 64-bit nanoseconds, which overflows
+    /// above about 5x.
+    pub const MAX_RATE: f64 = 4.0;
+}
+
+impl fmt::Display for ClockChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClockChange::Offset(o) => write!(f, "{o}"),
+            ClockChange::Rate(r) => write!(f, "rate x{r}"),
+            ClockChange::Strobe { offset, every } => write!(
+                f,
+                "strobe {offset} every {}",
+                crate::plan::duration::format_duration(*every)
+            ),
+        }
+    }
 }
 
 /// Packet capture of the netns wire.
@@ -430,6 +535,13 @@ pub enum Action {
     },
     Restore {
         links: LinkSelector,
+    },
+    /// Moves the wall clock of each target node (libfaketime), until `for`
+    /// ends or a later clock step on the node replaces it.
+    Clock {
+        target: Target,
+        change: ClockChange,
+        for_: Option<Duration>,
     },
 }
 

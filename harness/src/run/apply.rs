@@ -4,7 +4,7 @@
 use crate::cluster::Cluster;
 use crate::fault::{self, Scheduled, Timed, World};
 use crate::net::{LinkId, LinkState, Network};
-use crate::plan::{Action, Degradation, LinkSelector, Plan, Target, Topology};
+use crate::plan::{Action, ClockChange, Degradation, LinkSelector, Plan, Target, Topology};
 use crate::report::FaultEvent;
 use crate::{NodeId, NodeState};
 use rand::SeedableRng;
@@ -30,6 +30,9 @@ pub(super) struct Nemesis<'a> {
     /// Asked who leads when the cluster has no leader query of its own:
     /// the client of the client protocol (`f = "leader"`).
     leader_client: Option<std::sync::Arc<crate::adapter::client::ClientPool>>,
+    /// Clock faults in force, by schedule index: the nodes whose clock the
+    /// step still sets (a later clock step on a node takes it over).
+    clocks: BTreeMap<usize, (Vec<NodeId>, ClockChange)>,
 }
 
 impl<'a> Nemesis<'a> {
@@ -53,6 +56,7 @@ impl<'a> Nemesis<'a> {
             degraded: BTreeMap::new(),
             applied: BTreeMap::new(),
             leader_client: None,
+            clocks: BTreeMap::new(),
         }
     }
 
@@ -298,7 +302,60 @@ impl<'a> Nemesis<'a> {
                 let nodes = touched_nodes(&pairs, &clients);
                 self.record(s, "restore", nodes, String::new(), None);
             }
+            Action::Clock { target, change, .. } => {
+                // A clock can be set while its node is down: the spec
+                // outlives the process and a restart reads it.
+                let nodes = self.resolve(target, &self.all()).await;
+                let mut errors = Vec::new();
+                match self.cluster.faketime() {
+                    Some(ft) => {
+                        for &n in &nodes {
+                            if let Err(e) = ft.set(n, *change) {
+                                errors.push(format!("{n}: {e}"));
+                            }
+                        }
+                    }
+                    None => errors.push("the nodes run without libfaketime".into()),
+                }
+                self.claim_clocks(idx, &nodes, *change);
+                let err = empty_target(&nodes, target).or_else(|| join(errors));
+                self.record(s, "clock", nodes, format!("{change}{}", role(target)), err);
+            }
         }
+    }
+
+    /// Step `idx` now sets the clocks of `nodes`: earlier clock faults
+    /// give them up (and end when they hold no node any more).
+    fn claim_clocks(&mut self, idx: usize, nodes: &[NodeId], change: ClockChange) {
+        let ids: Vec<usize> = self.clocks.keys().copied().collect();
+        for id in ids {
+            let Some((held, ch)) = self.clocks.get_mut(&id) else {
+                continue;
+            };
+            held.retain(|n| !nodes.contains(n));
+            if held.is_empty() {
+                self.clocks.remove(&id);
+                self.world.remove_fault(id);
+            } else {
+                let label = clock_label(held, ch);
+                self.world.add_fault(id, label, None);
+            }
+        }
+        if !nodes.is_empty() {
+            self.clocks.insert(idx, (nodes.to_vec(), change));
+            self.world.add_fault(idx, clock_label(nodes, &change), None);
+        }
+    }
+
+    /// Puts `nodes`' clocks back on true time; the errors, one per node.
+    fn reset_clocks(&self, nodes: &[NodeId]) -> Vec<String> {
+        let Some(ft) = self.cluster.faketime() else {
+            return Vec::new();
+        };
+        nodes
+            .iter()
+            .filter_map(|&n| ft.reset(n).err().map(|e| format!("{n}: {e}")))
+            .collect()
     }
 
     async fn undo(&mut self, of: usize, s: &Scheduled, action: &Action) {
@@ -337,6 +394,22 @@ impl<'a> Nemesis<'a> {
                 self.apply_degradations(None);
                 self.record(s, "restore", vec![], "end of degradation".into(), None);
             }
+            Action::Clock { .. } => {
+                let held = self.clocks.remove(&of).map(|(ns, _)| ns);
+                self.world.remove_fault(of);
+                let (nodes, errors, detail) = match held {
+                    Some(ns) => {
+                        let errors = self.reset_clocks(&ns);
+                        (ns, errors, "back to true time")
+                    }
+                    None => (
+                        Vec::new(),
+                        Vec::new(),
+                        "already replaced by a later clock step",
+                    ),
+                };
+                self.record(s, "clock", nodes, detail.into(), join(errors));
+            }
             // Steps without a duration are never undone.
             Action::Restart { .. }
             | Action::Resume { .. }
@@ -348,6 +421,12 @@ impl<'a> Nemesis<'a> {
     /// Undoes everything still in force before the final recovery check.
     pub async fn heal_everything(&mut self) {
         self.world.heal_all();
+        for id in std::mem::take(&mut self.clocks).into_keys() {
+            self.world.remove_fault(id);
+        }
+        for e in self.reset_clocks(&self.all()) {
+            tracing::warn!("cannot put a clock back on true time: {e}");
+        }
         self.degraded.clear();
         self.net.heal_all();
         self.apply_degradations(None);
@@ -587,6 +666,11 @@ fn role(target: &Target) -> &'static str {
         | Target::Majority
         | Target::All => "",
     }
+}
+
+/// A clock fault in force, for periods: `clock n1 -10s`.
+fn clock_label(nodes: &[NodeId], change: &ClockChange) -> String {
+    format!("clock {} {change}", names(nodes))
 }
 
 fn describe_degradation(d: &Degradation) -> String {

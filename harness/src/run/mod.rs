@@ -149,8 +149,9 @@ pub async fn run(
     let adapter = crate::adapter::for_plan(plan).map_err(|e| RunError::Http(e.to_string()))?;
     let mut abort = abort;
     // Dropping the start on Ctrl-C drops whatever it started (Drop kills).
+    let spec = start::cluster_spec(plan);
     let started = tokio::select! {
-        r = start::start_cluster(&plan.cluster, plan.workload.via, &run_dir, seed, opts) => r?,
+        r = start::start_cluster(&spec, plan.workload.via, &run_dir, seed, opts) => r?,
         _ = crate::workload::until_true(&mut abort) => return Err(RunError::Interrupted),
     };
     let start::Started {
@@ -403,8 +404,9 @@ pub async fn client_test(
     let seed = opts.seed.or(plan.seed).unwrap_or_else(clock::random_seed);
     let id = format!("client-test-{}", run_id(std::time::SystemTime::now()));
     let run_dir = start::run_dir(&opts.out.join(&plan.name), &id)?;
+    let cluster_spec = start::cluster_spec(plan);
     let started =
-        start::start_cluster(&plan.cluster, plan.workload.via, &run_dir, seed, opts).await?;
+        start::start_cluster(&cluster_spec, plan.workload.via, &run_dir, seed, opts).await?;
     let (_never, mut abort) = watch::channel(false);
     start::wait_for_leader(&started.cluster, &plan.cluster, &mut abort).await?;
     let targets: Vec<_> = (0..plan.cluster.size)

@@ -9,7 +9,7 @@ use super::{RunError, RunOptions};
 use crate::cluster::{self, Cluster, ClusterError, NodeEvent};
 use crate::net::wire::CaptureTo;
 use crate::net::{self, NetError, Network, NodeEndpoints};
-use crate::plan::{ClientRoute, ClusterSpec};
+use crate::plan::{ClientRoute, ClusterSpec, Plan};
 use crate::NodeId;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -23,6 +23,17 @@ pub(super) struct Started {
     pub events: mpsc::UnboundedReceiver<NodeEvent>,
     /// From the first node's spawn to every node ready, in seconds.
     pub ready_s: f64,
+}
+
+/// The cluster as this run starts it: the plan's, with libfaketime
+/// preloaded into every node when a step moves a clock
+/// ([`Plan::uses_clock_faults`]). A node that cannot take it (libfaketime
+/// missing, a static binary) then stops the run before it starts, with one
+/// line, as a missing privilege does for `network = "netns"`.
+pub(super) fn cluster_spec(plan: &Plan) -> ClusterSpec {
+    let mut spec = plan.cluster.clone();
+    spec.clock.faketime = plan.uses_clock_faults();
+    spec
 }
 
 /// Creates `<plan_dir>/<id>/{nodes,data}` and points `latest` at it.

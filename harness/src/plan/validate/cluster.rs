@@ -29,6 +29,7 @@ const CLUSTER_KEYS: &[&str] = &[
     "stop_timeout",
     "capture",
     "capture_limit",
+    "monotonic_offset",
 ];
 
 impl Validator<'_> {
@@ -85,6 +86,8 @@ impl Validator<'_> {
                 .map(Some),
         };
         let peers = self.table(t, "peers").and_then(|p| self.peers(&p));
+        let monotonic = self.monotonic_offsets(t, size);
+        ok &= monotonic.is_some();
         let stop_timeout = match t.get("stop_timeout") {
             None => Some(Duration::from_secs(5)),
             Some(_) => self.duration(t, "stop_timeout", true),
@@ -105,7 +108,44 @@ impl Validator<'_> {
             separate_peer_port,
             stop_timeout: stop_timeout?,
             capture,
+            clock: ClockSetup {
+                faketime: false,
+                monotonic: monotonic?,
+            },
         })
+    }
+
+    /// `monotonic_offset = { n1 = "+1h", n2 = "-30s" }`: a signed offset of
+    /// CLOCK_MONOTONIC (and BOOTTIME) per node name; empty when absent.
+    fn monotonic_offsets(
+        &mut self,
+        t: &Tbl<'_, '_>,
+        size: Option<usize>,
+    ) -> Option<BTreeMap<crate::NodeId, ClockOffset>> {
+        let mut out = BTreeMap::new();
+        if t.get("monotonic_offset").is_none() {
+            return Some(out);
+        }
+        let m = self.table(t, "monotonic_offset")?;
+        let mut ok = true;
+        for (name, span) in m.keys() {
+            let field = m.field(name);
+            let node = match crate::plan::target::parse_node(name, size.unwrap_or(MAX_NODES)) {
+                Ok(n) => Some(n),
+                Err(msg) => {
+                    self.error(span, field.clone(), msg);
+                    None
+                }
+            };
+            let offset = m.get(name).and_then(|v| self.clock_offset_value(v, field));
+            match (node, offset) {
+                (Some(n), Some(o)) => {
+                    out.insert(n, o);
+                }
+                (Some(_) | None, Some(_) | None) => ok = false,
+            }
+        }
+        ok.then_some(out)
     }
 
     /// `host`: a loopback IP address, `127.0.0.1` by default.
@@ -592,6 +632,29 @@ mod tests {
     use super::super::testing::{err, err_under, ok, ok_under};
     use crate::plan::types::*;
     use std::time::Duration;
+
+    #[test]
+    fn monotonic_offsets_name_nodes_and_signed_durations() {
+        let p = ok("[cluster]\nmonotonic_offset = { n1 = \"+1h\", n2 = \"-30s\" }\n");
+        assert_eq!(
+            p.cluster.clock.monotonic.get(&crate::NodeId(2)),
+            Some(&ClockOffset {
+                negative: true,
+                magnitude: Duration::from_secs(30)
+            })
+        );
+        assert_eq!(p.cluster.clock.monotonic.len(), 2);
+        assert!(!p.cluster.clock.faketime);
+        assert!(ok("").cluster.clock.monotonic.is_empty());
+        assert_eq!(
+            err("[cluster]\nmonotonic_offset = { n3 = \"1s\", n0 = \"soon\", n1 = 5 }\n"),
+            "cluster.monotonic_offset.n3: unknown node `n3`; this cluster has n0 to n2\ncluster.monotonic_offset.n0: unknown duration unit `soon` in \"soon\"; use ns, us, ms, s, m or h\ncluster.monotonic_offset.n1: expected a signed duration like \"+10s\" or \"-500ms\", found 5"
+        );
+        assert_eq!(
+            err("[cluster]\nmonotonic_offset = \"1h\"\n"),
+            "cluster.monotonic_offset: expected a table, found \"1h\""
+        );
+    }
 
     #[test]
     fn sample_node_bugs() {
