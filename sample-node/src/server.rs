@@ -209,11 +209,14 @@ struct Shell {
 }
 
 impl Shell {
-    /// `--bug lease-reads`: this node leads, has applied all it committed,
-    /// and its wall clock says the lease still holds.
+    /// `--bug lease-reads`: this node has applied all it committed and its
+    /// wall clock says the lease it took as leader still holds. The lease is
+    /// trusted over everything else: a leader that stepped down since (no
+    /// quorum heard within an election timeout) keeps serving while it holds,
+    /// which true clocks make safe (the lease ends before any new leader can
+    /// be elected) and a clock that jumps back does not.
     fn lease_holds(&self) -> bool {
         self.bugs.lease_reads
-            && self.core.role() == Role::Leader
             && self.applied >= self.core.commit()
             && self
                 .lease_until
