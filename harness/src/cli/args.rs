@@ -67,6 +67,12 @@ Exit codes: 0 no regression, 1 a regression, 2 bad input or incompatible report 
 Exit codes: 0 the client is OK, 1 the client is wrong, 2 invalid plan or no client, \
 3 the cluster could not start.")]
     ClientTest(ClientTestArgs),
+    /// Turn a failed run into the smallest plan that still fails the same
+    /// way: re-runs it with fewer and shorter faults.
+    #[command(after_help = "RUN_DIR is a run directory (results/<plan>/<run-id>) of a run that failed.\n\
+Exit codes: 0 a failing plan was written, 1 the failure did not reproduce (no plan written), \
+2 bad input (no report, a passed or aborted run), 3 could not run.")]
+    Shrink(ShrinkArgs),
 }
 
 // `rift run`.
@@ -167,6 +173,29 @@ pub struct ClientTestArgs {
     /// Where the cluster's and the client's logs go: OUT/<plan>/client-test-<id>/.
     #[arg(long, default_value = "results")]
     pub out: PathBuf,
+}
+
+// `rift shrink`.
+#[derive(Args)]
+pub struct ShrinkArgs {
+    #[arg(value_name = "RUN_DIR")]
+    pub run_dir: PathBuf,
+    /// A candidate is kept when at least NEED of its attempts fail the same
+    /// way as the original run.
+    #[arg(long, default_value_t = 2, value_name = "NEED")]
+    pub need: usize,
+    /// Attempts per candidate (stopped early once decided).
+    #[arg(long, default_value_t = 3, value_name = "R")]
+    pub attempts: usize,
+    /// Runs the whole shrink may spend, the reproduction included.
+    #[arg(long, default_value_t = 40, value_name = "N")]
+    pub max_runs: usize,
+    /// Where the smallest failing plan goes [default: RUN_DIR/shrunk.toml].
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Results root of the shrink's own runs [default: RUN_DIR/shrink].
+    #[arg(long, value_name = "DIR")]
+    pub results: Option<PathBuf>,
 }
 
 // `rift list`.
