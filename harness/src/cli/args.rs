@@ -69,9 +69,11 @@ Exit codes: 0 the client is OK, 1 the client is wrong, 2 invalid plan or no clie
     ClientTest(ClientTestArgs),
     /// Turn a failed run into the smallest plan that still fails the same
     /// way: re-runs it with fewer and shorter faults.
-    #[command(after_help = "RUN_DIR is a run directory (results/<plan>/<run-id>) of a run that failed.\n\
+    #[command(
+        after_help = "RUN_DIR is a run directory (results/<plan>/<run-id>) of a run that failed.\n\
 Exit codes: 0 a failing plan was written, 1 the failure did not reproduce (no plan written), \
-2 bad input (no report, a passed or aborted run), 3 could not run.")]
+2 bad input (no report, a passed or aborted run), 3 could not run."
+    )]
     Shrink(ShrinkArgs),
 }
 

@@ -46,7 +46,10 @@ pub(super) fn copy_plan(plan: &crate::plan::Plan, run_dir: &Path) {
         return;
     }
     if let Err(e) = std::fs::copy(&plan.path, run_dir.join("plan.toml")) {
-        tracing::debug!("cannot copy {} into the run directory: {e}", plan.path.display());
+        tracing::debug!(
+            "cannot copy {} into the run directory: {e}",
+            plan.path.display()
+        );
     }
 }
 

@@ -323,7 +323,10 @@ mod tests {
 
     /// Fails iff faults 3 and 7 are both present with duration >= 2s.
     fn three_and_seven(c: &[F]) -> bool {
-        let long = |id| c.iter().any(|f| f.id == id && f.dur >= Duration::from_secs(2));
+        let long = |id| {
+            c.iter()
+                .any(|f| f.id == id && f.dur >= Duration::from_secs(2))
+        };
         long(3) && long(7)
     }
 

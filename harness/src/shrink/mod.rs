@@ -16,8 +16,8 @@ pub mod algo;
 pub mod source;
 
 use crate::plan::{self, NetworkMode, Overrides};
-use crate::run::{self, ProgressMode, RunError, RunOptions};
 use crate::report::RunStatus;
+use crate::run::{self, ProgressMode, RunError, RunOptions};
 use algo::{Attempt, Move, Oracle, Tally};
 use source::{Failure, Fault, RunReport};
 use std::path::{Path, PathBuf};
@@ -124,11 +124,10 @@ pub fn shrink_run(
     let overrides = Overrides {
         network: NetworkMode::from_name(&report.cluster.network),
     };
-    let original = plan::parse_with(&src.text, &src.path, &overrides).map_err(|e| {
-        ShrinkError::Input {
+    let original =
+        plan::parse_with(&src.text, &src.path, &overrides).map_err(|e| ShrinkError::Input {
             message: format!("the plan of the run does not validate: {e}"),
-        }
-    })?;
+        })?;
     // A run shortened with `--duration` records how long it lasted.
     let ran_for = Duration::from_millis((report.duration_s * 1000.0).round() as u64);
     let duration = if ran_for.abs_diff(original.duration) > Duration::from_millis(500) {
@@ -216,6 +215,8 @@ runs go to {}",
         Some((f, t, d)) if *f == kept && *d == oracle.duration => *t,
         Some(_) | None => first,
     };
+    // Whether the search (or the cut) was stopped by the budget or Ctrl-C.
+    let mut exhausted = shrunk.exhausted || oracle.exhausted();
     if !oracle.exhausted() {
         if let Some(cut) = source::cut_duration(&kept, oracle.duration) {
             let before = oracle.duration;
@@ -230,6 +231,8 @@ runs go to {}",
                 tally = t;
             } else {
                 oracle.duration = before;
+                // Undecided: the attempts it needed were not run.
+                exhausted |= t.failed + (opts.attempts - t.ran) >= opts.need;
             }
         }
     }
@@ -238,7 +241,6 @@ runs go to {}",
     }
     kept.sort_by_key(|f| f.at().unwrap_or_default());
 
-    let exhausted = shrunk.exhausted || oracle.exhausted();
     let header = vec![
         format!(
             "Shrunk by `rift shrink` from run {} of plan {} ({}), seed {}.",
@@ -370,7 +372,11 @@ impl ClusterOracle<'_> {
         let plan = match plan::load_with(&path, &self.overrides) {
             Ok(p) => p,
             Err(e) => {
-                let first = e.errors().first().map(|e| e.to_string()).unwrap_or_default();
+                let first = e
+                    .errors()
+                    .first()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
                 (self.progress)(&format!("{head}: not a valid plan ({first}); not kept"));
                 return Tally::default();
             }
@@ -393,9 +399,7 @@ impl ClusterOracle<'_> {
                 return Attempt::NotRun;
             }
             self.runs += 1;
-            let ran = self
-                .rt
-                .block_on(run::run(&plan, &opts, self.abort.clone()));
+            let ran = self.rt.block_on(run::run(&plan, &opts, self.abort.clone()));
             match ran {
                 Err(RunError::Interrupted) => {
                     self.interrupted = true;

@@ -152,16 +152,15 @@ impl RunReport {
                 message: format!(
                     "run {} was aborted ({}): shrink needs a completed run that failed",
                     self.run_id,
-                    self.abort_reason.as_deref().unwrap_or("status not completed")
+                    self.abort_reason
+                        .as_deref()
+                        .unwrap_or("status not completed")
                 ),
             });
         }
         if self.verdict == "pass" {
             return Err(ShrinkError::Input {
-                message: format!(
-                    "run {} passed: there is no failure to shrink",
-                    self.run_id
-                ),
+                message: format!("run {} passed: there is no failure to shrink", self.run_id),
             });
         }
         let f = Failure::of(self);
@@ -324,10 +323,7 @@ pub fn schedule(src: &PlanSource, r: &RunReport) -> Result<Schedule, ShrinkError
     if let Some(steps) = doc.get("step") {
         let Some(steps) = steps.as_array() else {
             return Err(ShrinkError::Input {
-                message: format!(
-                    "{}: `step` is not an array of tables",
-                    src.path.display()
-                ),
+                message: format!("{}: `step` is not an array of tables", src.path.display()),
             });
         };
         for (i, s) in steps.iter().enumerate() {
