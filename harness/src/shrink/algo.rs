@@ -450,10 +450,10 @@ mod tests {
     fn m_of_r_with_a_flaky_oracle() {
         // Fails on every other attempt: 2 of 3 is reached on attempt 3
         // when the first fails, never when the first passes.
-        let mut k = 0;
+        let mut k = 0u32;
         let mut flaky = || {
             k += 1;
-            if k % 2 == 1 {
+            if !k.is_multiple_of(2) {
                 Attempt::SameFailure
             } else {
                 Attempt::Passed
@@ -478,7 +478,7 @@ mod tests {
                 k += 1;
                 attempts += 1;
                 let real = c.iter().any(|f| f.0 == 1) && c.iter().any(|f| f.0 == 4);
-                if real && k % 3 != 0 {
+                if real && !k.is_multiple_of(3) {
                     Attempt::SameFailure
                 } else {
                     Attempt::Passed

@@ -114,6 +114,12 @@ pub fn shrink_run(
             ),
         });
     }
+    // `results/<plan>/latest` moves with the next run: name the run itself.
+    let run_dir = resolve_latest(&opts.run_dir);
+    let opts = &ShrinkOptions {
+        run_dir,
+        ..opts.clone()
+    };
     let report = RunReport::read(&opts.run_dir)?;
     let failure = report.must_have_failed()?;
     let src = source::plan_source(&opts.run_dir, &report)?;
@@ -294,6 +300,18 @@ where rift is run."
         exhausted,
         steps: kept.iter().map(Fault::describe).collect(),
     }))
+}
+
+/// `dir` with a final symlink (`latest`) replaced by what it points at.
+fn resolve_latest(dir: &Path) -> PathBuf {
+    match std::fs::read_link(dir) {
+        Ok(target) if target.is_relative() => match dir.parent() {
+            Some(parent) => parent.join(target),
+            None => target,
+        },
+        Ok(target) => target,
+        Err(_) => dir.to_path_buf(),
+    }
 }
 
 /// Real runs of candidate plans as the oracle.
