@@ -247,7 +247,7 @@ runs go to {}",
     }
     kept.sort_by_key(|f| f.at().unwrap_or_default());
 
-    let header = vec![
+    let mut header = vec![
         format!(
             "Shrunk by `rift shrink` from run {} of plan {} ({}), seed {}.",
             report.run_id,
@@ -273,6 +273,12 @@ runs go to {}",
 where rift is run."
             .to_string(),
     ];
+    if i64::try_from(report.seed).is_err() {
+        header.push(format!(
+            "The seed {} does not fit a plan: run this plan with `rift run --seed {}`.",
+            report.seed, report.seed
+        ));
+    }
     let text = source::candidate_text(
         &schedule.doc,
         &kept,

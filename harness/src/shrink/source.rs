@@ -412,14 +412,19 @@ pub fn candidate_text(
     // `seed` as a plain key must come before any table: an insert appends,
     // so rebuild with it in its place (after name/description).
     let mut out = toml::Table::new();
-    let mut placed = false;
+    // A seed TOML cannot hold (above i64::MAX, only from `--seed`) is left
+    // out: the caller says to pass it with `--seed`.
+    let seed = i64::try_from(seed).ok();
+    let mut placed = seed.is_none();
     for (k, v) in doc {
         if k == "seed" {
             continue;
         }
-        if !placed && (v.is_table() || k == "duration" || is_table_array(&v)) {
-            out.insert("seed".into(), toml::Value::Integer(seed as i64));
-            placed = true;
+        if let (false, Some(seed)) = (placed, seed) {
+            if v.is_table() || k == "duration" || is_table_array(&v) {
+                out.insert("seed".into(), toml::Value::Integer(seed));
+                placed = true;
+            }
         }
         if k == "duration" {
             if let Some(d) = duration {
@@ -429,8 +434,8 @@ pub fn candidate_text(
         }
         out.insert(k, v);
     }
-    if !placed {
-        out.insert("seed".into(), toml::Value::Integer(seed as i64));
+    if let (false, Some(seed)) = (placed, seed) {
+        out.insert("seed".into(), toml::Value::Integer(seed));
     }
     if !faults.is_empty() {
         let steps = faults
@@ -601,6 +606,49 @@ linearizable = true
         let p = plan::parse(&none, Path::new("c.toml")).unwrap_or_else(|e| panic!("{e}"));
         assert!(p.steps.is_empty());
         assert_eq!(p.duration, Duration::from_secs(20));
+    }
+
+    #[test]
+    fn a_seed_toml_cannot_hold_is_left_out() {
+        let s = schedule(&src(), &report("")).expect("schedule");
+        let text = candidate_text(&s.doc, &s.faults, u64::MAX, None, &[]);
+        let p = plan::parse(&text, Path::new("c.toml")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.seed, None);
+    }
+
+    #[test]
+    fn the_plan_comes_from_the_copy_else_the_reports_path_with_a_warning() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let elsewhere = dir.path().join("elsewhere.toml");
+        std::fs::write(&elsewhere, PLAN).expect("write");
+        let mut r = report("");
+        r.plan.path = elsewhere.display().to_string();
+        r.plan.hash = hex_sha256(PLAN.as_bytes());
+        // No copy: the report's path, same hash, no warning.
+        let s = plan_source(dir.path(), &r).expect("plan");
+        assert_eq!(s.path, elsewhere);
+        assert!(s.warning.is_none());
+        // Changed since: a warning.
+        std::fs::write(&elsewhere, format!("{PLAN}\n# edited\n")).expect("write");
+        let s = plan_source(dir.path(), &r).expect("plan");
+        assert!(
+            s.warning
+                .as_deref()
+                .is_some_and(|w| w.contains("not the plan the run ran")),
+            "{s:?}"
+        );
+        // The copy wins.
+        std::fs::write(dir.path().join("plan.toml"), PLAN).expect("write");
+        let s = plan_source(dir.path(), &r).expect("plan");
+        assert_eq!(s.path, dir.path().join("plan.toml"));
+        assert!(s.warning.is_none());
+        // Neither: bad input.
+        let empty = tempfile::tempdir().expect("tempdir");
+        r.plan.path = empty.path().join("gone.toml").display().to_string();
+        let Err(e) = plan_source(empty.path(), &r) else {
+            panic!("a missing plan was accepted");
+        };
+        assert!(e.to_string().contains("no plan.toml in"), "{e}");
     }
 
     #[test]
