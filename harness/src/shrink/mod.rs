@@ -308,6 +308,22 @@ where rift is run."
     }))
 }
 
+/// Whether a run ended because Ctrl-C came before its cluster was ready;
+/// every other error is a run that could not run.
+fn interrupted_before_ready(e: &RunError) -> bool {
+    match e {
+        RunError::Interrupted => true,
+        RunError::RunDir { .. }
+        | RunError::Cluster(_)
+        | RunError::Net(_)
+        | RunError::NoLeader { .. }
+        | RunError::NeedsPrivilege(_)
+        | RunError::Report(_)
+        | RunError::Http(_)
+        | RunError::Client(_) => false,
+    }
+}
+
 /// `dir` with a final symlink (`latest`) replaced by what it points at.
 fn resolve_latest(dir: &Path) -> PathBuf {
     match std::fs::read_link(dir) {
@@ -425,7 +441,7 @@ impl ClusterOracle<'_> {
             self.runs += 1;
             let ran = self.rt.block_on(run::run(&plan, &opts, self.abort.clone()));
             match ran {
-                Err(RunError::Interrupted) => {
+                Err(e) if interrupted_before_ready(&e) => {
                     self.interrupted = true;
                     Attempt::NotRun
                 }
