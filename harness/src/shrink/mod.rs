@@ -130,10 +130,44 @@ pub fn shrink_run(
     let overrides = Overrides {
         network: NetworkMode::from_name(&report.cluster.network),
     };
-    let original =
-        plan::parse_with(&src.text, &src.path, &overrides).map_err(|e| ShrinkError::Input {
-            message: format!("the plan of the run does not validate: {e}"),
-        })?;
+    let results = opts
+        .results
+        .clone()
+        .unwrap_or_else(|| opts.run_dir.join("shrink"));
+    let out = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| opts.run_dir.join("shrunk.toml"));
+    let candidates_dir = results.join("candidates");
+    std::fs::create_dir_all(&candidates_dir).map_err(|e| ShrinkError::CannotRun {
+        message: format!("cannot create {}: {e}", candidates_dir.display()),
+    })?;
+    // What runs is the schedule made explicit (no `[nemesis]`): that must
+    // validate. Written out, so that its errors point into a file.
+    let explicit = source::candidate_text(
+        &schedule.doc,
+        &schedule.faults,
+        report.seed,
+        None,
+        &[format!(
+            "the schedule of run {}, made explicit",
+            report.run_id
+        )],
+    );
+    let explicit_path = candidates_dir.join("000.toml");
+    std::fs::write(&explicit_path, &explicit).map_err(|e| ShrinkError::CannotRun {
+        message: format!("cannot write {}: {e}", explicit_path.display()),
+    })?;
+    let original = plan::load_with(&explicit_path, &overrides).map_err(|e| {
+        let all: Vec<String> = e.errors().iter().map(|e| e.to_string()).collect();
+        ShrinkError::Input {
+            message: format!(
+                "the run's schedule, made explicit from {}, does not validate:\n{}",
+                src.path.display(),
+                all.join("\n")
+            ),
+        }
+    })?;
     // A run shortened with `--duration` records how long it lasted.
     let ran_for = Duration::from_millis((report.duration_s * 1000.0).round() as u64);
     let duration = if ran_for.abs_diff(original.duration) > Duration::from_millis(500) {
@@ -147,18 +181,6 @@ pub fn shrink_run(
     } else {
         original.duration
     };
-    let results = opts
-        .results
-        .clone()
-        .unwrap_or_else(|| opts.run_dir.join("shrink"));
-    let out = opts
-        .out
-        .clone()
-        .unwrap_or_else(|| opts.run_dir.join("shrunk.toml"));
-    let candidates_dir = results.join("candidates");
-    std::fs::create_dir_all(&candidates_dir).map_err(|e| ShrinkError::CannotRun {
-        message: format!("cannot create {}: {e}", candidates_dir.display()),
-    })?;
     progress(&format!(
         "shrinking run {} of {} (seed {}): failed {}; {} faults ({} from the nemesis); \
 runs go to {}",
