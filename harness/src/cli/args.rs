@@ -251,6 +251,39 @@ mod tests {
     }
 
     #[test]
+    fn shrink_defaults_to_2_of_3_within_40_runs() {
+        let Ok(Cli {
+            command: Command::Shrink(s),
+            ..
+        }) = cli(&["shrink", "results/p/latest"])
+        else {
+            panic!("shrink should parse");
+        };
+        assert_eq!((s.need, s.attempts, s.max_runs), (2, 3, 40));
+        assert_eq!((s.out, s.results), (None, None));
+        let Ok(Cli {
+            command: Command::Shrink(s),
+            ..
+        }) = cli(&[
+            "shrink",
+            "d",
+            "--need",
+            "1",
+            "--attempts",
+            "1",
+            "--max-runs",
+            "8",
+            "--out",
+            "x.toml",
+        ])
+        else {
+            panic!("shrink with flags should parse");
+        };
+        assert_eq!((s.need, s.attempts, s.max_runs), (1, 1, 8));
+        assert_eq!(s.out, Some(PathBuf::from("x.toml")));
+    }
+
+    #[test]
     fn network_overrides_the_plans_network_for_run_and_validate() {
         let Ok(Cli {
             command: Command::Run(run),
