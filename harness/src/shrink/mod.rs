@@ -115,6 +115,11 @@ pub fn shrink_run(
         });
     }
     // `results/<plan>/latest` moves with the next run: name the run itself.
+    if opts.max_runs == 0 {
+        return Err(ShrinkError::Input {
+            message: "--max-runs 0: the failure must be reproduced at least once".into(),
+        });
+    }
     let run_dir = resolve_latest(&opts.run_dir);
     let opts = &ShrinkOptions {
         run_dir,
