@@ -19,6 +19,7 @@ pub mod node;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod shrink;
 pub mod workload;
 
 pub use ids::NodeId;

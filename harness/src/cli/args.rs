@@ -67,6 +67,14 @@ Exit codes: 0 no regression, 1 a regression, 2 bad input or incompatible report 
 Exit codes: 0 the client is OK, 1 the client is wrong, 2 invalid plan or no client, \
 3 the cluster could not start.")]
     ClientTest(ClientTestArgs),
+    /// Turn a failed run into the smallest plan that still fails the same
+    /// way: re-runs it with fewer and shorter faults.
+    #[command(
+        after_help = "RUN_DIR is a run directory (results/<plan>/<run-id>) of a run that failed.\n\
+Exit codes: 0 a failing plan was written, 1 the failure did not reproduce (no plan written), \
+2 bad input (no report, a passed or aborted run), 3 could not run."
+    )]
+    Shrink(ShrinkArgs),
 }
 
 // `rift run`.
@@ -169,6 +177,29 @@ pub struct ClientTestArgs {
     pub out: PathBuf,
 }
 
+// `rift shrink`.
+#[derive(Args)]
+pub struct ShrinkArgs {
+    #[arg(value_name = "RUN_DIR")]
+    pub run_dir: PathBuf,
+    /// A candidate is kept when at least NEED of its attempts fail the same
+    /// way as the original run.
+    #[arg(long, default_value_t = 2, value_name = "NEED")]
+    pub need: usize,
+    /// Attempts per candidate (stopped early once decided).
+    #[arg(long, default_value_t = 3, value_name = "R")]
+    pub attempts: usize,
+    /// Runs the whole shrink may spend, the reproduction included.
+    #[arg(long, default_value_t = 40, value_name = "N")]
+    pub max_runs: usize,
+    /// Where the smallest failing plan goes [default: RUN_DIR/shrunk.toml].
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Results root of the shrink's own runs [default: RUN_DIR/shrink].
+    #[arg(long, value_name = "DIR")]
+    pub results: Option<PathBuf>,
+}
+
 // `rift list`.
 #[derive(Args)]
 pub struct ListArgs {
@@ -217,6 +248,39 @@ mod tests {
 
     fn cli(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("rift").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn shrink_defaults_to_2_of_3_within_40_runs() {
+        let Ok(Cli {
+            command: Command::Shrink(s),
+            ..
+        }) = cli(&["shrink", "results/p/latest"])
+        else {
+            panic!("shrink should parse");
+        };
+        assert_eq!((s.need, s.attempts, s.max_runs), (2, 3, 40));
+        assert_eq!((s.out, s.results), (None, None));
+        let Ok(Cli {
+            command: Command::Shrink(s),
+            ..
+        }) = cli(&[
+            "shrink",
+            "d",
+            "--need",
+            "1",
+            "--attempts",
+            "1",
+            "--max-runs",
+            "8",
+            "--out",
+            "x.toml",
+        ])
+        else {
+            panic!("shrink with flags should parse");
+        };
+        assert_eq!((s.need, s.attempts, s.max_runs), (1, 1, 8));
+        assert_eq!(s.out, Some(PathBuf::from("x.toml")));
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod print;
 pub mod report;
 pub mod run;
 pub mod sample_node;
+pub mod shrink;
 pub mod validate;
 
 /// Logs to stderr at `warn`, `info` (`-v`) or `debug` (`-vv`); `RUST_LOG`

@@ -135,6 +135,7 @@ pub async fn run(
     let duration = opts.duration.unwrap_or(plan.duration);
     let id = run_id(std::time::SystemTime::now());
     let run_dir = start::run_dir(&opts.out.join(&plan.name), &id)?;
+    start::copy_plan(plan, &run_dir);
     tracing::info!(plan = %plan.name, seed, run_dir = %run_dir.display(), "starting run");
     {
         use std::io::Write as _;

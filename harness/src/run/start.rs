@@ -49,6 +49,21 @@ pub(super) fn run_dir(plan_dir: &Path, id: &str) -> Result<std::path::PathBuf, R
     Ok(run_dir)
 }
 
+/// Copies the plan file into the run directory as `plan.toml` (what `rift
+/// shrink` re-runs); best effort: a plan built in code has no file, and a
+/// copy that fails only costs shrink its fallback to `report.plan.path`.
+pub(super) fn copy_plan(plan: &crate::plan::Plan, run_dir: &Path) {
+    if plan.path.as_os_str().is_empty() {
+        return;
+    }
+    if let Err(e) = std::fs::copy(&plan.path, run_dir.join("plan.toml")) {
+        tracing::debug!(
+            "cannot copy {} into the run directory: {e}",
+            plan.path.display()
+        );
+    }
+}
+
 /// `results/<plan>/latest` -> the newest run (a symlink; best effort).
 fn point_latest(plan_dir: &Path, id: &str) {
     let link = plan_dir.join("latest");
