@@ -23,7 +23,7 @@ pub use fault_kind::FaultKind;
 pub use nemesis::{
     can_isolate, drawable, drawable_names, DegradeBounds, DurationRange, NemesisSpec, TopologyChoice,
 };
-pub use render::{step_table, step_toml, target_text, topology_value};
+pub use render::{links_value, step_table, step_toml, target_text, topology_value};
 pub use target::{parse_signal, parse_target, parse_topology};
 pub use template::TemplateScope;
 pub use types::*;

@@ -206,7 +206,27 @@ pub async fn run(
     if let Some(p) = &pool {
         nemesis.leader_via(p.clone());
     }
-    let schedule = fault::schedule(&plan.steps);
+    // `[nemesis]`: its steps drawn from the seed, up front, and scheduled
+    // together with the plan's own.
+    let drawn = plan.nemesis.as_ref().map(|spec| {
+        fault::random::generate(
+            spec,
+            seed,
+            duration,
+            plan.cluster.size,
+            plan.cluster.network,
+        )
+    });
+    let schedule = match &drawn {
+        Some(d) => {
+            let mut steps = plan.steps.clone();
+            steps.extend(d.iter().cloned());
+            // Stable: at equal times the plan's own steps come first.
+            steps.sort_by_key(|s| s.at);
+            fault::schedule(&steps)
+        }
+        None => fault::schedule(&plan.steps),
+    };
     let mut log = drive::NodeLog::default();
     if aborted_by.is_none() {
         aborted_by = drive::drive(
@@ -285,6 +305,7 @@ pub async fn run(
         node_log: log,
         snapshots,
         finish: fin,
+        nemesis: drawn.map(|d| (seed, d)),
     };
     // Checking a long history takes a while: off the runtime's one thread,
     // so a second Ctrl-C still forces rift out meanwhile.
