@@ -193,3 +193,216 @@ fn pick<T: Clone>(rng: &mut ChaCha8Rng, items: &[(T, u32)]) -> Option<T> {
     }
     None
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::plan::{parse, parse_with, Overrides, Plan};
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    fn plan(nemesis: &str) -> Plan {
+        plan_under(NetworkMode::Proxy, nemesis)
+    }
+
+    fn plan_under(network: NetworkMode, nemesis: &str) -> Plan {
+        let src = format!(
+            "name = \"t\"\nduration = \"60s\"\n[cluster]\nsize = 5\n[workload]\nkind = \"kv\"\n[nemesis]\n{nemesis}"
+        );
+        let overrides = Overrides {
+            network: Some(network),
+        };
+        match parse_with(&src, Path::new("p.toml"), &overrides) {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn spec(p: &Plan) -> &NemesisSpec {
+        match &p.nemesis {
+            Some(s) => s,
+            None => panic!("no [nemesis]"),
+        }
+    }
+
+    fn draw(p: &Plan, seed: u64) -> Vec<Step> {
+        generate(spec(p), seed, p.duration, p.cluster.size, p.cluster.network)
+    }
+
+    /// How long a drawn step lasts.
+    fn lasts(s: &Step) -> Duration {
+        match &s.action {
+            Action::Kill {
+                restart_after: Some(d),
+                ..
+            }
+            | Action::Pause { for_: Some(d), .. }
+            | Action::Partition { for_: Some(d), .. }
+            | Action::Degrade { for_: Some(d), .. } => *d,
+            other => panic!("a drawn step must undo itself: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_same_seed_draws_the_same_steps_and_other_seeds_others() {
+        let p = plan("");
+        let a = draw(&p, 7);
+        assert!(a.len() > 3, "{a:?}");
+        assert_eq!(a, draw(&p, 7));
+        for other in [8, 9, 1 << 40] {
+            assert_ne!(a, draw(&p, other), "seed {other}");
+        }
+    }
+
+    #[test]
+    fn nothing_in_the_quiet_period_or_the_final_phase_and_durations_in_range() {
+        let p = plan("quiet = \"7s\"\nfinal = \"12s\"\ndurations = [\"1500ms\", \"4s\"]\n");
+        let limit = p.duration - Duration::from_secs(12);
+        for seed in 0..200 {
+            for s in draw(&p, seed) {
+                assert!(s.at >= Duration::from_secs(7), "seed {seed}: {s:?}");
+                let d = lasts(&s);
+                assert!(
+                    (Duration::from_millis(1500)..=Duration::from_secs(4)).contains(&d),
+                    "seed {seed}: {s:?}"
+                );
+                assert!(s.at + d <= limit, "seed {seed}: {s:?} ends after {limit:?}");
+                assert_eq!(s.at.subsec_nanos() % 1_000_000, 0, "whole milliseconds");
+            }
+        }
+    }
+
+    #[test]
+    fn concurrency_bounds_the_faults_in_force() {
+        for c in [1usize, 2, 3] {
+            let p = plan(&format!(
+                "concurrency = {c}\ninterval = [\"100ms\", \"1s\"]\ndurations = [\"2s\", \"5s\"]\n"
+            ));
+            let mut most = 0;
+            for seed in 0..100 {
+                let steps = draw(&p, seed);
+                for s in &steps {
+                    // Faults in force just after `s` starts (an undo at the
+                    // same moment comes first).
+                    let live = steps
+                        .iter()
+                        .filter(|o| o.at <= s.at && o.at + lasts(o) > s.at)
+                        .count();
+                    assert!(live <= c, "seed {seed}, concurrency {c}: {live} at {:?}", s.at);
+                    most = most.max(live);
+                }
+            }
+            assert_eq!(most, c, "concurrency {c} is reached");
+        }
+    }
+
+    #[test]
+    fn weights_are_respected_and_zero_is_never_drawn() {
+        let p = plan(
+            "mix = { kill = 3, pause = 1, partition = 0, degrade = 0 }\ntargets = { leader = 1, n2 = 0, random = 1 }\ninterval = \"1s\"\ndurations = \"1s\"\n",
+        );
+        let mut kinds: BTreeMap<FaultKind, usize> = BTreeMap::new();
+        let mut targets: BTreeMap<String, usize> = BTreeMap::new();
+        for seed in 0..300 {
+            for s in draw(&p, seed) {
+                *kinds.entry(s.action.kind()).or_default() += 1;
+                let t = match &s.action {
+                    Action::Kill { target, .. } | Action::Pause { target, .. } => {
+                        crate::plan::target_text(target)
+                    }
+                    other => panic!("not in the mix: {other:?}"),
+                };
+                *targets.entry(t).or_default() += 1;
+            }
+        }
+        let kill = kinds[&FaultKind::Kill] as f64;
+        let pause = kinds[&FaultKind::Pause] as f64;
+        let ratio = kill / pause;
+        assert!((2.7..3.3).contains(&ratio), "kill/pause = {ratio} ({kinds:?})");
+        assert!(!targets.contains_key("n2"), "{targets:?}");
+        let lr = targets["leader"] as f64 / targets["random"] as f64;
+        assert!((0.9..1.1).contains(&lr), "{targets:?}");
+    }
+
+    #[test]
+    fn degrade_draws_only_what_the_network_makes() {
+        let mix = "mix = { degrade = 1 }\n";
+        let mut loss_seen = false;
+        for (network, loss_ok) in [(NetworkMode::Proxy, false), (NetworkMode::Netns, true)] {
+            let p = plan_under(network, mix);
+            for seed in 0..50 {
+                for s in draw(&p, seed) {
+                    let Action::Degrade { degradation, .. } = &s.action else {
+                        panic!("{s:?}");
+                    };
+                    assert!(degradation.latency.is_some());
+                    assert!(degradation.jitter <= degradation.latency);
+                    if !loss_ok {
+                        assert_eq!(degradation.loss, None, "{network}");
+                    }
+                    loss_seen |= degradation.loss.is_some();
+                    assert_eq!(degradation.reset, None);
+                    assert_eq!(degradation.stall, None);
+                }
+            }
+        }
+        assert!(loss_seen, "netns draws loss sometimes");
+    }
+
+    #[test]
+    fn isolate_never_takes_a_target_that_cannot_be_isolated() {
+        let p = plan(
+            "mix = { partition = 1 }\ntopologies = { isolate = 1 }\ntargets = { all = 5, leader = 1 }\n",
+        );
+        for seed in 0..50 {
+            for s in draw(&p, seed) {
+                assert_eq!(
+                    s.action,
+                    Action::Partition {
+                        topology: Topology::Isolate(Target::Leader),
+                        oneway: false,
+                        for_: Some(lasts(&s)),
+                    }
+                );
+            }
+        }
+    }
+
+    /// Every drawn step, rendered as a `[[step]]` and parsed back, is the
+    /// same step.
+    #[test]
+    fn drawn_steps_render_to_steps_that_parse_back_the_same() {
+        for network in [NetworkMode::Proxy, NetworkMode::Netns] {
+            let p = plan_under(
+                network,
+                "targets = { leader = 1, random = 1, minority = 1, majority = 1, all = 1, n3 = 1, \"random(2)\" = 1 }\n",
+            );
+            let mut seen: BTreeMap<FaultKind, usize> = BTreeMap::new();
+            for seed in 0..40 {
+                for s in draw(&p, seed) {
+                    *seen.entry(s.action.kind()).or_default() += 1;
+                    round_trip(&s, network);
+                }
+            }
+            assert_eq!(seen.len(), 4, "{seen:?}");
+        }
+    }
+
+    pub(crate) fn round_trip(s: &Step, network: NetworkMode) {
+        let text = crate::plan::step_toml(s);
+        let via = match network {
+            NetworkMode::Proxy => "via = \"proxy\"\n",
+            NetworkMode::Netns | NetworkMode::None => "",
+        };
+        let src = format!(
+            "name = \"t\"\nduration = \"600s\"\n[cluster]\nsize = 5\nnetwork = \"{network}\"\n[workload]\nkind = \"kv\"\n{via}{text}"
+        );
+        let parsed = match parse(&src, Path::new("p.toml")) {
+            Ok(p) => p,
+            Err(e) => panic!("{text}: {e}"),
+        };
+        assert_eq!(parsed.steps.len(), 1);
+        assert_eq!(parsed.steps[0].at, s.at, "{text}");
+        assert_eq!(parsed.steps[0].action, s.action, "{text}");
+    }
+}

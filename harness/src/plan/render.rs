@@ -72,10 +72,42 @@ pub fn step_table(step: &Step) -> Map<String, Value> {
 pub fn step_toml(step: &Step) -> String {
     let mut out = String::from("[[step]]\n");
     for (k, v) in step_table(step) {
-        // JSON strings, numbers, booleans and arrays of them are TOML too.
-        out.push_str(&format!("{k} = {v}\n"));
+        out.push_str(&format!("{} = {}\n", toml_key(&k), toml_value(&v)));
     }
     out
+}
+
+/// A JSON value as a TOML value: strings, numbers and booleans are written
+/// alike (a JSON string's escapes are TOML's), arrays item by item, objects
+/// as inline tables. TOML has no null: it becomes an empty string.
+pub fn toml_value(v: &Value) -> String {
+    match v {
+        Value::Null => "\"\"".into(),
+        Value::Bool(_) | Value::Number(_) | Value::String(_) => v.to_string(),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(toml_value).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(m) => format!(
+            "{{ {} }}",
+            m.iter()
+                .map(|(k, v)| format!("{} = {}", toml_key(k), toml_value(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn toml_key(k: &str) -> String {
+    let bare = !k.is_empty()
+        && k
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if bare {
+        k.to_string()
+    } else {
+        Value::from(k).to_string()
+    }
 }
 
 /// A duration as plans write it (`"12500ms"`, `"3s"`).
@@ -206,5 +238,148 @@ fn degradation_keys(m: &mut Map<String, Value>, d: &Degradation) {
     }
     if let Some(g) = gap {
         m.insert("gap".into(), duration(*g));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{NetworkMode, Target};
+    use crate::NodeId;
+    use std::time::Duration;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn step(action: Action) -> Step {
+        Step {
+            at: ms(12_500),
+            action,
+            line: 1,
+        }
+    }
+
+    #[test]
+    fn a_kill_renders_as_the_plan_writes_it() {
+        let s = step(Action::Kill {
+            target: Target::Leader,
+            signal: libc::SIGKILL,
+            restart_after: Some(ms(3000)),
+        });
+        assert_eq!(
+            serde_json::Value::Object(step_table(&s)).to_string(),
+            r#"{"at":"12500ms","fault":"kill","restart_after":"3s","target":"leader"}"#
+        );
+    }
+
+    /// Every action, in each form a plan can write, parses back the same.
+    #[test]
+    fn every_action_round_trips_through_the_plan_parser() {
+        let n = |i: usize| NodeId(i);
+        let every_target = [
+            Target::Nodes(vec![n(2)]),
+            Target::Nodes(vec![n(0), n(3)]),
+            Target::Random(1),
+            Target::Random(2),
+            Target::Leader,
+            Target::Followers,
+            Target::Minority,
+            Target::Majority,
+            Target::All,
+        ];
+        let mut actions = Vec::new();
+        for t in &every_target {
+            actions.push(Action::Kill {
+                target: t.clone(),
+                signal: libc::SIGTERM,
+                restart_after: None,
+            });
+            actions.push(Action::Restart { target: t.clone() });
+            actions.push(Action::Pause {
+                target: t.clone(),
+                for_: Some(ms(1500)),
+            });
+            actions.push(Action::Resume { target: t.clone() });
+            actions.push(Action::Restore {
+                links: LinkSelector::Clients(t.clone()),
+            });
+            if *t != Target::All {
+                actions.push(Action::Restore {
+                    links: LinkSelector::Nodes(t.clone()),
+                });
+            }
+        }
+        for t in [
+            Target::Nodes(vec![n(4)]),
+            Target::Leader,
+            Target::Followers,
+            Target::Minority,
+            Target::Majority,
+            Target::Random(2),
+        ] {
+            actions.push(Action::Partition {
+                topology: Topology::Isolate(t),
+                oneway: true,
+                for_: None,
+            });
+        }
+        for topology in [
+            Topology::MajorityMinority,
+            Topology::Halves,
+            Topology::Bridge,
+            Topology::Ring,
+            Topology::Groups(vec![vec![n(0), n(1)], vec![n(2), n(3), n(4)]]),
+        ] {
+            actions.push(Action::Partition {
+                topology,
+                oneway: false,
+                for_: Some(ms(2000)),
+            });
+        }
+        actions.push(Action::Heal);
+        actions.push(Action::Restore {
+            links: LinkSelector::All,
+        });
+        actions.push(Action::Restore {
+            links: LinkSelector::Links(vec![(n(0), n(1)), (n(2), n(0))]),
+        });
+        let proxy_only = Degradation {
+            latency: Some(ms(40)),
+            jitter: Some(ms(5)),
+            bandwidth: Some(123_456),
+            reset: Some(0.25),
+            stall: Some(0.125),
+            ..Degradation::default()
+        };
+        let netns_only = Degradation {
+            latency: Some(ms(40)),
+            jitter: Some(ms(5)),
+            distribution: Distribution::Normal,
+            bandwidth: Some(1_000_000),
+            loss: Some(0.05),
+            duplicate: Some(0.01),
+            reorder: Some(0.5),
+            gap: Some(ms(7)),
+            corrupt: Some(0.001),
+            ..Degradation::default()
+        };
+        let mut proxy = actions.clone();
+        let mut netns = actions;
+        proxy.push(Action::Degrade {
+            links: LinkSelector::Nodes(Target::Leader),
+            degradation: proxy_only,
+            for_: Some(ms(800)),
+        });
+        netns.push(Action::Degrade {
+            links: LinkSelector::All,
+            degradation: netns_only,
+            for_: None,
+        });
+        for (network, list) in [(NetworkMode::Proxy, proxy), (NetworkMode::Netns, netns)] {
+            for a in list {
+                crate::fault::random::tests::round_trip(&step(a), network);
+            }
+        }
     }
 }

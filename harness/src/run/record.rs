@@ -382,6 +382,7 @@ mod tests {
             node_log: NodeLog::default(),
             snapshots: Vec::new(),
             finish: Finish::default(),
+            nemesis: None,
         };
         let r = report(&plan, header, evidence, &[]);
         assert_eq!(r.status, RunStatus::Aborted);
