@@ -129,9 +129,8 @@ impl Validator<'_> {
                     .collect(),
             );
         };
-        let entries = self.nem_weights(v, &field)?;
+        let (entries, mut ok) = self.nem_weights(v, &field)?;
         let mut out: Vec<(FaultKind, u32)> = Vec::new();
-        let mut ok = true;
         for (name, w, span) in entries {
             let f = format!("{field}.{name}");
             match FaultKind::from_name(&name) {
@@ -198,9 +197,8 @@ impl Validator<'_> {
                 vec![(Target::Random(1), 1)]
             });
         };
-        let entries = self.nem_weights(v, &field)?;
+        let (entries, mut ok) = self.nem_weights(v, &field)?;
         let mut out = Vec::new();
-        let mut ok = true;
         for (name, w, span) in entries {
             let f = format!("{field}.{name}");
             match parse_target(&name, ctx.size) {
@@ -272,9 +270,8 @@ impl Validator<'_> {
             }
             return Some(out);
         };
-        let entries = self.nem_weights(v, &field)?;
+        let (entries, mut ok) = self.nem_weights(v, &field)?;
         let mut out = Vec::new();
-        let mut ok = true;
         for (name, w, span) in entries {
             let f = format!("{field}.{name}");
             let Some(c) = TopologyChoice::from_name(&name) else {
@@ -462,8 +459,13 @@ impl Validator<'_> {
         r
     }
 
-    /// A table of whole-number weights, in file order.
-    fn nem_weights(&mut self, v: &Value<'_>, field: &str) -> Option<Vec<(String, u32, Span)>> {
+    /// A table of whole-number weights, in file order: the valid ones, and
+    /// whether all were. `None` when it is not a table.
+    fn nem_weights(
+        &mut self,
+        v: &Value<'_>,
+        field: &str,
+    ) -> Option<(Vec<(String, u32, Span)>, bool)> {
         let DeValue::Table(tbl) = v.get_ref() else {
             self.error(
                 v.span(),
@@ -484,7 +486,7 @@ impl Validator<'_> {
                 None => ok = false,
             }
         }
-        ok.then_some(out)
+        Some((out, ok))
     }
 }
 
@@ -505,5 +507,159 @@ fn show(v: &Value<'_>) -> String {
                 .join(", ")
         ),
         other => describe(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{err, err_under, ok, ok_under};
+    use crate::plan::types::{NetworkMode, Target};
+    use crate::plan::{DurationRange, FaultKind, NemesisSpec, TopologyChoice};
+    use std::time::Duration;
+
+    const KV: &str = "[workload]\nkind = \"kv\"\n";
+
+    fn spec(body: &str) -> NemesisSpec {
+        match ok(&format!("{KV}[nemesis]\n{body}")).nemesis {
+            Some(s) => s,
+            None => panic!("no nemesis"),
+        }
+    }
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn every_key_has_a_default() {
+        let s = spec("");
+        assert_eq!(
+            s.mix,
+            vec![
+                (FaultKind::Kill, 1),
+                (FaultKind::Pause, 1),
+                (FaultKind::Partition, 1),
+                (FaultKind::Degrade, 1)
+            ]
+        );
+        assert_eq!(s.targets, vec![(Target::Leader, 1), (Target::Random(1), 2)]);
+        // Three nodes: every topology fits.
+        assert_eq!(s.topologies.len(), TopologyChoice::ALL.len());
+        assert_eq!(s.interval, NemesisSpec::DEFAULT_INTERVAL);
+        assert_eq!(s.durations, NemesisSpec::DEFAULT_DURATIONS);
+        assert_eq!((s.quiet, s.final_, s.concurrency), (secs(5), secs(10), 1));
+        // The line of `[nemesis]` (after the 2-line head and 2 of workload).
+        assert_eq!(s.line, 5);
+        assert_eq!(ok(KV).nemesis, None);
+    }
+
+    #[test]
+    fn ranges_and_single_durations() {
+        let s = spec("interval = \"4s\"\ndurations = [\"1s\", \"3s\"]\nquiet = \"0s\"\n");
+        assert_eq!(s.interval, DurationRange::fixed(secs(4)));
+        assert_eq!(
+            s.durations,
+            DurationRange {
+                lo: secs(1),
+                hi: secs(3)
+            }
+        );
+        assert_eq!(s.quiet, Duration::ZERO);
+        assert_eq!(
+            err(&format!("{KV}[nemesis]\ninterval = [\"8s\", \"3s\"]\ndurations = \"0s\"\n")),
+            "nemesis.interval: the range starts after it ends (\"8s\" > \"3s\")\nnemesis.durations: expected a duration greater than zero like \"5s\", or a range like [\"3s\", \"8s\"], found \"0s\""
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        assert_eq!(
+            err(&format!(
+                "{KV}[nemesis]\nmix = {{ kil = 1, restart = 2, pause = -1 }}\nfinal = \"0s\"\nconcurrency = 9\nzap = 1\n"
+            )),
+            "nemesis.mix.kil: unknown fault `kil`, did you mean `kill`?\n\
+nemesis.mix.restart: the nemesis does not draw `restart` (it undoes its own faults); it draws `kill`, `pause`, `partition`, `degrade`\n\
+nemesis.mix.pause: expected a whole number from 0 to 1000000, found -1\n\
+nemesis.final: expected a duration greater than zero\n\
+nemesis.concurrency: expected a whole number from 1 to 3, found 9\n\
+nemesis.zap: unknown field `zap`; expected one of `mix`, `topologies`, `targets`, `interval`, `durations`, `quiet`, `concurrency`, `final`, `degrade`"
+        );
+        assert_eq!(
+            err(&format!("{KV}[nemesis]\nmix = {{ kill = 0 }}\n")),
+            "nemesis.mix: expected at least one weight greater than 0"
+        );
+        assert_eq!(
+            err(&format!(
+                "{KV}[nemesis]\ntargets = {{ leaderr = 1, n7 = 1 }}\ntopologies = {{ ring = 1, star = 1 }}\n"
+            )),
+            "nemesis.targets.leaderr: expected a target (n0.., random, random(k), leader, followers, minority, majority, all), found \"leaderr\"\n\
+nemesis.targets.n7: unknown node `n7`; this cluster has n0 to n2\n\
+nemesis.topologies.star: unknown topology `star`; expected one of `isolate`, `majority-minority`, `halves`, `ring`, `bridge`"
+        );
+        assert_eq!(
+            err(&format!(
+                "{KV}[nemesis]\ntargets = {{ all = 1 }}\ntopologies = {{ isolate = 1 }}\n"
+            )),
+            "nemesis.topologies.isolate: no target of `targets` can be isolated (`all`, or as many nodes as the cluster has); add one like `leader` or `random`"
+        );
+        assert_eq!(
+            err(&format!(
+                "[cluster]\nsize = 2\n{KV}[nemesis]\ntopologies = {{ ring = 1 }}\n"
+            )),
+            "nemesis.topologies.ring: topology `ring` needs at least 3 nodes, the cluster has 2"
+        );
+        assert_eq!(
+            err(&format!(
+                "{KV}[nemesis]\ndegrade = {{ loss = [0.5, 2], bandwidth = false, latency = \"x\" }}\n"
+            )),
+            "nemesis.degrade.loss: expected a range [low, high] of valid values with low <= high (or false), found [0.5, 2]\n\
+nemesis.degrade.latency: expected a duration like \"50ms\", or a range like [\"10ms\", \"200ms\"], found \"x\""
+        );
+    }
+
+    #[test]
+    fn the_phases_must_fit_in_the_run() {
+        assert_eq!(
+            err(&format!("{KV}[nemesis]\nquiet = \"15s\"\nfinal = \"14s\"\n")),
+            "nemesis.final: quiet = \"15s\", the shortest fault (\"2s\") and final = \"14s\" do not fit in duration = \"30s\""
+        );
+    }
+
+    #[test]
+    fn the_network_decides_what_can_be_drawn() {
+        // Without network faults, network kinds default to weight 0 ...
+        let p = ok_under(NetworkMode::None, &format!("{KV}[nemesis]\n"));
+        let mix = p.nemesis.map(|s| s.mix).unwrap_or_default();
+        assert_eq!(
+            mix,
+            vec![
+                (FaultKind::Kill, 1),
+                (FaultKind::Pause, 1),
+                (FaultKind::Partition, 0),
+                (FaultKind::Degrade, 0)
+            ]
+        );
+        // ... and asking for them is an error.
+        assert_eq!(
+            err_under(
+                NetworkMode::None,
+                &format!("{KV}[nemesis]\nmix = {{ kill = 1, partition = 1 }}\n")
+            ),
+            "nemesis.mix.partition: a partition needs network faults, but --network none; give it weight 0"
+        );
+    }
+
+    #[test]
+    fn leader_targets_need_a_leader() {
+        assert_eq!(
+            err("[cluster]\ncommand = \"/bin/x\"\n[nemesis]\ntargets = { leader = 1 }\n"),
+            "nemesis.targets.leader: choosing by leader needs [cluster] leader = { path = \"...\", pointer = \"...\" } for an external command, or a [workload] client that answers `leader`"
+        );
+        // Without a leader query the default targets are random ones.
+        let p = ok("[cluster]\ncommand = \"/bin/x\"\n[nemesis]\n");
+        assert_eq!(
+            p.nemesis.map(|s| s.targets),
+            Some(vec![(Target::Random(1), 1)])
+        );
     }
 }
