@@ -7,8 +7,8 @@
 //! here; the runner resolves them when each step is applied.
 
 use crate::plan::{
-    can_isolate, drawable, Action, Degradation, DurationRange, FaultKind, LinkSelector, NemesisSpec,
-    NetworkMode, Step, Target, TopologyChoice, Topology,
+    can_isolate, drawable, Action, Degradation, DurationRange, FaultKind, LinkSelector,
+    NemesisSpec, NetworkMode, Step, Target, Topology, TopologyChoice,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -154,20 +154,23 @@ fn draw_degradation(rng: &mut ChaCha8Rng, spec: &NemesisSpec, network: NetworkMo
     let loss = b
         .loss
         .map(|(lo, hi)| (rng.random_range(lo..=hi) * 1000.0).round() / 1000.0);
-    let loss_made = match network {
-        NetworkMode::Netns => true,
-        NetworkMode::Proxy | NetworkMode::None => false,
+    // Only what the run's network can make (the table validation uses).
+    let makes = |key: &str| {
+        FaultKind::Degrade
+            .key_needs(key)
+            .is_none_or(|needs| needs == network)
     };
     Degradation {
-        latency: Some(latency),
+        latency: Some(latency).filter(|_| makes("latency")),
         // Jitter is never more than the latency it varies.
-        jitter: jitter.filter(|_| jitter_on).map(|j| j.min(latency)),
-        bandwidth: bandwidth.filter(|_| bandwidth_on),
-        loss: loss.filter(|p| loss_on && loss_made && *p > 0.0),
+        jitter: jitter
+            .filter(|_| jitter_on && makes("jitter"))
+            .map(|j| j.min(latency)),
+        bandwidth: bandwidth.filter(|_| bandwidth_on && makes("bandwidth")),
+        loss: loss.filter(|p| loss_on && makes("loss") && *p > 0.0),
         ..Degradation::default()
     }
 }
-
 
 /// A whole number of milliseconds in the range (so a plan writes it back
 /// exactly); the range's ends rounded inwards.
@@ -288,7 +291,11 @@ pub(crate) mod tests {
                         .iter()
                         .filter(|o| o.at <= s.at && o.at + lasts(o) > s.at)
                         .count();
-                    assert!(live <= c, "seed {seed}, concurrency {c}: {live} at {:?}", s.at);
+                    assert!(
+                        live <= c,
+                        "seed {seed}, concurrency {c}: {live} at {:?}",
+                        s.at
+                    );
                     most = most.max(live);
                 }
             }
@@ -318,7 +325,10 @@ pub(crate) mod tests {
         let kill = kinds[&FaultKind::Kill] as f64;
         let pause = kinds[&FaultKind::Pause] as f64;
         let ratio = kill / pause;
-        assert!((2.7..3.3).contains(&ratio), "kill/pause = {ratio} ({kinds:?})");
+        assert!(
+            (2.7..3.3).contains(&ratio),
+            "kill/pause = {ratio} ({kinds:?})"
+        );
         assert!(!targets.contains_key("n2"), "{targets:?}");
         let lr = targets["leader"] as f64 / targets["random"] as f64;
         assert!((0.9..1.1).contains(&lr), "{targets:?}");

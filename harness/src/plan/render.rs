@@ -100,8 +100,7 @@ pub fn toml_value(v: &Value) -> String {
 
 fn toml_key(k: &str) -> String {
     let bare = !k.is_empty()
-        && k
-            .bytes()
+        && k.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if bare {
         k.to_string()
@@ -126,7 +125,9 @@ fn insert_for(m: &mut Map<String, Value>, for_: Option<std::time::Duration>) {
 pub fn target_value(target: &Target) -> Value {
     match target {
         Target::Nodes(ids) if ids.len() == 1 => Value::from(ids[0].to_string()),
-        Target::Nodes(ids) => Value::Array(ids.iter().map(|n| Value::from(n.to_string())).collect()),
+        Target::Nodes(ids) => {
+            Value::Array(ids.iter().map(|n| Value::from(n.to_string())).collect())
+        }
         Target::Random(1) => Value::from("random"),
         Target::Random(k) => Value::from(format!("random({k})")),
         Target::Leader => Value::from("leader"),

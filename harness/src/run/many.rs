@@ -146,7 +146,10 @@ impl RepeatRow {
                     .map(|e| {
                         let word = crate::report::verdict_word(e.verdict);
                         if e.message.is_empty() {
-                            format!("{} {word}: measured {}, bound {}", e.name, e.measured, e.bound)
+                            format!(
+                                "{} {word}: measured {}, bound {}",
+                                e.name, e.measured, e.bound
+                            )
                         } else {
                             format!("{} {word}: {}", e.name, e.message)
                         }
@@ -200,13 +203,13 @@ impl Repeated {
         let _ = writeln!(s, "  {:<width$}  {:<10}  why", "seed", "verdict");
         for r in &self.rows {
             let mut why = r.why.iter();
-            let _ = writeln!(
-                s,
+            let line = format!(
                 "  {:<width$}  {:<10}  {}",
                 r.seed,
                 r.verdict,
                 why.next().map(String::as_str).unwrap_or("")
             );
+            let _ = writeln!(s, "{}", line.trim_end());
             for w in why {
                 let _ = writeln!(s, "  {:<width$}  {:<10}  {w}", "", "");
             }
@@ -232,8 +235,7 @@ impl Repeated {
 /// `s` quoted for a POSIX shell when it needs it.
 fn shell_word(s: &str) -> String {
     let plain = !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"/._-+=:,@".contains(&b));
     if plain {
         s.to_string()
@@ -359,4 +361,49 @@ pub fn write_aggregate(out: &Path, runs: &[PlanRun]) -> Result<(), ReportError> 
     crate::report::write_file(&out.join("junit.xml"), junit_xml_runs(runs).as_bytes())?;
     crate::report::write_file(&out.join("summary.md"), aggregate_markdown(runs).as_bytes())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_are_consecutive_or_the_same() {
+        assert_eq!(SeedMode::Consecutive.seed(41, 2), 43);
+        assert_eq!(SeedMode::Consecutive.seed(u64::MAX, 1), 0);
+        assert_eq!(SeedMode::Same.seed(41, 2), 41);
+        assert_eq!(SeedMode::from_name("same"), Some(SeedMode::Same));
+        assert_eq!(SeedMode::from_name("random"), None);
+    }
+
+    #[test]
+    fn the_repeat_table_says_why_and_how_to_replay() {
+        let row = |seed, passed: bool, why: &[&str]| RepeatRow {
+            seed,
+            verdict: if passed { "PASS" } else { "FAIL" }.into(),
+            why: why.iter().map(|s| s.to_string()).collect(),
+            passed,
+        };
+        let r = Repeated {
+            plan: "p".into(),
+            path: PathBuf::from("plans/my plan.toml"),
+            rows: vec![
+                row(7, true, &[]),
+                row(
+                    8,
+                    false,
+                    &["linearizable FAIL: 1 key", "lost_writes FAIL: 2 lost"],
+                ),
+            ],
+        };
+        assert_eq!(
+            r.table(" --network proxy"),
+            "p: 1 of 2 runs passed\n\
+\x20 seed  verdict     why\n\
+\x20 7     PASS\n\
+\x20 8     FAIL        linearizable FAIL: 1 key\n\
+\x20                   lost_writes FAIL: 2 lost\n\
+\x20 replay seed 8: rift run 'plans/my plan.toml' --seed 8 --network proxy\n"
+        );
+    }
 }

@@ -16,8 +16,7 @@ use crate::net::{LinkId, Network};
 use crate::plan::{Action, NodeCommand, Plan, Step, WorkloadKind};
 use crate::report::{
     ClusterInfo, FaultEvent, LinkRecord, NemesisDecision, NemesisRecord, NodeEventRecord, NodeInfo,
-    PlanInfo, Report, RunStatus,
-    REPORT_SCHEMA_VERSION,
+    PlanInfo, Report, RunStatus, REPORT_SCHEMA_VERSION,
 };
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -134,7 +133,10 @@ pub(super) fn nemesis_record(seed: u64, steps: &[Step], timeline: &[FaultEvent])
             let kind = step.action.kind().name();
             let at_s = step.at.as_secs_f64();
             let found = timeline.iter().enumerate().position(|(i, e)| {
-                !used[i] && e.line == step.line && e.action == kind && (e.scheduled_s - at_s).abs() < 1e-6
+                !used[i]
+                    && e.line == step.line
+                    && e.action == kind
+                    && (e.scheduled_s - at_s).abs() < 1e-6
             });
             let nodes = match found {
                 Some(i) => {

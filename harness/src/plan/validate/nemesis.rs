@@ -10,7 +10,8 @@ use crate::plan::duration::{format_duration, parse_duration, parse_rate};
 use crate::plan::error::position;
 use crate::plan::fault_kind::FaultKind;
 use crate::plan::nemesis::{
-    can_isolate, drawable, drawable_names, DegradeBounds, DurationRange, NemesisSpec, TopologyChoice,
+    can_isolate, drawable, drawable_names, DegradeBounds, DurationRange, NemesisSpec,
+    TopologyChoice,
 };
 use crate::plan::target::parse_target;
 use crate::plan::types::{NetworkMode, Target};
@@ -77,8 +78,7 @@ impl Validator<'_> {
         let degrade = self.nem_degrade_bounds(&t);
 
         // Quiet and final must leave room for at least the shortest fault.
-        if let (Some(total), Some(q), Some(f), Some(d)) = (duration, quiet, final_, durations)
-        {
+        if let (Some(total), Some(q), Some(f), Some(d)) = (duration, quiet, final_, durations) {
             if q + f + d.lo > total {
                 let span = t.get("final").map_or(t.span.clone(), |v| v.span());
                 self.error(
@@ -137,10 +137,7 @@ impl Validator<'_> {
                 Some(k) if drawable(k) => {
                     if w > 0 && k.needs_network() && !faulting_net {
                         ok = false;
-                        let said = ctx
-                            .network
-                            .map(|n| n.said_in_cluster())
-                            .unwrap_or_default();
+                        let said = ctx.network.map(|n| n.said_in_cluster()).unwrap_or_default();
                         self.error(
                             span,
                             f,
@@ -179,7 +176,11 @@ impl Validator<'_> {
             return None;
         }
         if out.iter().all(|(_, w)| *w == 0) {
-            self.error(v.span(), field, "expected at least one weight greater than 0");
+            self.error(
+                v.span(),
+                field,
+                "expected at least one weight greater than 0",
+            );
             return None;
         }
         out.sort_by_key(|(k, _)| *k);
@@ -227,7 +228,11 @@ impl Validator<'_> {
             return None;
         }
         if out.iter().all(|(_, w)| *w == 0) {
-            self.error(v.span(), field, "expected at least one weight greater than 0");
+            self.error(
+                v.span(),
+                field,
+                "expected at least one weight greater than 0",
+            );
             return None;
         }
         Some(out)
@@ -244,10 +249,8 @@ impl Validator<'_> {
         mix: &Option<Vec<(FaultKind, u32)>>,
     ) -> Option<Vec<(TopologyChoice, u32)>> {
         let field = t.field("topologies");
-        let isolatable = targets.is_none_or(|ts| {
-            ts.iter()
-                .any(|(t, w)| *w > 0 && can_isolate(t, ctx.size))
-        });
+        let isolatable =
+            targets.is_none_or(|ts| ts.iter().any(|(t, w)| *w > 0 && can_isolate(t, ctx.size)));
         let Some(v) = t.get("topologies") else {
             let out: Vec<(TopologyChoice, u32)> = TopologyChoice::ALL
                 .into_iter()
@@ -256,10 +259,9 @@ impl Validator<'_> {
                 })
                 .map(|c| (c, 1))
                 .collect();
-            let partitions = mix.as_ref().is_some_and(|m| {
-                m.iter()
-                    .any(|(k, w)| *k == FaultKind::Partition && *w > 0)
-            });
+            let partitions = mix
+                .as_ref()
+                .is_some_and(|m| m.iter().any(|(k, w)| *k == FaultKind::Partition && *w > 0));
             if out.is_empty() && partitions {
                 self.error(
                     t.span.clone(),
@@ -318,7 +320,11 @@ impl Validator<'_> {
             .as_ref()
             .is_some_and(|m| m.iter().any(|(k, w)| *k == FaultKind::Partition && *w > 0));
         if partitions && out.iter().all(|(_, w)| *w == 0) {
-            self.error(v.span(), field, "expected at least one weight greater than 0");
+            self.error(
+                v.span(),
+                field,
+                "expected at least one weight greater than 0",
+            );
             return None;
         }
         Some(out)
@@ -390,9 +396,7 @@ impl Validator<'_> {
         let v = t.get(key)?;
         let field = t.field(key);
         let one = |v: &Value<'_>| match v.get_ref() {
-            DeValue::String(s) => parse_duration(s)
-                .ok()
-                .filter(|d| !positive || !d.is_zero()),
+            DeValue::String(s) => parse_duration(s).ok().filter(|d| !positive || !d.is_zero()),
             _ => None,
         };
         let expected = if positive {
@@ -402,24 +406,22 @@ impl Validator<'_> {
         };
         let r = match v.get_ref() {
             DeValue::String(_) => one(v).map(DurationRange::fixed),
-            DeValue::Array(items) if items.len() == 2 => {
-                match (one(&items[0]), one(&items[1])) {
-                    (Some(lo), Some(hi)) if lo <= hi => Some(DurationRange { lo, hi }),
-                    (Some(lo), Some(hi)) => {
-                        self.error(
-                            v.span(),
-                            field,
-                            format!(
-                                "the range starts after it ends (\"{}\" > \"{}\")",
-                                format_duration(lo),
-                                format_duration(hi)
-                            ),
-                        );
-                        return Some(None);
-                    }
-                    _ => None,
+            DeValue::Array(items) if items.len() == 2 => match (one(&items[0]), one(&items[1])) {
+                (Some(lo), Some(hi)) if lo <= hi => Some(DurationRange { lo, hi }),
+                (Some(lo), Some(hi)) => {
+                    self.error(
+                        v.span(),
+                        field,
+                        format!(
+                            "the range starts after it ends (\"{}\" > \"{}\")",
+                            format_duration(lo),
+                            format_duration(hi)
+                        ),
+                    );
+                    return Some(None);
                 }
-            }
+                _ => None,
+            },
             _ => None,
         };
         if r.is_none() {
@@ -489,7 +491,6 @@ impl Validator<'_> {
         Some((out, ok))
     }
 }
-
 
 fn is_false(v: &Value<'_>) -> bool {
     matches!(v.get_ref(), DeValue::Boolean(false))
