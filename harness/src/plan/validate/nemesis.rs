@@ -32,6 +32,9 @@ const NEMESIS_KEYS: &[&str] = &[
 
 const DEGRADE_KEYS: &[&str] = &["latency", "jitter", "bandwidth", "loss"];
 
+/// One `name = weight` of a weights table, with the span of its name.
+type Weight = (String, u32, Span);
+
 /// Largest weight a mix accepts.
 const MAX_WEIGHT: u64 = 1_000_000;
 
@@ -467,7 +470,7 @@ impl Validator<'_> {
         &mut self,
         v: &Value<'_>,
         field: &str,
-    ) -> Option<(Vec<(String, u32, Span)>, bool)> {
+    ) -> Option<(Vec<Weight>, bool)> {
         let DeValue::Table(tbl) = v.get_ref() else {
             self.error(
                 v.span(),
