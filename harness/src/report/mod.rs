@@ -65,7 +65,7 @@ pub struct Report {
     pub convergence: Option<Convergence>,
     /// `[nemesis]` plans only: the seed and every fault it drew, as
     /// decided and as resolved (docs/nemesis.md).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nemesis: Option<NemesisRecord>,
     pub checks: Vec<CheckResult>,
     pub expectations: Vec<ExpectationResult>,
