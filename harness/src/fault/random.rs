@@ -74,6 +74,15 @@ pub fn generate(
     steps
 }
 
+/// The plan's own steps and the drawn ones, in one list sorted by `at`; at
+/// equal times the plan's own come first.
+pub fn merged(steps: &[Step], drawn: &[Step]) -> Vec<Step> {
+    let mut all: Vec<Step> = steps.iter().chain(drawn).cloned().collect();
+    // Stable: equal times keep the order above.
+    all.sort_by_key(|s| s.at);
+    all
+}
+
 /// The action of one decision of `kind`, lasting `d`; `None` for kinds the
 /// nemesis never draws, or when nothing fits (no target can be isolated).
 fn draw_action(
@@ -244,6 +253,34 @@ pub(crate) mod tests {
             | Action::Degrade { for_: Some(d), .. } => *d,
             other => panic!("a drawn step must undo itself: {other:?}"),
         }
+    }
+
+    #[test]
+    fn drawn_steps_are_scheduled_with_the_plans_own() {
+        let p = plan("");
+        let drawn = draw(&p, 3);
+        let first = drawn[0].at;
+        let own = vec![
+            Step {
+                at: first,
+                action: Action::Heal,
+                line: 99,
+            },
+            Step {
+                at: Duration::ZERO,
+                action: Action::Heal,
+                line: 98,
+            },
+        ];
+        let all = merged(&own, &drawn);
+        assert_eq!(all.len(), drawn.len() + 2);
+        assert!(all.windows(2).all(|w| w[0].at <= w[1].at));
+        assert_eq!(all[0].line, 98);
+        // At the same moment, the plan's own step first.
+        assert_eq!(
+            (all[1].line, all[2].line),
+            (99, p.nemesis.as_ref().map_or(0, |s| s.line))
+        );
     }
 
     #[test]

@@ -150,9 +150,8 @@ pub fn target_text(target: &Target) -> String {
 pub fn topology_value(topology: &Topology) -> Value {
     match topology {
         Topology::Isolate(Target::Nodes(ids)) if ids.len() != 1 => {
-            // No plan string isolates several named nodes; as groups, the
-            // rest of the cluster is unknown here, so list the isolated ones
-            // as the one group a plan would pair with the others.
+            // Plans cannot write this (a list isolates as groups); shown
+            // for reading, it does not parse back.
             Value::from(format!(
                 "isolate({})",
                 ids.iter()

@@ -218,13 +218,7 @@ pub async fn run(
         )
     });
     let schedule = match &drawn {
-        Some(d) => {
-            let mut steps = plan.steps.clone();
-            steps.extend(d.iter().cloned());
-            // Stable: at equal times the plan's own steps come first.
-            steps.sort_by_key(|s| s.at);
-            fault::schedule(&steps)
-        }
+        Some(d) => fault::schedule(&fault::random::merged(&plan.steps, d)),
         None => fault::schedule(&plan.steps),
     };
     let mut log = drive::NodeLog::default();

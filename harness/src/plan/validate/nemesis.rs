@@ -466,11 +466,7 @@ impl Validator<'_> {
 
     /// A table of whole-number weights, in file order: the valid ones, and
     /// whether all were. `None` when it is not a table.
-    fn nem_weights(
-        &mut self,
-        v: &Value<'_>,
-        field: &str,
-    ) -> Option<(Vec<Weight>, bool)> {
+    fn nem_weights(&mut self, v: &Value<'_>, field: &str) -> Option<(Vec<Weight>, bool)> {
         let DeValue::Table(tbl) = v.get_ref() else {
             self.error(
                 v.span(),
