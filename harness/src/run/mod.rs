@@ -217,6 +217,14 @@ pub async fn run(
             plan.cluster.network,
         )
     });
+    if drawn.as_ref().is_some_and(Vec::is_empty) {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "rift: [nemesis] drew no fault: its quiet period, interval, shortest duration and final phase leave no room in {}",
+            crate::plan::format_duration(duration)
+        );
+    }
     let schedule = match &drawn {
         Some(d) => fault::schedule(&fault::random::merged(&plan.steps, d)),
         None => fault::schedule(&plan.steps),
