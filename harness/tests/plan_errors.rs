@@ -348,6 +348,7 @@ fn full_plan_parses_to_the_expected_value() {
         i // 0-based index of the `at` line = 1-based line of the header
     };
     let expected = Plan {
+        nemesis: None,
         name: "full-plan".into(),
         description: "Every field, to prove the whole format parses.".into(),
         seed: Some(7),

@@ -270,6 +270,7 @@ fn build_report(
         recovery,
         final_recovery_s: Some(0.42),
         convergence: None,
+        nemesis: None,
         checks,
         expectations,
     }

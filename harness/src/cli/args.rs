@@ -7,6 +7,7 @@
 
 use super::exit::Exit;
 use crate::plan::{self, NetworkMode};
+use crate::run::many::SeedMode;
 use crate::run::ProgressMode;
 use clap::{Args, Parser, Subcommand};
 use std::ffi::OsString;
@@ -104,6 +105,16 @@ pub struct RunArgs {
     /// Progress display: auto (bar on a terminal), lines or quiet.
     #[arg(long, default_value = "auto", value_parser = parse_progress)]
     pub progress: ProgressMode,
+    /// Run each plan K times, with seeds seed..seed+K-1 (the seed from
+    /// --seed, else the plan's, else one random seed, printed), then print a
+    /// table of seed, verdict and why each failed, with the command that
+    /// replays a failed seed.
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub repeat: u32,
+    /// With --repeat: consecutive (seed, seed+1, ...) or same (the same seed
+    /// every time, to measure how much a run varies by itself).
+    #[arg(long, value_name = "MODE", default_value = "consecutive", value_parser = parse_seeds)]
+    pub seeds: SeedMode,
     /// Stop at the first plan that does not pass; the rest are skipped.
     #[arg(long)]
     pub fail_fast: bool,
@@ -231,6 +242,10 @@ fn parse_network(s: &str) -> Result<NetworkMode, String> {
 
 fn parse_fraction(s: &str) -> Result<f64, String> {
     crate::report::compare::parse_fraction(s)
+}
+
+fn parse_seeds(s: &str) -> Result<SeedMode, String> {
+    SeedMode::from_name(s).ok_or_else(|| format!("expected consecutive or same, found `{s}`"))
 }
 
 fn parse_progress(s: &str) -> Result<ProgressMode, String> {

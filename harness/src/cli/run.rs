@@ -29,9 +29,23 @@ pub fn run(args: RunArgs) -> Exit {
         duration,
         network,
         progress,
+        repeat,
+        seeds,
         fail_fast,
         open,
     } = args;
+    let repeat = many::Repeat {
+        times: repeat as usize,
+        seeds,
+    };
+    // What a replay of one seed needs besides the plan and the seed.
+    let mut replay_flags = String::new();
+    if let Some(n) = network {
+        replay_flags.push_str(&format!(" --network {n}"));
+    }
+    if let Some(d) = duration {
+        replay_flags.push_str(&format!(" --duration {}", crate::plan::format_duration(d)));
+    }
     let opts = RunOptions {
         out,
         seed,
@@ -70,7 +84,7 @@ pub fn run(args: RunArgs) -> Exit {
             wait_for_interrupt().await;
             std::process::exit(i32::from(Exit::Interrupted.code()));
         });
-        many::run_many(&plans, &opts, fail_fast, abort_rx, |r| {
+        many::run_many(&plans, &opts, repeat, fail_fast, abort_rx, |r| {
             print_plan_run(r, open)
         })
         .await
@@ -78,6 +92,10 @@ pub fn run(args: RunArgs) -> Exit {
     if outcome.runs.len() > 1 {
         outln!("\nall plans:");
         out!("{}", aggregate_table(&outcome.runs));
+    }
+    for r in &outcome.repeated {
+        outln!("\nrepeated:");
+        out!("{}", r.table(&replay_flags));
     }
     let exit = Exit::from(outcome.end);
     if let Err(e) = many::write_aggregate(&opts.out, &outcome.runs) {

@@ -4,6 +4,7 @@
 //! (seeded), partition topologies and the model of which nodes should serve.
 //! Never touches a process or socket itself: the runner applies its decisions.
 
+pub mod random;
 mod schedule;
 mod target;
 mod topology;

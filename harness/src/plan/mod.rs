@@ -10,6 +10,8 @@
 mod duration;
 mod error;
 mod fault_kind;
+mod nemesis;
+mod render;
 mod target;
 mod template;
 mod types;
@@ -18,6 +20,11 @@ mod validate;
 pub use duration::{format_duration, parse_duration, parse_rate, parse_size};
 pub use error::PlanError;
 pub use fault_kind::FaultKind;
+pub use nemesis::{
+    can_isolate, drawable, drawable_names, DegradeBounds, DurationRange, NemesisSpec,
+    TopologyChoice,
+};
+pub use render::{links_value, step_table, step_toml, target_text, topology_value};
 pub use target::{parse_signal, parse_target, parse_topology};
 pub use template::TemplateScope;
 pub use types::*;

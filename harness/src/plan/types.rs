@@ -28,6 +28,9 @@ pub struct Plan {
     pub workload: WorkloadSpec,
     /// Sorted by `at`.
     pub steps: Vec<Step>,
+    /// `[nemesis]`: faults drawn from the run's seed (`fault::random`),
+    /// scheduled together with `steps`.
+    pub nemesis: Option<super::nemesis::NemesisSpec>,
     pub expect: Expectations,
 }
 

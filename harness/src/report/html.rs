@@ -62,6 +62,7 @@ pub fn render_html(r: &Report, ops: &[Op]) -> String {
     latency_and_throughput(&mut h, r, ops);
     checkers(&mut h, r);
     faults(&mut h, r);
+    nemesis(&mut h, r);
     phases(&mut h, r);
     nodes(&mut h, r);
     node_commands(&mut h, r);
@@ -461,6 +462,39 @@ fn faults(h: &mut String, r: &Report) {
     } else {
         fold(h, r.timeline.len(), "fault actions", &t);
     }
+}
+
+/// `[nemesis]`: the faults it drew, as decided and as resolved.
+fn nemesis(h: &mut String, r: &Report) {
+    let Some(n) = &r.nemesis else {
+        return;
+    };
+    let _ = write!(
+        h,
+        "<h2 id=\"nemesis\">Nemesis</h2><p class=\"meta\">seed {} · {} fault(s) drawn · replay: <code>rift run {} --seed {}</code></p>",
+        n.seed,
+        n.decisions.len(),
+        esc(&r.plan.path),
+        n.seed
+    );
+    if n.decisions.is_empty() {
+        return;
+    }
+    let mut t = String::from("<table><tr><th>#</th><th>at</th><th>fault</th><th>target</th><th>nodes</th><th>duration</th></tr>");
+    for d in &n.decisions {
+        let _ = write!(
+            t,
+            "<tr><td class=\"num\">{}</td><td class=\"num\">{:.2}s</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            d.index,
+            d.at_s,
+            esc(&d.fault),
+            esc(&d.target),
+            esc(&d.nodes.join(" ")),
+            esc(d.duration_text())
+        );
+    }
+    t.push_str("</table>");
+    fold(h, n.decisions.len(), "nemesis decisions", &t);
 }
 
 /// The period (index as in the timeline's bands and the phase table) a

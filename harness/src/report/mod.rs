@@ -63,6 +63,10 @@ pub struct Report {
     /// after the final heal.
     #[serde(default)]
     pub convergence: Option<Convergence>,
+    /// `[nemesis]` plans only: the seed and every fault it drew, as
+    /// decided and as resolved (docs/nemesis.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nemesis: Option<NemesisRecord>,
     pub checks: Vec<CheckResult>,
     pub expectations: Vec<ExpectationResult>,
 }
@@ -73,6 +77,41 @@ pub struct Convergence {
     pub seconds: Option<f64>,
     /// What each node reported last.
     pub heads: std::collections::BTreeMap<NodeId, String>,
+}
+
+/// The random nemesis' concrete schedule: what `rift shrink` and a replay read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NemesisRecord {
+    pub seed: u64,
+    pub decisions: Vec<NemesisDecision>,
+}
+
+/// One fault the nemesis drew.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NemesisDecision {
+    /// Position in the drawn sequence, from 0.
+    pub index: usize,
+    /// When it was scheduled, in seconds from the start of the workload.
+    pub at_s: f64,
+    /// The fault kind, as plans name it.
+    pub fault: String,
+    /// The target as decided (`leader`, `random`, `n2`; a partition's
+    /// topology, a degrade's links), before run-time resolution.
+    pub target: String,
+    /// The `[[step]]` table a plan would contain for it (`plan::step_table`).
+    pub step: serde_json::Map<String, serde_json::Value>,
+    /// The nodes it was resolved to when applied (empty: none, or not applied).
+    pub nodes: Vec<String>,
+}
+
+impl NemesisDecision {
+    /// How long the fault lasted as decided (`for` or `restart_after`).
+    pub fn duration_text(&self) -> &str {
+        ["for", "restart_after"]
+            .iter()
+            .find_map(|k| self.step.get(*k).and_then(|v| v.as_str()))
+            .unwrap_or("-")
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

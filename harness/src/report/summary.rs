@@ -136,7 +136,44 @@ pub fn summary_markdown(r: &Report) -> String {
             );
         }
     }
+    nemesis(&mut s, r);
     s
+}
+
+/// `[nemesis]`: its seed and every decision, as decided and as resolved.
+fn nemesis(s: &mut String, r: &Report) {
+    let Some(n) = &r.nemesis else {
+        return;
+    };
+    let _ = writeln!(
+        s,
+        "\nnemesis (seed `{}`): {} fault(s) drawn; replay with `rift run {} --seed {}`",
+        n.seed,
+        n.decisions.len(),
+        md_cell(&r.plan.path),
+        n.seed
+    );
+    if n.decisions.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\n| # | at | fault | target | nodes | duration |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|");
+    for d in &n.decisions {
+        let _ = writeln!(
+            s,
+            "| {} | {:.2}s | {} | {} | {} | {} |",
+            d.index,
+            d.at_s,
+            md_cell(&d.fault),
+            md_cell(&d.target),
+            if d.nodes.is_empty() {
+                "-".to_string()
+            } else {
+                d.nodes.join(" ")
+            },
+            md_cell(d.duration_text())
+        );
+    }
 }
 
 /// Most findings listed per checker in the Markdown summary.

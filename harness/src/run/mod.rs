@@ -208,7 +208,29 @@ pub async fn run(
     if let Some(p) = &pool {
         nemesis.leader_via(p.clone());
     }
-    let schedule = fault::schedule(&plan.steps);
+    // `[nemesis]`: its steps drawn from the seed, up front, and scheduled
+    // together with the plan's own.
+    let drawn = plan.nemesis.as_ref().map(|spec| {
+        fault::random::generate(
+            spec,
+            seed,
+            duration,
+            plan.cluster.size,
+            plan.cluster.network,
+        )
+    });
+    if drawn.as_ref().is_some_and(Vec::is_empty) {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "rift: [nemesis] drew no fault: its quiet period, interval, shortest duration and final phase leave no room in {}",
+            crate::plan::format_duration(duration)
+        );
+    }
+    let schedule = match &drawn {
+        Some(d) => fault::schedule(&fault::random::merged(&plan.steps, d)),
+        None => fault::schedule(&plan.steps),
+    };
     let mut log = drive::NodeLog::default();
     if aborted_by.is_none() {
         aborted_by = drive::drive(
@@ -287,6 +309,7 @@ pub async fn run(
         node_log: log,
         snapshots,
         finish: fin,
+        nemesis: drawn.map(|d| (seed, d)),
     };
     // Checking a long history takes a while: off the runtime's one thread,
     // so a second Ctrl-C still forces rift out meanwhile.

@@ -13,10 +13,10 @@ use crate::cluster::{Cluster, NodeEvent, NodeEventKind};
 use crate::fault::Snapshot;
 use crate::history::Op;
 use crate::net::{LinkId, Network};
-use crate::plan::{NodeCommand, Plan, WorkloadKind};
+use crate::plan::{Action, NodeCommand, Plan, Step, WorkloadKind};
 use crate::report::{
-    ClusterInfo, FaultEvent, LinkRecord, NodeEventRecord, NodeInfo, PlanInfo, Report, RunStatus,
-    REPORT_SCHEMA_VERSION,
+    ClusterInfo, FaultEvent, LinkRecord, NemesisDecision, NemesisRecord, NodeEventRecord, NodeInfo,
+    PlanInfo, Report, RunStatus, REPORT_SCHEMA_VERSION,
 };
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -45,6 +45,8 @@ pub(super) struct Evidence {
     pub node_log: NodeLog,
     pub snapshots: Vec<Snapshot>,
     pub finish: Finish,
+    /// `[nemesis]`: the seed and the steps it drew.
+    pub nemesis: Option<(u64, Vec<crate::plan::Step>)>,
 }
 
 /// Judges what was recorded and assembles the report.
@@ -78,6 +80,10 @@ pub(super) fn report(plan: &Plan, h: Header, ev: Evidence, ops: &[Op]) -> Report
         }
         None => RunStatus::Completed,
     };
+    let nemesis = ev
+        .nemesis
+        .as_ref()
+        .map(|(seed, steps)| nemesis_record(*seed, steps, &ev.timeline));
     let verdict = expectations
         .iter()
         .fold(Verdict::Pass, |v, e| v.and(e.verdict));
@@ -109,8 +115,69 @@ pub(super) fn report(plan: &Plan, h: Header, ev: Evidence, ops: &[Op]) -> Report
         recovery,
         final_recovery_s: ev.finish.recovery_s,
         convergence: ev.finish.convergence,
+        nemesis,
         checks,
         expectations,
+    }
+}
+
+/// The nemesis' decisions with the nodes each was resolved to: the nodes
+/// of the first timeline entry of the same kind, time and plan line (the
+/// `[nemesis]` line, which no `[[step]]` shares).
+pub(super) fn nemesis_record(seed: u64, steps: &[Step], timeline: &[FaultEvent]) -> NemesisRecord {
+    let mut used = vec![false; timeline.len()];
+    let decisions = steps
+        .iter()
+        .enumerate()
+        .map(|(index, step)| {
+            let kind = step.action.kind().name();
+            let at_s = step.at.as_secs_f64();
+            let found = timeline.iter().enumerate().position(|(i, e)| {
+                !used[i]
+                    && e.line == step.line
+                    && e.action == kind
+                    && (e.scheduled_s - at_s).abs() < 1e-6
+            });
+            let nodes = match found {
+                Some(i) => {
+                    used[i] = true;
+                    timeline[i].nodes.iter().map(|n| n.to_string()).collect()
+                }
+                None => Vec::new(),
+            };
+            NemesisDecision {
+                index,
+                at_s,
+                fault: kind.to_string(),
+                target: decided_target(&step.action),
+                step: crate::plan::step_table(step),
+                nodes,
+            }
+        })
+        .collect();
+    NemesisRecord { seed, decisions }
+}
+
+/// What a step aims at, as decided: a target, a partition's topology, a
+/// degrade's links.
+fn decided_target(action: &Action) -> String {
+    match action {
+        Action::Kill { target, .. }
+        | Action::Restart { target }
+        | Action::Pause { target, .. }
+        | Action::Resume { target } => crate::plan::target_text(target),
+        Action::Partition { topology, .. } => match crate::plan::topology_value(topology) {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        },
+        Action::Heal => "all".into(),
+        Action::Degrade { links, .. } | Action::Restore { links } => {
+            match crate::plan::links_value(links) {
+                None => "all".into(),
+                Some(serde_json::Value::String(s)) => s,
+                Some(other) => other.to_string(),
+            }
+        }
     }
 }
 
@@ -317,6 +384,7 @@ mod tests {
             node_log: NodeLog::default(),
             snapshots: Vec::new(),
             finish: Finish::default(),
+            nemesis: None,
         };
         let r = report(&plan, header, evidence, &[]);
         assert_eq!(r.status, RunStatus::Aborted);

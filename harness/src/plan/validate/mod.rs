@@ -11,6 +11,7 @@
 mod cluster;
 mod expect;
 mod http;
+mod nemesis;
 mod primitives;
 mod steps;
 mod workload;
@@ -34,6 +35,7 @@ const ROOT_KEYS: &[&str] = &[
     "cluster",
     "workload",
     "step",
+    "nemesis",
     "expect",
 ];
 
@@ -175,6 +177,7 @@ impl Validator<'_> {
         // A client of the client protocol can say who leads (`f = "leader"`).
         ctx.has_leader |= workload.as_ref().is_some_and(|w| w.client.is_some());
         let steps = self.steps(root, &ctx, duration);
+        let nemesis = self.nemesis(root, &ctx, duration);
         let expect = self
             .table(root, "expect")
             .and_then(|t| self.expect(&t, workload.as_ref()));
@@ -189,6 +192,7 @@ impl Validator<'_> {
             cluster: cluster?,
             workload: workload?,
             steps: steps?,
+            nemesis: nemesis?,
             expect: expect?,
         })
     }

@@ -1,0 +1,164 @@
+//! `[nemesis]`: a seeded random mix of faults, as validated. The spec only
+//! describes what may be drawn; `fault::random` draws the concrete steps
+//! from the run's seed. Nothing here touches a process or the network.
+
+use super::fault_kind::FaultKind;
+use super::types::Target;
+use std::time::Duration;
+
+/// A closed range of durations, `lo <= hi`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DurationRange {
+    pub lo: Duration,
+    pub hi: Duration,
+}
+
+impl DurationRange {
+    pub const fn fixed(d: Duration) -> DurationRange {
+        DurationRange { lo: d, hi: d }
+    }
+}
+
+/// The named topologies a random partition may draw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TopologyChoice {
+    /// `isolate(target)`, its target drawn from the nemesis' target mix.
+    Isolate,
+    MajorityMinority,
+    Halves,
+    Ring,
+    Bridge,
+}
+
+impl TopologyChoice {
+    pub const ALL: [TopologyChoice; 5] = [
+        TopologyChoice::Isolate,
+        TopologyChoice::MajorityMinority,
+        TopologyChoice::Halves,
+        TopologyChoice::Ring,
+        TopologyChoice::Bridge,
+    ];
+
+    /// The name `topologies = { ... }` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            TopologyChoice::Isolate => "isolate",
+            TopologyChoice::MajorityMinority => "majority-minority",
+            TopologyChoice::Halves => "halves",
+            TopologyChoice::Ring => "ring",
+            TopologyChoice::Bridge => "bridge",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<TopologyChoice> {
+        TopologyChoice::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// Fewest nodes the topology needs (as `plan::parse_topology` checks).
+    pub fn min_nodes(self) -> usize {
+        match self {
+            TopologyChoice::Isolate | TopologyChoice::MajorityMinority | TopologyChoice::Halves => {
+                2
+            }
+            TopologyChoice::Ring | TopologyChoice::Bridge => 3,
+        }
+    }
+}
+
+/// Bounds of the effects a random degrade draws. Latency is always drawn;
+/// each other effect, when enabled, half of the time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DegradeBounds {
+    pub latency: DurationRange,
+    pub jitter: Option<DurationRange>,
+    /// Bytes per second.
+    pub bandwidth: Option<(u64, u64)>,
+    /// Probability per packet; drawn only when the run's network is netns.
+    pub loss: Option<(f64, f64)>,
+}
+
+impl Default for DegradeBounds {
+    fn default() -> Self {
+        DegradeBounds {
+            latency: DurationRange {
+                lo: Duration::from_millis(20),
+                hi: Duration::from_millis(200),
+            },
+            jitter: Some(DurationRange {
+                lo: Duration::from_millis(1),
+                hi: Duration::from_millis(50),
+            }),
+            bandwidth: Some((256 * 1000, 4 * 1000 * 1000)),
+            loss: Some((0.01, 0.1)),
+        }
+    }
+}
+
+/// `[nemesis]`, validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NemesisSpec {
+    /// Weight of each drawable kind (see [`drawable`]), in
+    /// [`FaultKind::ALL`] order; zero weights are kept and never drawn.
+    pub mix: Vec<(FaultKind, u32)>,
+    /// Weight of each topology of a random partition.
+    pub topologies: Vec<(TopologyChoice, u32)>,
+    /// Weight of each target of kill, pause, degrade and isolate.
+    pub targets: Vec<(Target, u32)>,
+    /// Time between the starts of two faults (and from the end of the
+    /// quiet period to the first).
+    pub interval: DurationRange,
+    /// How long each fault lasts (kill: until the restart).
+    pub durations: DurationRange,
+    /// No fault starts before this.
+    pub quiet: Duration,
+    /// Most faults in force at once; 1: each is undone before the next.
+    pub concurrency: usize,
+    /// The last stretch of the run: no fault starts in it and every
+    /// nemesis fault is undone before it begins.
+    pub final_: Duration,
+    pub degrade: DegradeBounds,
+    /// 1-based line of `[nemesis]` in the plan: the line of every step it draws.
+    pub line: usize,
+}
+
+impl NemesisSpec {
+    pub const DEFAULT_QUIET: Duration = Duration::from_secs(5);
+    pub const DEFAULT_FINAL: Duration = Duration::from_secs(10);
+    pub const DEFAULT_INTERVAL: DurationRange = DurationRange {
+        lo: Duration::from_secs(2),
+        hi: Duration::from_secs(6),
+    };
+    pub const DEFAULT_DURATIONS: DurationRange = DurationRange {
+        lo: Duration::from_secs(2),
+        hi: Duration::from_secs(6),
+    };
+}
+
+/// Whether the nemesis can draw `kind`: the kinds that are faults with an
+/// undo of their own. A new fault kind must be decided on here (no
+/// wildcard arm), and then drawn in `fault::random`.
+pub fn drawable(kind: FaultKind) -> bool {
+    match kind {
+        FaultKind::Kill | FaultKind::Pause | FaultKind::Partition | FaultKind::Degrade => true,
+        FaultKind::Restart | FaultKind::Resume | FaultKind::Heal | FaultKind::Restore => false,
+    }
+}
+
+/// Every kind the nemesis can draw, by name, for messages.
+pub fn drawable_names() -> Vec<&'static str> {
+    FaultKind::ALL
+        .into_iter()
+        .filter(|k| drawable(*k))
+        .map(FaultKind::name)
+        .collect()
+}
+
+/// Whether `isolate(target)` is a partition in a cluster of `size`.
+pub fn can_isolate(target: &Target, size: usize) -> bool {
+    match target {
+        Target::All => false,
+        Target::Random(k) => *k < size,
+        Target::Nodes(ids) => ids.len() < size,
+        Target::Leader | Target::Followers | Target::Minority | Target::Majority => true,
+    }
+}
