@@ -7,8 +7,8 @@
 //! here; the runner resolves them when each step is applied.
 
 use crate::plan::{
-    can_isolate, drawable, Action, Degradation, DurationRange, FaultKind, LinkSelector,
-    NemesisSpec, NetworkMode, Step, Target, Topology, TopologyChoice,
+    can_isolate, drawable, Action, ClockChange, ClockOffset, Degradation, DurationRange, FaultKind,
+    LinkSelector, NemesisSpec, NetworkMode, Step, Target, Topology, TopologyChoice,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -144,7 +144,32 @@ fn draw_action(
                 for_: Some(d),
             })
         }
+        FaultKind::Clock => Some(Action::Clock {
+            target: pick(rng, &spec.targets)?,
+            change: draw_clock_change(rng, spec),
+            for_: Some(d),
+        }),
         FaultKind::Restart | FaultKind::Resume | FaultKind::Heal | FaultKind::Restore => None,
+    }
+}
+
+/// A jump, a rate or a strobe, a third of the time each, within
+/// `spec.clock`. Every draw is made whichever is chosen, so the stream
+/// does not shift with the choice.
+fn draw_clock_change(rng: &mut ChaCha8Rng, spec: &NemesisSpec) -> ClockChange {
+    let b = &spec.clock;
+    let which = rng.random_range(0..3u8);
+    let offset = ClockOffset {
+        negative: rng.random_bool(0.5),
+        magnitude: draw_range(rng, b.offset),
+    };
+    // Two decimals: a factor a plan writes back exactly.
+    let rate = (rng.random_range(b.rate.0..=b.rate.1) * 100.0).round() / 100.0;
+    let every = draw_range(rng, b.strobe_every);
+    match which {
+        0 => ClockChange::Offset(offset),
+        1 => ClockChange::Rate(rate.clamp(0.01, ClockChange::MAX_RATE)),
+        _ => ClockChange::Strobe { offset, every },
     }
 }
 
@@ -422,7 +447,7 @@ pub(crate) mod tests {
         for network in [NetworkMode::Proxy, NetworkMode::Netns] {
             let p = plan_under(
                 network,
-                "targets = { leader = 1, random = 1, minority = 1, majority = 1, all = 1, n3 = 1, \"random(2)\" = 1 }\n",
+                "mix = { kill = 1, pause = 1, partition = 1, degrade = 1, clock = 1 }\ntargets = { leader = 1, random = 1, minority = 1, majority = 1, all = 1, n3 = 1, \"random(2)\" = 1 }\n",
             );
             let mut seen: BTreeMap<FaultKind, usize> = BTreeMap::new();
             for seed in 0..40 {
@@ -431,7 +456,7 @@ pub(crate) mod tests {
                     round_trip(&s, network);
                 }
             }
-            assert_eq!(seen.len(), 4, "{seen:?}");
+            assert_eq!(seen.len(), 5, "{seen:?}");
         }
     }
 

@@ -21,8 +21,8 @@ pub use duration::{format_duration, parse_duration, parse_rate, parse_size};
 pub use error::PlanError;
 pub use fault_kind::FaultKind;
 pub use nemesis::{
-    can_isolate, drawable, drawable_names, DegradeBounds, DurationRange, NemesisSpec,
-    TopologyChoice,
+    can_isolate, drawable, drawable_names, drawn_by_default, ClockBounds, DegradeBounds,
+    DurationRange, NemesisSpec, TopologyChoice,
 };
 pub use render::{links_value, step_table, step_toml, target_text, topology_value};
 pub use target::{parse_signal, parse_target, parse_topology};

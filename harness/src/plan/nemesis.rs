@@ -117,6 +117,7 @@ pub struct NemesisSpec {
     /// nemesis fault is undone before it begins.
     pub final_: Duration,
     pub degrade: DegradeBounds,
+    pub clock: ClockBounds,
     /// 1-based line of `[nemesis]` in the plan: the line of every step it draws.
     pub line: usize,
 }
@@ -139,8 +140,53 @@ impl NemesisSpec {
 /// wildcard arm), and then drawn in `fault::random`.
 pub fn drawable(kind: FaultKind) -> bool {
     match kind {
-        FaultKind::Kill | FaultKind::Pause | FaultKind::Partition | FaultKind::Degrade => true,
+        FaultKind::Kill
+        | FaultKind::Pause
+        | FaultKind::Partition
+        | FaultKind::Degrade
+        | FaultKind::Clock => true,
         FaultKind::Restart | FaultKind::Resume | FaultKind::Heal | FaultKind::Restore => false,
+    }
+}
+
+/// Whether a `[nemesis]` without `mix` draws `kind`: the kinds that need
+/// nothing beyond the network. Kinds that need a mechanism of their own on
+/// the machine (libfaketime for `clock`) are drawn only when `mix` names
+/// them, so that a plan's default never needs more than it says.
+pub fn drawn_by_default(kind: FaultKind) -> bool {
+    match kind {
+        FaultKind::Kill | FaultKind::Pause | FaultKind::Partition | FaultKind::Degrade => true,
+        FaultKind::Clock => false,
+        FaultKind::Restart | FaultKind::Resume | FaultKind::Heal | FaultKind::Restore => false,
+    }
+}
+
+/// Bounds of the clock changes a random `clock` fault draws: one of an
+/// offset (a jump either way), a rate, or a strobe, each a third of the
+/// time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClockBounds {
+    /// Magnitude of a jump or of a strobe's offset; the sign is drawn.
+    pub offset: DurationRange,
+    /// Factor of a rate change, drawn in `lo..=hi` (two decimals).
+    pub rate: (f64, f64),
+    /// Time between a strobe's flips.
+    pub strobe_every: DurationRange,
+}
+
+impl Default for ClockBounds {
+    fn default() -> Self {
+        ClockBounds {
+            offset: DurationRange {
+                lo: Duration::from_secs(1),
+                hi: Duration::from_secs(30),
+            },
+            rate: (0.5, 2.0),
+            strobe_every: DurationRange {
+                lo: Duration::from_millis(100),
+                hi: Duration::from_secs(1),
+            },
+        }
     }
 }
 

@@ -7,7 +7,9 @@
 //! that turn a recorded schedule into a plan.
 
 use super::duration::format_duration;
-use super::types::{Action, Degradation, Distribution, LinkSelector, Step, Target, Topology};
+use super::types::{
+    Action, ClockChange, Degradation, Distribution, LinkSelector, Step, Target, Topology,
+};
 use serde_json::{Map, Value};
 
 /// The `[[step]]` table of `step`: `at`, `fault`, then its keys.
@@ -63,6 +65,28 @@ pub fn step_table(step: &Step) -> Map<String, Value> {
             if let Some(v) = links_value(links) {
                 m.insert("links".into(), v);
             }
+        }
+        Action::Clock {
+            target,
+            change,
+            for_,
+        } => {
+            m.insert("target".into(), target_value(target));
+            match change {
+                ClockChange::Offset(o) => {
+                    m.insert("offset".into(), Value::from(o.to_string()));
+                }
+                ClockChange::Rate(r) => {
+                    m.insert("rate".into(), Value::from(*r));
+                }
+                ClockChange::Strobe { offset, every } => {
+                    let mut t = Map::new();
+                    t.insert("offset".into(), Value::from(offset.to_string()));
+                    t.insert("every".into(), duration(*every));
+                    m.insert("strobe".into(), Value::Object(t));
+                }
+            }
+            insert_for(&mut m, *for_);
         }
     }
     m
@@ -301,6 +325,30 @@ mod tests {
                 for_: Some(ms(1500)),
             });
             actions.push(Action::Resume { target: t.clone() });
+            for change in [
+                ClockChange::Offset(crate::plan::ClockOffset {
+                    negative: true,
+                    magnitude: ms(10_250),
+                }),
+                ClockChange::Offset(crate::plan::ClockOffset {
+                    negative: false,
+                    magnitude: ms(3000),
+                }),
+                ClockChange::Rate(0.25),
+                ClockChange::Strobe {
+                    offset: crate::plan::ClockOffset {
+                        negative: false,
+                        magnitude: ms(5000),
+                    },
+                    every: ms(200),
+                },
+            ] {
+                actions.push(Action::Clock {
+                    target: t.clone(),
+                    change,
+                    for_: Some(ms(4000)),
+                });
+            }
             actions.push(Action::Restore {
                 links: LinkSelector::Clients(t.clone()),
             });

@@ -38,9 +38,16 @@ impl Plan {
     /// Whether some step moves a node's clock: then every node gets
     /// libfaketime preloaded (and the run refuses nodes that cannot take it).
     pub fn uses_clock_faults(&self) -> bool {
-        self.steps
-            .iter()
-            .any(|s| matches!(s.action, Action::Clock { .. }))
+        let drawn = self.nemesis.as_ref().is_some_and(|n| {
+            n.mix
+                .iter()
+                .any(|(k, w)| *k == super::FaultKind::Clock && *w > 0)
+        });
+        drawn
+            || self
+                .steps
+                .iter()
+                .any(|s| matches!(s.action, Action::Clock { .. }))
     }
 }
 

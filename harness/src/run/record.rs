@@ -165,7 +165,8 @@ fn decided_target(action: &Action) -> String {
         Action::Kill { target, .. }
         | Action::Restart { target }
         | Action::Pause { target, .. }
-        | Action::Resume { target } => crate::plan::target_text(target),
+        | Action::Resume { target }
+        | Action::Clock { target, .. } => crate::plan::target_text(target),
         Action::Partition { topology, .. } => match crate::plan::topology_value(topology) {
             serde_json::Value::String(s) => s,
             other => other.to_string(),

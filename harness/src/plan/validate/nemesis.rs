@@ -10,8 +10,8 @@ use crate::plan::duration::{format_duration, parse_duration, parse_rate};
 use crate::plan::error::position;
 use crate::plan::fault_kind::FaultKind;
 use crate::plan::nemesis::{
-    can_isolate, drawable, drawable_names, DegradeBounds, DurationRange, NemesisSpec,
-    TopologyChoice,
+    can_isolate, drawable, drawable_names, drawn_by_default, ClockBounds, DegradeBounds,
+    DurationRange, NemesisSpec, TopologyChoice,
 };
 use crate::plan::target::parse_target;
 use crate::plan::types::{NetworkMode, Target};
@@ -110,6 +110,7 @@ impl Validator<'_> {
             concurrency: concurrency?,
             final_: final_?,
             degrade: degrade?,
+            clock: ClockBounds::default(),
             line,
         }))
     }
@@ -128,7 +129,10 @@ impl Validator<'_> {
                 FaultKind::ALL
                     .into_iter()
                     .filter(|k| drawable(*k))
-                    .map(|k| (k, u32::from(faulting_net || !k.needs_network())))
+                    .map(|k| {
+                        let on = drawn_by_default(k) && (faulting_net || !k.needs_network());
+                        (k, u32::from(on))
+                    })
                     .collect(),
             );
         };
@@ -539,7 +543,9 @@ mod tests {
                 (FaultKind::Kill, 1),
                 (FaultKind::Pause, 1),
                 (FaultKind::Partition, 1),
-                (FaultKind::Degrade, 1)
+                (FaultKind::Degrade, 1),
+                // Needs libfaketime: drawn only when `mix` names it.
+                (FaultKind::Clock, 0),
             ]
         );
         assert_eq!(s.targets, vec![(Target::Leader, 1), (Target::Random(1), 2)]);
@@ -578,7 +584,7 @@ mod tests {
                 "{KV}[nemesis]\nmix = {{ kil = 1, restart = 2, pause = -1 }}\nfinal = \"0s\"\nconcurrency = 9\nzap = 1\n"
             )),
             "nemesis.mix.kil: unknown fault `kil`, did you mean `kill`?\n\
-nemesis.mix.restart: the nemesis does not draw `restart` (it undoes its own faults); it draws `kill`, `pause`, `partition`, `degrade`\n\
+nemesis.mix.restart: the nemesis does not draw `restart` (it undoes its own faults); it draws `kill`, `pause`, `partition`, `degrade`, `clock`\n\
 nemesis.mix.pause: expected a whole number from 0 to 1000000, found -1\n\
 nemesis.final: expected a duration greater than zero\n\
 nemesis.concurrency: expected a whole number from 1 to 3, found 9\n\
@@ -636,7 +642,8 @@ nemesis.degrade.latency: expected a duration like \"50ms\", or a range like [\"1
                 (FaultKind::Kill, 1),
                 (FaultKind::Pause, 1),
                 (FaultKind::Partition, 0),
-                (FaultKind::Degrade, 0)
+                (FaultKind::Degrade, 0),
+                (FaultKind::Clock, 0),
             ]
         );
         // ... and asking for them is an error.
