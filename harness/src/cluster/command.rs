@@ -19,6 +19,8 @@ pub(crate) struct NodeArgv {
     pub env: Vec<(String, String)>,
     /// The network namespace the node is spawned into (the netns wire).
     pub netns: Option<Netns>,
+    /// The cgroup the node enters between fork and exec.
+    pub cgroup: Option<crate::cgroup::NodeCgroup>,
 }
 
 impl NodeArgv {
@@ -207,6 +209,7 @@ pub(crate) fn node_commands(
                 args,
                 env,
                 netns: me.netns.clone(),
+                cgroup: me.cgroup.clone(),
             }
         })
         .collect()
@@ -272,6 +275,7 @@ mod tests {
                 data_dir: PathBuf::from(format!("/d/n{i}")),
                 log_path: PathBuf::from(format!("/l/n{i}.log")),
                 netns: None,
+                cgroup: None,
             })
             .collect()
     }
@@ -373,6 +377,7 @@ mod tests {
                 ("PEERS".into(), "n1=127.0.0.1:1 n2=127.0.0.1:2".into()),
             ],
             netns: None,
+            cgroup: None,
         };
         assert_eq!(
             argv.shell_line(),

@@ -18,11 +18,12 @@ pub enum FaultKind {
     Heal,
     Degrade,
     Restore,
+    Slow,
 }
 
 impl FaultKind {
     /// Every kind, in the order messages list them.
-    pub const ALL: [FaultKind; 8] = [
+    pub const ALL: [FaultKind; 9] = [
         FaultKind::Kill,
         FaultKind::Restart,
         FaultKind::Pause,
@@ -31,6 +32,7 @@ impl FaultKind {
         FaultKind::Heal,
         FaultKind::Degrade,
         FaultKind::Restore,
+        FaultKind::Slow,
     ];
 
     /// The name plans use.
@@ -44,6 +46,7 @@ impl FaultKind {
             FaultKind::Heal => "heal",
             FaultKind::Degrade => "degrade",
             FaultKind::Restore => "restore",
+            FaultKind::Slow => "slow",
         }
     }
 
@@ -53,7 +56,7 @@ impl FaultKind {
     }
 
     /// Every name, for messages and suggestions.
-    pub fn names() -> [&'static str; 8] {
+    pub fn names() -> [&'static str; 9] {
         FaultKind::ALL.map(FaultKind::name)
     }
 
@@ -63,7 +66,7 @@ impl FaultKind {
         match self {
             FaultKind::Kill => &["at", "fault", "target", "signal", "restart_after"],
             FaultKind::Restart | FaultKind::Resume => &["at", "fault", "target"],
-            FaultKind::Pause => &["at", "fault", "target", "for"],
+            FaultKind::Pause => &["at", "fault", "target", "for", "how"],
             FaultKind::Partition => &["at", "fault", "topology", "oneway", "for"],
             FaultKind::Heal => &["at", "fault"],
             FaultKind::Degrade => &[
@@ -84,6 +87,7 @@ impl FaultKind {
                 "for",
             ],
             FaultKind::Restore => &["at", "fault", "links"],
+            FaultKind::Slow => &["at", "fault", "target", "cpu", "for"],
         }
     }
 
@@ -108,7 +112,8 @@ impl FaultKind {
             | FaultKind::Resume
             | FaultKind::Partition
             | FaultKind::Heal
-            | FaultKind::Restore => None,
+            | FaultKind::Restore
+            | FaultKind::Slow => None,
         }
     }
 
@@ -128,7 +133,11 @@ impl FaultKind {
     /// `network = "none"`).
     pub fn needs_network(self) -> bool {
         match self {
-            FaultKind::Kill | FaultKind::Restart | FaultKind::Pause | FaultKind::Resume => false,
+            FaultKind::Kill
+            | FaultKind::Restart
+            | FaultKind::Pause
+            | FaultKind::Resume
+            | FaultKind::Slow => false,
             FaultKind::Partition | FaultKind::Heal | FaultKind::Degrade | FaultKind::Restore => {
                 true
             }
@@ -154,6 +163,7 @@ impl Action {
             Action::Heal => FaultKind::Heal,
             Action::Degrade { .. } => FaultKind::Degrade,
             Action::Restore { .. } => FaultKind::Restore,
+            Action::Slow { .. } => FaultKind::Slow,
         }
     }
 }
@@ -185,6 +195,7 @@ mod tests {
                 "signal",
                 "restart_after",
                 "for",
+                "how",
                 "topology",
                 "oneway",
                 "links",
@@ -199,6 +210,7 @@ mod tests {
                 "corrupt",
                 "reset",
                 "stall",
+                "cpu",
             ]
         );
     }

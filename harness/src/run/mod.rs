@@ -84,6 +84,10 @@ pub enum RunError {
         "network = \"netns\" {0}; run rift as root, or use network = \"proxy\" (unprivileged)"
     )]
     NeedsPrivilege(String),
+    /// A step needs cgroups (`pause how = "freeze"`, `slow`) that this
+    /// machine or user cannot make.
+    #[error("{0}")]
+    NeedsCgroup(String),
     #[error(transparent)]
     Report(#[from] ReportError),
     #[error("interrupted before the cluster was ready")]
@@ -103,6 +107,7 @@ impl RunError {
             | RunError::Net(_)
             | RunError::NoLeader { .. }
             | RunError::NeedsPrivilege(_)
+            | RunError::NeedsCgroup(_)
             | RunError::Report(_)
             | RunError::Interrupted
             | RunError::Http(_)
@@ -147,10 +152,13 @@ pub async fn run(
         );
     }
     let adapter = crate::adapter::for_plan(plan).map_err(|e| RunError::Http(e.to_string()))?;
+    // Declared before the cluster so it is dropped after it: its Drop
+    // removes the run's cgroups once the nodes are gone.
+    let cgroups = start::cgroups(&id, &plan.steps)?;
     let mut abort = abort;
     // Dropping the start on Ctrl-C drops whatever it started (Drop kills).
     let started = tokio::select! {
-        r = start::start_cluster(&plan.cluster, plan.workload.via, &run_dir, seed, opts) => r?,
+        r = start::start_cluster(&plan.cluster, plan.workload.via, &run_dir, seed, opts, cgroups.as_ref()) => r?,
         _ = crate::workload::until_true(&mut abort) => return Err(RunError::Interrupted),
     };
     let start::Started {
@@ -403,8 +411,16 @@ pub async fn client_test(
     let seed = opts.seed.or(plan.seed).unwrap_or_else(clock::random_seed);
     let id = format!("client-test-{}", run_id(std::time::SystemTime::now()));
     let run_dir = start::run_dir(&opts.out.join(&plan.name), &id)?;
-    let started =
-        start::start_cluster(&plan.cluster, plan.workload.via, &run_dir, seed, opts).await?;
+    let cgroups = start::cgroups(&id, &[])?;
+    let started = start::start_cluster(
+        &plan.cluster,
+        plan.workload.via,
+        &run_dir,
+        seed,
+        opts,
+        cgroups.as_ref(),
+    )
+    .await?;
     let (_never, mut abort) = watch::channel(false);
     start::wait_for_leader(&started.cluster, &plan.cluster, &mut abort).await?;
     let targets: Vec<_> = (0..plan.cluster.size)

@@ -9,10 +9,12 @@ use super::{RunError, RunOptions};
 use crate::cluster::{self, Cluster, ClusterError, NodeEvent};
 use crate::net::wire::CaptureTo;
 use crate::net::{self, NetError, Network, NodeEndpoints};
-use crate::plan::{ClientRoute, ClusterSpec};
+use crate::cgroup::RunCgroup;
+use crate::plan::{Action, ClientRoute, ClusterSpec, PauseHow, Step};
 use crate::NodeId;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
@@ -48,6 +50,63 @@ fn point_latest(plan_dir: &Path, id: &str) {
     }
 }
 
+/// Sweeps the cgroups of dead runs (see [`crate::cgroup::sweep`]), then
+/// makes this run's cgroup. Where cgroups cannot be used, nodes run without
+/// them (`Ok(None)`) unless a step needs them: a `pause` with
+/// `how = "freeze"` or a `slow` step, which fail the run with one line
+/// saying why.
+pub(super) fn cgroups(run_id: &str, steps: &[Step]) -> Result<Option<Arc<RunCgroup>>, RunError> {
+    let swept = crate::cgroup::sweep();
+    for r in &swept.removed {
+        tracing::info!(
+            "removed the cgroup of a dead run: {} ({} processes killed)",
+            r.path.display(),
+            r.killed
+        );
+    }
+    for f in &swept.failed {
+        tracing::warn!("cannot remove the cgroup of a dead run: {f}");
+    }
+    let made = RunCgroup::create(run_id);
+    for step in steps {
+        let (what, can): (&str, fn(&RunCgroup) -> Result<(), String>) = match &step.action {
+            Action::Pause {
+                how: PauseHow::Freeze,
+                ..
+            } => ("pause how = \"freeze\"", RunCgroup::can_freeze),
+            Action::Slow { .. } => ("slow", RunCgroup::can_slow),
+            Action::Pause {
+                how: PauseHow::Sigstop,
+                ..
+            }
+            | Action::Kill { .. }
+            | Action::Restart { .. }
+            | Action::Resume { .. }
+            | Action::Partition { .. }
+            | Action::Heal
+            | Action::Degrade { .. }
+            | Action::Restore { .. } => continue,
+        };
+        let why = match &made {
+            Ok(run) => can(run).err(),
+            Err(why) => Some(why.clone()),
+        };
+        if let Some(why) = why {
+            return Err(RunError::NeedsCgroup(format!(
+                "the {what} step (plan line {}) needs cgroups: {why}; run rift as root on a machine with a writable cgroup hierarchy",
+                step.line
+            )));
+        }
+    }
+    match made {
+        Ok(run) => Ok(Some(run)),
+        Err(why) => {
+            tracing::debug!("nodes run without cgroups: {why}");
+            Ok(None)
+        }
+    }
+}
+
 /// A node that could not bind its port (another process took it between
 /// rift reserving it and the node binding it), or whose port another
 /// process answered on.
@@ -71,7 +130,19 @@ pub(super) async fn start_cluster(
     run_dir: &Path,
     seed: u64,
     opts: &RunOptions,
+    cgroups: Option<&Arc<RunCgroup>>,
 ) -> Result<Started, RunError> {
+    // One cgroup per node for the whole run: a restart, or a second
+    // attempt on other ports, enters the same one.
+    let mut node_cgroups = Vec::new();
+    if let Some(run) = cgroups {
+        for i in 0..spec.size {
+            let cg = run.node(&NodeId(i).name()).map_err(|e| {
+                RunError::NeedsCgroup(format!("cannot make the cgroup of {}: {e}", NodeId(i)))
+            })?;
+            node_cgroups.push(cg);
+        }
+    }
     const ATTEMPTS: usize = 3;
     let listeners = net::listeners_needed(spec.network, via, spec.size);
     let mut first_spawn: Option<Instant> = None;
@@ -117,6 +188,9 @@ pub(super) async fn start_cluster(
             if let Some(home) = net.home(NodeId(i)) {
                 ports.place(NodeId(i), home);
             }
+        }
+        for (i, cg) in node_cgroups.iter().enumerate() {
+            ports.place_cgroup(NodeId(i), cg.clone());
         }
         let peer_addr = |from: NodeId, to: NodeId| net.peer_addr(from, to);
         let (ev_tx, ev_rx) = mpsc::unbounded_channel::<NodeEvent>();

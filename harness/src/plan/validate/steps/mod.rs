@@ -1,12 +1,13 @@
 //! The `[[step]]` list: each step's `at` and `fault`, the keys each fault
 //! kind accepts (from [`FaultKind::keys`]), and dispatch by kind to the
-//! validator of its family (`process`, `partition`, `degrade`), plus what
+//! validator of its family (`process`, `partition`, `degrade`, `slow`), plus what
 //! several families share: targets, node lists and signals. It must never
 //! fall back on a default kind: an unknown fault name is an error.
 
 mod degrade;
 mod partition;
 mod process;
+mod slow;
 
 use super::primitives::{
     backticked, describe, int_value, suggest, unknown_field, Span, Tbl, Value,
@@ -207,6 +208,7 @@ impl Validator<'_> {
             FaultKind::Heal => Some(Action::Heal),
             FaultKind::Degrade => self.degrade(t, ctx, for_),
             FaultKind::Restore => self.restore(t, ctx),
+            FaultKind::Slow => self.slow(t, ctx, for_),
         }?;
         Some((at?, action))
     }
@@ -498,16 +500,16 @@ mod tests {
         let step = |body: &str| format!("[[step]]\nat = \"1s\"\n{body}");
         assert_eq!(
             err(&step("fault = \"zzz\"\n")),
-            "step[0].fault: unknown fault \"zzz\"; expected one of kill, restart, pause, resume, partition, heal, degrade, restore"
+            "step[0].fault: unknown fault \"zzz\"; expected one of kill, restart, pause, resume, partition, heal, degrade, restore, slow"
         );
         assert_eq!(
             err(&step("target = \"n1\"\n")),
-            "step[0].fault: missing; a step needs a fault: kill, restart, pause, resume, partition, heal, degrade, restore"
+            "step[0].fault: missing; a step needs a fault: kill, restart, pause, resume, partition, heal, degrade, restore, slow"
         );
         // Without a known kind, only keys no kind takes are reported.
         assert_eq!(
             err(&step("fault = \"zzz\"\ntopology = \"halves\"\nzap = 1\n")),
-            "step[0].fault: unknown fault \"zzz\"; expected one of kill, restart, pause, resume, partition, heal, degrade, restore\nstep[0].zap: unknown field `zap`; expected one of `at`, `fault`, `target`, `signal`, `restart_after`, `for`, `topology`, `oneway`, `links`, `latency`, `jitter`, `distribution`, `bandwidth`, `loss`, `duplicate`, `reorder`, `gap`, `corrupt`, `reset`, `stall`"
+            "step[0].fault: unknown fault \"zzz\"; expected one of kill, restart, pause, resume, partition, heal, degrade, restore\nstep[0].zap: unknown field `zap`; expected one of `at`, `fault`, `target`, `signal`, `restart_after`, `for`, `how`, `topology`, `oneway`, `links`, `latency`, `jitter`, `distribution`, `bandwidth`, `loss`, `duplicate`, `reorder`, `gap`, `corrupt`, `reset`, `stall`, `cpu`"
         );
         assert_eq!(
             err(&step("fault = \"heal\"\nlinks = \"all\"\n")),
@@ -522,6 +524,7 @@ mod tests {
                 crate::plan::FaultKind::Partition => "topology = \"halves\"\n",
                 crate::plan::FaultKind::Heal | crate::plan::FaultKind::Restore => "",
                 crate::plan::FaultKind::Degrade => "latency = \"1ms\"\n",
+                crate::plan::FaultKind::Slow => "target = \"n0\"\ncpu = 0.5\n",
             };
             let p = ok(&step(&format!("fault = \"{kind}\"\n{body}")));
             assert_eq!(p.steps[0].action.kind(), kind);
