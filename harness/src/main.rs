@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         Command::Check(a) => cli::check::check(&a),
         Command::List(a) => cli::list::list(&a),
         Command::ClientTest(a) => cli::client_test::client_test(&a),
+        Command::Clean => cli::clean::clean(),
     };
     exit.into()
 }

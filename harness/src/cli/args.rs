@@ -67,6 +67,12 @@ Exit codes: 0 no regression, 1 a regression, 2 bad input or incompatible report 
 Exit codes: 0 the client is OK, 1 the client is wrong, 2 invalid plan or no client, \
 3 the cluster could not start.")]
     ClientTest(ClientTestArgs),
+    /// Remove what runs whose rift process is gone left behind: their
+    /// cgroups (thawed, any process still inside SIGKILLed). A cgroup whose
+    /// rift is alive is never touched.
+    #[command(after_help = "Prints one line per thing removed and a total.\n\
+Exit codes: 0 done, 3 something could not be removed.")]
+    Clean,
 }
 
 // `rift run`.

@@ -509,7 +509,7 @@ mod tests {
         // Without a known kind, only keys no kind takes are reported.
         assert_eq!(
             err(&step("fault = \"zzz\"\ntopology = \"halves\"\nzap = 1\n")),
-            "step[0].fault: unknown fault \"zzz\"; expected one of kill, restart, pause, resume, partition, heal, degrade, restore\nstep[0].zap: unknown field `zap`; expected one of `at`, `fault`, `target`, `signal`, `restart_after`, `for`, `how`, `topology`, `oneway`, `links`, `latency`, `jitter`, `distribution`, `bandwidth`, `loss`, `duplicate`, `reorder`, `gap`, `corrupt`, `reset`, `stall`, `cpu`"
+            "step[0].fault: unknown fault \"zzz\"; expected one of kill, restart, pause, resume, partition, heal, degrade, restore, slow\nstep[0].zap: unknown field `zap`; expected one of `at`, `fault`, `target`, `signal`, `restart_after`, `for`, `how`, `topology`, `oneway`, `links`, `latency`, `jitter`, `distribution`, `bandwidth`, `loss`, `duplicate`, `reorder`, `gap`, `corrupt`, `reset`, `stall`, `cpu`"
         );
         assert_eq!(
             err(&step("fault = \"heal\"\nlinks = \"all\"\n")),

@@ -93,6 +93,24 @@ mod tests {
             err(&slow("target = \"n1\"\n")),
             "step[0].cpu: missing; a slow step needs `cpu`, the share of one CPU the node keeps, greater than 0 (0.1 is 10% of one CPU)"
         );
+        // The full message names file, line and column of the value.
+        let src = "name = \"t\"\nduration = \"30s\"\n[[step]]\nat = \"1s\"\nfault = \"slow\"\ntarget = \"n1\"\ncpu = -1\n[[step]]\nat = \"2s\"\nfault = \"pause\"\ntarget = \"n1\"\nhow = \"thaw\"\n";
+        let e = crate::plan::parse_with(
+            src,
+            std::path::Path::new("p.toml"),
+            &crate::plan::Overrides::default(),
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(
+            e.contains("p.toml:7:7: step[0].cpu: expected a number of CPUs greater than 0"),
+            "{e}"
+        );
+        assert!(
+            e.contains("p.toml:12:7: step[1].how: expected \"sigstop\""),
+            "{e}"
+        );
         assert_eq!(
             err(&slow("target = \"n1\"\ncpu = 0.5\nsignal = 9\n")),
             "step[0].signal: `signal` does not apply to a slow step; a slow step takes `at`, `fault`, `target`, `cpu`, `for`"
