@@ -313,6 +313,11 @@ impl RunCgroup {
 
 impl Drop for RunCgroup {
     fn drop(&mut self) {
+        // Thaw first on every hierarchy: a process frozen in one would not
+        // die of the SIGKILL sent while emptying another.
+        for (h, dir) in &self.dirs {
+            thaw_tree(h, dir);
+        }
         for (h, dir) in &self.dirs {
             let _ = remove_tree(h, dir);
         }
@@ -520,10 +525,31 @@ fn set_frozen(h: &Hierarchy, dir: &Path, frozen: bool) -> Result<(), CgroupError
     }
 }
 
-/// Thaws `dir` and its children, SIGKILLs every process inside, and removes
-/// the children then `dir` itself, waiting (bounded) for the processes to
-/// go. Returns how many processes it killed.
+/// Thaws `dir` and every cgroup below it (on a hierarchy with a freezer).
+fn thaw_tree(h: &Hierarchy, dir: &Path) {
+    if !h.freezer {
+        return;
+    }
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.filter_map(Result::ok) {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                thaw_tree(h, &e.path());
+            }
+        }
+    }
+    // A frozen v1 task does not die of SIGKILL until thawed.
+    let _ = if h.v2 {
+        fs::write(dir.join("cgroup.freeze"), "0")
+    } else {
+        fs::write(dir.join("freezer.state"), "THAWED")
+    };
+}
+
+/// SIGKILLs every process in `dir` and its children (thawing them first,
+/// see [`thaw_tree`]), and removes the children then `dir` itself, waiting
+/// (bounded) for the processes to go. Returns how many processes it killed.
 fn remove_tree(h: &Hierarchy, dir: &Path) -> Result<usize, CgroupError> {
+    thaw_tree(h, dir);
     let mut killed = 0;
     let children: Vec<PathBuf> = fs::read_dir(dir)
         .map_err(io_err("read", dir))?
@@ -533,15 +559,6 @@ fn remove_tree(h: &Hierarchy, dir: &Path) -> Result<usize, CgroupError> {
         .collect();
     for child in &children {
         killed += remove_tree(h, child)?;
-    }
-    if h.freezer {
-        // A frozen v1 task does not die of SIGKILL until thawed.
-        let thawed = if h.v2 {
-            fs::write(dir.join("cgroup.freeze"), "0")
-        } else {
-            fs::write(dir.join("freezer.state"), "THAWED")
-        };
-        let _ = thawed;
     }
     let deadline = Instant::now() + SETTLE;
     loop {
@@ -586,25 +603,32 @@ pub fn sweep() -> Swept {
     let all = parse_mounts(&mounts, |m| {
         fs::read_to_string(m.join("cgroup.controllers")).unwrap_or_default()
     });
-    let mut out = Swept::default();
-    for h in all {
+    let mut dead: Vec<(&Hierarchy, PathBuf)> = Vec::new();
+    for h in &all {
         let parent = h.mount.join(PARENT);
         let Ok(entries) = fs::read_dir(&parent) else {
             continue;
         };
         for e in entries.filter_map(Result::ok) {
-            let path = e.path();
             let Some(pid) = e.file_name().to_str().and_then(owner_pid) else {
                 continue;
             };
             let made = e.metadata().ok().and_then(|m| m.modified().ok());
-            if owner_alive(pid, made) {
-                continue;
+            if !owner_alive(pid, made) {
+                dead.push((h, e.path()));
             }
-            match remove_tree(&h, &path) {
-                Ok(killed) => out.removed.push(Removed { path, killed }),
-                Err(err) => out.failed.push(err.to_string()),
-            }
+        }
+    }
+    // Thaw everything first: a process frozen on one hierarchy would not
+    // die while another hierarchy's cgroup is being emptied.
+    for (h, path) in &dead {
+        thaw_tree(h, path);
+    }
+    let mut out = Swept::default();
+    for (h, path) in dead {
+        match remove_tree(h, &path) {
+            Ok(killed) => out.removed.push(Removed { path, killed }),
+            Err(err) => out.failed.push(err.to_string()),
         }
     }
     out
