@@ -25,7 +25,7 @@ use std::fs::{self, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 /// The directory under each hierarchy's root that holds every run's cgroup.
@@ -155,7 +155,10 @@ impl Plan {
     /// Every distinct hierarchy of the choice.
     pub fn hierarchies(&self) -> Vec<Hierarchy> {
         let mut out: Vec<Hierarchy> = Vec::new();
-        for h in [&self.freezer, &self.cpu, &self.cpuacct].into_iter().flatten() {
+        for h in [&self.freezer, &self.cpu, &self.cpuacct]
+            .into_iter()
+            .flatten()
+        {
             if !out.iter().any(|o| o.mount == h.mount) {
                 out.push(h.clone());
             }
@@ -186,6 +189,23 @@ pub fn quota_us(cpu: f64) -> u64 {
         (q as u64).max(MIN_QUOTA_US)
     } else {
         MIN_QUOTA_US
+    }
+}
+
+/// Every run cgroup of this process that is not removed yet, for
+/// [`remove_all_now`].
+static LIVE: Mutex<Vec<(Hierarchy, PathBuf)>> = Mutex::new(Vec::new());
+
+/// Removes every run cgroup of this process at once (thawed, emptied,
+/// deleted), for a forced exit that skips destructors (a second Ctrl-C):
+/// a frozen node would otherwise stay frozen, and so alive, on cgroup v1.
+pub fn remove_all_now() {
+    let live = std::mem::take(&mut *LIVE.lock().unwrap_or_else(PoisonError::into_inner));
+    for (h, dir) in &live {
+        thaw_tree(h, dir);
+    }
+    for (h, dir) in &live {
+        let _ = remove_tree(h, dir);
     }
 }
 
@@ -235,6 +255,9 @@ impl RunCgroup {
                 return Err(format!("cannot create cgroup {}: {e}", dir.display()));
             }
             run.dirs.push((h.clone(), dir.clone()));
+            LIVE.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((h.clone(), dir.clone()));
             if h.v2 && h.cpu && run.plan.cpu.as_ref() == Some(&h) {
                 for d in [h.mount.clone(), parent.clone(), dir.clone()] {
                     if let Err(e) = enable_cpu(&d) {
@@ -313,6 +336,9 @@ impl RunCgroup {
 
 impl Drop for RunCgroup {
     fn drop(&mut self) {
+        LIVE.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|(_, d)| !self.dirs.iter().any(|(_, mine)| mine == d));
         // Thaw first on every hierarchy: a process frozen in one would not
         // die of the SIGKILL sent while emptying another.
         for (h, dir) in &self.dirs {
@@ -391,7 +417,11 @@ impl NodeCgroup {
     }
 
     fn freezer(&self) -> Result<&(Hierarchy, PathBuf), CgroupError> {
-        self.inner.run.freeze.clone().map_err(CgroupError::Unsupported)?;
+        self.inner
+            .run
+            .freeze
+            .clone()
+            .map_err(CgroupError::Unsupported)?;
         self.dir_for(&self.inner.run.plan.freezer)
             .ok_or_else(|| CgroupError::Unsupported("no cgroup freezer".into()))
     }
@@ -419,7 +449,11 @@ impl NodeCgroup {
     /// Limits the node to `cpu` CPUs (`0.1` = 10% of one), or lifts the
     /// limit with `None`.
     pub fn set_cpu(&self, cpu: Option<f64>) -> Result<(), CgroupError> {
-        self.inner.run.slow.clone().map_err(CgroupError::Unsupported)?;
+        self.inner
+            .run
+            .slow
+            .clone()
+            .map_err(CgroupError::Unsupported)?;
         let (h, dir) = self
             .dir_for(&self.inner.run.plan.cpu)
             .ok_or_else(|| CgroupError::Unsupported("no cgroup cpu controller".into()))?;
@@ -746,6 +780,65 @@ cgroup /sys/fs/cgroup/freezer cgroup rw,freezer 0 0
         assert_eq!(quota_us(1.5), 150_000);
         assert_eq!(quota_us(0.001), MIN_QUOTA_US);
         assert_eq!(quota_us(0.0), MIN_QUOTA_US);
+    }
+
+    /// The cgroup v2 freezer and CPU accounting, on whatever unified
+    /// hierarchy this machine mounts (hybrid machines too: the v2 freezer
+    /// needs no controller). Needs root.
+    #[test]
+    fn the_v2_freezer_freezes_and_thaws() {
+        let v2 = parse_mounts(
+            &fs::read_to_string("/proc/self/mounts").unwrap_or_default(),
+            |m| fs::read_to_string(m.join("cgroup.controllers")).unwrap_or_default(),
+        )
+        .into_iter()
+        .find(|h| h.v2);
+        // SAFETY: geteuid has no preconditions.
+        let (Some(v2), true) = (v2, unsafe { libc::geteuid() } == 0) else {
+            eprintln!("skipped: needs root and a cgroup2 mount");
+            return;
+        };
+        let plan = Plan {
+            freezer: Some(v2.clone()),
+            cpu: None,
+            cpuacct: Some(v2),
+        };
+        let run = match RunCgroup::create_with("unit-v2", plan) {
+            Ok(r) => r,
+            Err(why) => {
+                eprintln!("skipped: {why}");
+                return;
+            }
+        };
+        if let Err(why) = run.can_freeze() {
+            eprintln!("skipped: {why}");
+            return;
+        }
+        let node = run.node("n0").expect("node cgroup");
+        let mut child = std::process::Command::new("/bin/sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .expect("spawn a spinner");
+        let dir = node.dirs()[0].clone();
+        fs::write(dir.join("cgroup.procs"), child.id().to_string()).expect("enter");
+        assert_eq!(node.pids(), vec![child.id()]);
+        node.freeze().expect("freeze");
+        assert!(node.is_frozen());
+        let used = node.cpu_usage().expect("cpu.stat");
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(node.cpu_usage(), Some(used), "a frozen spinner used CPU");
+        node.thaw().expect("thaw");
+        assert!(!node.is_frozen());
+        assert!(
+            node.set_cpu(Some(0.5)).is_err(),
+            "no cpu controller was chosen"
+        );
+        // Dropping the run removes the cgroups and kills what is inside.
+        node.freeze().expect("freeze again");
+        drop(node);
+        drop(run);
+        assert!(!dir.exists());
+        let _ = child.wait();
     }
 
     #[test]

@@ -18,8 +18,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use tokio::sync::Mutex;
 use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
 
 /// The heavy tests one at a time: each `rift run` sweeps the cgroups of
 /// dead runs, which must not race the SIGKILL test's `rift clean`; and the
@@ -234,7 +234,11 @@ async fn freeze_stops_the_whole_tree_without_a_signal_and_thaw_resumes_it() {
     // Watch for 300 ms: nothing may move, and nobody is stopped by a signal.
     let watch_until = Instant::now() + Duration::from_millis(300);
     while Instant::now() < watch_until {
-        assert_eq!((count("parent"), count("child")), frozen, "a frozen node counted");
+        assert_eq!(
+            (count("parent"), count("child")),
+            frozen,
+            "a frozen node counted"
+        );
         for pid in [pids.0, pids.1] {
             let st = proc_state(pid);
             assert!(
@@ -254,7 +258,8 @@ async fn freeze_stops_the_whole_tree_without_a_signal_and_thaw_resumes_it() {
     .expect("both count again after the thaw");
 
     // A frozen node still stops cleanly (it is thawed first).
-    c.pause_with(NodeId(0), PauseHow::Freeze).expect("freeze again");
+    c.pause_with(NodeId(0), PauseHow::Freeze)
+        .expect("freeze again");
     let t = Instant::now();
     c.shutdown().await.expect("shutdown of a frozen node");
     assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
@@ -301,7 +306,10 @@ async fn slow_holds_a_spinning_node_to_its_cpu_share() {
     );
     assert!(fast > 0.0, "the spinner made no progress unthrottled");
     let ratio = slow / fast;
-    assert!(ratio < 0.35, "slowed to {ratio:.2} of its speed, not about 0.2");
+    assert!(
+        ratio < 0.35,
+        "slowed to {ratio:.2} of its speed, not about 0.2"
+    );
     match slow_share {
         Some(share) => assert!(
             (0.1..=0.3).contains(&share),
@@ -321,11 +329,7 @@ fn run_dirs_of(pid: u32) -> Vec<PathBuf> {
             continue;
         };
         for e in entries.filter_map(Result::ok) {
-            if e.file_name()
-                .to_str()
-                .and_then(rift::cgroup::owner_pid)
-                == Some(pid)
-            {
+            if e.file_name().to_str().and_then(rift::cgroup::owner_pid) == Some(pid) {
                 out.push(e.path());
             }
         }
@@ -372,7 +376,7 @@ async fn a_run_leaves_no_cgroup_behind() {
         "3s",
         "[[step]]\nat = \"1s\"\nfault = \"pause\"\nhow = \"freeze\"\ntarget = \"n1\"\nfor = \"500ms\"\n[[step]]\nat = \"1500ms\"\nfault = \"slow\"\ntarget = \"n2\"\ncpu = 0.2\n",
     );
-    let mut child = rift()
+    let child = rift()
         .args(["run", "--progress", "quiet", "--out"])
         .arg(dir.join("out"))
         .arg(&plan)
@@ -431,9 +435,7 @@ async fn a_sigkilled_run_is_cleaned_and_a_live_one_is_not() {
     // Until n0 is frozen inside rift's cgroup.
     let dirs = poll(Duration::from_secs(15), || {
         let dirs = run_dirs_of(pid);
-        dirs.iter()
-            .any(|d| frozen(&d.join("n0")))
-            .then_some(dirs)
+        dirs.iter().any(|d| frozen(&d.join("n0"))).then_some(dirs)
     })
     .await;
     let Some(dirs) = dirs else {
@@ -467,7 +469,10 @@ async fn a_sigkilled_run_is_cleaned_and_a_live_one_is_not() {
     })
     .await
     .expect("the unfrozen nodes died with rift");
-    assert!(dirs.iter().all(|d| d.exists()), "nothing removed the cgroups yet");
+    assert!(
+        dirs.iter().all(|d| d.exists()),
+        "nothing removed the cgroups yet"
+    );
 
     let out = rift().arg("clean").output().expect("rift clean");
     let text = String::from_utf8_lossy(&out.stdout).to_string();

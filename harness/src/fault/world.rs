@@ -237,7 +237,10 @@ mod tests {
         assert_eq!(classify(s, NodeId(2), 20, 0), NodeClass::Serving);
         w.remove_fault(4);
         w.snapshot(30, &[NodeState::Up; 3]);
-        assert_eq!(w.snapshots().last().map(|s| s.label.as_str()), Some("steady"));
+        assert_eq!(
+            w.snapshots().last().map(|s| s.label.as_str()),
+            Some("steady")
+        );
     }
 
     #[test]

@@ -370,7 +370,13 @@ impl<'a> Nemesis<'a> {
                     .unwrap_or_default();
                 let errors = self.apply_cpu(&nodes);
                 self.world.remove_fault(of);
-                self.record(s, "fast", nodes, "end of slow".into(), join(errors));
+                self.record(
+                    s,
+                    "unslow",
+                    nodes,
+                    "end of slow: CPU limit lifted".into(),
+                    join(errors),
+                );
             }
             // Steps without a duration are never undone.
             Action::Restart { .. }
@@ -393,7 +399,9 @@ impl<'a> Nemesis<'a> {
         for n in self.all() {
             if self.cluster.cgroup(n).is_some() {
                 if let Err(e) = self.cluster.set_cpu(n, None) {
-                    tracing::warn!("cannot give {n} its CPU back for the final recovery check: {e}");
+                    tracing::warn!(
+                        "cannot give {n} its CPU back for the final recovery check: {e}"
+                    );
                 }
             }
         }

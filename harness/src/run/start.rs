@@ -6,10 +6,10 @@
 //! and close their parts on drop.
 
 use super::{RunError, RunOptions};
+use crate::cgroup::RunCgroup;
 use crate::cluster::{self, Cluster, ClusterError, NodeEvent};
 use crate::net::wire::CaptureTo;
 use crate::net::{self, NetError, Network, NodeEndpoints};
-use crate::cgroup::RunCgroup;
 use crate::plan::{Action, ClientRoute, ClusterSpec, PauseHow, Step};
 use crate::NodeId;
 use std::net::SocketAddr;
@@ -50,6 +50,9 @@ fn point_latest(plan_dir: &Path, id: &str) {
     }
 }
 
+/// Whether the run's cgroup can do what a step needs; `Err` says why not.
+type Capability = fn(&RunCgroup) -> Result<(), String>;
+
 /// Sweeps the cgroups of dead runs (see [`crate::cgroup::sweep`]), then
 /// makes this run's cgroup. Where cgroups cannot be used, nodes run without
 /// them (`Ok(None)`) unless a step needs them: a `pause` with
@@ -69,7 +72,7 @@ pub(super) fn cgroups(run_id: &str, steps: &[Step]) -> Result<Option<Arc<RunCgro
     }
     let made = RunCgroup::create(run_id);
     for step in steps {
-        let (what, can): (&str, fn(&RunCgroup) -> Result<(), String>) = match &step.action {
+        let (what, can): (&str, Capability) = match &step.action {
             Action::Pause {
                 how: PauseHow::Freeze,
                 ..

@@ -83,14 +83,21 @@ mod tests {
 
     #[test]
     fn pause_how_is_sigstop_or_freeze() {
-        let pause = |how: &str| format!("[[step]]\nat = \"1s\"\nfault = \"pause\"\ntarget = \"n0\"\n{how}");
+        let pause =
+            |how: &str| format!("[[step]]\nat = \"1s\"\nfault = \"pause\"\ntarget = \"n0\"\n{how}");
         let how_of = |p: crate::plan::Plan| match &p.steps[0].action {
             Action::Pause { how, .. } => Some(*how),
             _ => None,
         };
         assert_eq!(how_of(ok(&pause(""))), Some(PauseHow::Sigstop));
-        assert_eq!(how_of(ok(&pause("how = \"sigstop\"\n"))), Some(PauseHow::Sigstop));
-        assert_eq!(how_of(ok(&pause("how = \"freeze\"\n"))), Some(PauseHow::Freeze));
+        assert_eq!(
+            how_of(ok(&pause("how = \"sigstop\"\n"))),
+            Some(PauseHow::Sigstop)
+        );
+        assert_eq!(
+            how_of(ok(&pause("how = \"freeze\"\n"))),
+            Some(PauseHow::Freeze)
+        );
         assert_eq!(
             err(&pause("how = \"frozen\"\n")),
             "step[0].how: expected \"sigstop\" (SIGSTOP, the default) or \"freeze\" (the cgroup freezer), found \"frozen\""

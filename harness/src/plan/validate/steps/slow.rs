@@ -31,8 +31,8 @@ impl Validator<'_> {
                 None
             }
             Some(v) => {
-                let n = float_value(v.get_ref())
-                    .filter(|n| n.is_finite() && *n > 0.0 && *n <= MAX_CPU);
+                let n =
+                    float_value(v.get_ref()).filter(|n| n.is_finite() && *n > 0.0 && *n <= MAX_CPU);
                 if n.is_none() {
                     self.error(
                         v.span(),
@@ -83,7 +83,12 @@ mod tests {
                 for_: None,
             }
         );
-        for (bad, found) in [("0", "0"), ("-0.5", "-0.5"), ("2000", "2000"), ("\"10%\"", "\"10%\"")] {
+        for (bad, found) in [
+            ("0", "0"),
+            ("-0.5", "-0.5"),
+            ("2000", "2000"),
+            ("\"10%\"", "\"10%\""),
+        ] {
             assert_eq!(
                 err(&slow(&format!("target = \"n1\"\ncpu = {bad}\n"))),
                 format!("step[0].cpu: expected a number of CPUs greater than 0 and at most 1024 (0.1 is 10% of one CPU, 2 is two CPUs), found {found}")
