@@ -236,7 +236,7 @@ impl RunCgroup {
         }
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
-            return Err("needs root to create cgroups".into());
+            return Err("rift is not root (creating cgroups needs root)".into());
         }
         let name = run_name(run_id, std::process::id());
         let mut run = RunCgroup {

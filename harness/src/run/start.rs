@@ -72,12 +72,16 @@ pub(super) fn cgroups(run_id: &str, steps: &[Step]) -> Result<Option<Arc<RunCgro
     }
     let made = RunCgroup::create(run_id);
     for step in steps {
-        let (what, can): (&str, Capability) = match &step.action {
+        let (what, can, instead): (&str, Capability, &str) = match &step.action {
             Action::Pause {
                 how: PauseHow::Freeze,
                 ..
-            } => ("pause how = \"freeze\"", RunCgroup::can_freeze),
-            Action::Slow { .. } => ("slow", RunCgroup::can_slow),
+            } => (
+                "pause with how = \"freeze\"",
+                RunCgroup::can_freeze,
+                ", or use how = \"sigstop\"",
+            ),
+            Action::Slow { .. } => ("slow", RunCgroup::can_slow, ""),
             Action::Pause {
                 how: PauseHow::Sigstop,
                 ..
@@ -96,7 +100,7 @@ pub(super) fn cgroups(run_id: &str, steps: &[Step]) -> Result<Option<Arc<RunCgro
         };
         if let Some(why) = why {
             return Err(RunError::NeedsCgroup(format!(
-                "the {what} step (plan line {}) needs cgroups: {why}; run rift as root on a machine with a writable cgroup hierarchy",
+                "{what} (plan line {}) needs cgroups, but {why}; run rift as root with a writable cgroup hierarchy{instead}",
                 step.line
             )));
         }
