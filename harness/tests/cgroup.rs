@@ -522,7 +522,7 @@ fn without_root_a_freeze_plan_validates_but_cannot_run() {
         return;
     }
     let dir = tempdir("nonroot");
-    let plan = write_plan(
+    write_plan(
         &dir,
         "cg-nonroot",
         "3s",
