@@ -393,16 +393,16 @@ impl<'a> Nemesis<'a> {
         self.net.heal_all();
         self.apply_degradations(None);
         // Every node's CPU back: each slow in force ends here.
-        for (id, _) in std::mem::take(&mut self.slowed) {
+        let mut slowed: Vec<NodeId> = Vec::new();
+        for (id, (nodes, _)) in std::mem::take(&mut self.slowed) {
             self.world.remove_fault(id);
+            slowed.extend(nodes);
         }
-        for n in self.all() {
-            if self.cluster.cgroup(n).is_some() {
-                if let Err(e) = self.cluster.set_cpu(n, None) {
-                    tracing::warn!(
-                        "cannot give {n} its CPU back for the final recovery check: {e}"
-                    );
-                }
+        slowed.sort();
+        slowed.dedup();
+        for n in slowed {
+            if let Err(e) = self.cluster.set_cpu(n, None) {
+                tracing::warn!("cannot give {n} its CPU back for the final recovery check: {e}");
             }
         }
         let paused: Vec<NodeId> = self
