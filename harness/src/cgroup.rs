@@ -246,13 +246,22 @@ impl RunCgroup {
             freeze: Ok(()),
             slow: Ok(()),
         };
+        let mut unmade: Option<String> = None;
         for h in hiers {
             let parent = h.mount.join(PARENT);
             let dir = parent.join(&run.name);
-            let made = fs::create_dir_all(&dir);
-            if let Err(e) = made {
-                // Drop removes what was made so far.
-                return Err(format!("cannot create cgroup {}: {e}", dir.display()));
+            if let Err(e) = fs::create_dir_all(&dir) {
+                // Only what this hierarchy serves is lost (a read-only
+                // cpu hierarchy leaves the freezer usable).
+                let why = format!("cannot create cgroup {}: {e}", dir.display());
+                if run.plan.freezer.as_ref() == Some(&h) {
+                    run.freeze = Err(why.clone());
+                }
+                if run.plan.cpu.as_ref() == Some(&h) {
+                    run.slow = Err(why.clone());
+                }
+                unmade.get_or_insert(why);
+                continue;
             }
             run.dirs.push((h.clone(), dir.clone()));
             LIVE.lock()
@@ -275,6 +284,9 @@ impl RunCgroup {
                     "the kernel's cgroup v2 has no freezer (cgroup.freeze needs Linux 5.2)".into(),
                 );
             }
+        }
+        if let (Some(why), true) = (unmade, run.dirs.is_empty()) {
+            return Err(why);
         }
         if run.plan.freezer.is_none() {
             run.freeze = Err("no cgroup freezer is mounted (v1 freezer or cgroup2)".into());
