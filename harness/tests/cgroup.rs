@@ -257,9 +257,22 @@ async fn freeze_stops_the_whole_tree_without_a_signal_and_thaw_resumes_it() {
     .await
     .expect("both count again after the thaw");
 
-    // A frozen node still stops cleanly (it is thawed first).
+    // A frozen node stops (it is thawed first) and its restart enters the
+    // same cgroup, thawed.
     c.pause_with(NodeId(0), PauseHow::Freeze)
         .expect("freeze again");
+    c.stop(NodeId(0)).await.expect("stop a frozen node");
+    c.start_node(NodeId(0)).await.expect("restart");
+    c.wait_ready(&[NodeId(0)], Duration::from_secs(10))
+        .await
+        .expect("ready again");
+    let pid = c.pid(NodeId(0)).expect("restarted pid");
+    assert!(c.cgroup(NodeId(0)).expect("cgroup").pids().contains(&pid));
+    assert!(!c.cgroup(NodeId(0)).expect("cgroup").is_frozen());
+
+    // And the teardown of a frozen node is prompt.
+    c.pause_with(NodeId(0), PauseHow::Freeze)
+        .expect("freeze a third time");
     let t = Instant::now();
     c.shutdown().await.expect("shutdown of a frozen node");
     assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
