@@ -188,11 +188,8 @@ fn proc_state(pid: u64) -> Option<char> {
 }
 
 fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "rift-cgroup-test-{tag}-{}-{}",
-        std::process::id(),
-        Instant::now().elapsed().as_nanos()
-    ));
+    // One per test (tags differ) and per test process.
+    let d = std::env::temp_dir().join(format!("rift-cgroup-test-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("temp dir");
     d
