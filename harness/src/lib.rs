@@ -6,6 +6,7 @@
 //! data and channels.
 
 pub mod adapter;
+pub mod cgroup;
 pub mod check;
 pub mod cli;
 pub mod clock;

@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         Command::List(a) => cli::list::list(&a),
         Command::ClientTest(a) => cli::client_test::client_test(&a),
         Command::Shrink(a) => cli::shrink::shrink(&a),
+        Command::Clean => cli::clean::clean(),
     };
     exit.into()
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub enum NodeState {
     /// Running and not paused.
     Up,
-    /// Stopped by rift (SIGSTOP).
+    /// Stopped by rift: SIGSTOP, or its cgroup frozen (`how = "freeze"`).
     Paused,
     /// Killed or stopped by rift (from the moment it was signalled), or
     /// never started.

@@ -436,6 +436,7 @@ fn full_plan_parses_to_the_expected_value() {
                 action: Action::Pause {
                     target: Target::Nodes(n(&[0, 2])),
                     for_: Some(secs(2)),
+                    how: rift::plan::PauseHow::Sigstop,
                 },
                 line: 58,
             },

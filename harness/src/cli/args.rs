@@ -76,6 +76,12 @@ Exit codes: 0 a failing plan was written, 1 the failure did not reproduce (no pl
 2 bad input (no report, a passed or aborted run), 3 could not run."
     )]
     Shrink(ShrinkArgs),
+    /// Remove what runs whose rift process is gone left behind: their
+    /// cgroups (thawed, any process still inside SIGKILLed). A cgroup whose
+    /// rift is alive is never touched.
+    #[command(after_help = "Prints one line per thing removed and a total.\n\
+Exit codes: 0 done, 3 something could not be removed.")]
+    Clean,
 }
 
 // `rift run`.

@@ -9,6 +9,7 @@
 
 pub mod args;
 pub mod check;
+pub mod clean;
 pub mod client_test;
 pub mod compare;
 pub mod exit;

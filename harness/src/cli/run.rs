@@ -82,6 +82,8 @@ pub fn run(args: RunArgs) -> Exit {
             );
             let _ = abort_tx.send(true);
             wait_for_interrupt().await;
+            // Exiting skips destructors: remove the runs' cgroups first.
+            crate::cgroup::remove_all_now();
             std::process::exit(i32::from(Exit::Interrupted.code()));
         });
         many::run_many(&plans, &opts, repeat, fail_fast, abort_rx, |r| {

@@ -22,6 +22,8 @@ pub(crate) struct NodeArgv {
     /// The time namespace offsets the node starts with
     /// (`[cluster] monotonic_offset`), at every start.
     pub timens: Option<crate::clock::TimeOffsets>,
+    /// The cgroup the node enters between fork and exec.
+    pub cgroup: Option<crate::cgroup::NodeCgroup>,
 }
 
 impl NodeArgv {
@@ -215,6 +217,7 @@ pub(crate) fn node_commands(
                     .monotonic
                     .get(&me.id)
                     .map(|o| crate::clock::TimeOffsets::new(*o)),
+                cgroup: me.cgroup.clone(),
             }
         })
         .collect()
@@ -281,6 +284,7 @@ mod tests {
                 data_dir: PathBuf::from(format!("/d/n{i}")),
                 log_path: PathBuf::from(format!("/l/n{i}.log")),
                 netns: None,
+                cgroup: None,
             })
             .collect()
     }
@@ -383,6 +387,7 @@ mod tests {
             ],
             netns: None,
             timens: None,
+            cgroup: None,
         };
         assert_eq!(
             argv.shell_line(),

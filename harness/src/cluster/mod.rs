@@ -25,7 +25,8 @@ pub use ports::Ports;
 pub use probe::{LeaderAnswer, LeaderPoll, NodeAnswer};
 pub(crate) use spawn::die_with_parent;
 
-use crate::plan::{ClusterSpec, NodeCommand};
+use crate::cgroup::{CgroupError, NodeCgroup};
+use crate::plan::{ClusterSpec, NodeCommand, PauseHow};
 use crate::{NodeId, NodeState};
 use command::NodeArgv;
 use nix::errno::Errno;
@@ -59,6 +60,9 @@ pub struct NodeLayout {
     /// The network namespace the node runs in, when the network gives it
     /// one (`network = "netns"`); `host` is then its address there.
     pub netns: Option<crate::netns::Netns>,
+    /// The node's cgroup (see [`crate::cgroup`]), when the run has one: the
+    /// node enters it between fork and exec, at every start.
+    pub cgroup: Option<crate::cgroup::NodeCgroup>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -183,6 +187,14 @@ pub enum ClusterError {
     /// missing, a static binary, no time namespaces): one line saying why.
     #[error("{0}")]
     Clock(String),
+    #[error("{node} has no cgroup in this run (cgroups are unavailable here)")]
+    NoCgroup { node: NodeId },
+    #[error("cgroup of {node}: {source}")]
+    Cgroup {
+        node: NodeId,
+        #[source]
+        source: CgroupError,
+    },
 }
 
 impl ClusterError {
@@ -204,7 +216,9 @@ impl ClusterError {
             | ClusterError::BadSignal { .. }
             | ClusterError::Signal { .. }
             | ClusterError::Supervise { .. }
-            | ClusterError::Clock(_) => None,
+            | ClusterError::Clock(_)
+            | ClusterError::NoCgroup { .. }
+            | ClusterError::Cgroup { .. } => None,
         }
     }
 }
@@ -229,6 +243,9 @@ struct Proc {
     /// The one public state of the node (see [`crate::NodeState`]): `Down`
     /// from the moment rift asks it to stop or die, before it is reaped.
     state: NodeState,
+    /// How the node was paused, while it is `Paused`: resuming does the
+    /// matching thing (SIGCONT, or a thaw of its cgroup).
+    paused_by: Option<PauseHow>,
     /// Some while the process may receive signals: set at spawn, cleared
     /// before the leader is reaped.
     pid: Option<u32>,
@@ -373,6 +390,7 @@ impl Cluster {
                     id: n.id,
                     state: Mutex::new(Proc {
                         state: NodeState::Down,
+                        paused_by: None,
                         pid: None,
                         alive: false,
                         starting: false,
@@ -454,10 +472,21 @@ impl Cluster {
         };
         st.stop_requested = true;
         signal_group(node, pid, sig)?;
-        if st.state == NodeState::Paused && sig != Signal::SIGKILL {
-            signal_group(node, pid, Signal::SIGCONT)?;
-            self.emit(node, NodeEventKind::Resumed);
+        if st.state == NodeState::Paused {
+            match st.paused_by {
+                // A frozen task takes no signal (on v1 not even SIGKILL)
+                // until it is thawed.
+                Some(PauseHow::Freeze) => self.thaw(node)?,
+                Some(PauseHow::Sigstop) | None if sig != Signal::SIGKILL => {
+                    signal_group(node, pid, Signal::SIGCONT)?;
+                }
+                Some(PauseHow::Sigstop) | None => {}
+            }
+            if sig != Signal::SIGKILL {
+                self.emit(node, NodeEventKind::Resumed);
+            }
         }
+        st.paused_by = None;
         // Down from now on: the nemesis and the judge must not wait for
         // the reaper to learn what rift did.
         st.state = NodeState::Down;
@@ -466,20 +495,35 @@ impl Cluster {
 
     /// SIGSTOPs the node's process group. Pausing a paused node is a no-op.
     pub fn pause(&self, node: NodeId) -> Result<(), ClusterError> {
+        self.pause_with(node, PauseHow::Sigstop)
+    }
+
+    /// Pauses the node `how` the plan says: SIGSTOP to its process group,
+    /// or a freeze of its cgroup (its whole process tree at once, with no
+    /// signal the processes could see). Pausing a paused node is a no-op.
+    pub fn pause_with(&self, node: NodeId, how: PauseHow) -> Result<(), ClusterError> {
         let shared = self.node(node)?;
         let mut st = shared.lock();
         let Some(pid) = st.pid else {
             return Err(ClusterError::NotRunning { node });
         };
         if st.state == NodeState::Up {
-            signal_group(node, pid, Signal::SIGSTOP)?;
+            match how {
+                PauseHow::Sigstop => signal_group(node, pid, Signal::SIGSTOP)?,
+                PauseHow::Freeze => self
+                    .node_cgroup(node)?
+                    .freeze()
+                    .map_err(|source| ClusterError::Cgroup { node, source })?,
+            }
             st.state = NodeState::Paused;
+            st.paused_by = Some(how);
             self.emit(node, NodeEventKind::Paused);
         }
         Ok(())
     }
 
-    /// SIGCONTs a paused node. Resuming a running node is a no-op.
+    /// Resumes a paused node the way it was paused (SIGCONT, or a thaw).
+    /// Resuming a running node is a no-op.
     pub fn resume(&self, node: NodeId) -> Result<(), ClusterError> {
         let shared = self.node(node)?;
         let mut st = shared.lock();
@@ -487,11 +531,43 @@ impl Cluster {
             return Err(ClusterError::NotRunning { node });
         };
         if st.state == NodeState::Paused {
-            signal_group(node, pid, Signal::SIGCONT)?;
+            match st.paused_by {
+                Some(PauseHow::Freeze) => self.thaw(node)?,
+                Some(PauseHow::Sigstop) | None => signal_group(node, pid, Signal::SIGCONT)?,
+            }
             st.state = NodeState::Up;
+            st.paused_by = None;
             self.emit(node, NodeEventKind::Resumed);
         }
         Ok(())
+    }
+
+    /// The node's cgroup, when the run gave it one.
+    pub fn cgroup(&self, node: NodeId) -> Option<&NodeCgroup> {
+        self.inner
+            .layout
+            .get(node.index())
+            .and_then(|l| l.cgroup.as_ref())
+    }
+
+    fn node_cgroup(&self, node: NodeId) -> Result<&NodeCgroup, ClusterError> {
+        self.cgroup(node).ok_or(ClusterError::NoCgroup { node })
+    }
+
+    fn thaw(&self, node: NodeId) -> Result<(), ClusterError> {
+        self.node_cgroup(node)?
+            .thaw()
+            .map_err(|source| ClusterError::Cgroup { node, source })
+    }
+
+    /// Limits the node to `cpu` CPUs through its cgroup (`0.1` is 10% of
+    /// one CPU), or lifts the limit with `None`. The limit belongs to the
+    /// node's cgroup, so it holds across restarts until lifted.
+    pub fn set_cpu(&self, node: NodeId, cpu: Option<f64>) -> Result<(), ClusterError> {
+        self.node(node)?;
+        self.node_cgroup(node)?
+            .set_cpu(cpu)
+            .map_err(|source| ClusterError::Cgroup { node, source })
     }
 
     /// Stops the node gracefully: SIGCONT, SIGTERM, then SIGKILL after the
@@ -508,6 +584,9 @@ impl Cluster {
         if let Some(pid) = st.pid {
             st.stop_requested = true;
             st.state = NodeState::Down;
+            if st.paused_by.take() == Some(PauseHow::Freeze) {
+                self.thaw(shared.id)?;
+            }
             signal_group(shared.id, pid, Signal::SIGCONT)?;
             signal_group(shared.id, pid, Signal::SIGTERM)?;
         }
@@ -608,6 +687,13 @@ impl Cluster {
                 source,
             })?;
         }
+        // A cgroup left frozen would freeze the new process at birth.
+        if let Some(cg) = self.cgroup(node) {
+            if cg.is_frozen() {
+                cg.thaw()
+                    .map_err(|source| ClusterError::Cgroup { node, source })?;
+            }
+        }
         self.inner.first_spawn.get_or_init(Instant::now);
         let child = spawn::spawn(argv, log)
             .await
@@ -620,6 +706,7 @@ impl Cluster {
         {
             let mut st = shared.lock();
             st.state = NodeState::Up;
+            st.paused_by = None;
             st.pid = Some(pid);
             st.alive = true;
             st.stop_requested = false;
@@ -644,6 +731,7 @@ impl Cluster {
             move |info| {
                 let mut st = before.lock();
                 st.pid = None;
+                st.paused_by = None;
                 st.last_exit = Some(info);
                 st.state = if st.stop_requested {
                     NodeState::Down
@@ -814,6 +902,9 @@ impl Drop for Cluster {
             let mut st = shared.lock();
             if let Some(pid) = st.pid {
                 st.stop_requested = true;
+                if st.paused_by.take() == Some(PauseHow::Freeze) {
+                    let _ = self.thaw(shared.id);
+                }
                 let _ = signal_group(shared.id, pid, Signal::SIGCONT);
                 let _ = signal_group(shared.id, pid, Signal::SIGKILL);
             }

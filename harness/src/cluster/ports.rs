@@ -79,6 +79,7 @@ impl Ports {
                 data_dir: run_dir.join("data").join(id.name()),
                 log_path: run_dir.join("nodes").join(format!("{id}.log")),
                 netns: None,
+                cgroup: None,
             });
             nodes.push(Some(NodeListeners {
                 _client: client,
@@ -116,6 +117,14 @@ impl Ports {
         if let Some(l) = self.layout.get_mut(node.index()) {
             l.host = home.ip;
             l.netns = Some(home.netns);
+        }
+    }
+
+    /// Puts `node` in its own cgroup (see [`crate::cgroup`]) from its first
+    /// start on.
+    pub fn place_cgroup(&mut self, node: NodeId, cgroup: crate::cgroup::NodeCgroup) {
+        if let Some(l) = self.layout.get_mut(node.index()) {
+            l.cgroup = Some(cgroup);
         }
     }
 

@@ -97,13 +97,23 @@ fn spawn_now(argv: &NodeArgv, log: File) -> io::Result<Child> {
     let parent = std::process::id() as libc::pid_t;
     // The namespace handle lives in `argv` until spawn returns.
     let netns = argv.netns.as_ref().map(|ns| ns.raw_fd());
-    // Prepared here, before the fork: the child only reads it.
+    // Prepared here, before the fork: the child only reads them.
     let timens = argv.timens.clone();
+    // The cgroup's `cgroup.procs` descriptors (opened long before the fork,
+    // held in `argv` until spawn returns): the child enters its cgroup
+    // before exec, so no process of the node ever runs outside it.
+    let cgroup_fds = argv
+        .cgroup
+        .as_ref()
+        .map(crate::cgroup::NodeCgroup::procs_fds)
+        .unwrap_or_default();
     // SAFETY: the closure runs between fork and exec and only makes
-    // async-signal-safe calls (setns, unshare, open, write, close, prctl,
-    // getppid, _exit); it allocates nothing.
+    // async-signal-safe calls (write, setns, unshare, open, close, prctl,
+    // getppid, _exit); it allocates nothing (the descriptor list was made
+    // before the fork).
     unsafe {
         cmd.pre_exec(move || {
+            crate::cgroup::NodeCgroup::enter(&cgroup_fds)?;
             if let Some(fd) = netns {
                 if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
                     return Err(io::Error::last_os_error());

@@ -105,7 +105,19 @@ fn draw_action(
         FaultKind::Pause => Some(Action::Pause {
             target: pick(rng, &spec.targets)?,
             for_: Some(d),
+            how: pick(rng, &spec.pauses)?,
         }),
+        FaultKind::Slow => {
+            let target = pick(rng, &spec.targets)?;
+            let (lo, hi) = spec.slow_cpu;
+            // Two decimals: a share a plan writes back exactly.
+            let cpu = (rng.random_range(lo..=hi) * 100.0).round() / 100.0;
+            Some(Action::Slow {
+                target,
+                cpu: cpu.max(0.01),
+                for_: Some(d),
+            })
+        }
         FaultKind::Partition => {
             let topology = match pick(rng, &spec.topologies)? {
                 TopologyChoice::Isolate => {
@@ -447,7 +459,7 @@ pub(crate) mod tests {
         for network in [NetworkMode::Proxy, NetworkMode::Netns] {
             let p = plan_under(
                 network,
-                "mix = { kill = 1, pause = 1, partition = 1, degrade = 1, clock = 1 }\ntargets = { leader = 1, random = 1, minority = 1, majority = 1, all = 1, n3 = 1, \"random(2)\" = 1 }\n",
+                "mix = { kill = 1, pause = 1, partition = 1, degrade = 1, clock = 1, slow = 1 }\npauses = { sigstop = 1, freeze = 1 }\ntargets = { leader = 1, random = 1, minority = 1, majority = 1, all = 1, n3 = 1, \"random(2)\" = 1 }\n",
             );
             let mut seen: BTreeMap<FaultKind, usize> = BTreeMap::new();
             for seed in 0..40 {
@@ -456,7 +468,7 @@ pub(crate) mod tests {
                     round_trip(&s, network);
                 }
             }
-            assert_eq!(seen.len(), 5, "{seen:?}");
+            assert_eq!(seen.len(), 6, "{seen:?}");
         }
     }
 

@@ -11,7 +11,7 @@ pub enum Timed {
     Step(Box<Action>),
     /// Undo of the step with this index in the schedule: resume paused nodes,
     /// heal a partition, restore links, restart killed nodes, put clocks
-    /// back on true time.
+    /// back on true time, give slowed nodes their CPU back.
     Undo { of: usize },
 }
 
@@ -39,7 +39,8 @@ pub fn schedule(steps: &[Step]) -> Vec<Scheduled> {
             Action::Pause { for_, .. }
             | Action::Partition { for_, .. }
             | Action::Degrade { for_, .. }
-            | Action::Clock { for_, .. } => *for_,
+            | Action::Clock { for_, .. }
+            | Action::Slow { for_, .. } => *for_,
             Action::Restart { .. }
             | Action::Resume { .. }
             | Action::Heal
@@ -89,6 +90,7 @@ mod tests {
                 action: Action::Pause {
                     target: Target::Leader,
                     for_: Some(secs(10)),
+                    how: crate::plan::PauseHow::Freeze,
                 },
                 line: 3,
             },
@@ -126,5 +128,32 @@ mod tests {
         assert_eq!(s.len(), 2);
         assert_eq!(s[1].at, secs(4));
         assert_eq!(s[1].what, Timed::Undo { of: 0 });
+    }
+
+    #[test]
+    fn a_slow_step_is_undone_after_its_for() {
+        let steps = vec![Step {
+            at: secs(3),
+            action: Action::Slow {
+                target: Target::Leader,
+                cpu: 0.1,
+                for_: Some(secs(4)),
+            },
+            line: 9,
+        }];
+        let s = schedule(&steps);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[1].at, secs(7));
+        assert_eq!(s[1].what, Timed::Undo { of: 0 });
+        let forever = vec![Step {
+            at: secs(3),
+            action: Action::Slow {
+                target: Target::All,
+                cpu: 0.5,
+                for_: None,
+            },
+            line: 9,
+        }];
+        assert_eq!(schedule(&forever).len(), 1);
     }
 }

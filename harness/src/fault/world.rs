@@ -5,6 +5,11 @@
 //!
 //! Node states are not kept here: the cluster owns them (the one
 //! [`NodeState`] model) and each snapshot records what it reported.
+//!
+//! A fault that leaves its nodes up (a `slow` node on a fraction of a CPU, a
+//! degraded link) is named in the label of every period it lasts but takes
+//! no node out of `serving`: a grey failure, where the plan's expectations
+//! say what must hold.
 
 use super::topology::components;
 use crate::NodeId;
@@ -233,6 +238,23 @@ mod tests {
         w.remove_fault(0);
         w.snapshot(30, &[NodeState::Up; 3]);
         assert_eq!(w.snapshots()[2].label, "steady");
+    }
+
+    #[test]
+    fn a_slow_node_is_a_fault_in_force_that_should_still_serve() {
+        let mut w = World::new(3);
+        w.add_fault(4, "slow n2 cpu 0.1".into(), None);
+        w.snapshot(10, &[NodeState::Up; 3]);
+        let s = w.snapshots();
+        assert_eq!(s[1].label, "slow n2 cpu 0.1");
+        assert_eq!(s[1].serving, vec![NodeId(0), NodeId(1), NodeId(2)]);
+        assert_eq!(classify(s, NodeId(2), 20, 0), NodeClass::Serving);
+        w.remove_fault(4);
+        w.snapshot(30, &[NodeState::Up; 3]);
+        assert_eq!(
+            w.snapshots().last().map(|s| s.label.as_str()),
+            Some("steady")
+        );
     }
 
     #[test]

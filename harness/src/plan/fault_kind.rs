@@ -19,11 +19,12 @@ pub enum FaultKind {
     Degrade,
     Restore,
     Clock,
+    Slow,
 }
 
 impl FaultKind {
     /// Every kind, in the order messages list them.
-    pub const ALL: [FaultKind; 9] = [
+    pub const ALL: [FaultKind; 10] = [
         FaultKind::Kill,
         FaultKind::Restart,
         FaultKind::Pause,
@@ -33,6 +34,7 @@ impl FaultKind {
         FaultKind::Degrade,
         FaultKind::Restore,
         FaultKind::Clock,
+        FaultKind::Slow,
     ];
 
     /// The name plans use.
@@ -47,6 +49,7 @@ impl FaultKind {
             FaultKind::Degrade => "degrade",
             FaultKind::Restore => "restore",
             FaultKind::Clock => "clock",
+            FaultKind::Slow => "slow",
         }
     }
 
@@ -56,7 +59,7 @@ impl FaultKind {
     }
 
     /// Every name, for messages and suggestions.
-    pub fn names() -> [&'static str; 9] {
+    pub fn names() -> [&'static str; 10] {
         FaultKind::ALL.map(FaultKind::name)
     }
 
@@ -66,7 +69,7 @@ impl FaultKind {
         match self {
             FaultKind::Kill => &["at", "fault", "target", "signal", "restart_after"],
             FaultKind::Restart | FaultKind::Resume => &["at", "fault", "target"],
-            FaultKind::Pause => &["at", "fault", "target", "for"],
+            FaultKind::Pause => &["at", "fault", "target", "for", "how"],
             FaultKind::Partition => &["at", "fault", "topology", "oneway", "for"],
             FaultKind::Heal => &["at", "fault"],
             FaultKind::Degrade => &[
@@ -88,6 +91,7 @@ impl FaultKind {
             ],
             FaultKind::Restore => &["at", "fault", "links"],
             FaultKind::Clock => &["at", "fault", "target", "offset", "rate", "strobe", "for"],
+            FaultKind::Slow => &["at", "fault", "target", "cpu", "for"],
         }
     }
 
@@ -113,7 +117,8 @@ impl FaultKind {
             | FaultKind::Partition
             | FaultKind::Heal
             | FaultKind::Restore
-            | FaultKind::Clock => None,
+            | FaultKind::Clock
+            | FaultKind::Slow => None,
         }
     }
 
@@ -137,7 +142,8 @@ impl FaultKind {
             | FaultKind::Restart
             | FaultKind::Pause
             | FaultKind::Resume
-            | FaultKind::Clock => false,
+            | FaultKind::Clock
+            | FaultKind::Slow => false,
             FaultKind::Partition | FaultKind::Heal | FaultKind::Degrade | FaultKind::Restore => {
                 true
             }
@@ -164,6 +170,7 @@ impl Action {
             Action::Degrade { .. } => FaultKind::Degrade,
             Action::Restore { .. } => FaultKind::Restore,
             Action::Clock { .. } => FaultKind::Clock,
+            Action::Slow { .. } => FaultKind::Slow,
         }
     }
 }
@@ -195,6 +202,7 @@ mod tests {
                 "signal",
                 "restart_after",
                 "for",
+                "how",
                 "topology",
                 "oneway",
                 "links",
@@ -212,6 +220,7 @@ mod tests {
                 "offset",
                 "rate",
                 "strobe",
+                "cpu",
             ]
         );
     }

@@ -118,11 +118,23 @@ pub struct NemesisSpec {
     pub final_: Duration,
     pub degrade: DegradeBounds,
     pub clock: ClockBounds,
+    /// CPUs a drawn `slow` leaves its target, drawn in `lo..=hi` (two
+    /// decimals).
+    pub slow_cpu: (f64, f64),
+    /// How a drawn `pause` stops its target, by weight (`pauses = {
+    /// sigstop = 1, freeze = 1 }`); default SIGSTOP only, as `freeze`
+    /// needs the cgroup freezer.
+    pub pauses: Vec<(super::types::PauseHow, u32)>,
     /// 1-based line of `[nemesis]` in the plan: the line of every step it draws.
     pub line: usize,
 }
 
 impl NemesisSpec {
+    pub const DEFAULT_SLOW_CPU: (f64, f64) = (0.05, 0.5);
+    pub const DEFAULT_PAUSES: [(super::types::PauseHow, u32); 2] = [
+        (super::types::PauseHow::Sigstop, 1),
+        (super::types::PauseHow::Freeze, 0),
+    ];
     pub const DEFAULT_QUIET: Duration = Duration::from_secs(5);
     pub const DEFAULT_FINAL: Duration = Duration::from_secs(10);
     pub const DEFAULT_INTERVAL: DurationRange = DurationRange {
@@ -144,19 +156,20 @@ pub fn drawable(kind: FaultKind) -> bool {
         | FaultKind::Pause
         | FaultKind::Partition
         | FaultKind::Degrade
-        | FaultKind::Clock => true,
+        | FaultKind::Clock
+        | FaultKind::Slow => true,
         FaultKind::Restart | FaultKind::Resume | FaultKind::Heal | FaultKind::Restore => false,
     }
 }
 
 /// Whether a `[nemesis]` without `mix` draws `kind`: the kinds that need
 /// nothing beyond the network. Kinds that need a mechanism of their own on
-/// the machine (libfaketime for `clock`) are drawn only when `mix` names
+/// the machine (libfaketime for `clock`, a cgroup CPU controller for `slow`) are drawn only when `mix` names
 /// them, so that a plan's default never needs more than it says.
 pub fn drawn_by_default(kind: FaultKind) -> bool {
     match kind {
         FaultKind::Kill | FaultKind::Pause | FaultKind::Partition | FaultKind::Degrade => true,
-        FaultKind::Clock => false,
+        FaultKind::Clock | FaultKind::Slow => false,
         FaultKind::Restart | FaultKind::Resume | FaultKind::Heal | FaultKind::Restore => false,
     }
 }

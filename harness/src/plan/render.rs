@@ -8,7 +8,8 @@
 
 use super::duration::format_duration;
 use super::types::{
-    Action, ClockChange, Degradation, Distribution, LinkSelector, Step, Target, Topology,
+    Action, ClockChange, Degradation, Distribution, LinkSelector, PauseHow, Step, Target,
+    Topology,
 };
 use serde_json::{Map, Value};
 
@@ -34,8 +35,19 @@ pub fn step_table(step: &Step) -> Map<String, Value> {
         Action::Restart { target } | Action::Resume { target } => {
             m.insert("target".into(), target_value(target));
         }
-        Action::Pause { target, for_ } => {
+        Action::Pause { target, for_, how } => {
             m.insert("target".into(), target_value(target));
+            match how {
+                PauseHow::Sigstop => {}
+                PauseHow::Freeze => {
+                    m.insert("how".into(), Value::from(how.name()));
+                }
+            }
+            insert_for(&mut m, *for_);
+        }
+        Action::Slow { target, cpu, for_ } => {
+            m.insert("target".into(), target_value(target));
+            m.insert("cpu".into(), Value::from(*cpu));
             insert_for(&mut m, *for_);
         }
         Action::Partition {
@@ -320,9 +332,17 @@ mod tests {
                 restart_after: None,
             });
             actions.push(Action::Restart { target: t.clone() });
-            actions.push(Action::Pause {
+            for how in PauseHow::ALL {
+                actions.push(Action::Pause {
+                    target: t.clone(),
+                    for_: Some(ms(1500)),
+                    how,
+                });
+            }
+            actions.push(Action::Slow {
                 target: t.clone(),
-                for_: Some(ms(1500)),
+                cpu: 0.15,
+                for_: Some(ms(2500)),
             });
             actions.push(Action::Resume { target: t.clone() });
             for change in [

@@ -528,6 +528,8 @@ pub enum Action {
     Pause {
         target: Target,
         for_: Option<Duration>,
+        /// SIGSTOP (the default) or the cgroup freezer.
+        how: PauseHow,
     },
     Resume {
         target: Target,
@@ -553,6 +555,43 @@ pub enum Action {
         change: ClockChange,
         for_: Option<Duration>,
     },
+    /// Keeps the nodes running on a fraction of a CPU (the cgroup CPU
+    /// controller's quota over its period) until `for` ends or the run's
+    /// final heal.
+    Slow {
+        target: Target,
+        /// CPUs the node may use: `0.1` is 10% of one CPU.
+        cpu: f64,
+        for_: Option<Duration>,
+    },
+}
+
+/// How a `pause` step stops a node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PauseHow {
+    /// SIGSTOP to the node's process group (SIGCONT resumes it).
+    #[default]
+    Sigstop,
+    /// The cgroup freezer: the node's whole process tree stops at once,
+    /// with no signal a process could observe (a thaw resumes it).
+    Freeze,
+}
+
+impl PauseHow {
+    pub const ALL: [PauseHow; 2] = [PauseHow::Sigstop, PauseHow::Freeze];
+
+    /// The way a plan names, if any.
+    pub fn from_name(name: &str) -> Option<PauseHow> {
+        PauseHow::ALL.into_iter().find(|h| h.name() == name)
+    }
+
+    /// The name plans use (`how = "freeze"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            PauseHow::Sigstop => "sigstop",
+            PauseHow::Freeze => "freeze",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,7 +4,9 @@
 use crate::cluster::Cluster;
 use crate::fault::{self, Scheduled, Timed, World};
 use crate::net::{LinkId, LinkState, Network};
-use crate::plan::{Action, ClockChange, Degradation, LinkSelector, Plan, Target, Topology};
+use crate::plan::{
+    Action, ClockChange, Degradation, LinkSelector, PauseHow, Plan, Target, Topology,
+};
 use crate::report::FaultEvent;
 use crate::{NodeId, NodeState};
 use rand::SeedableRng;
@@ -27,6 +29,9 @@ pub(super) struct Nemesis<'a> {
     /// What the network was last told, per link, so that a step touches
     /// only what it changes.
     applied: BTreeMap<LinkId, Degradation>,
+    /// Slow steps in force, by schedule index: their nodes and CPU share
+    /// (a later one wins on a node both name).
+    slowed: BTreeMap<usize, (Vec<NodeId>, f64)>,
     /// Asked who leads when the cluster has no leader query of its own:
     /// the client of the client protocol (`f = "leader"`).
     leader_client: Option<std::sync::Arc<crate::adapter::client::ClientPool>>,
@@ -55,6 +60,7 @@ impl<'a> Nemesis<'a> {
             touched: BTreeMap::new(),
             degraded: BTreeMap::new(),
             applied: BTreeMap::new(),
+            slowed: BTreeMap::new(),
             leader_client: None,
             clocks: BTreeMap::new(),
         }
@@ -182,20 +188,41 @@ impl<'a> Nemesis<'a> {
                 let err = empty_target(&nodes, target).or_else(|| join(errors));
                 self.record(s, "restart", nodes, String::new(), err);
             }
-            Action::Pause { target, .. } => {
+            Action::Pause { target, how, .. } => {
                 let up = self.up();
                 let nodes = self.resolve(target, &up).await;
                 let mut errors = Vec::new();
                 for &n in &nodes {
-                    if let Err(e) = self.cluster.pause(n) {
+                    if let Err(e) = self.cluster.pause_with(n, *how) {
                         errors.push(format!("{n}: {e}"));
                     }
                 }
                 let err = empty_target(&nodes, target).or_else(|| join(errors));
-                self.world
-                    .add_fault(idx, format!("pause {}", names(&nodes)), None);
+                let (label, detail) = match how {
+                    PauseHow::Sigstop => (
+                        format!("pause {}", names(&nodes)),
+                        role(target).trim().to_string(),
+                    ),
+                    PauseHow::Freeze => (
+                        format!("freeze {}", names(&nodes)),
+                        format!("cgroup freezer{}", role(target)),
+                    ),
+                };
+                self.world.add_fault(idx, label, None);
                 self.touched.insert(idx, nodes.clone());
-                self.record(s, "pause", nodes, role(target).trim().to_string(), err);
+                self.record(s, "pause", nodes, detail, err);
+            }
+            Action::Slow { target, cpu, .. } => {
+                let nodes = self.resolve(target, &self.all()).await;
+                self.slowed.insert(idx, (nodes.clone(), *cpu));
+                let errors = self.apply_cpu(&nodes);
+                let err = empty_target(&nodes, target).or_else(|| join(errors));
+                // A grey failure: named while it lasts, but the nodes stay
+                // up and should serve.
+                self.world
+                    .add_fault(idx, format!("slow {} cpu {cpu}", names(&nodes)), None);
+                let detail = format!("cpu {cpu}{}", role(target));
+                self.record(s, "slow", nodes, detail, err);
             }
             Action::Resume { target } => {
                 let nodes = self.resolve(target, &self.all()).await;
@@ -410,6 +437,22 @@ impl<'a> Nemesis<'a> {
                 };
                 self.record(s, "clock", nodes, detail.into(), join(errors));
             }
+            Action::Slow { .. } => {
+                let nodes = self
+                    .slowed
+                    .remove(&of)
+                    .map(|(nodes, _)| nodes)
+                    .unwrap_or_default();
+                let errors = self.apply_cpu(&nodes);
+                self.world.remove_fault(of);
+                self.record(
+                    s,
+                    "unslow",
+                    nodes,
+                    "end of slow: CPU limit lifted".into(),
+                    join(errors),
+                );
+            }
             // Steps without a duration are never undone.
             Action::Restart { .. }
             | Action::Resume { .. }
@@ -430,6 +473,19 @@ impl<'a> Nemesis<'a> {
         self.degraded.clear();
         self.net.heal_all();
         self.apply_degradations(None);
+        // Every node's CPU back: each slow in force ends here.
+        let mut slowed: Vec<NodeId> = Vec::new();
+        for (id, (nodes, _)) in std::mem::take(&mut self.slowed) {
+            self.world.remove_fault(id);
+            slowed.extend(nodes);
+        }
+        slowed.sort();
+        slowed.dedup();
+        for n in slowed {
+            if let Err(e) = self.cluster.set_cpu(n, None) {
+                tracing::warn!("cannot give {n} its CPU back for the final recovery check: {e}");
+            }
+        }
         let paused: Vec<NodeId> = self
             .all()
             .into_iter()
@@ -457,6 +513,24 @@ impl<'a> Nemesis<'a> {
             }
         }
         self.clear_faults_of(nodes);
+        errors
+    }
+
+    /// Sets each of `nodes` to the CPU share of the latest slow in force
+    /// that names it, or lifts its limit when none does.
+    fn apply_cpu(&self, nodes: &[NodeId]) -> Vec<String> {
+        let mut errors = Vec::new();
+        for &n in nodes {
+            let cpu = self
+                .slowed
+                .values()
+                .rev()
+                .find(|(ns, _)| ns.contains(&n))
+                .map(|(_, cpu)| *cpu);
+            if let Err(e) = self.cluster.set_cpu(n, cpu) {
+                errors.push(format!("{n}: {e}"));
+            }
+        }
         errors
     }
 

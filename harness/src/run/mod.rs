@@ -84,6 +84,10 @@ pub enum RunError {
         "network = \"netns\" {0}; run rift as root, or use network = \"proxy\" (unprivileged)"
     )]
     NeedsPrivilege(String),
+    /// A step needs cgroups (`pause how = "freeze"`, `slow`) that this
+    /// machine or user cannot make.
+    #[error("{0}")]
+    NeedsCgroup(String),
     #[error(transparent)]
     Report(#[from] ReportError),
     #[error("interrupted before the cluster was ready")]
@@ -103,6 +107,7 @@ impl RunError {
             | RunError::Net(_)
             | RunError::NoLeader { .. }
             | RunError::NeedsPrivilege(_)
+            | RunError::NeedsCgroup(_)
             | RunError::Report(_)
             | RunError::Interrupted
             | RunError::Http(_)
@@ -148,11 +153,37 @@ pub async fn run(
         );
     }
     let adapter = crate::adapter::for_plan(plan).map_err(|e| RunError::Http(e.to_string()))?;
+    // `[nemesis]`: its steps drawn from the seed, up front, and scheduled
+    // together with the plan's own.
+    let drawn = plan.nemesis.as_ref().map(|spec| {
+        fault::random::generate(
+            spec,
+            seed,
+            duration,
+            plan.cluster.size,
+            plan.cluster.network,
+        )
+    });
+    if drawn.as_ref().is_some_and(Vec::is_empty) {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "rift: [nemesis] drew no fault: its quiet period, interval, shortest duration and final phase leave no room in {}",
+            crate::plan::format_duration(duration)
+        );
+    }
+    let all_steps = match &drawn {
+        Some(d) => fault::random::merged(&plan.steps, d),
+        None => plan.steps.clone(),
+    };
+    // Declared before the cluster so it is dropped after it: its Drop
+    // removes the run's cgroups once the nodes are gone.
+    let cgroups = start::cgroups(&id, &all_steps)?;
     let mut abort = abort;
     // Dropping the start on Ctrl-C drops whatever it started (Drop kills).
     let spec = start::cluster_spec(plan);
     let started = tokio::select! {
-        r = start::start_cluster(&spec, plan.workload.via, &run_dir, seed, opts) => r?,
+        r = start::start_cluster(&spec, plan.workload.via, &run_dir, seed, opts, cgroups.as_ref()) => r?,
         _ = crate::workload::until_true(&mut abort) => return Err(RunError::Interrupted),
     };
     let start::Started {
@@ -208,29 +239,7 @@ pub async fn run(
     if let Some(p) = &pool {
         nemesis.leader_via(p.clone());
     }
-    // `[nemesis]`: its steps drawn from the seed, up front, and scheduled
-    // together with the plan's own.
-    let drawn = plan.nemesis.as_ref().map(|spec| {
-        fault::random::generate(
-            spec,
-            seed,
-            duration,
-            plan.cluster.size,
-            plan.cluster.network,
-        )
-    });
-    if drawn.as_ref().is_some_and(Vec::is_empty) {
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr(),
-            "rift: [nemesis] drew no fault: its quiet period, interval, shortest duration and final phase leave no room in {}",
-            crate::plan::format_duration(duration)
-        );
-    }
-    let schedule = match &drawn {
-        Some(d) => fault::schedule(&fault::random::merged(&plan.steps, d)),
-        None => fault::schedule(&plan.steps),
-    };
+    let schedule = fault::schedule(&all_steps);
     let mut log = drive::NodeLog::default();
     if aborted_by.is_none() {
         aborted_by = drive::drive(
@@ -429,8 +438,16 @@ pub async fn client_test(
     let id = format!("client-test-{}", run_id(std::time::SystemTime::now()));
     let run_dir = start::run_dir(&opts.out.join(&plan.name), &id)?;
     let cluster_spec = start::cluster_spec(plan);
-    let started =
-        start::start_cluster(&cluster_spec, plan.workload.via, &run_dir, seed, opts).await?;
+    let cgroups = start::cgroups(&id, &[])?;
+    let started = start::start_cluster(
+        &cluster_spec,
+        plan.workload.via,
+        &run_dir,
+        seed,
+        opts,
+        cgroups.as_ref(),
+    )
+    .await?;
     let (_never, mut abort) = watch::channel(false);
     start::wait_for_leader(&started.cluster, &plan.cluster, &mut abort).await?;
     let targets: Vec<_> = (0..plan.cluster.size)

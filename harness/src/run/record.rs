@@ -166,7 +166,8 @@ fn decided_target(action: &Action) -> String {
         | Action::Restart { target }
         | Action::Pause { target, .. }
         | Action::Resume { target }
-        | Action::Clock { target, .. } => crate::plan::target_text(target),
+        | Action::Clock { target, .. }
+        | Action::Slow { target, .. } => crate::plan::target_text(target),
         Action::Partition { topology, .. } => match crate::plan::topology_value(topology) {
             serde_json::Value::String(s) => s,
             other => other.to_string(),

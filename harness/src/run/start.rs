@@ -6,13 +6,15 @@
 //! and close their parts on drop.
 
 use super::{RunError, RunOptions};
+use crate::cgroup::RunCgroup;
 use crate::cluster::{self, Cluster, ClusterError, NodeEvent};
 use crate::net::wire::CaptureTo;
 use crate::net::{self, NetError, Network, NodeEndpoints};
-use crate::plan::{ClientRoute, ClusterSpec, Plan};
+use crate::plan::{Action, ClientRoute, ClusterSpec, PauseHow, Plan, Step};
 use crate::NodeId;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
@@ -74,6 +76,71 @@ fn point_latest(plan_dir: &Path, id: &str) {
     }
 }
 
+/// Whether the run's cgroup can do what a step needs; `Err` says why not.
+type Capability = fn(&RunCgroup) -> Result<(), String>;
+
+/// Sweeps the cgroups of dead runs (see [`crate::cgroup::sweep`]), then
+/// makes this run's cgroup. Where cgroups cannot be used, nodes run without
+/// them (`Ok(None)`) unless a step needs them: a `pause` with
+/// `how = "freeze"` or a `slow` step, which fail the run with one line
+/// saying why.
+pub(super) fn cgroups(run_id: &str, steps: &[Step]) -> Result<Option<Arc<RunCgroup>>, RunError> {
+    let swept = crate::cgroup::sweep();
+    for r in &swept.removed {
+        tracing::info!(
+            "removed the cgroup of a dead run: {} ({} processes killed)",
+            r.path.display(),
+            r.killed
+        );
+    }
+    for f in &swept.failed {
+        tracing::warn!("cannot remove the cgroup of a dead run: {f}");
+    }
+    let made = RunCgroup::create(run_id);
+    for step in steps {
+        let (what, can, instead): (&str, Capability, &str) = match &step.action {
+            Action::Pause {
+                how: PauseHow::Freeze,
+                ..
+            } => (
+                "pause with how = \"freeze\"",
+                RunCgroup::can_freeze,
+                ", or use how = \"sigstop\"",
+            ),
+            Action::Slow { .. } => ("slow", RunCgroup::can_slow, ""),
+            Action::Pause {
+                how: PauseHow::Sigstop,
+                ..
+            }
+            | Action::Kill { .. }
+            | Action::Restart { .. }
+            | Action::Resume { .. }
+            | Action::Partition { .. }
+            | Action::Heal
+            | Action::Degrade { .. }
+            | Action::Restore { .. }
+            | Action::Clock { .. } => continue,
+        };
+        let why = match &made {
+            Ok(run) => can(run).err(),
+            Err(why) => Some(why.clone()),
+        };
+        if let Some(why) = why {
+            return Err(RunError::NeedsCgroup(format!(
+                "{what} (plan line {}) needs cgroups, but {why}; run rift as root with a writable cgroup hierarchy{instead}",
+                step.line
+            )));
+        }
+    }
+    match made {
+        Ok(run) => Ok(Some(run)),
+        Err(why) => {
+            tracing::debug!("nodes run without cgroups: {why}");
+            Ok(None)
+        }
+    }
+}
+
 /// A node that could not bind its port (another process took it between
 /// rift reserving it and the node binding it), or whose port another
 /// process answered on.
@@ -97,7 +164,19 @@ pub(super) async fn start_cluster(
     run_dir: &Path,
     seed: u64,
     opts: &RunOptions,
+    cgroups: Option<&Arc<RunCgroup>>,
 ) -> Result<Started, RunError> {
+    // One cgroup per node for the whole run: a restart, or a second
+    // attempt on other ports, enters the same one.
+    let mut node_cgroups = Vec::new();
+    if let Some(run) = cgroups {
+        for i in 0..spec.size {
+            let cg = run.node(&NodeId(i).name()).map_err(|e| {
+                RunError::NeedsCgroup(format!("cannot make the cgroup of {}: {e}", NodeId(i)))
+            })?;
+            node_cgroups.push(cg);
+        }
+    }
     const ATTEMPTS: usize = 3;
     let listeners = net::listeners_needed(spec.network, via, spec.size);
     let mut first_spawn: Option<Instant> = None;
@@ -143,6 +222,9 @@ pub(super) async fn start_cluster(
             if let Some(home) = net.home(NodeId(i)) {
                 ports.place(NodeId(i), home);
             }
+        }
+        for (i, cg) in node_cgroups.iter().enumerate() {
+            ports.place_cgroup(NodeId(i), cg.clone());
         }
         let peer_addr = |from: NodeId, to: NodeId| net.peer_addr(from, to);
         let (ev_tx, ev_rx) = mpsc::unbounded_channel::<NodeEvent>();

@@ -345,6 +345,7 @@ fn interrupted_before_ready(e: &RunError) -> bool {
         | RunError::Net(_)
         | RunError::NoLeader { .. }
         | RunError::NeedsPrivilege(_)
+        | RunError::NeedsCgroup(_)
         | RunError::Report(_)
         | RunError::Http(_)
         | RunError::Client(_) => false,

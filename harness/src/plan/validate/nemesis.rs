@@ -14,7 +14,7 @@ use crate::plan::nemesis::{
     DurationRange, NemesisSpec, TopologyChoice,
 };
 use crate::plan::target::parse_target;
-use crate::plan::types::{NetworkMode, Target};
+use crate::plan::types::{NetworkMode, PauseHow, Target};
 use std::time::Duration;
 use toml::de::DeValue;
 
@@ -28,6 +28,7 @@ const NEMESIS_KEYS: &[&str] = &[
     "concurrency",
     "final",
     "degrade",
+    "pauses",
 ];
 
 const DEGRADE_KEYS: &[&str] = &["latency", "jitter", "bandwidth", "loss"];
@@ -79,6 +80,7 @@ impl Validator<'_> {
                 .map(|n| n as usize),
         };
         let degrade = self.nem_degrade_bounds(&t);
+        let pauses = self.nem_pauses(&t);
 
         // Quiet and final must leave room for at least the shortest fault.
         if let (Some(total), Some(q), Some(f), Some(d)) = (duration, quiet, final_, durations) {
@@ -111,6 +113,8 @@ impl Validator<'_> {
             final_: final_?,
             degrade: degrade?,
             clock: ClockBounds::default(),
+            slow_cpu: NemesisSpec::DEFAULT_SLOW_CPU,
+            pauses: pauses?,
             line,
         }))
     }
@@ -470,6 +474,44 @@ impl Validator<'_> {
 
     /// A table of whole-number weights, in file order: the valid ones, and
     /// whether all were. `None` when it is not a table.
+    /// `pauses = { sigstop = 1, freeze = 1 }`: how drawn pauses stop
+    /// their target. Default SIGSTOP only.
+    fn nem_pauses(&mut self, t: &Tbl<'_, '_>) -> Option<Vec<(PauseHow, u32)>> {
+        let field = t.field("pauses");
+        let Some(v) = t.get("pauses") else {
+            return Some(NemesisSpec::DEFAULT_PAUSES.to_vec());
+        };
+        let (entries, mut ok) = self.nem_weights(v, &field)?;
+        let mut out: Vec<(PauseHow, u32)> = PauseHow::ALL.into_iter().map(|h| (h, 0)).collect();
+        for (name, w, span) in entries {
+            match PauseHow::from_name(&name) {
+                Some(h) => {
+                    for slot in out.iter_mut().filter(|(x, _)| *x == h) {
+                        slot.1 = w;
+                    }
+                }
+                None => {
+                    ok = false;
+                    let names: Vec<&str> = PauseHow::ALL.into_iter().map(PauseHow::name).collect();
+                    self.error(
+                        span,
+                        format!("{field}.{name}"),
+                        format!("unknown way to pause `{name}`; expected {}", backticked(&names)),
+                    );
+                }
+            }
+        }
+        if ok && out.iter().all(|(_, w)| *w == 0) {
+            ok = false;
+            self.error(
+                v.span(),
+                field,
+                "expected at least one weight greater than 0".to_string(),
+            );
+        }
+        ok.then_some(out)
+    }
+
     fn nem_weights(&mut self, v: &Value<'_>, field: &str) -> Option<(Vec<Weight>, bool)> {
         let DeValue::Table(tbl) = v.get_ref() else {
             self.error(
@@ -544,8 +586,9 @@ mod tests {
                 (FaultKind::Pause, 1),
                 (FaultKind::Partition, 1),
                 (FaultKind::Degrade, 1),
-                // Needs libfaketime: drawn only when `mix` names it.
+                // Need libfaketime and cgroups: drawn only when `mix` names them.
                 (FaultKind::Clock, 0),
+                (FaultKind::Slow, 0),
             ]
         );
         assert_eq!(s.targets, vec![(Target::Leader, 1), (Target::Random(1), 2)]);
@@ -584,11 +627,11 @@ mod tests {
                 "{KV}[nemesis]\nmix = {{ kil = 1, restart = 2, pause = -1 }}\nfinal = \"0s\"\nconcurrency = 9\nzap = 1\n"
             )),
             "nemesis.mix.kil: unknown fault `kil`, did you mean `kill`?\n\
-nemesis.mix.restart: the nemesis does not draw `restart` (it undoes its own faults); it draws `kill`, `pause`, `partition`, `degrade`, `clock`\n\
+nemesis.mix.restart: the nemesis does not draw `restart` (it undoes its own faults); it draws `kill`, `pause`, `partition`, `degrade`, `clock`, `slow`\n\
 nemesis.mix.pause: expected a whole number from 0 to 1000000, found -1\n\
 nemesis.final: expected a duration greater than zero\n\
 nemesis.concurrency: expected a whole number from 1 to 3, found 9\n\
-nemesis.zap: unknown field `zap`; expected one of `mix`, `topologies`, `targets`, `interval`, `durations`, `quiet`, `concurrency`, `final`, `degrade`"
+nemesis.zap: unknown field `zap`; expected one of `mix`, `topologies`, `targets`, `interval`, `durations`, `quiet`, `concurrency`, `final`, `degrade`, `pauses`"
         );
         assert_eq!(
             err(&format!("{KV}[nemesis]\nmix = {{ kill = 0 }}\n")),
@@ -644,6 +687,7 @@ nemesis.degrade.latency: expected a duration like \"50ms\", or a range like [\"1
                 (FaultKind::Partition, 0),
                 (FaultKind::Degrade, 0),
                 (FaultKind::Clock, 0),
+                (FaultKind::Slow, 0),
             ]
         );
         // ... and asking for them is an error.

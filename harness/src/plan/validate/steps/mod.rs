@@ -1,6 +1,6 @@
 //! The `[[step]]` list: each step's `at` and `fault`, the keys each fault
 //! kind accepts (from [`FaultKind::keys`]), and dispatch by kind to the
-//! validator of its family (`process`, `partition`, `degrade`, `clock`), plus what
+//! validator of its family (`process`, `partition`, `degrade`, `clock`, `slow`), plus what
 //! several families share: targets, node lists and signals. It must never
 //! fall back on a default kind: an unknown fault name is an error.
 
@@ -8,6 +8,7 @@ mod clock;
 mod degrade;
 mod partition;
 mod process;
+mod slow;
 
 use super::primitives::{
     backticked, describe, int_value, suggest, unknown_field, Span, Tbl, Value,
@@ -209,6 +210,7 @@ impl Validator<'_> {
             FaultKind::Degrade => self.degrade(t, ctx, for_),
             FaultKind::Restore => self.restore(t, ctx),
             FaultKind::Clock => self.clock(t, ctx, for_),
+            FaultKind::Slow => self.slow(t, ctx, for_),
         }?;
         Some((at?, action))
     }
@@ -500,16 +502,16 @@ mod tests {
         let step = |body: &str| format!("[[step]]\nat = \"1s\"\n{body}");
         assert_eq!(
             err(&step("fault = \"zzz\"\n")),
-            "step[0].fault: unknown fault \"zzz\"; expected one of kill, restart, pause, resume, partition, heal, degrade, restore, clock"
+            "step[0].fault: unknown fault \"zzz\"; expected one of kill, restart, pause, resume, partition, heal, degrade, restore, clock, slow"
         );
         assert_eq!(
             err(&step("target = \"n1\"\n")),
-            "step[0].fault: missing; a step needs a fault: kill, restart, pause, resume, partition, heal, degrade, restore, clock"
+            "step[0].fault: missing; a step needs a fault: kill, restart, pause, resume, partition, heal, degrade, restore, clock, slow"
         );
         // Without a known kind, only keys no kind takes are reported.
         assert_eq!(
             err(&step("fault = \"zzz\"\ntopology = \"halves\"\nzap = 1\n")),
-            "step[0].fault: unknown fault \"zzz\"; expected one of kill, restart, pause, resume, partition, heal, degrade, restore, clock\nstep[0].zap: unknown field `zap`; expected one of `at`, `fault`, `target`, `signal`, `restart_after`, `for`, `topology`, `oneway`, `links`, `latency`, `jitter`, `distribution`, `bandwidth`, `loss`, `duplicate`, `reorder`, `gap`, `corrupt`, `reset`, `stall`, `offset`, `rate`, `strobe`"
+            "step[0].fault: unknown fault \"zzz\"; expected one of kill, restart, pause, resume, partition, heal, degrade, restore, clock, slow\nstep[0].zap: unknown field `zap`; expected one of `at`, `fault`, `target`, `signal`, `restart_after`, `for`, `how`, `topology`, `oneway`, `links`, `latency`, `jitter`, `distribution`, `bandwidth`, `loss`, `duplicate`, `reorder`, `gap`, `corrupt`, `reset`, `stall`, `offset`, `rate`, `strobe`, `cpu`"
         );
         assert_eq!(
             err(&step("fault = \"heal\"\nlinks = \"all\"\n")),
@@ -525,6 +527,7 @@ mod tests {
                 crate::plan::FaultKind::Heal | crate::plan::FaultKind::Restore => "",
                 crate::plan::FaultKind::Degrade => "latency = \"1ms\"\n",
                 crate::plan::FaultKind::Clock => "target = \"n0\"\noffset = \"-1s\"\n",
+                crate::plan::FaultKind::Slow => "target = \"n0\"\ncpu = 0.5\n",
             };
             let p = ok(&step(&format!("fault = \"{kind}\"\n{body}")));
             assert_eq!(p.steps[0].action.kind(), kind);

@@ -1,11 +1,12 @@
-//! Steps of the process family: kill, restart, pause and resume, each on a
+//! Steps of the process family: kill, restart, pause (by SIGSTOP or the
+//! cgroup freezer) and resume, each on a
 //! target. Reads only the keys [`FaultKind::keys`](crate::plan::FaultKind::keys)
 //! gives these kinds; it never picks nodes (the nemesis does that).
 
 use super::super::primitives::Tbl;
 use super::super::Validator;
 use super::StepCtx;
-use crate::plan::types::Action;
+use crate::plan::types::{Action, PauseHow};
 use std::time::Duration;
 
 impl Validator<'_> {
@@ -34,7 +35,8 @@ impl Validator<'_> {
         })
     }
 
-    /// `pause`: a target, resumed after `for` when given.
+    /// `pause`: a target, resumed after `for` when given; `how` is
+    /// "sigstop" (the default) or "freeze" (the cgroup freezer).
     pub(super) fn pause(
         &mut self,
         t: &Tbl<'_, '_>,
@@ -42,9 +44,28 @@ impl Validator<'_> {
         for_: Option<Option<Duration>>,
     ) -> Option<Action> {
         let target = self.target(t, ctx.size, ctx.has_leader);
+        let how = match t.get("how") {
+            None => Some(PauseHow::Sigstop),
+            Some(v) => self
+                .string_value(v, t.field("how"))
+                .and_then(|(s, span)| {
+                    let how = [PauseHow::Sigstop, PauseHow::Freeze]
+                        .into_iter()
+                        .find(|h| h.name() == s);
+                    if how.is_none() {
+                        self.error(
+                            span,
+                            t.field("how"),
+                            format!("expected \"sigstop\" (SIGSTOP, the default) or \"freeze\" (the cgroup freezer), found {s:?}"),
+                        );
+                    }
+                    how
+                }),
+        };
         Some(Action::Pause {
             target: target?,
             for_: for_?,
+            how: how?,
         })
     }
 
@@ -52,5 +73,38 @@ impl Validator<'_> {
         Some(Action::Resume {
             target: self.target(t, ctx.size, ctx.has_leader)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::testing::{err, ok};
+    use crate::plan::types::*;
+
+    #[test]
+    fn pause_how_is_sigstop_or_freeze() {
+        let pause =
+            |how: &str| format!("[[step]]\nat = \"1s\"\nfault = \"pause\"\ntarget = \"n0\"\n{how}");
+        let how_of = |p: crate::plan::Plan| match &p.steps[0].action {
+            Action::Pause { how, .. } => Some(*how),
+            _ => None,
+        };
+        assert_eq!(how_of(ok(&pause(""))), Some(PauseHow::Sigstop));
+        assert_eq!(
+            how_of(ok(&pause("how = \"sigstop\"\n"))),
+            Some(PauseHow::Sigstop)
+        );
+        assert_eq!(
+            how_of(ok(&pause("how = \"freeze\"\n"))),
+            Some(PauseHow::Freeze)
+        );
+        assert_eq!(
+            err(&pause("how = \"frozen\"\n")),
+            "step[0].how: expected \"sigstop\" (SIGSTOP, the default) or \"freeze\" (the cgroup freezer), found \"frozen\""
+        );
+        assert_eq!(
+            err(&pause("how = 1\n")),
+            "step[0].how: expected a string, found 1"
+        );
     }
 }
