@@ -8,8 +8,7 @@
 
 use super::duration::format_duration;
 use super::types::{
-    Action, ClockChange, Degradation, Distribution, LinkSelector, PauseHow, Step, Target,
-    Topology,
+    Action, ClockChange, Degradation, Distribution, LinkSelector, PauseHow, Step, Target, Topology,
 };
 use serde_json::{Map, Value};
 

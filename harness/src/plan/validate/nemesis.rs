@@ -496,7 +496,10 @@ impl Validator<'_> {
                     self.error(
                         span,
                         format!("{field}.{name}"),
-                        format!("unknown way to pause `{name}`; expected {}", backticked(&names)),
+                        format!(
+                            "unknown way to pause `{name}`; expected {}",
+                            backticked(&names)
+                        ),
                     );
                 }
             }
