@@ -104,6 +104,7 @@ fn spec(py: &str, script: &str) -> ClusterSpec {
         separate_peer_port: false,
         stop_timeout: Duration::from_secs(2),
         capture: None,
+        clock: Default::default(),
     }
 }
 
