@@ -175,7 +175,7 @@ fn open_in_browser(page: &Path) {
     }
 }
 
-async fn wait_for_interrupt() {
+pub(super) async fn wait_for_interrupt() {
     use tokio::signal::unix::{signal, SignalKind};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {

@@ -30,10 +30,10 @@ pub fn shrink(args: &ShrinkArgs) -> Exit {
     };
     let (abort_tx, abort_rx) = tokio::sync::watch::channel(false);
     rt.spawn(async move {
-        wait_for_interrupt().await;
+        super::run::wait_for_interrupt().await;
         errln!("rift: interrupted; stopping the current run and the shrink (again to force)");
         let _ = abort_tx.send(true);
-        wait_for_interrupt().await;
+        super::run::wait_for_interrupt().await;
         std::process::exit(i32::from(Exit::Interrupted.code()));
     });
     let mut progress = |line: &str| outln!("{line}");
@@ -93,18 +93,3 @@ pub fn shrink(args: &ShrinkArgs) -> Exit {
     }
 }
 
-/// SIGINT or SIGTERM (as `rift run` waits for them).
-async fn wait_for_interrupt() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}

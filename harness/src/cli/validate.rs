@@ -31,11 +31,12 @@ pub fn validate(args: &ValidateArgs) -> Exit {
         match plan::load_with(path, &overrides) {
             Ok(p) => {
                 outln!(
-                    "ok: {} ({}): {} nodes, {} steps, {:?}",
+                    "ok: {} ({}): {} nodes, {} steps{}, {:?}",
                     p.path.display(),
                     p.name,
                     p.cluster.size,
                     p.steps.len(),
+                    nemesis_note(&p),
                     p.duration
                 );
                 if let Some(w) = command_warning(&p) {
@@ -86,4 +87,28 @@ a run would fail to start its nodes",
 
 fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// `, a random nemesis (...)` when the plan has one: how many faults the
+/// plan's own seed draws, or that the run's seed decides.
+fn nemesis_note(p: &plan::Plan) -> String {
+    let Some(spec) = &p.nemesis else {
+        return String::new();
+    };
+    match p.seed {
+        Some(seed) => {
+            let drawn = crate::fault::random::generate(
+                spec,
+                seed,
+                p.duration,
+                p.cluster.size,
+                p.cluster.network,
+            );
+            format!(
+                " + a random nemesis ({} faults with seed {seed})",
+                drawn.len()
+            )
+        }
+        None => " + a random nemesis (its faults drawn from the run's seed)".into(),
+    }
 }
