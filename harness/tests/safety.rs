@@ -159,6 +159,40 @@ fn ack_before_commit_bug_plan_finds_missing_ledger_transactions() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("ledger_agreement   FAIL"));
 }
 
+/// A clock fault finds what partitions alone do not: the `lease-reads`
+/// leader keeps a lease it took on a clock 10 s fast, and serves stale
+/// reads after it was cut off (docs/bugs.md). Needs libfaketime.
+#[test]
+fn lease_reads_bug_plan_finds_stale_reads_after_a_clock_jump() {
+    if let Err(why) = rift::clock::faketime::find_library() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let _turn = one_bug_plan_at_a_time();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = repo().join("experiments/bugs/lease-reads.toml");
+    // Shortened to just after the partition heals (8.5 s).
+    let o = run_plan(&plan, dir.path(), &["--duration", "9s"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "the bug must be found\n{}",
+        text(&o)
+    );
+    let r = report(&dir.path().join("bug-lease-reads").join("latest"));
+    assert_eq!(check_verdict(&r, "linearizable"), "fail");
+    // The clock step and its undo are in the timeline.
+    let timeline = r["timeline"].as_array().expect("timeline");
+    assert!(
+        timeline
+            .iter()
+            .filter(|e| e["action"] == "clock" && e["error"].is_null())
+            .count()
+            >= 2,
+        "{timeline:?}"
+    );
+}
+
 /// The loss needs the stale node to win the election at the final heal and
 /// replicate its log before another node times out. The plan wins that race
 /// on an idle machine (10/10 seeds, docs/bugs.md) but can lose it on a

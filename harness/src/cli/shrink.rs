@@ -92,4 +92,3 @@ pub fn shrink(args: &ShrinkArgs) -> Exit {
         }
     }
 }
-

@@ -186,14 +186,7 @@ impl Validator<'_> {
         if !ok {
             return None;
         }
-        if out.iter().all(|(_, w)| *w == 0) {
-            self.error(
-                v.span(),
-                field,
-                "expected at least one weight greater than 0",
-            );
-            return None;
-        }
+        let mut out = self.nem_some_weight(out, v, field)?;
         out.sort_by_key(|(k, _)| *k);
         Some(out)
     }
@@ -238,15 +231,7 @@ impl Validator<'_> {
         if !ok {
             return None;
         }
-        if out.iter().all(|(_, w)| *w == 0) {
-            self.error(
-                v.span(),
-                field,
-                "expected at least one weight greater than 0",
-            );
-            return None;
-        }
-        Some(out)
+        self.nem_some_weight(out, v, field)
     }
 
     /// `topologies = { isolate = 2, halves = 1, ... }`. Default: every
@@ -504,15 +489,28 @@ impl Validator<'_> {
                 }
             }
         }
-        if ok && out.iter().all(|(_, w)| *w == 0) {
-            ok = false;
+        if !ok {
+            return None;
+        }
+        self.nem_some_weight(out, v, field)
+    }
+
+    /// `out`, unless every weight in it is 0: then an error at `v`.
+    fn nem_some_weight<T>(
+        &mut self,
+        out: Vec<(T, u32)>,
+        v: &Value<'_>,
+        field: String,
+    ) -> Option<Vec<(T, u32)>> {
+        if out.iter().all(|(_, w)| *w == 0) {
             self.error(
                 v.span(),
                 field,
-                "expected at least one weight greater than 0".to_string(),
+                "expected at least one weight greater than 0",
             );
+            return None;
         }
-        ok.then_some(out)
+        Some(out)
     }
 
     fn nem_weights(&mut self, v: &Value<'_>, field: &str) -> Option<(Vec<Weight>, bool)> {
