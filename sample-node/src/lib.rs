@@ -30,6 +30,8 @@ pub enum Bug {
     DirtyListReads,
     /// The leader answers GET /kv locally while a lease measured on its wall clock holds.
     LeaseReads,
+    /// Write the WAL without fsync: acknowledge what only the page cache holds.
+    NoFsync,
 }
 
 /// Command line of `sample-node`.
@@ -148,6 +150,7 @@ impl Args {
                 Bug::LossySet => bugs.lossy_set = true,
                 Bug::DirtyListReads => bugs.dirty_list_reads = true,
                 Bug::LeaseReads => bugs.lease_reads = true,
+                Bug::NoFsync => bugs.no_fsync = true,
             }
         }
         Ok(NodeConfig {

@@ -59,6 +59,9 @@ pub struct Bugs {
     /// a leader whose wall clock jumps back or runs slow keeps serving after
     /// a new leader was elected.
     pub lease_reads: bool,
+    /// The WAL is written but never fsynced: writes are acknowledged once
+    /// they are in the page cache, and a power loss takes them back.
+    pub no_fsync: bool,
 }
 
 /// How long a confirmed read round lets the leader (`--bug lease-reads`)
@@ -1060,7 +1063,10 @@ async fn handoff(tx: &std_mpsc::Sender<Input>) {
 
 /// Runs the node until SIGTERM/SIGINT (or a fatal core error).
 pub async fn run(cfg: NodeConfig) -> Result<(), NodeError> {
-    let (wal, rec) = Wal::open(&cfg.data_dir)?;
+    let (mut wal, rec) = Wal::open(&cfg.data_dir)?;
+    if cfg.bugs.no_fsync {
+        wal.skip_fsync();
+    }
     if rec.truncated_bytes > 0 {
         tracing::warn!(
             bytes = rec.truncated_bytes,

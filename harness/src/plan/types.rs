@@ -205,17 +205,19 @@ pub enum SampleBug {
     LossySet,
     DirtyListReads,
     LeaseReads,
+    NoFsync,
 }
 
 impl SampleBug {
     /// Every bug, in the order messages list them.
-    pub const ALL: [SampleBug; 6] = [
+    pub const ALL: [SampleBug; 7] = [
         SampleBug::StaleReads,
         SampleBug::AckBeforeCommit,
         SampleBug::UnsafeVote,
         SampleBug::LossySet,
         SampleBug::DirtyListReads,
         SampleBug::LeaseReads,
+        SampleBug::NoFsync,
     ];
 
     /// The name plans use, which is also the sample node's `--bug` switch.
@@ -227,6 +229,7 @@ impl SampleBug {
             SampleBug::LossySet => "lossy-set",
             SampleBug::DirtyListReads => "dirty-list-reads",
             SampleBug::LeaseReads => "lease-reads",
+            SampleBug::NoFsync => "no-fsync",
         }
     }
 
@@ -236,7 +239,7 @@ impl SampleBug {
     }
 
     /// Every name, for messages and suggestions.
-    pub fn names() -> [&'static str; 6] {
+    pub fn names() -> [&'static str; 7] {
         SampleBug::ALL.map(SampleBug::name)
     }
 }
