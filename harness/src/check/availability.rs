@@ -70,6 +70,11 @@ pub struct Recovery {
     /// Seconds until the node served and kept serving; `None` if it never did
     /// before the next change or the end.
     pub seconds: Option<f64>,
+    /// `seconds` is `None` because the next change of the world (or the end
+    /// of the run) came before the recovery window was over: the node had no full window to recover
+    /// in, so its recovery was not observed (neither in time nor too slow).
+    #[serde(default)]
+    pub cut_short: bool,
 }
 
 /// Decides how each request is judged. A change of the world (a kill, a
@@ -79,9 +84,10 @@ pub struct Recovery {
 /// not settle within the window is judged from the window's end.
 pub struct Judge<'a> {
     snapshots: &'a [Snapshot],
-    /// Per (snapshot index, node): when judging starts, and the measured
-    /// recovery in seconds if the node settled inside the window.
-    settled: HashMap<(usize, NodeId), (u64, Option<f64>)>,
+    /// Per (snapshot index, node): when judging starts, the measured
+    /// recovery in seconds if the node settled inside the window, and
+    /// whether the next change cut the window short.
+    settled: HashMap<(usize, NodeId), (u64, Option<f64>, bool)>,
 }
 
 impl<'a> Judge<'a> {
@@ -96,7 +102,9 @@ impl<'a> Judge<'a> {
         let mut settled = HashMap::new();
         for (i, snap) in snapshots.iter().enumerate().skip(1) {
             let next = snapshots.get(i + 1).map_or(end_ns, |s| s.at_ns);
-            let window_end = snap.at_ns.saturating_add(window_ns).min(next);
+            let full_end = snap.at_ns.saturating_add(window_ns);
+            let window_end = full_end.min(next);
+            let cut = next < full_end;
             for &node in &snap.serving {
                 let ops = per_node.get(&node).map(Vec::as_slice).unwrap_or(&[]);
                 let from = ops.partition_point(|o| o.invoke_ns < snap.at_ns);
@@ -116,11 +124,12 @@ impl<'a> Judge<'a> {
                     Some(op) => (
                         op.invoke_ns,
                         Some(op.complete_ns.saturating_sub(snap.at_ns) as f64 / 1e9),
+                        false,
                     ),
                     // Never asked: nothing to judge, nothing to report.
                     // (Requests hung until the next change are judged there.)
                     None if window.is_empty() => continue,
-                    None => (window_end, None),
+                    None => (window_end, None, cut),
                 };
                 settled.insert((i, node), entry);
             }
@@ -136,7 +145,7 @@ impl<'a> Judge<'a> {
             return class;
         }
         match self.settled.get(&(idx - 1, node)) {
-            Some((from, _)) if t_ns < *from => NodeClass::Recovering,
+            Some((from, _, _)) if t_ns < *from => NodeClass::Recovering,
             _ => NodeClass::Serving,
         }
     }
@@ -148,12 +157,13 @@ impl<'a> Judge<'a> {
         let mut out = Vec::new();
         for (i, snap) in self.snapshots.iter().enumerate().skip(1) {
             for &node in &snap.serving {
-                if let Some((_, seconds)) = self.settled.get(&(i, node)) {
+                if let Some((_, seconds, cut_short)) = self.settled.get(&(i, node)) {
                     out.push(Recovery {
                         at_s: ns_to_s(snap.at_ns),
                         label: snap.label.clone(),
                         node,
                         seconds: *seconds,
+                        cut_short: *cut_short,
                     });
                 }
             }
@@ -487,7 +497,24 @@ mod tests {
         let w = world_with_kill_of_n1_between(100, 200);
         let ops = vec![op(1, 210, false), op(1, 300, false)];
         let r = Judge::new(&ops, w.snapshots(), 150_000_000, 400_000_000).recoveries();
-        assert!(r.iter().any(|r| r.node == NodeId(1) && r.seconds.is_none()));
+        assert!(r
+            .iter()
+            .any(|r| r.node == NodeId(1) && r.seconds.is_none() && !r.cut_short));
+    }
+
+    #[test]
+    fn a_window_the_next_change_cuts_short_is_not_a_failure_to_recover() {
+        let w = world_with_kill_of_n1_between(100, 200);
+        let ops = vec![op(1, 210, false), op(1, 300, false)];
+        // A 1 s window from the restart at 200 ms: the run ends at 400 ms,
+        // before n1 had its full window.
+        let r = Judge::new(&ops, w.snapshots(), 1_000_000_000, 400_000_000).recoveries();
+        let n1: Vec<&Recovery> = r.iter().filter(|r| r.node == NodeId(1)).collect();
+        assert!(
+            n1.iter().all(|r| r.seconds.is_none() && r.cut_short),
+            "{n1:?}"
+        );
+        assert!(!n1.is_empty());
     }
 
     #[test]

@@ -682,7 +682,11 @@ fn recovery(h: &mut String, r: &Report) {
             "<table><tr><th>change at</th><th>change</th><th>faults in force after it</th><th>node</th><th>served again in</th></tr>",
         );
         for x in &r.recovery {
-            let took = x.seconds.map_or("never".to_string(), secs);
+            let took = match (x.seconds, x.cut_short) {
+                (Some(s), _) => secs(s),
+                (None, true) => "not observed: the next change came first".to_string(),
+                (None, false) => "never".to_string(),
+            };
             let change = changes_at(r, x.at_s);
             let label = match period_of(r, x.at_s) {
                 Some((i, _)) => format!("#{i} {}", x.label),

@@ -383,10 +383,12 @@ impl Report {
     }
 
     /// The slowest measured recovery in seconds; infinite if some node never
-    /// served again, `None` when nothing needed recovering.
+    /// served again within a full recovery window, `None` when nothing
+    /// needed recovering (windows the next change cut short do not count).
     pub fn worst_recovery_s(&self) -> Option<f64> {
         self.recovery
             .iter()
+            .filter(|r| !r.cut_short)
             .map(|r| r.seconds.unwrap_or(f64::INFINITY))
             .reduce(f64::max)
     }

@@ -208,11 +208,15 @@ pub(super) fn judge(
         }
     }
     if let Some(b) = e.recovery {
-        let worst = recovery
+        // A recovery the next change cut short was not observed: it is
+        // neither in time nor too slow.
+        let observed: Vec<&Recovery> = recovery.iter().filter(|r| !r.cut_short).collect();
+        let cut = recovery.len() - observed.len();
+        let worst = observed
             .iter()
             .map(|r| r.seconds.unwrap_or(f64::INFINITY))
             .fold(0.0f64, f64::max);
-        let never: Vec<String> = recovery
+        let never: Vec<String> = observed
             .iter()
             .filter(|r| r.seconds.is_none_or(|s| s > b.as_secs_f64()))
             .map(|r| format!("{} after `{}` at {:.1}s", r.node, r.label, r.at_s))
@@ -228,6 +232,11 @@ pub(super) fn judge(
         } else {
             format!("too slow: {}", never.join(", "))
         };
+        if cut > 0 {
+            message.push_str(&format!(
+                "; {cut} recovery window(s) cut short by the next change, not judged"
+            ));
+        }
         message.push_str(&match final_recovery_s {
             Some(s) => format!("; after the final heal all nodes served in {s:.2}s"),
             None => "; after the final heal not every node served again".into(),
@@ -442,6 +451,7 @@ mod abort_tests {
             label: "kill".into(),
             node: crate::NodeId(1),
             seconds,
+            cut_short: false,
         }
     }
 
