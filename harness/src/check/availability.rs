@@ -73,7 +73,8 @@ pub struct Recovery {
     /// `seconds` is `None` because the next change of the world (or the end
     /// of the run) came before the recovery window was over: the node had no full window to recover
     /// in, so its recovery was not observed (neither in time nor too slow).
-    #[serde(default)]
+    /// Left out of report.json when false, so older reports round-trip.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cut_short: bool,
 }
 
