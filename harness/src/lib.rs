@@ -8,6 +8,7 @@
 pub mod adapter;
 pub mod cgroup;
 pub mod check;
+pub mod disk;
 pub mod cli;
 pub mod clock;
 pub mod cluster;

@@ -1,0 +1,143 @@
+//! The faulty disk: a FUSE filesystem rift serves over a node's data
+//! directory, passing every operation through to a backing directory while
+//! it tracks what is not yet durable (written ranges since each file's last
+//! fsync; created, renamed and unlinked entries since each directory's last
+//! fsync), so that a power loss can roll them back, and injecting faults
+//! (failing fsync, writes and reads; latency; corrupted reads).
+//!
+//! THE API BELOW IS THE CONTRACT between the mechanism (this module) and
+//! the runner (plan, run, report). Bodies are filled in by the mechanism's
+//! work; signatures change only by agreement.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Why the faulty disk cannot be used here, or an operation on it failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DiskError {
+    /// Not root, no /dev/fuse, no fusermount: one line saying what is missing.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("mount {mountpoint}: {source}")]
+    Mount {
+        mountpoint: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("roll back {path}: {source}")]
+    Rollback {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What a failing operation answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Errno {
+    Eio,
+    Enospc,
+}
+
+/// The faults in force on one node's disk (all off by default).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DiskFaults {
+    /// `fsync = "eio"`: fsync and fdatasync fail with this.
+    pub fsync: Option<Errno>,
+    /// `write = "eio" | "enospc"`: write fails with this (nothing written).
+    pub write: Option<Errno>,
+    /// `read = "eio"`: read fails with this.
+    pub read: Option<Errno>,
+    /// Added to every operation (read, write, fsync, create, rename, ...).
+    pub latency: Option<Duration>,
+    /// Spread of `latency`, uniform in `latency ± jitter` (cut at 0).
+    pub jitter: Option<Duration>,
+    /// Probability per read of one flipped bit in the data read back
+    /// (seeded); the backing file is not changed.
+    pub corrupt: Option<f64>,
+}
+
+/// Operations counted per node, and how many of each a fault touched.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DiskStats {
+    /// By operation kind (`read`, `write`, `fsync`, `create`, `rename`,
+    /// `unlink`, `mkdir`, `rmdir`, `truncate`, `open`, ...): how many the
+    /// node made.
+    pub ops: std::collections::BTreeMap<String, u64>,
+    /// By operation kind: how many failed because of a fault (errno
+    /// injected).
+    pub failed: std::collections::BTreeMap<String, u64>,
+    /// By operation kind: how many were delayed by `latency`.
+    pub delayed: std::collections::BTreeMap<String, u64>,
+    /// Reads whose data had a bit flipped.
+    pub corrupted: u64,
+}
+
+/// What one power loss rolled back.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Rollback {
+    /// Bytes of file data returned to what they were at the last fsync
+    /// (sizes included: a file that grew counts its new bytes).
+    pub bytes: u64,
+    /// Directory entries undone (creates removed, renames and unlinks
+    /// reverted).
+    pub entries: u64,
+    /// Files whose last unsynced write kept a prefix (`torn = true`).
+    pub torn: u64,
+}
+
+/// One node's faulty disk: mounted at `mountpoint` (the node's data dir),
+/// passing through to `backing`. Unmounted on drop; also unmounted by the
+/// kernel if rift dies (auto-unmount), and by `rift clean`.
+pub struct FaultyDisk {
+    _private: (),
+}
+
+impl FaultyDisk {
+    /// Whether the faulty disk can be used here: root, /dev/fuse, and what
+    /// the mount needs. `Err` is one line naming what is missing.
+    pub fn check_available() -> Result<(), DiskError> {
+        unimplemented!()
+    }
+
+    /// Mounts the filesystem at `mountpoint` (created if missing, must be
+    /// empty) over `backing` (created if missing). `label` names the mount
+    /// so that `sweep` can tell whose it is (e.g. `rift-<run-id>.<pid>-n0`);
+    /// `seed` drives torn prefixes and corrupted bits.
+    pub fn mount(
+        backing: &Path,
+        mountpoint: &Path,
+        label: &str,
+        seed: u64,
+    ) -> Result<FaultyDisk, DiskError> {
+        let _ = (backing, mountpoint, label, seed);
+        unimplemented!()
+    }
+
+    /// Replaces the faults in force (`DiskFaults::default()` clears them).
+    pub fn set_faults(&self, faults: DiskFaults) {
+        let _ = faults;
+        unimplemented!()
+    }
+
+    /// A power loss: call only once every process of the node is dead.
+    /// Rolls back every write since each file's last fsync and every
+    /// directory change since each directory's last fsync; with `torn`,
+    /// the last unsynced write of each file keeps a seeded random prefix.
+    pub fn power_loss(&self, torn: bool) -> Result<Rollback, DiskError> {
+        let _ = torn;
+        unimplemented!()
+    }
+
+    /// Counters since the mount.
+    pub fn stats(&self) -> DiskStats {
+        unimplemented!()
+    }
+}
+
+/// Mounts of runs whose rift is gone, unmounted lazily (MNT_DETACH); for
+/// every `rift run` and `rift clean`. Returns one line per mount removed.
+pub fn sweep() -> Vec<String> {
+    unimplemented!()
+}
