@@ -201,12 +201,17 @@ impl FaultyDisk {
         let Some(session) = self.session.take() else {
             return Ok(());
         };
-        session
-            .umount_and_join()
-            .map_err(|source| DiskError::Mount {
-                mountpoint: self.mountpoint.clone(),
-                source,
-            })
+        // Unmounted here first (rift is root): fuser's own unmount of an
+        // auto_unmount mount only closes fusermount3's socket, and
+        // fusermount3 (3.14) then leaves the mount of a live server in
+        // place, so the join would wait for ever. Once the mount is gone
+        // the worker threads read ENODEV and end.
+        let detached = mount::detach(&self.mountpoint);
+        let joined = session.umount_and_join();
+        detached.and(joined).map_err(|source| DiskError::Mount {
+            mountpoint: self.mountpoint.clone(),
+            source,
+        })
     }
 }
 
@@ -214,8 +219,6 @@ impl Drop for FaultyDisk {
     fn drop(&mut self) {
         if let Err(e) = self.unmount_inner() {
             tracing::warn!("faulty disk: {e}");
-            // The session's thread may be gone; make sure the mount is.
-            let _ = mount::detach(&self.mountpoint);
         }
     }
 }
