@@ -206,7 +206,11 @@ impl FaultyDisk {
         // fusermount3 (3.14) then leaves the mount of a live server in
         // place, so the join would wait for ever. Once the mount is gone
         // the worker threads read ENODEV and end.
-        let detached = mount::detach(&self.mountpoint);
+        // Already gone (swept, or unmounted by someone else): nothing to do.
+        let detached = match mount::detach(&self.mountpoint) {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOENT)) => Ok(()),
+            other => other,
+        };
         let joined = session.umount_and_join();
         detached.and(joined).map_err(|source| DiskError::Mount {
             mountpoint: self.mountpoint.clone(),
