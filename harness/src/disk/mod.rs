@@ -99,6 +99,7 @@ pub struct Rollback {
 pub struct FaultyDisk {
     shared: Arc<fs::Shared>,
     session: Option<fuser::BackgroundSession>,
+    guard: Option<mount::Guard>,
     mountpoint: PathBuf,
     label: String,
 }
@@ -132,9 +133,11 @@ impl FaultyDisk {
                 })?,
             );
         let session = mount::mount(fs::DiskFs(shared.clone()), mountpoint, label)?;
+        let guard = mount::Guard::start(mountpoint);
         Ok(FaultyDisk {
             shared,
             session: Some(session),
+            guard,
             mountpoint: mountpoint.to_path_buf(),
             label: label.to_string(),
         })
@@ -212,6 +215,9 @@ impl FaultyDisk {
             other => other,
         };
         let joined = session.umount_and_join();
+        if let Some(g) = self.guard.take() {
+            g.dismiss();
+        }
         detached.and(joined).map_err(|source| DiskError::Mount {
             mountpoint: self.mountpoint.clone(),
             source,
