@@ -257,6 +257,17 @@ impl Shared {
     }
 }
 
+/// What a setattr asks to change.
+struct SetAttr {
+    mode: Option<u32>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    size: Option<u64>,
+    atime: Option<TimeOrNow>,
+    mtime: Option<TimeOrNow>,
+    fh: Option<FileHandle>,
+}
+
 /// The filesystem handed to fuser (its worker threads share it).
 pub struct DiskFs(pub Arc<Shared>);
 
@@ -268,17 +279,16 @@ impl DiskFs {
         }
     }
 
-    fn do_setattr(
-        &self,
-        ino: INodeNo,
-        mode: Option<u32>,
-        uid: Option<u32>,
-        gid: Option<u32>,
-        size: Option<u64>,
-        atime: Option<TimeOrNow>,
-        mtime: Option<TimeOrNow>,
-        fh: Option<FileHandle>,
-    ) -> Result<FileAttr, Errno> {
+    fn do_setattr(&self, ino: INodeNo, a: SetAttr) -> Result<FileAttr, Errno> {
+        let SetAttr {
+            mode,
+            uid,
+            gid,
+            size,
+            atime,
+            mtime,
+            fh,
+        } = a;
         let s = &self.0;
         let rel = s.rel(ino)?;
         let path = s.path(&rel);
@@ -365,7 +375,16 @@ impl Filesystem for DiskFs {
         _flags: Option<BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        match self.do_setattr(ino, mode, uid, gid, size, atime, mtime, fh) {
+        let a = SetAttr {
+            mode,
+            uid,
+            gid,
+            size,
+            atime,
+            mtime,
+            fh,
+        };
+        match self.do_setattr(ino, a) {
             Ok(attr) => reply.attr(&TTL, &attr),
             Err(e) => reply.error(e),
         }
@@ -641,14 +660,18 @@ impl Filesystem for DiskFs {
         let r = (|| {
             self.enter(if datasync { "fdatasync" } else { "fsync" }, Class::Sync)?;
             let h = self.0.handle(fh)?;
-            let mut j = lock(&self.0.journal);
+            // What was written so far is durable in rift's model; the
+            // backing file's own fsync runs outside the journal's lock, so
+            // writers of other files are not held up by the real disk.
+            lock(&self.0.journal)
+                .fsync(&h.file)
+                .map_err(|e| errno(&e))?;
             let synced = if datasync {
                 h.file.sync_data()
             } else {
                 h.file.sync_all()
             };
-            synced.map_err(|e| errno(&e))?;
-            j.fsync(&h.file).map_err(|e| errno(&e))
+            synced.map_err(|e| errno(&e))
         })();
         match r {
             Ok(()) => reply.ok(),
@@ -738,11 +761,12 @@ impl Filesystem for DiskFs {
         let r = (|| {
             self.enter("fsyncdir", Class::Sync)?;
             let rel = self.0.rel(ino)?;
-            let mut j = lock(&self.0.journal);
+            lock(&self.0.journal)
+                .fsyncdir(&rel)
+                .map_err(|e| errno(&e))?;
             File::open(self.0.path(&rel))
                 .and_then(|d| d.sync_all())
-                .map_err(|e| errno(&e))?;
-            j.fsyncdir(&rel).map_err(|e| errno(&e))
+                .map_err(|e| errno(&e))
         })();
         match r {
             Ok(()) => reply.ok(),

@@ -169,12 +169,12 @@ impl Journal {
     fn touch_dir(&mut self, dir_rel: &Path) -> io::Result<()> {
         let dir = self.path(dir_rel);
         let ino = ino_of(&dir)?;
-        if !self.dirs.contains_key(&ino) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.dirs.entry(ino) {
             let mut entries = entries_of(&dir)?;
             if dir_rel.as_os_str().is_empty() {
                 entries.remove(OsStr::new(TRASH));
             }
-            self.dirs.insert(ino, entries);
+            slot.insert(entries);
         }
         Ok(())
     }
