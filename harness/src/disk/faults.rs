@@ -4,8 +4,9 @@
 use super::{DiskFaults, DiskStats, Errno};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The class of an operation, for which fault applies to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +23,9 @@ pub struct Injector {
     faults: Mutex<DiskFaults>,
     stats: Mutex<DiskStats>,
     rng: Mutex<ChaCha8Rng>,
+    base: Instant,
+    /// Nanoseconds after `base` of the last request.
+    last: AtomicU64,
 }
 
 fn bump(map: &mut std::collections::BTreeMap<String, u64>, kind: &str) {
@@ -46,6 +50,8 @@ impl Injector {
             faults: Mutex::new(DiskFaults::default()),
             stats: Mutex::new(DiskStats::default()),
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed ^ 0x6469_736b)),
+            base: Instant::now(),
+            last: AtomicU64::new(0),
         }
     }
 
@@ -67,6 +73,8 @@ impl Injector {
     /// Counts one operation of `kind`, sleeps its latency (on this worker
     /// thread), and returns the errno it must fail with, if any.
     pub fn enter(&self, kind: &str, class: Class) -> Option<i32> {
+        let since = self.base.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
+        self.last.fetch_max(since, Ordering::Relaxed);
         let faults = self.faults();
         let failure = match class {
             Class::Read => faults.read,
@@ -101,6 +109,11 @@ impl Injector {
             std::thread::sleep(d);
         }
         failure.map(errno_of)
+    }
+
+    /// When the last request arrived.
+    pub fn last_request(&self) -> Instant {
+        self.base + Duration::from_nanos(self.last.load(Ordering::Relaxed))
     }
 
     /// With the `corrupt` probability, flips one seeded bit of `data`.

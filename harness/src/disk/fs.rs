@@ -26,7 +26,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const TTL: Duration = Duration::ZERO;
+/// How long the kernel may cache entries and attributes. Every change
+/// goes through rift, which the kernel sees; the one change it does not
+/// see, a power loss, invalidates what it may hold (`FaultyDisk::power_loss`).
+pub const TTL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Default)]
 struct Inodes {
@@ -113,6 +116,15 @@ impl Shared {
         }
     }
 
+    /// Every known inode and its path (for invalidating the kernel's cache).
+    pub fn known(&self) -> Vec<(u64, PathBuf)> {
+        lock(&self.inodes)
+            .by_ino
+            .iter()
+            .map(|(ino, (rel, _))| (*ino, rel.clone()))
+            .collect()
+    }
+
     fn rel(&self, ino: INodeNo) -> Result<PathBuf, Errno> {
         lock(&self.inodes)
             .by_ino
@@ -187,13 +199,21 @@ impl Shared {
     /// Paths of everything under `from` now under `to` (and, for an
     /// exchange, the other way round too).
     fn renamed(&self, from: &Path, to: &Path, exchange: bool) {
+        // `Path::join("")` would add a trailing slash (ENOTDIR on a file).
+        let moved = |base: &Path, rest: &Path| {
+            if rest.as_os_str().is_empty() {
+                base.to_path_buf()
+            } else {
+                base.join(rest)
+            }
+        };
         let mut inodes = lock(&self.inodes);
         for (rel, _) in inodes.by_ino.values_mut() {
             if let Ok(rest) = rel.strip_prefix(from) {
-                *rel = to.join(rest);
+                *rel = moved(to, rest);
             } else if exchange {
                 if let Ok(rest) = rel.strip_prefix(to) {
-                    *rel = from.join(rest);
+                    *rel = moved(from, rest);
                 }
             }
         }
