@@ -187,6 +187,22 @@ fn past_the_cap_the_log_becomes_a_snapshot() {
 }
 
 #[test]
+fn a_large_truncate_snapshots_instead_of_keeping_the_tail_in_memory() {
+    let (_d, mut j) = setup();
+    let big = vec![3u8; (UNDO_CAP + (1 << 20)) as usize];
+    let f = new_file(&mut j, "a", &big);
+    j.fsync(&f).expect("fsync");
+    j.fsyncdir(Path::new("")).expect("fsyncdir");
+    j.truncate(&f, 10).expect("truncate");
+    assert!(matches!(
+        j.files.values().next().map(|l| &l.undo),
+        Some(Undo::Snapshot { .. })
+    ));
+    j.power_loss(false).expect("power loss");
+    assert_eq!(fs::read(j.path(Path::new("a"))).expect("read"), big);
+}
+
+#[test]
 fn rmdir_and_mkdir_revert() {
     let (_d, mut j) = setup();
     j.mkdir(Path::new("d"), 0o755).expect("mkdir");
