@@ -136,3 +136,66 @@ impl Injector {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_apply_by_class_and_are_counted() {
+        let inj = Injector::new(1);
+        assert_eq!(inj.enter("write", Class::Write), None);
+        inj.set(DiskFaults {
+            write: Some(Errno::Enospc),
+            fsync: Some(Errno::Eio),
+            ..DiskFaults::default()
+        });
+        assert_eq!(inj.enter("write", Class::Write), Some(libc::ENOSPC));
+        assert_eq!(inj.enter("fsyncdir", Class::Sync), Some(libc::EIO));
+        assert_eq!(inj.enter("read", Class::Read), None);
+        assert_eq!(inj.enter("rename", Class::Other), None);
+        let s = inj.stats();
+        assert_eq!(s.ops.get("write"), Some(&2));
+        assert_eq!(s.failed.get("write"), Some(&1));
+        assert_eq!(s.failed.get("fsyncdir"), Some(&1));
+        assert_eq!(s.failed.get("read"), None);
+    }
+
+    #[test]
+    fn jitter_keeps_at_least_latency_minus_jitter_and_corruption_is_seeded() {
+        let draws = |seed| {
+            let inj = Injector::new(seed);
+            inj.set(DiskFaults {
+                latency: Some(Duration::from_micros(300)),
+                jitter: Some(Duration::from_micros(200)),
+                ..DiskFaults::default()
+            });
+            (0..20)
+                .map(|_| {
+                    let t = Instant::now();
+                    inj.enter("getattr", Class::Other);
+                    t.elapsed()
+                })
+                .collect::<Vec<_>>()
+        };
+        let d = draws(5);
+        assert!(d.iter().all(|x| *x >= Duration::from_micros(100)), "{d:?}");
+        let inj = Injector::new(5);
+        inj.set(DiskFaults {
+            corrupt: Some(1.0),
+            ..DiskFaults::default()
+        });
+        let mut a = vec![0u8; 64];
+        inj.corrupt(&mut a);
+        let inj2 = Injector::new(5);
+        inj2.set(DiskFaults {
+            corrupt: Some(1.0),
+            ..DiskFaults::default()
+        });
+        let mut b = vec![0u8; 64];
+        inj2.corrupt(&mut b);
+        assert_eq!(a, b, "the same seed flips the same bit");
+        assert_eq!(a.iter().map(|x| x.count_ones()).sum::<u32>(), 1);
+        assert_eq!(inj.stats().corrupted, 1);
+    }
+}

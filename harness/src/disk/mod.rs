@@ -96,6 +96,10 @@ pub struct Rollback {
 /// One node's faulty disk: mounted at `mountpoint` (the node's data dir),
 /// passing through to `backing`. Unmounted on drop; also unmounted by the
 /// kernel if rift dies (auto-unmount), and by `rift clean`.
+///
+/// Drop it after the node's processes are dead: the unmount is lazy, and
+/// while a process still holds a file open on it the FUSE session keeps
+/// serving that file, so drop waits until the file is closed.
 pub struct FaultyDisk {
     shared: Arc<fs::Shared>,
     session: Option<fuser::BackgroundSession>,
