@@ -11,6 +11,7 @@ pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod cluster;
+pub mod disk;
 pub mod fault;
 pub mod history;
 pub mod ids;
