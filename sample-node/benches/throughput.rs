@@ -1,6 +1,11 @@
 //! Throughput benchmark (not a test): a 3-node cluster of the release binary in temp dirs,
 //! 16 concurrent clients doing PUTs against the leader for a bounded time; prints JSON.
 //! Run with `cargo bench -p sample-node --bench throughput` (RIFT_BENCH_SECS overrides 10 s).
+//!
+//! The cluster runs twice in the same invocation: on the plain disk, then with every
+//! node's data dir on rift's faulty disk (the FUSE layer of `rift::disk`, no fault
+//! active), and the JSON gives both and their ratio. The faulty-disk run needs root and
+//! /dev/fuse; without them it is skipped with the reason in the JSON.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -23,6 +28,14 @@ impl Drop for Children {
     }
 }
 
+/// Where the nodes keep their data.
+#[derive(Clone, Copy, PartialEq)]
+enum Disk {
+    Plain,
+    /// rift's faulty disk, no fault active.
+    Faulty,
+}
+
 fn main() -> anyhow::Result<()> {
     let secs: u64 = std::env::var("RIFT_BENCH_SECS")
         .ok()
@@ -33,11 +46,46 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(run(Duration::from_secs(secs)))
+    let duration = Duration::from_secs(secs);
+    let plain = rt.block_on(run(duration, Disk::Plain))?;
+    let faulty = match rift::disk::FaultyDisk::check_available() {
+        Ok(()) => rt.block_on(run(duration, Disk::Faulty))?,
+        Err(why) => serde_json::json!({ "skipped": why.to_string() }),
+    };
+    let ratio = |key: &str| match (plain[key].as_f64(), faulty[key].as_f64()) {
+        (Some(p), Some(f)) if p > 0.0 => serde_json::json!((f / p * 1000.0).round() / 1000.0),
+        _ => serde_json::Value::Null,
+    };
+    let out = serde_json::json!({
+        "bench": "throughput",
+        "nodes": 3,
+        "clients": CLIENTS,
+        "plain_disk": plain,
+        "faulty_disk": faulty,
+        "faulty_over_plain": {
+            "writes_per_sec": ratio("writes_per_sec"),
+            "p50_ms": ratio("p50_ms"),
+            "p99_ms": ratio("p99_ms"),
+        },
+    });
+    println!("{out}");
+    Ok(())
 }
 
-async fn run(duration: Duration) -> anyhow::Result<()> {
+async fn run(duration: Duration, disk: Disk) -> anyhow::Result<serde_json::Value> {
     let dir = tempfile::tempdir()?;
+    // Dropped after the nodes (declared first): each unmounts its FUSE layer.
+    let mut mounts = Vec::new();
+    if disk == Disk::Faulty {
+        for i in 0..3 {
+            mounts.push(rift::disk::FaultyDisk::mount(
+                &dir.path().join("backing").join(format!("n{i}")),
+                &dir.path().join(format!("n{i}")),
+                &rift::disk::FaultyDisk::label_for("bench", &format!("n{i}")),
+                i as u64,
+            )?);
+        }
+    }
     let mut ports = Vec::new();
     for _ in 0..3 {
         ports.push(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port());
@@ -130,10 +178,9 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
         .lock()
         .map_err(|_| anyhow::anyhow!("histogram lock poisoned"))?;
     let writes = ok.load(Ordering::Relaxed);
-    let out = serde_json::json!({
-        "bench": "throughput",
-        "nodes": 3,
-        "clients": CLIENTS,
+    drop(children);
+    drop(mounts);
+    Ok(serde_json::json!({
         "seconds": (elapsed * 100.0).round() / 100.0,
         "committed_writes": writes,
         "failed_writes": failed.load(Ordering::Relaxed),
@@ -141,7 +188,5 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
         "p50_ms": h.value_at_quantile(0.50) as f64 / 1000.0,
         "p99_ms": h.value_at_quantile(0.99) as f64 / 1000.0,
         "max_ms": h.max() as f64 / 1000.0,
-    });
-    println!("{out}");
-    Ok(())
+    }))
 }
