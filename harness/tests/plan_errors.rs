@@ -428,6 +428,7 @@ fn full_plan_parses_to_the_expected_value() {
                     target: Target::Leader,
                     signal: libc::SIGTERM,
                     restart_after: Some(secs(5)),
+                    power_loss: None,
                 },
                 line: 51,
             },
@@ -522,6 +523,7 @@ fn full_plan_parses_to_the_expected_value() {
             list_append: None,
             finds: vec![],
         },
+        disk: rift::plan::DiskMode::Plain,
     };
     assert_eq!(got, expected);
     // The hash is the SHA-256 of the file's bytes, and parse agrees with load.

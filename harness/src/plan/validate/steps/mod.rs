@@ -6,9 +6,12 @@
 
 mod clock;
 mod degrade;
+mod disk;
 mod partition;
 mod process;
 mod slow;
+
+pub use disk::errno_name;
 
 use super::primitives::{
     backticked, describe, int_value, suggest, unknown_field, Span, Tbl, Value,
@@ -36,6 +39,9 @@ pub(super) struct StepCtx {
     /// The workload goes through client links (or did not parse: then
     /// assume it does, to avoid knock-on errors).
     pub(super) client_links: bool,
+    /// `[cluster] disk`; `None` when unknown (invalid), and then no step
+    /// is refused for it.
+    pub(in crate::plan::validate) disk: Option<DiskMode>,
 }
 
 impl StepCtx {
@@ -55,6 +61,7 @@ impl StepCtx {
                 has_leader: c.leader.is_some(),
                 network,
                 client_links,
+                disk: Some(DiskMode::Plain),
             },
             None => {
                 let raw_size = root
@@ -74,6 +81,7 @@ impl StepCtx {
                     has_leader: true,
                     network,
                     client_links,
+                    disk: Some(DiskMode::Plain),
                 }
             }
         }
@@ -211,6 +219,7 @@ impl Validator<'_> {
             FaultKind::Restore => self.restore(t, ctx),
             FaultKind::Clock => self.clock(t, ctx, for_),
             FaultKind::Slow => self.slow(t, ctx, for_),
+            FaultKind::Disk => self.disk(t, ctx, for_),
         }?;
         Some((at?, action))
     }
@@ -427,7 +436,8 @@ mod tests {
             Action::Kill {
                 target: Target::Leader,
                 signal: 15,
-                restart_after: None
+                restart_after: None,
+                power_loss: None,
             }
         );
     }
@@ -528,8 +538,12 @@ mod tests {
                 crate::plan::FaultKind::Degrade => "latency = \"1ms\"\n",
                 crate::plan::FaultKind::Clock => "target = \"n0\"\noffset = \"-1s\"\n",
                 crate::plan::FaultKind::Slow => "target = \"n0\"\ncpu = 0.5\n",
+                crate::plan::FaultKind::Disk => "target = \"n0\"\nfsync = \"eio\"\n",
             };
-            let p = ok(&step(&format!("fault = \"{kind}\"\n{body}")));
+            let p = ok(&format!(
+                "[cluster]\ndisk = \"faulty\"\n{}",
+                step(&format!("fault = \"{kind}\"\n{body}"))
+            ));
             assert_eq!(p.steps[0].action.kind(), kind);
         }
     }
