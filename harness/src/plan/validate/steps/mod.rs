@@ -512,16 +512,16 @@ mod tests {
         let step = |body: &str| format!("[[step]]\nat = \"1s\"\n{body}");
         assert_eq!(
             err(&step("fault = \"zzz\"\n")),
-            "step[0].fault: unknown fault \"zzz\"; expected one of kill, restart, pause, resume, partition, heal, degrade, restore, clock, slow"
+            "step[0].fault: unknown fault \"zzz\"; expected one of kill, restart, pause, resume, partition, heal, degrade, restore, clock, slow, disk"
         );
         assert_eq!(
             err(&step("target = \"n1\"\n")),
-            "step[0].fault: missing; a step needs a fault: kill, restart, pause, resume, partition, heal, degrade, restore, clock, slow"
+            "step[0].fault: missing; a step needs a fault: kill, restart, pause, resume, partition, heal, degrade, restore, clock, slow, disk"
         );
         // Without a known kind, only keys no kind takes are reported.
         assert_eq!(
             err(&step("fault = \"zzz\"\ntopology = \"halves\"\nzap = 1\n")),
-            "step[0].fault: unknown fault \"zzz\"; expected one of kill, restart, pause, resume, partition, heal, degrade, restore, clock, slow\nstep[0].zap: unknown field `zap`; expected one of `at`, `fault`, `target`, `signal`, `restart_after`, `for`, `how`, `topology`, `oneway`, `links`, `latency`, `jitter`, `distribution`, `bandwidth`, `loss`, `duplicate`, `reorder`, `gap`, `corrupt`, `reset`, `stall`, `offset`, `rate`, `strobe`, `cpu`"
+            "step[0].fault: unknown fault \"zzz\"; expected one of kill, restart, pause, resume, partition, heal, degrade, restore, clock, slow, disk\nstep[0].zap: unknown field `zap`; expected one of `at`, `fault`, `target`, `signal`, `restart_after`, `lose_unsynced`, `torn`, `for`, `how`, `topology`, `oneway`, `links`, `latency`, `jitter`, `distribution`, `bandwidth`, `loss`, `duplicate`, `reorder`, `gap`, `corrupt`, `reset`, `stall`, `offset`, `rate`, `strobe`, `cpu`, `fsync`, `write`, `read`"
         );
         assert_eq!(
             err(&step("fault = \"heal\"\nlinks = \"all\"\n")),
