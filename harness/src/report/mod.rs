@@ -5,6 +5,7 @@
 mod aggregate;
 pub mod compare;
 mod diagram;
+mod disk;
 mod html;
 mod junit;
 mod summary;
