@@ -8,10 +8,10 @@
 pub mod adapter;
 pub mod cgroup;
 pub mod check;
-pub mod disk;
 pub mod cli;
 pub mod clock;
 pub mod cluster;
+pub mod disk;
 pub mod fault;
 pub mod history;
 pub mod ids;

@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         Command::ClientTest(a) => cli::client_test::client_test(&a),
         Command::Shrink(a) => cli::shrink::shrink(&a),
         Command::Clean => cli::clean::clean(),
+        Command::FaultyDisk(a) => cli::faulty_disk::faulty_disk(&a),
     };
     exit.into()
 }

@@ -82,6 +82,23 @@ Exit codes: 0 a failing plan was written, 1 the failure did not reproduce (no pl
     #[command(after_help = "Prints one line per thing removed and a total.\n\
 Exit codes: 0 done, 3 something could not be removed.")]
     Clean,
+    /// (For tests and benches.) Mount a faulty disk at MOUNTPOINT over
+    /// BACKING, print `ready`, and serve it until SIGTERM or SIGINT.
+    #[command(hide = true)]
+    FaultyDisk(FaultyDiskArgs),
+}
+
+// `rift faulty-disk` (hidden).
+#[derive(Args)]
+pub struct FaultyDiskArgs {
+    pub mountpoint: PathBuf,
+    pub backing: PathBuf,
+    /// The mount's label (its fsname) [default: rift-test.<pid>-disk].
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Seed of torn prefixes and corrupted bits.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 // `rift run`.

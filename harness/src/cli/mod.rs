@@ -13,6 +13,7 @@ pub mod clean;
 pub mod client_test;
 pub mod compare;
 pub mod exit;
+pub mod faulty_disk;
 pub mod list;
 mod plans;
 mod print;

@@ -9,7 +9,13 @@
 //! the runner (plan, run, report). Bodies are filled in by the mechanism's
 //! work; signatures change only by agreement.
 
+mod faults;
+mod fs;
+pub mod journal;
+pub mod mount;
+
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why the faulty disk cannot be used here, or an operation on it failed.
@@ -91,14 +97,17 @@ pub struct Rollback {
 /// passing through to `backing`. Unmounted on drop; also unmounted by the
 /// kernel if rift dies (auto-unmount), and by `rift clean`.
 pub struct FaultyDisk {
-    _private: (),
+    shared: Arc<fs::Shared>,
+    session: Option<fuser::BackgroundSession>,
+    mountpoint: PathBuf,
+    label: String,
 }
 
 impl FaultyDisk {
     /// Whether the faulty disk can be used here: root, /dev/fuse, and what
     /// the mount needs. `Err` is one line naming what is missing.
     pub fn check_available() -> Result<(), DiskError> {
-        unimplemented!()
+        mount::check_available()
     }
 
     /// Mounts the filesystem at `mountpoint` (created if missing, must be
@@ -111,14 +120,45 @@ impl FaultyDisk {
         label: &str,
         seed: u64,
     ) -> Result<FaultyDisk, DiskError> {
-        let _ = (backing, mountpoint, label, seed);
-        unimplemented!()
+        let journal = journal::Journal::new(backing, seed).map_err(|source| DiskError::Mount {
+            mountpoint: mountpoint.to_path_buf(),
+            source,
+        })?;
+        let shared =
+            Arc::new(
+                fs::Shared::new(journal, seed).map_err(|source| DiskError::Mount {
+                    mountpoint: mountpoint.to_path_buf(),
+                    source,
+                })?,
+            );
+        let session = mount::mount(fs::DiskFs(shared.clone()), mountpoint, label)?;
+        Ok(FaultyDisk {
+            shared,
+            session: Some(session),
+            mountpoint: mountpoint.to_path_buf(),
+            label: label.to_string(),
+        })
+    }
+
+    /// Where it is mounted.
+    pub fn mountpoint(&self) -> &Path {
+        &self.mountpoint
+    }
+
+    /// The label it was mounted with (its fsname in /proc/self/mountinfo).
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// A label for a node's disk that `sweep` can read the owner from:
+    /// `rift-<run-id>.<this pid>-<node>`.
+    pub fn label_for(run_id: &str, node: &str) -> String {
+        format!("rift-{run_id}.{}-{node}", std::process::id())
     }
 
     /// Replaces the faults in force (`DiskFaults::default()` clears them).
     pub fn set_faults(&self, faults: DiskFaults) {
-        let _ = faults;
-        unimplemented!()
+        self.shared.inject.set(faults);
     }
 
     /// A power loss: call only once every process of the node is dead.
@@ -126,18 +166,65 @@ impl FaultyDisk {
     /// directory change since each directory's last fsync; with `torn`,
     /// the last unsynced write of each file keeps a seeded random prefix.
     pub fn power_loss(&self, torn: bool) -> Result<Rollback, DiskError> {
-        let _ = torn;
-        unimplemented!()
+        let mut j = self
+            .shared
+            .journal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let root = j.root().to_path_buf();
+        let err = |source: std::io::Error| DiskError::Rollback {
+            path: root.clone(),
+            source,
+        };
+        let undone = j.power_loss(torn).map_err(err)?;
+        let map = j.inode_map().map_err(err)?;
+        drop(j);
+        self.shared.remap(&map);
+        Ok(Rollback {
+            bytes: undone.bytes,
+            entries: undone.entries,
+            torn: undone.torn,
+        })
     }
 
     /// Counters since the mount.
     pub fn stats(&self) -> DiskStats {
-        unimplemented!()
+        self.shared.inject.stats()
+    }
+
+    /// Unmounts and joins the session (what drop does), reporting failure.
+    pub fn unmount(mut self) -> Result<(), DiskError> {
+        self.unmount_inner()
+    }
+
+    fn unmount_inner(&mut self) -> Result<(), DiskError> {
+        let Some(session) = self.session.take() else {
+            return Ok(());
+        };
+        // Unmounted here first (rift is root): fuser's own unmount of an
+        // auto_unmount mount only closes fusermount3's socket, and
+        // fusermount3 (3.14) then leaves the mount of a live server in
+        // place, so the join would wait for ever. Once the mount is gone
+        // the worker threads read ENODEV and end.
+        let detached = mount::detach(&self.mountpoint);
+        let joined = session.umount_and_join();
+        detached.and(joined).map_err(|source| DiskError::Mount {
+            mountpoint: self.mountpoint.clone(),
+            source,
+        })
+    }
+}
+
+impl Drop for FaultyDisk {
+    fn drop(&mut self) {
+        if let Err(e) = self.unmount_inner() {
+            tracing::warn!("faulty disk: {e}");
+        }
     }
 }
 
 /// Mounts of runs whose rift is gone, unmounted lazily (MNT_DETACH); for
 /// every `rift run` and `rift clean`. Returns one line per mount removed.
 pub fn sweep() -> Vec<String> {
-    unimplemented!()
+    mount::sweep()
 }
