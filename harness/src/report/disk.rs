@@ -95,7 +95,11 @@ pub(super) fn html(h: &mut String, r: &Report) {
     for d in disks {
         h.push_str("<tr>");
         for (i, cell) in row(d).iter().enumerate() {
-            let class = if i == 1 || i == 4 { " class=\"num\"" } else { "" };
+            let class = if i == 1 || i == 4 {
+                " class=\"num\""
+            } else {
+                ""
+            };
             let _ = write!(h, "<td{class}>{}</td>", esc(cell));
         }
         h.push_str("</tr>");

@@ -2,12 +2,12 @@
 //! world model and the fault timeline in step with what was really done.
 
 use crate::cluster::Cluster;
+use crate::disk::DiskFaults;
 use crate::fault::{self, Scheduled, Timed, World};
 use crate::net::{LinkId, LinkState, Network};
 use crate::plan::{
     Action, ClockChange, Degradation, LinkSelector, PauseHow, Plan, Target, Topology,
 };
-use crate::disk::DiskFaults;
 use crate::report::{FaultEvent, PowerLossRecord};
 use crate::{NodeId, NodeState};
 use rand::SeedableRng;

@@ -107,12 +107,7 @@ impl Validator<'_> {
     }
 
     /// An errno key: absent, or one of `allowed` by name.
-    fn errno(
-        &mut self,
-        t: &Tbl<'_, '_>,
-        key: &str,
-        allowed: &[Errno],
-    ) -> Option<Option<Errno>> {
+    fn errno(&mut self, t: &Tbl<'_, '_>, key: &str, allowed: &[Errno]) -> Option<Option<Errno>> {
         let Some(v) = t.get(key) else {
             return Some(None);
         };
@@ -210,7 +205,9 @@ mod tests {
             "step[0].lose_unsynced: `lose_unsynced` (a power loss) needs [cluster] disk = \"faulty\": only the faulty disk knows what was not fsynced"
         );
         assert_eq!(
-            err(&format!("[cluster]\ndisk = \"faulty\"\n{kill}torn = true\n")),
+            err(&format!(
+                "[cluster]\ndisk = \"faulty\"\n{kill}torn = true\n"
+            )),
             "step[0].torn: `torn` is part of a power loss; it needs `lose_unsynced = true` too"
         );
         let p = ok(&format!(
