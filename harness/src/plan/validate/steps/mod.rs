@@ -1,6 +1,6 @@
 //! The `[[step]]` list: each step's `at` and `fault`, the keys each fault
 //! kind accepts (from [`FaultKind::keys`]), and dispatch by kind to the
-//! validator of its family (`process`, `partition`, `degrade`, `clock`, `slow`), plus what
+//! validator of its family (`process`, `partition`, `degrade`, `clock`, `slow`, `disk`), plus what
 //! several families share: targets, node lists and signals. It must never
 //! fall back on a default kind: an unknown fault name is an error.
 
