@@ -99,6 +99,7 @@ pub struct Rollback {
 pub struct FaultyDisk {
     shared: Arc<fs::Shared>,
     session: Option<fuser::BackgroundSession>,
+    guard: Option<mount::Guard>,
     mountpoint: PathBuf,
     label: String,
 }
@@ -132,9 +133,11 @@ impl FaultyDisk {
                 })?,
             );
         let session = mount::mount(fs::DiskFs(shared.clone()), mountpoint, label)?;
+        let guard = mount::Guard::start(mountpoint);
         Ok(FaultyDisk {
             shared,
             session: Some(session),
+            guard,
             mountpoint: mountpoint.to_path_buf(),
             label: label.to_string(),
         })
@@ -206,8 +209,15 @@ impl FaultyDisk {
         // fusermount3 (3.14) then leaves the mount of a live server in
         // place, so the join would wait for ever. Once the mount is gone
         // the worker threads read ENODEV and end.
-        let detached = mount::detach(&self.mountpoint);
+        // Already gone (swept, or unmounted by someone else): nothing to do.
+        let detached = match mount::detach(&self.mountpoint) {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOENT)) => Ok(()),
+            other => other,
+        };
         let joined = session.umount_and_join();
+        if let Some(g) = self.guard.take() {
+            g.dismiss();
+        }
         detached.and(joined).map_err(|source| DiskError::Mount {
             mountpoint: self.mountpoint.clone(),
             source,

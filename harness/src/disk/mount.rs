@@ -83,6 +83,48 @@ pub fn mount(fs_: DiskFs, mountpoint: &Path, label: &str) -> Result<BackgroundSe
     fuser::spawn_mount(fs_, mountpoint, &config).map_err(err)
 }
 
+/// A tiny shell that lazily unmounts the mountpoint when rift dies however
+/// it dies (its stdin, whose other end only rift holds, closes), should
+/// fusermount3's own auto-unmount not happen (it is not reliable: seen to
+/// leave the mount of a SIGKILLed server in place under load). Told
+/// `done` on a clean unmount, it exits without touching anything.
+#[derive(Debug)]
+pub struct Guard {
+    child: std::process::Child,
+}
+
+const GUARD_SCRIPT: &str = r#"IFS= read -r l || umount -l -- "$0" 2>/dev/null"#;
+
+impl Guard {
+    /// Without /bin/sh there is no guard (fusermount3 and `sweep` remain).
+    pub fn start(mountpoint: &Path) -> Option<Guard> {
+        use std::os::unix::process::CommandExt;
+        let path = fs::canonicalize(mountpoint).unwrap_or_else(|_| mountpoint.to_path_buf());
+        let child = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(GUARD_SCRIPT)
+            .arg(path)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            // Not in rift's process group: a Ctrl-C that kills rift must
+            // leave the guard alive to clean up.
+            .process_group(0)
+            .spawn()
+            .ok()?;
+        Some(Guard { child })
+    }
+
+    /// Dismisses the guard (the mount is gone) and reaps it.
+    pub fn dismiss(mut self) {
+        use std::io::Write;
+        if let Some(mut stdin) = self.child.stdin.take() {
+            let _ = stdin.write_all(b"done\n");
+        }
+        let _ = self.child.wait();
+    }
+}
+
 /// One mount from /proc/self/mountinfo.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountEntry {
