@@ -256,3 +256,65 @@ fn no_mount_outlives_a_sigkilled_rift() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What `rift validate` says of a plan with every disk mistake: one line
+/// each, naming file, line, column and field. No root needed.
+#[test]
+fn disk_mistakes_name_file_line_column_and_field() {
+    let dir = tmp("validate");
+    let p = dir.join("bad.toml");
+    std::fs::write(
+        &p,
+        "name = \"bad\"\nduration = \"10s\"\n[workload]\nkind = \"kv\"\n\
+[[step]]\nat = \"1s\"\nfault = \"kill\"\ntarget = \"n1\"\nlose_unsynced = true\n\
+[[step]]\nat = \"2s\"\nfault = \"kill\"\ntarget = \"n1\"\ntorn = true\n\
+[[step]]\nat = \"3s\"\nfault = \"disk\"\ntarget = \"n1\"\n",
+    )
+    .expect("write plan");
+    let o = rift()
+        .arg("validate")
+        .arg(&p)
+        .output()
+        .expect("rift validate");
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let file = p.display().to_string();
+    for want in [
+        format!("{file}:9:17: step[0].lose_unsynced: `lose_unsynced` (a power loss) needs [cluster] disk = \"faulty\""),
+        format!("{file}:14:8: step[1].torn: `torn` is part of a power loss; it needs `lose_unsynced = true` too"),
+        format!("{file}:17:9: step[2].fault: a disk step needs [cluster] disk = \"faulty\""),
+        format!("step[2]: a disk step needs at least one of `fsync`, `write`, `read`, `latency`, `corrupt`"),
+    ] {
+        assert!(all.contains(&want), "missing {want:?} in:\n{all}");
+    }
+    // Bad errno names, under the faulty disk.
+    let q = dir.join("errno.toml");
+    std::fs::write(
+        &q,
+        "name = \"errno\"\nduration = \"10s\"\n[cluster]\ndisk = \"faulty\"\n[workload]\nkind = \"kv\"\n\
+[[step]]\nat = \"1s\"\nfault = \"disk\"\ntarget = \"n1\"\nfsync = \"enospc\"\nwrite = \"EIO\"\n",
+    )
+    .expect("write plan");
+    let o = rift()
+        .arg("validate")
+        .arg(&q)
+        .output()
+        .expect("rift validate");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let file = q.display().to_string();
+    for want in [
+        format!("{file}:11:9: step[0].fsync: expected \"eio\" (the error the node's fsync gets), found \"enospc\""),
+        format!("{file}:12:9: step[0].write: expected \"eio\" or \"enospc\" (the error the node's write gets), found \"EIO\""),
+    ] {
+        assert!(all.contains(&want), "missing {want:?} in:\n{all}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -100,7 +100,7 @@ fn a_late_step_still_has_its_target_checked() {
 fn field_of_another_fault_kind_is_named() {
     assert_eq!(
         error_of("wrong_fault_field.toml"),
-        "tests/fixtures/plans/wrong_fault_field.toml:8:1: step[0].topology: `topology` does not apply to a kill step; a kill step takes `at`, `fault`, `target`, `signal`, `restart_after`"
+        "tests/fixtures/plans/wrong_fault_field.toml:8:1: step[0].topology: `topology` does not apply to a kill step; a kill step takes `at`, `fault`, `target`, `signal`, `restart_after`, `lose_unsynced`, `torn`"
     );
 }
 
