@@ -157,13 +157,12 @@ pub(super) fn disks(
             "disk = \"faulty\" needs the faulty disk (FUSE), but {why}; run rift as root on a machine with /dev/fuse, or use disk = \"plain\""
         )));
     }
-    let pid = std::process::id();
     let mut disks = Vec::new();
     for i in 0..plan.cluster.size {
         let name = NodeId(i).name();
         let backing = run_dir.join("disk").join(&name);
         let mountpoint = run_dir.join("data").join(&name);
-        let label = format!("rift-{run_id}.{pid}-{name}");
+        let label = crate::disk::FaultyDisk::label_for(run_id, &name);
         let node_seed = seed ^ (0x6469_736b_0000_0000u64.wrapping_add(i as u64));
         let disk = crate::disk::FaultyDisk::mount(&backing, &mountpoint, &label, node_seed)
             .map_err(|e| RunError::Disk(format!("cannot mount the faulty disk of {name}: {e}")))?;
