@@ -287,7 +287,7 @@ fn disk_mistakes_name_file_line_column_and_field() {
         format!("{file}:9:17: step[0].lose_unsynced: `lose_unsynced` (a power loss) needs [cluster] disk = \"faulty\""),
         format!("{file}:14:8: step[1].torn: `torn` is part of a power loss; it needs `lose_unsynced = true` too"),
         format!("{file}:17:9: step[2].fault: a disk step needs [cluster] disk = \"faulty\""),
-        format!("step[2]: a disk step needs at least one of `fsync`, `write`, `read`, `latency`, `corrupt`"),
+        format!("{file}:15:1: step[2]: a disk step needs at least one of `fsync`, `write`, `read`, `latency`, `corrupt`"),
     ] {
         assert!(all.contains(&want), "missing {want:?} in:\n{all}");
     }
