@@ -13,8 +13,8 @@ use super::journal::{Journal, TRASH};
 use fuser::{
     AccessFlags, BsdFileFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags,
     Generation, INodeNo, IoctlFlags, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
-    ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyOpen, ReplyStatfs,
-    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyLock, ReplyOpen,
+    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -26,7 +26,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const TTL: Duration = Duration::ZERO;
+/// How long the kernel may cache entries and attributes. Every change
+/// goes through rift, which the kernel sees; the one change it does not
+/// see, a power loss, invalidates what it may hold (`FaultyDisk::power_loss`).
+pub const TTL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Default)]
 struct Inodes {
@@ -113,6 +116,15 @@ impl Shared {
         }
     }
 
+    /// Every known inode and its path (for invalidating the kernel's cache).
+    pub fn known(&self) -> Vec<(u64, PathBuf)> {
+        lock(&self.inodes)
+            .by_ino
+            .iter()
+            .map(|(ino, (rel, _))| (*ino, rel.clone()))
+            .collect()
+    }
+
     fn rel(&self, ino: INodeNo) -> Result<PathBuf, Errno> {
         lock(&self.inodes)
             .by_ino
@@ -187,13 +199,21 @@ impl Shared {
     /// Paths of everything under `from` now under `to` (and, for an
     /// exchange, the other way round too).
     fn renamed(&self, from: &Path, to: &Path, exchange: bool) {
+        // `Path::join("")` would add a trailing slash (ENOTDIR on a file).
+        let moved = |base: &Path, rest: &Path| {
+            if rest.as_os_str().is_empty() {
+                base.to_path_buf()
+            } else {
+                base.join(rest)
+            }
+        };
         let mut inodes = lock(&self.inodes);
         for (rel, _) in inodes.by_ino.values_mut() {
             if let Ok(rest) = rel.strip_prefix(from) {
-                *rel = to.join(rest);
+                *rel = moved(to, rest);
             } else if exchange {
                 if let Ok(rest) = rel.strip_prefix(to) {
-                    *rel = from.join(rest);
+                    *rel = moved(from, rest);
                 }
             }
         }
@@ -257,6 +277,17 @@ impl Shared {
     }
 }
 
+/// What a setattr asks to change.
+struct SetAttr {
+    mode: Option<u32>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    size: Option<u64>,
+    atime: Option<TimeOrNow>,
+    mtime: Option<TimeOrNow>,
+    fh: Option<FileHandle>,
+}
+
 /// The filesystem handed to fuser (its worker threads share it).
 pub struct DiskFs(pub Arc<Shared>);
 
@@ -268,17 +299,16 @@ impl DiskFs {
         }
     }
 
-    fn do_setattr(
-        &self,
-        ino: INodeNo,
-        mode: Option<u32>,
-        uid: Option<u32>,
-        gid: Option<u32>,
-        size: Option<u64>,
-        atime: Option<TimeOrNow>,
-        mtime: Option<TimeOrNow>,
-        fh: Option<FileHandle>,
-    ) -> Result<FileAttr, Errno> {
+    fn do_setattr(&self, ino: INodeNo, a: SetAttr) -> Result<FileAttr, Errno> {
+        let SetAttr {
+            mode,
+            uid,
+            gid,
+            size,
+            atime,
+            mtime,
+            fh,
+        } = a;
         let s = &self.0;
         let rel = s.rel(ino)?;
         let path = s.path(&rel);
@@ -365,7 +395,16 @@ impl Filesystem for DiskFs {
         _flags: Option<BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        match self.do_setattr(ino, mode, uid, gid, size, atime, mtime, fh) {
+        let a = SetAttr {
+            mode,
+            uid,
+            gid,
+            size,
+            atime,
+            mtime,
+            fh,
+        };
+        match self.do_setattr(ino, a) {
             Ok(attr) => reply.attr(&TTL, &attr),
             Err(e) => reply.error(e),
         }
@@ -641,14 +680,18 @@ impl Filesystem for DiskFs {
         let r = (|| {
             self.enter(if datasync { "fdatasync" } else { "fsync" }, Class::Sync)?;
             let h = self.0.handle(fh)?;
-            let mut j = lock(&self.0.journal);
+            // What was written so far is durable in rift's model; the
+            // backing file's own fsync runs outside the journal's lock, so
+            // writers of other files are not held up by the real disk.
+            lock(&self.0.journal)
+                .fsync(&h.file)
+                .map_err(|e| errno(&e))?;
             let synced = if datasync {
                 h.file.sync_data()
             } else {
                 h.file.sync_all()
             };
-            synced.map_err(|e| errno(&e))?;
-            j.fsync(&h.file).map_err(|e| errno(&e))
+            synced.map_err(|e| errno(&e))
         })();
         match r {
             Ok(()) => reply.ok(),
@@ -738,11 +781,12 @@ impl Filesystem for DiskFs {
         let r = (|| {
             self.enter("fsyncdir", Class::Sync)?;
             let rel = self.0.rel(ino)?;
-            let mut j = lock(&self.0.journal);
+            lock(&self.0.journal)
+                .fsyncdir(&rel)
+                .map_err(|e| errno(&e))?;
             File::open(self.0.path(&rel))
                 .and_then(|d| d.sync_all())
-                .map_err(|e| errno(&e))?;
-            j.fsyncdir(&rel).map_err(|e| errno(&e))
+                .map_err(|e| errno(&e))
         })();
         match r {
             Ok(()) => reply.ok(),
@@ -802,6 +846,52 @@ impl Filesystem for DiskFs {
     }
 
     fn removexattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::ENOSYS);
+    }
+
+    // Hard links are not supported (the journal keys files by inode and
+    // knows one name per entry it brings back).
+    fn link(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _newparent: INodeNo,
+        _newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        let _ = self.enter("link", Class::Other);
+        reply.error(Errno::EPERM);
+    }
+
+    // POSIX locks: ENOSYS makes the kernel keep them locally.
+    fn getlk(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        _start: u64,
+        _end: u64,
+        _typ: i32,
+        _pid: u32,
+        reply: ReplyLock,
+    ) {
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn setlk(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        _start: u64,
+        _end: u64,
+        _typ: i32,
+        _pid: u32,
+        _sleep: bool,
+        reply: ReplyEmpty,
+    ) {
         reply.error(Errno::ENOSYS);
     }
 

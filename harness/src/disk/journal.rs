@@ -169,12 +169,12 @@ impl Journal {
     fn touch_dir(&mut self, dir_rel: &Path) -> io::Result<()> {
         let dir = self.path(dir_rel);
         let ino = ino_of(&dir)?;
-        if !self.dirs.contains_key(&ino) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.dirs.entry(ino) {
             let mut entries = entries_of(&dir)?;
             if dir_rel.as_os_str().is_empty() {
                 entries.remove(OsStr::new(TRASH));
             }
-            self.dirs.insert(ino, entries);
+            slot.insert(entries);
         }
         Ok(())
     }
@@ -357,6 +357,15 @@ impl Journal {
     /// Sets the file's size, logging the bytes cut off.
     pub fn truncate(&mut self, file: &File, new_size: u64) -> io::Result<()> {
         let (ino, size) = self.log_for(file)?;
+        let logging = matches!(
+            self.files.get(&ino).map(|f| &f.undo),
+            Some(Undo::Log { .. })
+        );
+        if logging && size.saturating_sub(new_size) > UNDO_CAP {
+            // Cutting more than the cap: snapshot instead of reading the
+            // whole tail into memory.
+            self.collapse(ino, file)?;
+        }
         let record = match self.files.get(&ino).map(|f| &f.undo) {
             Some(Undo::Log { .. }) => {
                 let tail = if new_size < size {

@@ -187,6 +187,48 @@ fn past_the_cap_the_log_becomes_a_snapshot() {
 }
 
 #[test]
+fn a_large_truncate_snapshots_instead_of_keeping_the_tail_in_memory() {
+    let (_d, mut j) = setup();
+    let big = vec![3u8; (UNDO_CAP + (1 << 20)) as usize];
+    let f = new_file(&mut j, "a", &big);
+    j.fsync(&f).expect("fsync");
+    j.fsyncdir(Path::new("")).expect("fsyncdir");
+    j.truncate(&f, 10).expect("truncate");
+    assert!(matches!(
+        j.files.values().next().map(|l| &l.undo),
+        Some(Undo::Snapshot { .. })
+    ));
+    j.power_loss(false).expect("power loss");
+    assert_eq!(fs::read(j.path(Path::new("a"))).expect("read"), big);
+}
+
+#[test]
+fn exchange_and_noreplace() {
+    let (_d, mut j) = setup();
+    let a = new_file(&mut j, "a", b"AAA");
+    j.mkdir(Path::new("d"), 0o755).expect("mkdir");
+    let b = new_file(&mut j, "d/b", b"BBB");
+    j.fsync(&a).expect("fsync");
+    j.fsync(&b).expect("fsync");
+    j.fsyncdir(Path::new("")).expect("fsyncdir");
+    j.fsyncdir(Path::new("d")).expect("fsyncdir");
+    let e = j
+        .rename(Path::new("a"), Path::new("d/b"), libc::RENAME_NOREPLACE)
+        .expect_err("target exists");
+    assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
+    j.rename(Path::new("a"), Path::new("d/b"), libc::RENAME_EXCHANGE)
+        .expect("exchange");
+    assert_eq!(fs::read(j.path(Path::new("a"))).expect("read"), b"BBB");
+    j.fsyncdir(Path::new("d")).expect("fsyncdir");
+    // d is durable with the exchanged entry, the root is not: `a` comes
+    // back as it was, and d/b keeps the file that was `a` (two names).
+    j.power_loss(false).expect("power loss");
+    let t = tree(j.root());
+    assert_eq!(t.get(Path::new("a")), Some(&Some(b"AAA".to_vec())));
+    assert_eq!(t.get(Path::new("d/b")), Some(&Some(b"AAA".to_vec())));
+}
+
+#[test]
 fn rmdir_and_mkdir_revert() {
     let (_d, mut j) = setup();
     j.mkdir(Path::new("d"), 0o755).expect("mkdir");

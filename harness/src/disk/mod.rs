@@ -96,6 +96,10 @@ pub struct Rollback {
 /// One node's faulty disk: mounted at `mountpoint` (the node's data dir),
 /// passing through to `backing`. Unmounted on drop; also unmounted by the
 /// kernel if rift dies (auto-unmount), and by `rift clean`.
+///
+/// Drop it after the node's processes are dead: the unmount is lazy, and
+/// while a process still holds a file open on it the FUSE session keeps
+/// serving that file, so drop waits until the file is closed.
 pub struct FaultyDisk {
     shared: Arc<fs::Shared>,
     session: Option<fuser::BackgroundSession>,
@@ -179,15 +183,49 @@ impl FaultyDisk {
             path: root.clone(),
             source,
         };
+        // Whatever the kernel cached from the node's requests expires
+        // within the TTL of the last one: wait that out (the node is dead,
+        // so no request comes), on top of invalidating what rift knows the
+        // kernel may hold (names that a rename or unlink left negative in
+        // the kernel's cache are not known to rift).
+        let settled = self.shared.inject.last_request() + fs::TTL + Duration::from_millis(50);
+        let now = std::time::Instant::now();
+        if settled > now {
+            std::thread::sleep(settled - now);
+        }
+        let known = self.shared.known();
         let undone = j.power_loss(torn).map_err(err)?;
         let map = j.inode_map().map_err(err)?;
         drop(j);
         self.shared.remap(&map);
+        self.invalidate(&known);
         Ok(Rollback {
             bytes: undone.bytes,
             entries: undone.entries,
             torn: undone.torn,
         })
+    }
+
+    /// Has the kernel forget every entry and attribute it may have cached
+    /// from before a power loss (the names known then, the inodes known).
+    fn invalidate(&self, known: &[(u64, PathBuf)]) {
+        let Some(session) = &self.session else {
+            return;
+        };
+        let notifier = session.notifier();
+        let by_path: std::collections::HashMap<&Path, u64> = known
+            .iter()
+            .map(|(ino, rel)| (rel.as_path(), *ino))
+            .collect();
+        for (ino, rel) in known {
+            if let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) {
+                if let Some(pino) = by_path.get(parent) {
+                    // ENOENT: the kernel does not hold that name; fine.
+                    let _ = notifier.inval_entry(fuser::INodeNo(*pino), name);
+                }
+            }
+            let _ = notifier.inval_inode(fuser::INodeNo(*ino), 0, 0);
+        }
     }
 
     /// Counters since the mount.
