@@ -100,7 +100,7 @@ fn a_late_step_still_has_its_target_checked() {
 fn field_of_another_fault_kind_is_named() {
     assert_eq!(
         error_of("wrong_fault_field.toml"),
-        "tests/fixtures/plans/wrong_fault_field.toml:8:1: step[0].topology: `topology` does not apply to a kill step; a kill step takes `at`, `fault`, `target`, `signal`, `restart_after`"
+        "tests/fixtures/plans/wrong_fault_field.toml:8:1: step[0].topology: `topology` does not apply to a kill step; a kill step takes `at`, `fault`, `target`, `signal`, `restart_after`, `lose_unsynced`, `torn`"
     );
 }
 
@@ -428,6 +428,7 @@ fn full_plan_parses_to_the_expected_value() {
                     target: Target::Leader,
                     signal: libc::SIGTERM,
                     restart_after: Some(secs(5)),
+                    power_loss: None,
                 },
                 line: 51,
             },
@@ -522,6 +523,7 @@ fn full_plan_parses_to_the_expected_value() {
             list_append: None,
             finds: vec![],
         },
+        disk: rift::plan::DiskMode::Plain,
     };
     assert_eq!(got, expected);
     // The hash is the SHA-256 of the file's bytes, and parse agrees with load.

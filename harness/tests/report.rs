@@ -230,6 +230,7 @@ fn build_report(
             ready_s: None,
             wire: None,
             clients: None,
+            disks: None,
         },
         timeline,
         node_events: (0..n)

@@ -9,6 +9,11 @@
 //! descriptors; the wire's subnet lock file in the temp dir is shared by
 //! every run and holds no state once its holder is gone, so it stays.
 //!
+//! It also unmounts the faulty disks (FUSE mounts labelled
+//! `rift-<run-id>.<pid>-<node>`) of runs whose rift is gone and whose
+//! mount the kernel's auto-unmount did not remove (see
+//! [`crate::disk::sweep`]).
+//!
 //! Never touches a cgroup whose owner pid is alive. Prints one line per
 //! thing removed and a total; exits 0 (3 when something could not be
 //! removed).
@@ -30,7 +35,11 @@ pub fn clean() -> Exit {
     for f in &swept.failed {
         errln!("error: {f}");
     }
-    let n = swept.removed.len();
+    let unmounted = crate::disk::sweep();
+    for line in &unmounted {
+        outln!("{line}");
+    }
+    let n = swept.removed.len() + unmounted.len();
     outln!(
         "removed {n} leftover{} of dead runs",
         if n == 1 { "" } else { "s" }

@@ -101,6 +101,7 @@ fn draw_action(
             target: pick(rng, &spec.targets)?,
             signal: libc::SIGKILL,
             restart_after: Some(d),
+            power_loss: None,
         }),
         FaultKind::Pause => Some(Action::Pause {
             target: pick(rng, &spec.targets)?,
@@ -161,7 +162,46 @@ fn draw_action(
             change: draw_clock_change(rng, spec),
             for_: Some(d),
         }),
+        FaultKind::Disk => Some(Action::Disk {
+            target: pick(rng, &spec.targets)?,
+            faults: draw_disk_faults(rng),
+            for_: Some(d),
+        }),
         FaultKind::Restart | FaultKind::Resume | FaultKind::Heal | FaultKind::Restore => None,
+    }
+}
+
+/// One disk fault, a fifth of the time each: fsync EIO, write EIO, write
+/// ENOSPC, latency 1-50 ms, or corrupt reads with a probability of
+/// 0.001-0.01. Every draw is made whichever is chosen, so the stream does
+/// not shift with the choice.
+fn draw_disk_faults(rng: &mut ChaCha8Rng) -> crate::disk::DiskFaults {
+    use crate::disk::{DiskFaults, Errno};
+    let which = rng.random_range(0..5u8);
+    let latency = Duration::from_millis(rng.random_range(1..=50u64));
+    // Four decimals: a probability a plan writes back exactly.
+    let corrupt = (rng.random_range(0.001..=0.01f64) * 10_000.0).round() / 10_000.0;
+    match which {
+        0 => DiskFaults {
+            fsync: Some(Errno::Eio),
+            ..DiskFaults::default()
+        },
+        1 => DiskFaults {
+            write: Some(Errno::Eio),
+            ..DiskFaults::default()
+        },
+        2 => DiskFaults {
+            write: Some(Errno::Enospc),
+            ..DiskFaults::default()
+        },
+        3 => DiskFaults {
+            latency: Some(latency),
+            ..DiskFaults::default()
+        },
+        _ => DiskFaults {
+            corrupt: Some(corrupt),
+            ..DiskFaults::default()
+        },
     }
 }
 
@@ -479,7 +519,7 @@ pub(crate) mod tests {
             NetworkMode::Netns | NetworkMode::None => "",
         };
         let src = format!(
-            "name = \"t\"\nduration = \"600s\"\n[cluster]\nsize = 5\nnetwork = \"{network}\"\n[workload]\nkind = \"kv\"\n{via}{text}"
+            "name = \"t\"\nduration = \"600s\"\n[cluster]\nsize = 5\nnetwork = \"{network}\"\ndisk = \"faulty\"\n[workload]\nkind = \"kv\"\n{via}{text}"
         );
         let parsed = match parse(&src, Path::new("p.toml")) {
             Ok(p) => p,

@@ -40,7 +40,8 @@ pub fn schedule(steps: &[Step]) -> Vec<Scheduled> {
             | Action::Partition { for_, .. }
             | Action::Degrade { for_, .. }
             | Action::Clock { for_, .. }
-            | Action::Slow { for_, .. } => *for_,
+            | Action::Slow { for_, .. }
+            | Action::Disk { for_, .. } => *for_,
             Action::Restart { .. }
             | Action::Resume { .. }
             | Action::Heal
@@ -100,6 +101,7 @@ mod tests {
                     target: Target::All,
                     signal: 9,
                     restart_after: Some(secs(1)),
+                    power_loss: None,
                 },
                 line: 8,
             },

@@ -20,11 +20,12 @@ pub enum FaultKind {
     Restore,
     Clock,
     Slow,
+    Disk,
 }
 
 impl FaultKind {
     /// Every kind, in the order messages list them.
-    pub const ALL: [FaultKind; 10] = [
+    pub const ALL: [FaultKind; 11] = [
         FaultKind::Kill,
         FaultKind::Restart,
         FaultKind::Pause,
@@ -35,6 +36,7 @@ impl FaultKind {
         FaultKind::Restore,
         FaultKind::Clock,
         FaultKind::Slow,
+        FaultKind::Disk,
     ];
 
     /// The name plans use.
@@ -50,6 +52,7 @@ impl FaultKind {
             FaultKind::Restore => "restore",
             FaultKind::Clock => "clock",
             FaultKind::Slow => "slow",
+            FaultKind::Disk => "disk",
         }
     }
 
@@ -59,7 +62,7 @@ impl FaultKind {
     }
 
     /// Every name, for messages and suggestions.
-    pub fn names() -> [&'static str; 10] {
+    pub fn names() -> [&'static str; 11] {
         FaultKind::ALL.map(FaultKind::name)
     }
 
@@ -67,7 +70,15 @@ impl FaultKind {
     /// the order messages list them.
     pub fn keys(self) -> &'static [&'static str] {
         match self {
-            FaultKind::Kill => &["at", "fault", "target", "signal", "restart_after"],
+            FaultKind::Kill => &[
+                "at",
+                "fault",
+                "target",
+                "signal",
+                "restart_after",
+                "lose_unsynced",
+                "torn",
+            ],
             FaultKind::Restart | FaultKind::Resume => &["at", "fault", "target"],
             FaultKind::Pause => &["at", "fault", "target", "for", "how"],
             FaultKind::Partition => &["at", "fault", "topology", "oneway", "for"],
@@ -92,6 +103,10 @@ impl FaultKind {
             FaultKind::Restore => &["at", "fault", "links"],
             FaultKind::Clock => &["at", "fault", "target", "offset", "rate", "strobe", "for"],
             FaultKind::Slow => &["at", "fault", "target", "cpu", "for"],
+            FaultKind::Disk => &[
+                "at", "fault", "target", "fsync", "write", "read", "latency", "jitter", "corrupt",
+                "for",
+            ],
         }
     }
 
@@ -118,7 +133,8 @@ impl FaultKind {
             | FaultKind::Heal
             | FaultKind::Restore
             | FaultKind::Clock
-            | FaultKind::Slow => None,
+            | FaultKind::Slow
+            | FaultKind::Disk => None,
         }
     }
 
@@ -143,7 +159,8 @@ impl FaultKind {
             | FaultKind::Pause
             | FaultKind::Resume
             | FaultKind::Clock
-            | FaultKind::Slow => false,
+            | FaultKind::Slow
+            | FaultKind::Disk => false,
             FaultKind::Partition | FaultKind::Heal | FaultKind::Degrade | FaultKind::Restore => {
                 true
             }
@@ -171,6 +188,7 @@ impl Action {
             Action::Restore { .. } => FaultKind::Restore,
             Action::Clock { .. } => FaultKind::Clock,
             Action::Slow { .. } => FaultKind::Slow,
+            Action::Disk { .. } => FaultKind::Disk,
         }
     }
 }
@@ -201,6 +219,8 @@ mod tests {
                 "target",
                 "signal",
                 "restart_after",
+                "lose_unsynced",
+                "torn",
                 "for",
                 "how",
                 "topology",
@@ -221,6 +241,9 @@ mod tests {
                 "rate",
                 "strobe",
                 "cpu",
+                "fsync",
+                "write",
+                "read",
             ]
         );
     }

@@ -28,6 +28,7 @@ pub use render::{links_value, step_table, step_toml, target_text, topology_value
 pub use target::{parse_signal, parse_target, parse_topology};
 pub use template::TemplateScope;
 pub use types::*;
+pub use validate::errno_name;
 
 use sha2::{Digest, Sha256};
 use std::path::Path;

@@ -157,19 +157,21 @@ pub fn drawable(kind: FaultKind) -> bool {
         | FaultKind::Partition
         | FaultKind::Degrade
         | FaultKind::Clock
-        | FaultKind::Slow => true,
+        | FaultKind::Slow
+        | FaultKind::Disk => true,
         FaultKind::Restart | FaultKind::Resume | FaultKind::Heal | FaultKind::Restore => false,
     }
 }
 
 /// Whether a `[nemesis]` without `mix` draws `kind`: the kinds that need
 /// nothing beyond the network. Kinds that need a mechanism of their own on
-/// the machine (libfaketime for `clock`, a cgroup CPU controller for `slow`) are drawn only when `mix` names
+/// the machine (libfaketime for `clock`, a cgroup CPU controller for `slow`,
+/// the faulty disk for `disk`) are drawn only when `mix` names
 /// them, so that a plan's default never needs more than it says.
 pub fn drawn_by_default(kind: FaultKind) -> bool {
     match kind {
         FaultKind::Kill | FaultKind::Pause | FaultKind::Partition | FaultKind::Degrade => true,
-        FaultKind::Clock | FaultKind::Slow => false,
+        FaultKind::Clock | FaultKind::Slow | FaultKind::Disk => false,
         FaultKind::Restart | FaultKind::Resume | FaultKind::Heal | FaultKind::Restore => false,
     }
 }

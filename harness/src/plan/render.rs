@@ -12,6 +12,29 @@ use super::types::{
 };
 use serde_json::{Map, Value};
 
+/// The keys of a disk step's faults, each only when set.
+fn disk_keys(m: &mut Map<String, Value>, f: &crate::disk::DiskFaults) {
+    let errno = |e: crate::disk::Errno| Value::from(super::errno_name(e));
+    if let Some(e) = f.fsync {
+        m.insert("fsync".into(), errno(e));
+    }
+    if let Some(e) = f.write {
+        m.insert("write".into(), errno(e));
+    }
+    if let Some(e) = f.read {
+        m.insert("read".into(), errno(e));
+    }
+    if let Some(d) = f.latency {
+        m.insert("latency".into(), duration(d));
+    }
+    if let Some(d) = f.jitter {
+        m.insert("jitter".into(), duration(d));
+    }
+    if let Some(p) = f.corrupt {
+        m.insert("corrupt".into(), Value::from(p));
+    }
+}
+
 /// The `[[step]]` table of `step`: `at`, `fault`, then its keys.
 pub fn step_table(step: &Step) -> Map<String, Value> {
     let mut m = Map::new();
@@ -22,6 +45,7 @@ pub fn step_table(step: &Step) -> Map<String, Value> {
             target,
             signal,
             restart_after,
+            power_loss,
         } => {
             m.insert("target".into(), target_value(target));
             if *signal != libc::SIGKILL {
@@ -30,6 +54,21 @@ pub fn step_table(step: &Step) -> Map<String, Value> {
             if let Some(d) = restart_after {
                 m.insert("restart_after".into(), duration(*d));
             }
+            if let Some(p) = power_loss {
+                m.insert("lose_unsynced".into(), Value::Bool(true));
+                if p.torn {
+                    m.insert("torn".into(), Value::Bool(true));
+                }
+            }
+        }
+        Action::Disk {
+            target,
+            faults,
+            for_,
+        } => {
+            m.insert("target".into(), target_value(target));
+            disk_keys(&mut m, faults);
+            insert_for(&mut m, *for_);
         }
         Action::Restart { target } | Action::Resume { target } => {
             m.insert("target".into(), target_value(target));
@@ -301,6 +340,7 @@ mod tests {
             target: Target::Leader,
             signal: libc::SIGKILL,
             restart_after: Some(ms(3000)),
+            power_loss: None,
         });
         assert_eq!(
             serde_json::Value::Object(step_table(&s)).to_string(),
@@ -329,7 +369,37 @@ mod tests {
                 target: t.clone(),
                 signal: libc::SIGTERM,
                 restart_after: None,
+                power_loss: None,
             });
+            for torn in [false, true] {
+                actions.push(Action::Kill {
+                    target: t.clone(),
+                    signal: libc::SIGKILL,
+                    restart_after: Some(ms(1000)),
+                    power_loss: Some(crate::plan::PowerLoss { torn }),
+                });
+            }
+            use crate::disk::{DiskFaults, Errno};
+            for faults in [
+                DiskFaults {
+                    fsync: Some(Errno::Eio),
+                    ..DiskFaults::default()
+                },
+                DiskFaults {
+                    write: Some(Errno::Enospc),
+                    read: Some(Errno::Eio),
+                    latency: Some(ms(20)),
+                    jitter: Some(ms(5)),
+                    corrupt: Some(0.0025),
+                    ..DiskFaults::default()
+                },
+            ] {
+                actions.push(Action::Disk {
+                    target: t.clone(),
+                    faults,
+                    for_: Some(ms(3000)),
+                });
+            }
             actions.push(Action::Restart { target: t.clone() });
             for how in PauseHow::ALL {
                 actions.push(Action::Pause {

@@ -32,6 +32,45 @@ pub struct Plan {
     /// scheduled together with `steps`.
     pub nemesis: Option<super::nemesis::NemesisSpec>,
     pub expect: Expectations,
+    /// `[cluster] disk`: what each node's data directory sits on.
+    pub disk: DiskMode,
+}
+
+/// `[cluster] disk`: what each node's data directory (`{data_dir}`) is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DiskMode {
+    /// A plain directory of the run (the default).
+    #[default]
+    Plain,
+    /// The mountpoint of a faulty disk (FUSE, see `crate::disk`): what the
+    /// node writes and has not fsynced can be lost (`kill` with
+    /// `lose_unsynced`), and `disk` steps inject errors and latency.
+    Faulty,
+}
+
+impl DiskMode {
+    pub const ALL: [DiskMode; 2] = [DiskMode::Plain, DiskMode::Faulty];
+
+    /// The name plans use (`disk = "faulty"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DiskMode::Plain => "plain",
+            DiskMode::Faulty => "faulty",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<DiskMode> {
+        DiskMode::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+/// What a `kill` with `lose_unsynced = true` does to the node's faulty disk
+/// once its processes are dead: a power loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PowerLoss {
+    /// `torn = true`: the last unsynced write of each file keeps a seeded
+    /// random prefix instead of vanishing whole.
+    pub torn: bool,
 }
 
 impl Plan {
@@ -522,6 +561,9 @@ pub enum Action {
         /// Signal number; SIGKILL unless the plan says otherwise.
         signal: i32,
         restart_after: Option<Duration>,
+        /// `lose_unsynced = true` (and `torn`): a power loss of the node's
+        /// faulty disk once its processes are dead, before any restart.
+        power_loss: Option<PowerLoss>,
     },
     /// Starts killed nodes again; a running target is stopped (SIGTERM) and
     /// started again.
@@ -565,6 +607,14 @@ pub enum Action {
         target: Target,
         /// CPUs the node may use: `0.1` is 10% of one CPU.
         cpu: f64,
+        for_: Option<Duration>,
+    },
+    /// Sets the faults of each target's faulty disk (`[cluster] disk =
+    /// "faulty"`) until `for` ends, a later disk step on the node replaces
+    /// them, or the run's final heal.
+    Disk {
+        target: Target,
+        faults: crate::disk::DiskFaults,
         for_: Option<Duration>,
     },
 }

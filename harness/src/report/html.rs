@@ -70,6 +70,7 @@ pub fn render_html(r: &Report, ops: &[Op]) -> String {
     convergence(&mut h, r);
     links(&mut h, r);
     wire(&mut h, r);
+    super::disk::html(&mut h, r);
     clients(&mut h, r);
     node_events(&mut h, r);
     let _ = writeln!(

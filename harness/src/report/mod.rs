@@ -5,6 +5,7 @@
 mod aggregate;
 pub mod compare;
 mod diagram;
+mod disk;
 mod html;
 mod junit;
 mod summary;
@@ -154,6 +155,40 @@ pub struct ClusterInfo {
     /// wrong with them; absent with built-in adapters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clients: Option<crate::adapter::client::ClientProblems>,
+    /// The nodes' faulty disks (`[cluster] disk = "faulty"`): what each
+    /// node did on its disk, what the faults touched, and every power
+    /// loss; absent with plain disks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disks: Option<Vec<DiskRecord>>,
+}
+
+/// One node's faulty disk over the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DiskRecord {
+    pub node: NodeId,
+    /// Operations per kind, and how many a fault failed, delayed or
+    /// corrupted (counted since the mount).
+    pub stats: crate::disk::DiskStats,
+    /// Every power loss (`kill` with `lose_unsynced = true`), in order.
+    #[serde(default)]
+    pub power_losses: Vec<PowerLossRecord>,
+}
+
+/// One power loss of a node's faulty disk: when, and what it rolled back.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PowerLossRecord {
+    /// Seconds from the start of the workload.
+    pub at_s: f64,
+    pub node: NodeId,
+    /// `torn = true` was asked.
+    pub torn: bool,
+    /// What was rolled back; absent when the rollback failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<crate::disk::Rollback>,
+    /// Why the power loss failed, or the node's processes were not seen
+    /// dead in time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// What one directed proxy link carried during the run.

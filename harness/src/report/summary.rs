@@ -74,6 +74,7 @@ pub fn summary_markdown(r: &Report) -> String {
     if let Some(w) = &r.cluster.wire {
         wire(&mut s, w);
     }
+    super::disk::markdown(&mut s, r);
     if let Some(c) = &r.cluster.clients {
         let _ = writeln!(
             s,

@@ -2,12 +2,13 @@
 //! world model and the fault timeline in step with what was really done.
 
 use crate::cluster::Cluster;
+use crate::disk::DiskFaults;
 use crate::fault::{self, Scheduled, Timed, World};
 use crate::net::{LinkId, LinkState, Network};
 use crate::plan::{
     Action, ClockChange, Degradation, LinkSelector, PauseHow, Plan, Target, Topology,
 };
-use crate::report::FaultEvent;
+use crate::report::{FaultEvent, PowerLossRecord};
 use crate::{NodeId, NodeState};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -38,6 +39,13 @@ pub(super) struct Nemesis<'a> {
     /// Clock faults in force, by schedule index: the nodes whose clock the
     /// step still sets (a later clock step on a node takes it over).
     clocks: BTreeMap<usize, (Vec<NodeId>, ClockChange)>,
+    /// The nodes' faulty disks (`[cluster] disk = "faulty"`).
+    pub disks: Option<&'a super::start::Disks>,
+    /// Disk faults in force, by schedule index: the nodes whose disk the
+    /// step still sets (a later disk step on a node takes it over).
+    disk_faults: BTreeMap<usize, (Vec<NodeId>, DiskFaults)>,
+    /// Every power loss carried out, for the report.
+    pub power_losses: Vec<PowerLossRecord>,
 }
 
 impl<'a> Nemesis<'a> {
@@ -63,6 +71,9 @@ impl<'a> Nemesis<'a> {
             slowed: BTreeMap::new(),
             leader_client: None,
             clocks: BTreeMap::new(),
+            disks: None,
+            disk_faults: BTreeMap::new(),
+            power_losses: Vec::new(),
         }
     }
 
@@ -152,7 +163,12 @@ impl<'a> Nemesis<'a> {
 
     async fn step(&mut self, idx: usize, s: &Scheduled, action: &Action) {
         match action {
-            Action::Kill { target, signal, .. } => {
+            Action::Kill {
+                target,
+                signal,
+                power_loss,
+                ..
+            } => {
                 let up: Vec<NodeId> = self
                     .all()
                     .into_iter()
@@ -165,12 +181,37 @@ impl<'a> Nemesis<'a> {
                         errors.push(format!("{n}: {e}"));
                     }
                 }
-                let err = empty_target(&nodes, target).or_else(|| join(errors));
-                self.world
-                    .add_fault(idx, format!("kill {}", names(&nodes)), None);
+                let label = match power_loss {
+                    Some(_) => format!("kill {} (power loss)", names(&nodes)),
+                    None => format!("kill {}", names(&nodes)),
+                };
+                self.world.add_fault(idx, label, None);
                 self.touched.insert(idx, nodes.clone());
-                let detail = format!("signal {signal}{}", role(target));
+                let mut detail = format!("signal {signal}{}", role(target));
+                if let Some(p) = power_loss {
+                    let (lost, mut errs) = self.power_loss(&nodes, p.torn).await;
+                    detail.push_str(&format!(
+                        ", lose_unsynced{}: {lost}",
+                        if p.torn { " torn" } else { "" }
+                    ));
+                    errors.append(&mut errs);
+                }
+                let err = empty_target(&nodes, target).or_else(|| join(errors));
                 self.record(s, "kill", nodes, detail, err);
+            }
+            Action::Disk { target, faults, .. } => {
+                // A disk keeps its faults while its node is down: a
+                // restart meets them.
+                let nodes = self.resolve(target, &self.all()).await;
+                let errors = match self.disks {
+                    Some(_) => Vec::new(),
+                    None => vec!["the nodes run on plain disks".to_string()],
+                };
+                self.claim_disks(idx, &nodes, faults);
+                self.apply_disk_faults(&nodes);
+                let err = empty_target(&nodes, target).or_else(|| join(errors));
+                let detail = format!("{}{}", describe_disk_faults(faults), role(target));
+                self.record(s, "disk", nodes, detail, err);
             }
             Action::Restart { target } => {
                 let nodes = self.resolve(target, &self.all()).await;
@@ -351,6 +392,104 @@ impl<'a> Nemesis<'a> {
         }
     }
 
+    /// A power loss of each of `nodes`' disks, once its processes are
+    /// dead (waited for, bounded): what was rolled back, said for the
+    /// timeline, and the errors, one per node.
+    async fn power_loss(&mut self, nodes: &[NodeId], torn: bool) -> (String, Vec<String>) {
+        /// How long a killed node's processes may take to be reaped.
+        const DEATH: Duration = Duration::from_secs(5);
+        let mut said = Vec::new();
+        let mut errors = Vec::new();
+        for &n in nodes {
+            let at_s = self.origin.elapsed().as_secs_f64();
+            let outcome = match self.disks.and_then(|d| d.get(n)) {
+                None => Err("the node has no faulty disk".to_string()),
+                Some(disk) => {
+                    if self.cluster.wait_exited(n, DEATH).await {
+                        disk.power_loss(torn).map_err(|e| e.to_string())
+                    } else {
+                        Err(format!(
+                            "its processes were not seen dead within {}s; its disk kept everything",
+                            DEATH.as_secs()
+                        ))
+                    }
+                }
+            };
+            let (rollback, error) = match outcome {
+                Ok(r) => {
+                    said.push(format!(
+                        "{n} rolled back {} bytes, {} entries{}",
+                        r.bytes,
+                        r.entries,
+                        if torn {
+                            format!(", {} torn", r.torn)
+                        } else {
+                            String::new()
+                        }
+                    ));
+                    (Some(r), None)
+                }
+                Err(e) => {
+                    errors.push(format!("{n}: power loss: {e}"));
+                    (None, Some(e))
+                }
+            };
+            self.power_losses.push(PowerLossRecord {
+                at_s,
+                node: n,
+                torn,
+                rollback,
+                error,
+            });
+        }
+        (said.join("; "), errors)
+    }
+
+    /// Step `idx` now sets the disk faults of `nodes`: earlier disk steps
+    /// give them up (and end when they hold no node any more).
+    fn claim_disks(&mut self, idx: usize, nodes: &[NodeId], faults: &DiskFaults) {
+        let ids: Vec<usize> = self.disk_faults.keys().copied().collect();
+        for id in ids {
+            let Some((held, f)) = self.disk_faults.get_mut(&id) else {
+                continue;
+            };
+            held.retain(|n| !nodes.contains(n));
+            if held.is_empty() {
+                self.disk_faults.remove(&id);
+                self.world.remove_fault(id);
+            } else {
+                let label = disk_label(held, f);
+                self.world.add_fault(id, label, None);
+            }
+        }
+        if !nodes.is_empty() {
+            self.disk_faults
+                .insert(idx, (nodes.to_vec(), faults.clone()));
+            // A grey failure: named while it lasts, but the nodes stay up
+            // and should serve.
+            self.world.add_fault(idx, disk_label(nodes, faults), None);
+        }
+    }
+
+    /// Sets each of `nodes`' disks to the faults of the disk step that
+    /// holds it, or none.
+    fn apply_disk_faults(&self, nodes: &[NodeId]) {
+        let Some(disks) = self.disks else {
+            return;
+        };
+        for &n in nodes {
+            let faults = self
+                .disk_faults
+                .values()
+                .find(|(ns, _)| ns.contains(&n))
+                .map(|(_, f)| f.clone())
+                .unwrap_or_default();
+            if let Some(d) = disks.get(n) {
+                d.set_faults(faults);
+            }
+        }
+    }
+
     /// Step `idx` now sets the clocks of `nodes`: earlier clock faults
     /// give them up (and end when they hold no node any more).
     fn claim_clocks(&mut self, idx: usize, nodes: &[NodeId], change: ClockChange) {
@@ -437,6 +576,18 @@ impl<'a> Nemesis<'a> {
                 };
                 self.record(s, "clock", nodes, detail.into(), join(errors));
             }
+            Action::Disk { .. } => {
+                let held = self.disk_faults.remove(&of).map(|(ns, _)| ns);
+                self.world.remove_fault(of);
+                let (nodes, detail) = match held {
+                    Some(ns) => {
+                        self.apply_disk_faults(&ns);
+                        (ns, "end of disk faults")
+                    }
+                    None => (Vec::new(), "already replaced by a later disk step"),
+                };
+                self.record(s, "disk", nodes, detail.into(), None);
+            }
             Action::Slow { .. } => {
                 let nodes = self
                     .slowed
@@ -470,6 +621,11 @@ impl<'a> Nemesis<'a> {
         for e in self.reset_clocks(&self.all()) {
             tracing::warn!("cannot put a clock back on true time: {e}");
         }
+        // Every disk without faults.
+        for id in std::mem::take(&mut self.disk_faults).into_keys() {
+            self.world.remove_fault(id);
+        }
+        self.apply_disk_faults(&self.all());
         self.degraded.clear();
         self.net.heal_all();
         self.apply_degradations(None);
@@ -745,6 +901,41 @@ fn role(target: &Target) -> &'static str {
 /// A clock fault in force, for periods: `clock n1 -10s`.
 fn clock_label(nodes: &[NodeId], change: &ClockChange) -> String {
     format!("clock {} {change}", names(nodes))
+}
+
+/// A disk fault in force, for periods: `disk n1 fsync eio`.
+fn disk_label(nodes: &[NodeId], faults: &DiskFaults) -> String {
+    format!("disk {} {}", names(nodes), describe_disk_faults(faults))
+}
+
+/// `fsync eio, write enospc, latency 20ms ± 5ms, corrupt 0.01`.
+fn describe_disk_faults(f: &DiskFaults) -> String {
+    // Destructured so that a new field cannot be left out of the label.
+    let DiskFaults {
+        fsync,
+        write,
+        read,
+        latency,
+        jitter,
+        corrupt,
+    } = f;
+    let errno = crate::plan::errno_name;
+    let mut parts = Vec::new();
+    for (op, e) in [("fsync", fsync), ("write", write), ("read", read)] {
+        if let Some(e) = e {
+            parts.push(format!("{op} {}", errno(*e)));
+        }
+    }
+    if let Some(l) = latency {
+        let j = jitter
+            .map(|j| format!(" ± {}ms", j.as_millis()))
+            .unwrap_or_default();
+        parts.push(format!("latency {}ms{j}", l.as_millis()));
+    }
+    if let Some(p) = corrupt {
+        parts.push(format!("corrupt {p}"));
+    }
+    parts.join(", ")
 }
 
 fn describe_degradation(d: &Degradation) -> String {

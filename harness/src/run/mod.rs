@@ -88,6 +88,10 @@ pub enum RunError {
     /// machine or user cannot make.
     #[error("{0}")]
     NeedsCgroup(String),
+    /// `[cluster] disk = "faulty"` where the faulty disk cannot be used, or
+    /// a node's disk could not be mounted.
+    #[error("{0}")]
+    Disk(String),
     #[error(transparent)]
     Report(#[from] ReportError),
     #[error("interrupted before the cluster was ready")]
@@ -108,6 +112,7 @@ impl RunError {
             | RunError::NoLeader { .. }
             | RunError::NeedsPrivilege(_)
             | RunError::NeedsCgroup(_)
+            | RunError::Disk(_)
             | RunError::Report(_)
             | RunError::Interrupted
             | RunError::Http(_)
@@ -179,6 +184,8 @@ pub async fn run(
     // Declared before the cluster so it is dropped after it: its Drop
     // removes the run's cgroups once the nodes are gone.
     let cgroups = start::cgroups(&id, &all_steps)?;
+    // The same for the faulty disks: unmounted once the nodes are gone.
+    let disks = start::disks(plan, &all_steps, &id, &run_dir, seed)?;
     let mut abort = abort;
     // Dropping the start on Ctrl-C drops whatever it started (Drop kills).
     let spec = start::cluster_spec(plan);
@@ -236,6 +243,7 @@ pub async fn run(
     }
 
     let mut nemesis = Nemesis::new(plan, seed, &cluster, net.as_ref(), origin);
+    nemesis.disks = disks.as_ref();
     if let Some(p) = &pool {
         nemesis.leader_via(p.clone());
     }
@@ -278,8 +286,12 @@ pub async fn run(
     drive::drain(&mut events, origin, &mut nemesis, &mut log);
     let timeline = std::mem::take(&mut nemesis.timeline);
     let snapshots = nemesis.world.snapshots().to_vec();
+    let power_losses = std::mem::take(&mut nemesis.power_losses);
     drop(nemesis);
     let mut cluster_info = record::cluster_info(plan, &cluster, net.as_ref(), &run_dir);
+    cluster_info.disks = disks
+        .as_ref()
+        .map(|d| record::disk_records(d, &power_losses));
     cluster_info.ready_s = Some(ready_s);
     cluster_info.clients = client_problems.clone();
     // Teardown, bounded: an interrupted run must exit promptly.
@@ -439,6 +451,7 @@ pub async fn client_test(
     let run_dir = start::run_dir(&opts.out.join(&plan.name), &id)?;
     let cluster_spec = start::cluster_spec(plan);
     let cgroups = start::cgroups(&id, &[])?;
+    let _disks = start::disks(plan, &[], &id, &run_dir, seed)?;
     let started = start::start_cluster(
         &cluster_spec,
         plan.workload.via,

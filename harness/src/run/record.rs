@@ -167,7 +167,8 @@ fn decided_target(action: &Action) -> String {
         | Action::Pause { target, .. }
         | Action::Resume { target }
         | Action::Clock { target, .. }
-        | Action::Slow { target, .. } => crate::plan::target_text(target),
+        | Action::Slow { target, .. }
+        | Action::Disk { target, .. } => crate::plan::target_text(target),
         Action::Partition { topology, .. } => match crate::plan::topology_value(topology) {
             serde_json::Value::String(s) => s,
             other => other.to_string(),
@@ -181,6 +182,27 @@ fn decided_target(action: &Action) -> String {
             }
         }
     }
+}
+
+/// Each node's disk: its counters now, and its power losses.
+pub(super) fn disk_records(
+    disks: &super::start::Disks,
+    losses: &[crate::report::PowerLossRecord],
+) -> Vec<crate::report::DiskRecord> {
+    disks
+        .disks
+        .iter()
+        .enumerate()
+        .map(|(i, d)| crate::report::DiskRecord {
+            node: crate::NodeId(i),
+            stats: d.stats(),
+            power_losses: losses
+                .iter()
+                .filter(|l| l.node == crate::NodeId(i))
+                .cloned()
+                .collect(),
+        })
+        .collect()
 }
 
 pub(super) fn cluster_info(
@@ -230,6 +252,7 @@ pub(super) fn cluster_info(
         ready_s: None,
         wire: net.wire_stats(),
         clients: None,
+        disks: None,
     }
 }
 
@@ -381,6 +404,7 @@ mod tests {
                 ready_s: None,
                 wire: None,
                 clients: None,
+                disks: None,
             },
             timeline: Vec::new(),
             node_log: NodeLog::default(),

@@ -76,6 +76,101 @@ fn point_latest(plan_dir: &Path, id: &str) {
     }
 }
 
+/// The faulty disks of a run (`[cluster] disk = "faulty"`), one per node,
+/// mounted over the nodes' data directories before they first start. The
+/// runner holds them longer than the cluster: dropped after the nodes are
+/// gone, each unmounts itself.
+pub(super) struct Disks {
+    /// By node index.
+    pub disks: Vec<crate::disk::FaultyDisk>,
+}
+
+impl Disks {
+    pub fn get(&self, n: NodeId) -> Option<&crate::disk::FaultyDisk> {
+        self.disks.get(n.0)
+    }
+}
+
+/// Set to anything but empty or `0`: the runner acts as if the faulty disk
+/// were unavailable here (to test what a plan that needs it does without).
+pub const NO_FUSE_ENV: &str = "RIFT_NO_FUSE";
+
+/// Whether the faulty disk can be used here (and `RIFT_NO_FUSE` is not
+/// set); `Err` is one line saying what is missing.
+pub fn faulty_disk_available() -> Result<(), String> {
+    if std::env::var(NO_FUSE_ENV).is_ok_and(|v| !v.is_empty() && v != "0") {
+        return Err(format!("{NO_FUSE_ENV} is set"));
+    }
+    crate::disk::FaultyDisk::check_available().map_err(|e| e.to_string())
+}
+
+/// Unmounts the faulty disks of dead runs ([`crate::disk::sweep`]), then,
+/// with `[cluster] disk = "faulty"`, mounts one per node: backing
+/// directory `run_dir/disk/<name>`, mountpoint the node's data directory
+/// `run_dir/data/<name>`, label `rift-<run-id>.<pid>-<name>`, seeded from
+/// the run's seed and the node. A plan that needs the faulty disk (the
+/// `[cluster]` setting, or a `disk` step, the nemesis' drawn ones
+/// included) on a machine without it fails with one line.
+pub(super) fn disks(
+    plan: &Plan,
+    steps: &[Step],
+    run_id: &str,
+    run_dir: &Path,
+    seed: u64,
+) -> Result<Option<Disks>, RunError> {
+    for line in crate::disk::sweep() {
+        tracing::info!("{line}");
+    }
+    let faulty = match plan.disk {
+        crate::plan::DiskMode::Plain => false,
+        crate::plan::DiskMode::Faulty => true,
+    };
+    let needs = steps.iter().find_map(|s| match &s.action {
+        Action::Disk { .. } => Some(format!("a disk step (plan line {})", s.line)),
+        Action::Kill {
+            power_loss: Some(_),
+            ..
+        } => Some(format!("a kill with lose_unsynced (plan line {})", s.line)),
+        Action::Kill {
+            power_loss: None, ..
+        }
+        | Action::Restart { .. }
+        | Action::Pause { .. }
+        | Action::Resume { .. }
+        | Action::Partition { .. }
+        | Action::Heal
+        | Action::Degrade { .. }
+        | Action::Restore { .. }
+        | Action::Clock { .. }
+        | Action::Slow { .. } => None,
+    });
+    if !faulty {
+        return match needs {
+            Some(what) => Err(RunError::Disk(format!(
+                "{what} needs [cluster] disk = \"faulty\""
+            ))),
+            None => Ok(None),
+        };
+    }
+    if let Err(why) = faulty_disk_available() {
+        return Err(RunError::Disk(format!(
+            "disk = \"faulty\" needs the faulty disk (FUSE), but {why}; run rift as root on a machine with /dev/fuse, or use disk = \"plain\""
+        )));
+    }
+    let mut disks = Vec::new();
+    for i in 0..plan.cluster.size {
+        let name = NodeId(i).name();
+        let backing = run_dir.join("disk").join(&name);
+        let mountpoint = run_dir.join("data").join(&name);
+        let label = crate::disk::FaultyDisk::label_for(run_id, &name);
+        let node_seed = seed ^ (0x6469_736b_0000_0000u64.wrapping_add(i as u64));
+        let disk = crate::disk::FaultyDisk::mount(&backing, &mountpoint, &label, node_seed)
+            .map_err(|e| RunError::Disk(format!("cannot mount the faulty disk of {name}: {e}")))?;
+        disks.push(disk);
+    }
+    Ok(Some(Disks { disks }))
+}
+
 /// Whether the run's cgroup can do what a step needs; `Err` says why not.
 type Capability = fn(&RunCgroup) -> Result<(), String>;
 
@@ -119,7 +214,8 @@ pub(super) fn cgroups(run_id: &str, steps: &[Step]) -> Result<Option<Arc<RunCgro
             | Action::Heal
             | Action::Degrade { .. }
             | Action::Restore { .. }
-            | Action::Clock { .. } => continue,
+            | Action::Clock { .. }
+            | Action::Disk { .. } => continue,
         };
         let why = match &made {
             Ok(run) => can(run).err(),

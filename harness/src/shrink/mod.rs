@@ -346,6 +346,7 @@ fn interrupted_before_ready(e: &RunError) -> bool {
         | RunError::NoLeader { .. }
         | RunError::NeedsPrivilege(_)
         | RunError::NeedsCgroup(_)
+        | RunError::Disk(_)
         | RunError::Report(_)
         | RunError::Http(_)
         | RunError::Client(_) => false,

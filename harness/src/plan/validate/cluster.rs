@@ -30,6 +30,7 @@ const CLUSTER_KEYS: &[&str] = &[
     "capture",
     "capture_limit",
     "monotonic_offset",
+    "disk",
 ];
 
 impl Validator<'_> {
@@ -113,6 +114,26 @@ impl Validator<'_> {
                 monotonic: monotonic?,
             },
         })
+    }
+
+    /// `disk`: "plain" (the default) or "faulty" (each node's data dir on
+    /// a faulty disk). `None` after an error. Read from the raw `[cluster]`
+    /// table, so an error elsewhere in the section does not hide it.
+    pub(super) fn cluster_disk(&mut self, t: &Tbl<'_, '_>) -> Option<DiskMode> {
+        match self.string(t, "disk") {
+            None => t.get("disk").is_none().then_some(DiskMode::Plain),
+            Some((n, span)) => {
+                let mode = DiskMode::from_name(&n);
+                if mode.is_none() {
+                    self.error(
+                        span,
+                        t.field("disk"),
+                        format!("expected \"plain\" (a directory, the default) or \"faulty\" (the faulty disk: FUSE, root), found {n:?}"),
+                    );
+                }
+                mode
+            }
+        }
     }
 
     /// `monotonic_offset = { n1 = "+1h", n2 = "-30s" }`: a signed offset of

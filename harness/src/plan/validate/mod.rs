@@ -16,6 +16,8 @@ mod primitives;
 mod steps;
 mod workload;
 
+pub use steps::errno_name;
+
 use super::error::{position, PlanError};
 use super::types::*;
 use super::Overrides;
@@ -157,7 +159,9 @@ impl Validator<'_> {
             );
         }
 
-        let cluster = self.table(root, "cluster").and_then(|t| self.cluster(&t));
+        let cluster_tbl = self.table(root, "cluster");
+        let cluster = cluster_tbl.as_ref().and_then(|t| self.cluster(t));
+        let disk = cluster_tbl.as_ref().and_then(|t| self.cluster_disk(t));
         let external = matches!(
             cluster.as_ref().map(|c| &c.command),
             Some(NodeCommand::External { .. })
@@ -174,6 +178,7 @@ impl Validator<'_> {
                 .as_ref()
                 .is_none_or(|w| w.via == ClientRoute::Proxy);
         let mut ctx = StepCtx::new(cluster.as_ref(), root, client_links, net);
+        ctx.disk = disk;
         // A client of the client protocol can say who leads (`f = "leader"`).
         ctx.has_leader |= workload.as_ref().is_some_and(|w| w.client.is_some());
         let steps = self.steps(root, &ctx, duration);
@@ -194,6 +199,7 @@ impl Validator<'_> {
             steps: steps?,
             nemesis: nemesis?,
             expect: expect?,
+            disk: disk?,
         })
     }
 }

@@ -14,7 +14,7 @@ use crate::plan::nemesis::{
     DurationRange, NemesisSpec, TopologyChoice,
 };
 use crate::plan::target::parse_target;
-use crate::plan::types::{NetworkMode, PauseHow, Target};
+use crate::plan::types::{DiskMode, NetworkMode, PauseHow, Target};
 use std::time::Duration;
 use toml::de::DeValue;
 
@@ -153,6 +153,15 @@ impl Validator<'_> {
                             span,
                             f,
                             format!("a {k} needs network faults, but {said}; give it weight 0"),
+                        );
+                        continue;
+                    }
+                    if w > 0 && k == FaultKind::Disk && ctx.disk == Some(DiskMode::Plain) {
+                        ok = false;
+                        self.error(
+                            span,
+                            f,
+                            "a disk fault needs [cluster] disk = \"faulty\"; give it weight 0",
                         );
                         continue;
                     }
@@ -590,6 +599,7 @@ mod tests {
                 // Need libfaketime and cgroups: drawn only when `mix` names them.
                 (FaultKind::Clock, 0),
                 (FaultKind::Slow, 0),
+                (FaultKind::Disk, 0),
             ]
         );
         assert_eq!(s.targets, vec![(Target::Leader, 1), (Target::Random(1), 2)]);
@@ -628,7 +638,7 @@ mod tests {
                 "{KV}[nemesis]\nmix = {{ kil = 1, restart = 2, pause = -1 }}\nfinal = \"0s\"\nconcurrency = 9\nzap = 1\n"
             )),
             "nemesis.mix.kil: unknown fault `kil`, did you mean `kill`?\n\
-nemesis.mix.restart: the nemesis does not draw `restart` (it undoes its own faults); it draws `kill`, `pause`, `partition`, `degrade`, `clock`, `slow`\n\
+nemesis.mix.restart: the nemesis does not draw `restart` (it undoes its own faults); it draws `kill`, `pause`, `partition`, `degrade`, `clock`, `slow`, `disk`\n\
 nemesis.mix.pause: expected a whole number from 0 to 1000000, found -1\n\
 nemesis.final: expected a duration greater than zero\n\
 nemesis.concurrency: expected a whole number from 1 to 3, found 9\n\
@@ -689,6 +699,7 @@ nemesis.degrade.latency: expected a duration like \"50ms\", or a range like [\"1
                 (FaultKind::Degrade, 0),
                 (FaultKind::Clock, 0),
                 (FaultKind::Slow, 0),
+                (FaultKind::Disk, 0),
             ]
         );
         // ... and asking for them is an error.
@@ -699,6 +710,18 @@ nemesis.degrade.latency: expected a duration like \"50ms\", or a range like [\"1
             ),
             "nemesis.mix.partition: a partition needs network faults, but --network none; give it weight 0"
         );
+    }
+
+    #[test]
+    fn disk_faults_need_the_faulty_disk() {
+        assert_eq!(
+            err(&format!("{KV}[nemesis]\nmix = {{ kill = 1, disk = 1 }}\n")),
+            "nemesis.mix.disk: a disk fault needs [cluster] disk = \"faulty\"; give it weight 0"
+        );
+        let p = ok(&format!(
+            "[cluster]\ndisk = \"faulty\"\n{KV}[nemesis]\nmix = {{ disk = 1 }}\n"
+        ));
+        assert_eq!(p.nemesis.map(|s| s.mix), Some(vec![(FaultKind::Disk, 1)]));
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! The `[[step]]` list: each step's `at` and `fault`, the keys each fault
 //! kind accepts (from [`FaultKind::keys`]), and dispatch by kind to the
-//! validator of its family (`process`, `partition`, `degrade`, `clock`, `slow`), plus what
+//! validator of its family (`process`, `partition`, `degrade`, `clock`, `slow`, `disk`), plus what
 //! several families share: targets, node lists and signals. It must never
 //! fall back on a default kind: an unknown fault name is an error.
 
 mod clock;
 mod degrade;
+mod disk;
 mod partition;
 mod process;
 mod slow;
+
+pub use disk::errno_name;
 
 use super::primitives::{
     backticked, describe, int_value, suggest, unknown_field, Span, Tbl, Value,
@@ -36,6 +39,9 @@ pub(super) struct StepCtx {
     /// The workload goes through client links (or did not parse: then
     /// assume it does, to avoid knock-on errors).
     pub(super) client_links: bool,
+    /// `[cluster] disk`; `None` when unknown (invalid), and then no step
+    /// is refused for it.
+    pub(in crate::plan::validate) disk: Option<DiskMode>,
 }
 
 impl StepCtx {
@@ -55,6 +61,7 @@ impl StepCtx {
                 has_leader: c.leader.is_some(),
                 network,
                 client_links,
+                disk: Some(DiskMode::Plain),
             },
             None => {
                 let raw_size = root
@@ -74,6 +81,7 @@ impl StepCtx {
                     has_leader: true,
                     network,
                     client_links,
+                    disk: Some(DiskMode::Plain),
                 }
             }
         }
@@ -211,6 +219,7 @@ impl Validator<'_> {
             FaultKind::Restore => self.restore(t, ctx),
             FaultKind::Clock => self.clock(t, ctx, for_),
             FaultKind::Slow => self.slow(t, ctx, for_),
+            FaultKind::Disk => self.disk(t, ctx, for_),
         }?;
         Some((at?, action))
     }
@@ -427,7 +436,8 @@ mod tests {
             Action::Kill {
                 target: Target::Leader,
                 signal: 15,
-                restart_after: None
+                restart_after: None,
+                power_loss: None,
             }
         );
     }
@@ -502,16 +512,16 @@ mod tests {
         let step = |body: &str| format!("[[step]]\nat = \"1s\"\n{body}");
         assert_eq!(
             err(&step("fault = \"zzz\"\n")),
-            "step[0].fault: unknown fault \"zzz\"; expected one of kill, restart, pause, resume, partition, heal, degrade, restore, clock, slow"
+            "step[0].fault: unknown fault \"zzz\"; expected one of kill, restart, pause, resume, partition, heal, degrade, restore, clock, slow, disk"
         );
         assert_eq!(
             err(&step("target = \"n1\"\n")),
-            "step[0].fault: missing; a step needs a fault: kill, restart, pause, resume, partition, heal, degrade, restore, clock, slow"
+            "step[0].fault: missing; a step needs a fault: kill, restart, pause, resume, partition, heal, degrade, restore, clock, slow, disk"
         );
         // Without a known kind, only keys no kind takes are reported.
         assert_eq!(
             err(&step("fault = \"zzz\"\ntopology = \"halves\"\nzap = 1\n")),
-            "step[0].fault: unknown fault \"zzz\"; expected one of kill, restart, pause, resume, partition, heal, degrade, restore, clock, slow\nstep[0].zap: unknown field `zap`; expected one of `at`, `fault`, `target`, `signal`, `restart_after`, `for`, `how`, `topology`, `oneway`, `links`, `latency`, `jitter`, `distribution`, `bandwidth`, `loss`, `duplicate`, `reorder`, `gap`, `corrupt`, `reset`, `stall`, `offset`, `rate`, `strobe`, `cpu`"
+            "step[0].fault: unknown fault \"zzz\"; expected one of kill, restart, pause, resume, partition, heal, degrade, restore, clock, slow, disk\nstep[0].zap: unknown field `zap`; expected one of `at`, `fault`, `target`, `signal`, `restart_after`, `lose_unsynced`, `torn`, `for`, `how`, `topology`, `oneway`, `links`, `latency`, `jitter`, `distribution`, `bandwidth`, `loss`, `duplicate`, `reorder`, `gap`, `corrupt`, `reset`, `stall`, `offset`, `rate`, `strobe`, `cpu`, `fsync`, `write`, `read`"
         );
         assert_eq!(
             err(&step("fault = \"heal\"\nlinks = \"all\"\n")),
@@ -528,8 +538,12 @@ mod tests {
                 crate::plan::FaultKind::Degrade => "latency = \"1ms\"\n",
                 crate::plan::FaultKind::Clock => "target = \"n0\"\noffset = \"-1s\"\n",
                 crate::plan::FaultKind::Slow => "target = \"n0\"\ncpu = 0.5\n",
+                crate::plan::FaultKind::Disk => "target = \"n0\"\nfsync = \"eio\"\n",
             };
-            let p = ok(&step(&format!("fault = \"{kind}\"\n{body}")));
+            let p = ok(&format!(
+                "[cluster]\ndisk = \"faulty\"\n{}",
+                step(&format!("fault = \"{kind}\"\n{body}"))
+            ));
             assert_eq!(p.steps[0].action.kind(), kind);
         }
     }

@@ -6,12 +6,13 @@
 use super::super::primitives::Tbl;
 use super::super::Validator;
 use super::StepCtx;
-use crate::plan::types::{Action, PauseHow};
+use crate::plan::types::{Action, DiskMode, PauseHow, PowerLoss};
 use std::time::Duration;
 
 impl Validator<'_> {
     /// `kill`: a target, a signal (SIGKILL by default), an optional
-    /// `restart_after`.
+    /// `restart_after`, and `lose_unsynced` (a power loss of the node's
+    /// faulty disk, `torn` or not).
     pub(super) fn kill(&mut self, t: &Tbl<'_, '_>, ctx: &StepCtx) -> Option<Action> {
         let target = self.target(t, ctx.size, ctx.has_leader);
         let signal = match t.get("signal") {
@@ -22,11 +23,52 @@ impl Validator<'_> {
             None => Some(None),
             Some(_) => self.duration(t, "restart_after", true).map(Some),
         };
+        let power_loss = self.power_loss(t, ctx);
         Some(Action::Kill {
             target: target?,
             signal: signal?,
             restart_after: restart_after?,
+            power_loss: power_loss?,
         })
+    }
+
+    /// `lose_unsynced` (default false) and `torn` (default false, only
+    /// with `lose_unsynced = true`); both need `[cluster] disk = "faulty"`.
+    fn power_loss(&mut self, t: &Tbl<'_, '_>, ctx: &StepCtx) -> Option<Option<PowerLoss>> {
+        let lose = match t.get("lose_unsynced") {
+            None => Some(false),
+            Some(_) => self.bool(t, "lose_unsynced"),
+        };
+        let torn = match t.get("torn") {
+            None => Some(false),
+            Some(_) => self.bool(t, "torn"),
+        };
+        let mut ok = true;
+        if lose == Some(true) && ctx.disk == Some(DiskMode::Plain) {
+            if let Some(v) = t.get("lose_unsynced") {
+                self.error(
+                    v.span(),
+                    t.field("lose_unsynced"),
+                    "`lose_unsynced` (a power loss) needs [cluster] disk = \"faulty\": only the faulty disk knows what was not fsynced",
+                );
+                ok = false;
+            }
+        }
+        if torn == Some(true) && lose == Some(false) {
+            if let Some(v) = t.get("torn") {
+                self.error(
+                    v.span(),
+                    t.field("torn"),
+                    "`torn` is part of a power loss; it needs `lose_unsynced = true` too",
+                );
+                ok = false;
+            }
+        }
+        let (lose, torn) = (lose?, torn?);
+        if !ok {
+            return None;
+        }
+        Some(lose.then_some(PowerLoss { torn }))
     }
 
     pub(super) fn restart(&mut self, t: &Tbl<'_, '_>, ctx: &StepCtx) -> Option<Action> {
