@@ -24,11 +24,13 @@ pub mod shrink;
 pub mod validate;
 
 /// Logs to stderr at `warn`, `info` (`-v`) or `debug` (`-vv`); `RUST_LOG`
-/// overrides.
+/// overrides. The FUSE crate's own log is shown only at `-vv`: it reports
+/// a reply the kernel no longer wants (the node was killed mid-request) as
+/// an error, which is what a power loss is.
 pub fn init_logging(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,fuser=off",
+        1 => "info,fuser=off",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
