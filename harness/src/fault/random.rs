@@ -8,7 +8,7 @@
 
 use crate::plan::{
     can_isolate, drawable, Action, ClockChange, ClockOffset, Degradation, DurationRange, FaultKind,
-    LinkSelector, NemesisSpec, NetworkMode, Step, Target, Topology, TopologyChoice,
+    KillHow, LinkSelector, NemesisSpec, NetworkMode, Step, Target, Topology, TopologyChoice,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -101,7 +101,7 @@ fn draw_action(
             target: pick(rng, &spec.targets)?,
             signal: libc::SIGKILL,
             restart_after: Some(d),
-            power_loss: None,
+            power_loss: pick_kill(rng, &spec.kills)?.power_loss(),
         }),
         FaultKind::Pause => Some(Action::Pause {
             target: pick(rng, &spec.targets)?,
@@ -264,6 +264,18 @@ fn draw_range(rng: &mut ChaCha8Rng, r: DurationRange) -> Duration {
     let lo = r.lo.as_nanos().div_ceil(1_000_000) as u64;
     let hi = (r.hi.as_millis() as u64).max(lo);
     Duration::from_millis(rng.random_range(lo..=hi))
+}
+
+/// How a kill ends its target: drawn only when more than one way has
+/// weight, so that plans without `kills` draw the same streams as before
+/// it existed.
+fn pick_kill(rng: &mut ChaCha8Rng, kills: &[(KillHow, u32)]) -> Option<KillHow> {
+    let mut live = kills.iter().filter(|(_, w)| *w > 0);
+    match (live.next(), live.next()) {
+        (Some((only, _)), None) => Some(*only),
+        (Some(_), Some(_)) => pick(rng, kills),
+        (None, _) => None,
+    }
 }
 
 /// One item by weight; `None` when every weight is zero.

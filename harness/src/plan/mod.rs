@@ -22,7 +22,7 @@ pub use error::PlanError;
 pub use fault_kind::FaultKind;
 pub use nemesis::{
     can_isolate, drawable, drawable_names, drawn_by_default, ClockBounds, DegradeBounds,
-    DurationRange, NemesisSpec, TopologyChoice,
+    DurationRange, KillHow, NemesisSpec, TopologyChoice,
 };
 pub use render::{links_value, step_table, step_toml, target_text, topology_value};
 pub use target::{parse_signal, parse_target, parse_topology};

@@ -125,6 +125,10 @@ pub struct NemesisSpec {
     /// sigstop = 1, freeze = 1 }`); default SIGSTOP only, as `freeze`
     /// needs the cgroup freezer.
     pub pauses: Vec<(super::types::PauseHow, u32)>,
+    /// How a drawn `kill` ends its target, by weight (`kills = { signal =
+    /// 1, power_loss = 1, torn = 1 }`); default SIGKILL only, as power
+    /// losses need the faulty disk.
+    pub kills: Vec<(KillHow, u32)>,
     /// 1-based line of `[nemesis]` in the plan: the line of every step it draws.
     pub line: usize,
 }
@@ -134,6 +138,11 @@ impl NemesisSpec {
     pub const DEFAULT_PAUSES: [(super::types::PauseHow, u32); 2] = [
         (super::types::PauseHow::Sigstop, 1),
         (super::types::PauseHow::Freeze, 0),
+    ];
+    pub const DEFAULT_KILLS: [(KillHow, u32); 3] = [
+        (KillHow::Signal, 1),
+        (KillHow::PowerLoss, 0),
+        (KillHow::TornPowerLoss, 0),
     ];
     pub const DEFAULT_QUIET: Duration = Duration::from_secs(5);
     pub const DEFAULT_FINAL: Duration = Duration::from_secs(10);
@@ -221,5 +230,38 @@ pub fn can_isolate(target: &Target, size: usize) -> bool {
         Target::Random(k) => *k < size,
         Target::Nodes(ids) => ids.len() < size,
         Target::Leader | Target::Followers | Target::Minority | Target::Majority => true,
+    }
+}
+
+/// How a drawn kill ends its target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KillHow {
+    /// SIGKILL (the page cache survives: nothing written is lost).
+    Signal,
+    /// SIGKILL, then a power loss of its faulty disk (`lose_unsynced`).
+    PowerLoss,
+    /// The same with torn writes (`lose_unsynced` and `torn`).
+    TornPowerLoss,
+}
+
+impl KillHow {
+    pub const ALL: [KillHow; 3] = [KillHow::Signal, KillHow::PowerLoss, KillHow::TornPowerLoss];
+
+    /// The name `kills = { ... }` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            KillHow::Signal => "signal",
+            KillHow::PowerLoss => "power_loss",
+            KillHow::TornPowerLoss => "torn",
+        }
+    }
+
+    /// What the kill does to the disk.
+    pub fn power_loss(self) -> Option<super::types::PowerLoss> {
+        match self {
+            KillHow::Signal => None,
+            KillHow::PowerLoss => Some(super::types::PowerLoss { torn: false }),
+            KillHow::TornPowerLoss => Some(super::types::PowerLoss { torn: true }),
+        }
     }
 }

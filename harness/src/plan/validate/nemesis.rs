@@ -11,7 +11,7 @@ use crate::plan::error::position;
 use crate::plan::fault_kind::FaultKind;
 use crate::plan::nemesis::{
     can_isolate, drawable, drawable_names, drawn_by_default, ClockBounds, DegradeBounds,
-    DurationRange, NemesisSpec, TopologyChoice,
+    DurationRange, KillHow, NemesisSpec, TopologyChoice,
 };
 use crate::plan::target::parse_target;
 use crate::plan::types::{DiskMode, NetworkMode, PauseHow, Target};
@@ -29,6 +29,7 @@ const NEMESIS_KEYS: &[&str] = &[
     "final",
     "degrade",
     "pauses",
+    "kills",
 ];
 
 const DEGRADE_KEYS: &[&str] = &["latency", "jitter", "bandwidth", "loss"];
@@ -81,6 +82,7 @@ impl Validator<'_> {
         };
         let degrade = self.nem_degrade_bounds(&t);
         let pauses = self.nem_pauses(&t);
+        let kills = self.nem_kills(&t, ctx);
 
         // Quiet and final must leave room for at least the shortest fault.
         if let (Some(total), Some(q), Some(f), Some(d)) = (duration, quiet, final_, durations) {
@@ -115,6 +117,7 @@ impl Validator<'_> {
             clock: ClockBounds::default(),
             slow_cpu: NemesisSpec::DEFAULT_SLOW_CPU,
             pauses: pauses?,
+            kills: kills?,
             line,
         }))
     }
@@ -466,34 +469,75 @@ impl Validator<'_> {
         r
     }
 
-    /// A table of whole-number weights, in file order: the valid ones, and
-    /// whether all were. `None` when it is not a table.
     /// `pauses = { sigstop = 1, freeze = 1 }`: how drawn pauses stop
     /// their target. Default SIGSTOP only.
     fn nem_pauses(&mut self, t: &Tbl<'_, '_>) -> Option<Vec<(PauseHow, u32)>> {
-        let field = t.field("pauses");
-        let Some(v) = t.get("pauses") else {
-            return Some(NemesisSpec::DEFAULT_PAUSES.to_vec());
+        let all: Vec<(PauseHow, &str)> = PauseHow::ALL.into_iter().map(|h| (h, h.name())).collect();
+        self.nem_named_weights(t, "pauses", &all, "way to pause")
+            .map(|w| w.unwrap_or_else(|| NemesisSpec::DEFAULT_PAUSES.to_vec()))
+    }
+
+    /// `kills = { signal = 1, power_loss = 1, torn = 1 }`: how drawn kills
+    /// end their target: SIGKILL, or SIGKILL and a power loss of its faulty
+    /// disk (`torn`: with torn writes). Default SIGKILL only; the power
+    /// losses need `[cluster] disk = "faulty"`.
+    fn nem_kills(&mut self, t: &Tbl<'_, '_>, ctx: &StepCtx) -> Option<Vec<(KillHow, u32)>> {
+        let all: Vec<(KillHow, &str)> = KillHow::ALL.into_iter().map(|k| (k, k.name())).collect();
+        let kills = self
+            .nem_named_weights(t, "kills", &all, "way to kill")?
+            .unwrap_or_else(|| NemesisSpec::DEFAULT_KILLS.to_vec());
+        let faulty = ctx.disk != Some(DiskMode::Plain);
+        let mut ok = true;
+        for (how, w) in &kills {
+            match how {
+                KillHow::Signal => {}
+                KillHow::PowerLoss | KillHow::TornPowerLoss => {
+                    if *w > 0 && !faulty {
+                        ok = false;
+                        let span = t.get("kills").map_or(t.span.clone(), |v| v.span());
+                        self.error(
+                            span,
+                            format!("{}.{}", t.field("kills"), how.name()),
+                            "a power loss needs [cluster] disk = \"faulty\"; give it weight 0",
+                        );
+                    }
+                }
+            }
+        }
+        ok.then_some(kills)
+    }
+
+    /// A table of weights over a closed set of names (`all`): `Some(None)`
+    /// when absent, every name missing from the table weight 0, an error
+    /// for an unknown name (`what` says what a name is) or when every
+    /// weight is 0.
+    fn nem_named_weights<T: Copy + PartialEq>(
+        &mut self,
+        t: &Tbl<'_, '_>,
+        key: &str,
+        all: &[(T, &str)],
+        what: &str,
+    ) -> Option<Option<Vec<(T, u32)>>> {
+        let field = t.field(key);
+        let Some(v) = t.get(key) else {
+            return Some(None);
         };
         let (entries, mut ok) = self.nem_weights(v, &field)?;
-        let mut out: Vec<(PauseHow, u32)> = PauseHow::ALL.into_iter().map(|h| (h, 0)).collect();
+        let mut out: Vec<(T, u32)> = all.iter().map(|(x, _)| (*x, 0)).collect();
         for (name, w, span) in entries {
-            match PauseHow::from_name(&name) {
-                Some(h) => {
-                    for slot in out.iter_mut().filter(|(x, _)| *x == h) {
+            match all.iter().find(|(_, n)| *n == name) {
+                Some((x, _)) => {
+                    for slot in out.iter_mut().filter(|(y, _)| y == x) {
                         slot.1 = w;
                     }
                 }
                 None => {
                     ok = false;
-                    let names: Vec<&str> = PauseHow::ALL.into_iter().map(PauseHow::name).collect();
+                    let names: Vec<&str> = all.iter().map(|(_, n)| *n).collect();
                     self.error(
                         span,
                         format!("{field}.{name}"),
-                        format!(
-                            "unknown way to pause `{name}`; expected {}",
-                            backticked(&names)
-                        ),
+                        format!("unknown {what} `{name}`; expected {}", backticked(&names)),
                     );
                 }
             }
@@ -501,7 +545,7 @@ impl Validator<'_> {
         if !ok {
             return None;
         }
-        self.nem_some_weight(out, v, field)
+        self.nem_some_weight(out, v, field).map(Some)
     }
 
     /// `out`, unless every weight in it is 0: then an error at `v`.
@@ -522,6 +566,8 @@ impl Validator<'_> {
         Some(out)
     }
 
+    /// A table of whole-number weights, in file order: the valid ones, and
+    /// whether all were. `None` when it is not a table.
     fn nem_weights(&mut self, v: &Value<'_>, field: &str) -> Option<(Vec<Weight>, bool)> {
         let DeValue::Table(tbl) = v.get_ref() else {
             self.error(
@@ -642,7 +688,7 @@ nemesis.mix.restart: the nemesis does not draw `restart` (it undoes its own faul
 nemesis.mix.pause: expected a whole number from 0 to 1000000, found -1\n\
 nemesis.final: expected a duration greater than zero\n\
 nemesis.concurrency: expected a whole number from 1 to 3, found 9\n\
-nemesis.zap: unknown field `zap`; expected one of `mix`, `topologies`, `targets`, `interval`, `durations`, `quiet`, `concurrency`, `final`, `degrade`, `pauses`"
+nemesis.zap: unknown field `zap`; expected one of `mix`, `topologies`, `targets`, `interval`, `durations`, `quiet`, `concurrency`, `final`, `degrade`, `pauses`, `kills`"
         );
         assert_eq!(
             err(&format!("{KV}[nemesis]\nmix = {{ kill = 0 }}\n")),
@@ -674,6 +720,36 @@ nemesis.topologies.star: unknown topology `star`; expected one of `isolate`, `ma
             )),
             "nemesis.degrade.loss: expected a range [low, high] of valid values with low <= high (or false), found [0.5, 2]\n\
 nemesis.degrade.latency: expected a duration like \"50ms\", or a range like [\"10ms\", \"200ms\"], found \"x\""
+        );
+    }
+
+    #[test]
+    fn power_losses_need_the_faulty_disk_and_names_are_checked() {
+        assert_eq!(
+            err(&format!("{KV}[nemesis]\nkills = {{ torn = 1 }}\n")),
+            "nemesis.kills.torn: a power loss needs [cluster] disk = \"faulty\"; give it weight 0"
+        );
+        assert_eq!(
+            err(&format!("{KV}[nemesis]\nkills = {{ sigkill = 1 }}\n")),
+            "nemesis.kills.sigkill: unknown way to kill `sigkill`; expected `signal`, `power_loss`, `torn`"
+        );
+        assert_eq!(
+            err(&format!("{KV}[nemesis]\npauses = {{ freeze = 0 }}\n")),
+            "nemesis.pauses: expected at least one weight greater than 0"
+        );
+        let s = spec("");
+        assert_eq!(s.kills, NemesisSpec::DEFAULT_KILLS.to_vec());
+        let p = ok_under(
+            NetworkMode::Proxy,
+            &format!("[cluster]\ndisk = \"faulty\"\n{KV}[nemesis]\nkills = {{ torn = 3, power_loss = 1 }}\n"),
+        );
+        assert_eq!(
+            p.nemesis.map(|n| n.kills),
+            Some(vec![
+                (crate::plan::KillHow::Signal, 0),
+                (crate::plan::KillHow::PowerLoss, 1),
+                (crate::plan::KillHow::TornPowerLoss, 3)
+            ])
         );
     }
 
