@@ -193,6 +193,38 @@ fn lease_reads_bug_plan_finds_stale_reads_after_a_clock_jump() {
     );
 }
 
+/// The faulty disk finds what kills alone never show: the `no-fsync` node
+/// acknowledges writes only its page cache holds, and a power loss of a
+/// majority takes them back (docs/bugs.md). Needs root and /dev/fuse.
+#[test]
+fn no_fsync_bug_plan_finds_writes_a_power_loss_took_back() {
+    if let Err(why) = rift::disk::FaultyDisk::check_available() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let _turn = one_bug_plan_at_a_time();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = repo().join("experiments/bugs/no-fsync.toml");
+    let o = run_plan(&plan, dir.path(), &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "the bug must be found\n{}",
+        text(&o)
+    );
+    let r = report(&dir.path().join("bug-no-fsync").join("latest"));
+    assert_eq!(check_verdict(&r, "lost_writes"), "fail");
+    // The power losses rolled back bytes the node had acknowledged.
+    let rolled: u64 = r["cluster"]["disks"]
+        .as_array()
+        .expect("disks")
+        .iter()
+        .flat_map(|d| d["power_losses"].as_array().cloned().unwrap_or_default())
+        .filter_map(|p| p["rollback"]["bytes"].as_u64())
+        .sum();
+    assert!(rolled > 0, "{}", r["cluster"]["disks"]);
+}
+
 /// The loss needs the stale node to win the election at the final heal and
 /// replicate its log before another node times out. The plan wins that race
 /// on an idle machine (10/10 seeds, docs/bugs.md) but can lose it on a
