@@ -10,7 +10,7 @@
 # one line and exits 0 (tests that need the packages skip on their own).
 set -euo pipefail
 
-PACKAGES=(redis-server redis-sentinel etcd-server etcd-client chromium libfaketime)
+PACKAGES=(redis-server redis-sentinel etcd-server etcd-client chromium libfaketime fuse3)
 # The services those packages register (Debian names).
 SERVICES=(redis-server redis-sentinel etcd)
 # The daemons they run and the ports they listen on by default.
