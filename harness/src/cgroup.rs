@@ -358,6 +358,12 @@ impl Drop for RunCgroup {
         }
         for (h, dir) in &self.dirs {
             let _ = remove_tree(h, dir);
+            // The shared `rift/` parent too, once no run is left in it (a
+            // cgroup directory with children cannot be removed, so another
+            // run's is never touched).
+            if let Some(parent) = dir.parent() {
+                let _ = fs::remove_dir(parent);
+            }
         }
     }
 }

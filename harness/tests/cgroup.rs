@@ -430,7 +430,7 @@ async fn a_run_leaves_no_cgroup_behind() {
 }
 
 #[tokio::test]
-async fn a_sigkilled_run_is_cleaned_and_a_live_one_is_not() {
+async fn a_sigkilled_run_leaves_no_cgroup_and_rift_clean_spares_a_live_one() {
     let Some((_probe, _)) = usable("test-kill") else {
         return;
     };
@@ -480,43 +480,55 @@ async fn a_sigkilled_run_is_cleaned_and_a_live_one_is_not() {
         .join(format!("live-test.{}", std::process::id()));
     std::fs::create_dir(&live).expect("live cgroup");
 
-    // SIGKILL: nothing in rift runs; its nodes die by PDEATHSIG.
+    // SIGKILL: nothing in rift runs; its nodes die by PDEATHSIG, and the
+    // guard shell that outlives rift thaws the frozen one, kills it and
+    // removes the run's cgroups.
     child.kill().expect("SIGKILL rift");
     let _ = child.wait();
-    poll(Duration::from_secs(5), || {
-        others.iter().all(|p| gone(*p)).then_some(())
+    poll(Duration::from_secs(10), || {
+        others
+            .iter()
+            .chain(&frozen_pids)
+            .all(|p| gone(*p))
+            .then_some(())
     })
     .await
-    .expect("the unfrozen nodes died with rift");
-    assert!(
-        dirs.iter().all(|d| d.exists()),
-        "nothing removed the cgroups yet"
-    );
+    .expect("every node, the frozen one too, died with rift");
+    poll(Duration::from_secs(10), || {
+        dirs.iter().all(|d| !d.exists()).then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("the guard left cgroups behind: {dirs:?}"));
+    assert!(live.exists(), "the guard removed a live owner's cgroup");
 
+    // What a guard could not remove (it was killed too), `rift clean`
+    // does: a run cgroup whose owner pid is dead, next to the live one.
+    let mut gone_child = std::process::Command::new("true")
+        .spawn()
+        .expect("spawn true");
+    let dead = gone_child.id();
+    let _ = gone_child.wait();
+    let leftover = dirs[0]
+        .parent()
+        .expect("rift dir")
+        .join(format!("20260101-000000-dead.{dead}"));
+    std::fs::create_dir_all(leftover.join("n0")).expect("leftover cgroup");
     let out = rift().arg("clean").output().expect("rift clean");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let live_kept = live.exists();
     let _ = std::fs::remove_dir(&live);
     assert!(live_kept, "rift clean removed the cgroup of a live owner");
     assert!(out.status.success(), "{text}");
-    for d in &dirs {
-        assert!(
-            text.contains(&format!("removed cgroup {}", d.display())),
-            "{text}"
-        );
-        assert!(!d.exists(), "{} is still there", d.display());
-    }
+    assert!(
+        text.contains(&format!("removed cgroup {}", leftover.display())),
+        "{text}"
+    );
+    assert!(!leftover.exists(), "{} is still there", leftover.display());
     assert!(text.contains("leftover"), "{text}");
     assert!(
         !text.contains(&format!("live-test.{}", std::process::id())),
         "a live owner's cgroup was touched: {text}"
     );
-    // The frozen node was thawed and killed by the clean.
-    poll(Duration::from_secs(5), || {
-        frozen_pids.iter().all(|p| gone(*p)).then_some(())
-    })
-    .await
-    .expect("the frozen node is gone after rift clean");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -702,6 +702,16 @@ impl Cluster {
                 program,
                 source,
             })?;
+        // The guard (started by the first spawn) removes the run's and the
+        // node's cgroups if rift dies without removing them itself.
+        if let Some(cg) = self.cgroup(node) {
+            for dir in cg.dirs() {
+                if let Some(run) = dir.parent() {
+                    spawn::remove_cgroup_when_rift_dies(run);
+                }
+                spawn::remove_cgroup_when_rift_dies(&dir);
+            }
+        }
         let pid = child.id();
         {
             let mut st = shared.lock();

@@ -229,17 +229,33 @@ pub(crate) fn supervise(
 // is forgotten while its zombie leader still pins the id, so the guard can
 // never hit a reused pid. "!path" names a file (libfaketime's shared memory
 // in /dev/shm, see `clock::faketime`) to remove once the groups are killed.
+// "=dir" names a cgroup directory of the run (see `crate::cgroup`): each is
+// thawed, whatever is still inside is SIGKILLed, and the directories are
+// removed, the latest named first (a node's before the run's), retrying
+// for up to 5 s while the killed processes exit. A run that ends normally
+// removed them already; a SIGKILLed rift leaves none behind.
 const GUARD_SCRIPT: &str = r#"gs=' '
 fs=''
+ds=''
 while IFS= read -r l; do
   case $l in
     +*) gs="$gs${l#+} " ;;
     -*) g=${l#-}; case $gs in *" $g "*) gs="${gs%% "$g" *} ${gs#* "$g" }" ;; esac ;;
     !*) fs="$fs ${l#!}" ;;
+    =*) d=${l#=}; case " $ds " in *" $d "*) ;; *) ds="$d $ds" ;; esac ;;
   esac
 done
 for g in $gs; do kill -s KILL -- "-$g" 2>/dev/null; done
-for f in $fs; do rm -f -- "$f"; done"#;
+for f in $fs; do rm -f -- "$f"; done
+for d in $ds; do
+  [ -f "$d/freezer.state" ] && echo THAWED > "$d/freezer.state" 2>/dev/null
+  [ -f "$d/cgroup.freeze" ] && echo 0 > "$d/cgroup.freeze" 2>/dev/null
+  for p in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -s KILL "$p" 2>/dev/null; done
+done
+for d in $ds; do
+  n=0
+  while [ -d "$d" ] && ! rmdir "$d" 2>/dev/null && [ $n -lt 50 ]; do n=$((n+1)); sleep 0.1; done
+done"#;
 
 static GUARD_PIPE: Mutex<Option<std::process::ChildStdin>> = Mutex::new(None);
 
@@ -268,6 +284,16 @@ pub(crate) fn remove_when_rift_dies(path: &std::path::Path) {
     let p = path.display().to_string();
     if !p.is_empty() && !p.contains(char::is_whitespace) {
         tell_guard(&format!("!{p}\n"));
+    }
+}
+
+/// Has the guard remove the cgroup directory `dir` when rift dies (after
+/// thawing it and killing what is inside); directories named later are
+/// removed first. Only once a node was spawned.
+pub(crate) fn remove_cgroup_when_rift_dies(dir: &std::path::Path) {
+    let d = dir.display().to_string();
+    if !d.is_empty() && !d.contains(char::is_whitespace) {
+        tell_guard(&format!("={d}\n"));
     }
 }
 
