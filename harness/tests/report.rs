@@ -990,21 +990,21 @@ fn compare_a_report_with_itself_finds_no_regression() {
 fn compare_against_worse_latency_and_availability_is_a_regression() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (r, _) = five_nodes();
-    // Results trees, as CI keeps them: OUT/<plan>/<run-id>/report.json.
+    // Results trees, as CI keeps them: OUT/<plan>/<run-id>/report.json,
+    // five runs a side (one run a side would leave the noise unknown and
+    // judge no liveness metric: docs/compare.md).
     let base = dir.path().join("base");
     let new = dir.path().join("new");
-    write_json(
-        &{
-            let d = base.join("partition-majority").join("20260101-000000-abcd");
-            std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("{e}"));
-            d.join("report.json")
-        },
-        &r,
-    );
     let worse = doctored(&r);
-    let d = new.join("partition-majority").join("20260102-000000-beef");
-    std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("{e}"));
-    write_json(&d.join("report.json"), &worse);
+    for i in 0..5 {
+        for (root, rep, day) in [(&base, &r, "01"), (&new, &worse, "02")] {
+            let mut x = rep.clone();
+            x.run_id = format!("202601{day}-00000{i}-abcd");
+            let d = root.join("partition-majority").join(&x.run_id);
+            std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("{e}"));
+            write_json(&d.join("report.json"), &x);
+        }
+    }
 
     let o = compare(&base, &new, &[]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
@@ -1021,8 +1021,22 @@ fn compare_against_worse_latency_and_availability_is_a_regression() {
     assert!(!line("ops_per_s").contains("REGRESSION"), "{out}");
     assert!(out.contains("build v1.3.0-rc1"), "{out}");
 
+    // One run a side: the noise is unknown, so no liveness regression.
+    let o = compare(
+        &base.join("partition-majority").join("20260101-000000-abcd"),
+        &new.join("partition-majority").join("20260102-000000-abcd"),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("noise unknown"),
+        "{}",
+        show(&o)
+    );
+
     // The percentiles come from the histogram, not the rounded figures: a
-    // report whose figures alone were doctored compares as the same.
+    // report whose figures alone were doctored compares as the same
+    // (judged against the base's five runs).
     let mut figures_only = r.clone();
     figures_only.latency.p99_ms *= 10.0;
     let f = dir.path().join("figures-only.json");

@@ -44,8 +44,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Compare two runs or result trees plan by plan; exit 1 on a regression.
     #[command(
-        after_help = "BASE and NEW are report.json files, run directories, or results trees \
-(the newest run of each plan is used; plans are matched by name).\n\
+        after_help = "BASE and NEW are report.json files, run directories, a plan's results directory \
+or results trees (every run of each plan is used, or the newest N with --latest; plans are \
+matched by name). docs/compare.md explains the verdicts.\n\
 Exit codes: 0 no regression, 1 a regression, 2 bad input or incompatible report versions."
     )]
     Compare(CompareArgs),
@@ -159,9 +160,23 @@ pub struct ReportArgs {
 pub struct CompareArgs {
     pub base: PathBuf,
     pub new: PathBuf,
-    /// Output: table (terminal), md (Markdown) or json.
-    #[arg(long, default_value = "table", value_parser = ["table", "md", "json"])]
+    /// Output: table (terminal), md (Markdown), json, or html (one
+    /// self-contained page).
+    #[arg(long, default_value = "table", value_parser = ["table", "md", "json", "html"])]
     pub format: String,
+    /// Write the output to FILE instead of stdout.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Use only the newest N runs of each plan on each side (default: all).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub latest: Option<u64>,
+    /// Confidence level of the interval of each difference of medians.
+    #[arg(long, default_value = "0.95", value_parser = parse_confidence)]
+    pub confidence: f64,
+    /// Judge latency, recovery, availability and throughput even when the
+    /// sides ran different seeds (different fault schedules).
+    #[arg(long)]
+    pub across_schedules: bool,
     /// Largest relative increase of p50/p99 latency that is not a regression.
     #[arg(long, default_value = "20%", value_parser = parse_fraction)]
     pub max_latency_regression: f64,
@@ -180,6 +195,17 @@ pub struct CompareArgs {
     /// Largest relative drop of ops/s that is not a regression.
     #[arg(long, default_value = "20%", value_parser = parse_fraction)]
     pub max_throughput_drop: f64,
+}
+
+/// A confidence level strictly between 0.5 and 1 (`0.95` or `95%`).
+fn parse_confidence(s: &str) -> Result<f64, String> {
+    match parse_fraction(s) {
+        Ok(v) if v > 0.5 && v < 1.0 => Ok(v),
+        Ok(_) => Err(format!(
+            "a confidence level is between 0.5 and 1, found `{s}`"
+        )),
+        Err(e) => Err(e),
+    }
 }
 
 // `rift validate`.

@@ -1,5 +1,5 @@
-//! `rift compare BASE NEW`: two runs or result trees, plan by plan, as a
-//! table, Markdown or JSON.
+//! `rift compare BASE NEW`: every run of each plan on both sides, as a
+//! table, Markdown, JSON or one HTML page.
 //!
 //! Must never decide what a regression is: thresholds are parsed here, the
 //! comparison is [`crate::report::compare`]'s.
@@ -7,19 +7,27 @@
 use super::args::CompareArgs;
 use super::exit::Exit;
 use super::print::{errln, out, outln};
-use crate::report::compare::{self, Thresholds};
+use crate::report::compare::{self, Options, Thresholds};
+use crate::report::compare_html;
 use std::path::Path;
 
 /// [`Exit::Fail`] on a regression, [`Exit::Invalid`] when either side
-/// cannot be loaded.
+/// cannot be loaded or the output cannot be written.
 pub fn compare(args: &CompareArgs) -> Exit {
-    let t = Thresholds {
-        max_latency_regression: args.max_latency_regression,
-        latency_slack_ms: args.latency_slack.as_secs_f64() * 1000.0,
-        min_availability_delta: args.min_availability_delta,
-        max_recovery_regression: args.max_recovery_regression,
-        recovery_slack_s: args.recovery_slack.as_secs_f64(),
-        max_throughput_drop: args.max_throughput_drop,
+    let opts = Options {
+        thresholds: Thresholds {
+            max_latency_regression: args.max_latency_regression,
+            latency_slack_ms: args.latency_slack.as_secs_f64() * 1000.0,
+            min_availability_delta: args.min_availability_delta,
+            max_recovery_regression: args.max_recovery_regression,
+            recovery_slack_s: args.recovery_slack.as_secs_f64(),
+            max_throughput_drop: args.max_throughput_drop,
+        },
+        confidence: args.confidence,
+        latest: args
+            .latest
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        across_schedules: args.across_schedules,
     };
     let load = |p: &Path| {
         compare::load_reports(p).map_err(|e| {
@@ -36,16 +44,26 @@ pub fn compare(args: &CompareArgs) -> Exit {
         &b,
         &args.new.display().to_string(),
         &n,
-        &t,
+        &opts,
     );
-    let text = match args.format.as_str() {
+    let mut text = match args.format.as_str() {
         "md" => compare::render_markdown(&c),
         "json" => compare::render_json(&c),
+        "html" => compare_html::render(&c),
         _ => compare::render_table(&c),
     };
-    out!("{text}");
     if !text.ends_with('\n') {
-        outln!();
+        text.push('\n');
+    }
+    match &args.output {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, text.as_bytes()) {
+                errln!("error: cannot write {}: {e}", path.display());
+                return Exit::Invalid;
+            }
+            outln!("{}", compare::closing_line(&c));
+        }
+        None => out!("{text}"),
     }
     if c.regressions > 0 {
         Exit::Fail

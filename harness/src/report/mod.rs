@@ -4,10 +4,12 @@
 
 mod aggregate;
 pub mod compare;
+pub mod compare_html;
 mod diagram;
 mod disk;
 mod html;
 mod junit;
+pub mod stats;
 mod summary;
 mod text;
 mod timeline;

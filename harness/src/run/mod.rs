@@ -11,6 +11,7 @@ mod apply;
 mod clock;
 mod drive;
 mod finish;
+pub mod index;
 mod judge;
 pub mod many;
 mod progress;
@@ -346,6 +347,12 @@ pub async fn run(
         // A panic in a checker is a bug in rift: surface it as one.
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     };
+    // Best effort: the run itself is complete without its index entry.
+    if let (Some(plan_dir), Some(dir)) = (run_dir.parent(), run_dir.file_name()) {
+        if let Err(e) = index::record(plan_dir, &dir.to_string_lossy(), &report) {
+            tracing::warn!("{e}");
+        }
+    }
     Ok(RunOutcome {
         report,
         run_dir,
