@@ -32,6 +32,9 @@ pub enum Bug {
     LeaseReads,
     /// Write the WAL without fsync: acknowledge what only the page cache holds.
     NoFsync,
+    /// Not a safety bug but a slowdown: every committed entry takes a few
+    /// milliseconds more to apply (3 ms, or SAMPLE_NODE_SLOW_APPLY_MS).
+    SlowApply,
 }
 
 /// Command line of `sample-node`.
@@ -151,6 +154,7 @@ impl Args {
                 Bug::DirtyListReads => bugs.dirty_list_reads = true,
                 Bug::LeaseReads => bugs.lease_reads = true,
                 Bug::NoFsync => bugs.no_fsync = true,
+                Bug::SlowApply => bugs.slow_apply = Some(slow_apply_delay()?),
             }
         }
         Ok(NodeConfig {
@@ -160,6 +164,21 @@ impl Args {
             data_dir: self.data_dir,
             bugs,
         })
+    }
+}
+
+/// How long `--bug slow-apply` adds to each committed entry: 3 ms, or
+/// the whole milliseconds in `SAMPLE_NODE_SLOW_APPLY_MS` (at most 1000).
+fn slow_apply_delay() -> Result<std::time::Duration, String> {
+    const VAR: &str = "SAMPLE_NODE_SLOW_APPLY_MS";
+    match std::env::var(VAR) {
+        Err(_) => Ok(std::time::Duration::from_millis(3)),
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(ms) if ms <= 1000 => Ok(std::time::Duration::from_millis(ms)),
+            _ => Err(format!(
+                "{VAR}={v}: expected whole milliseconds from 0 to 1000"
+            )),
+        },
     }
 }
 

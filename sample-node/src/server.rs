@@ -62,6 +62,9 @@ pub struct Bugs {
     /// The WAL is written but never fsynced: writes are acknowledged once
     /// they are in the page cache, and a power loss takes them back.
     pub no_fsync: bool,
+    /// Each committed entry takes this much longer to apply (the apply loop
+    /// sleeps): a slower build, not a broken one, for `rift compare`.
+    pub slow_apply: Option<Duration>,
 }
 
 /// How long a confirmed read round lets the leader (`--bug lease-reads`)
@@ -437,6 +440,11 @@ impl Shell {
                     }
                     Action::Apply(entries) => {
                         for e in entries {
+                            if let Some(d) = self.bugs.slow_apply {
+                                // The core's own thread: a slow state machine
+                                // delays everything behind it, as a real one would.
+                                std::thread::sleep(d);
+                            }
                             let outcome = self.kv.apply(e.index, &e.data);
                             self.applied = e.index;
                             if let Some((term, tx)) = self.writes.remove(&e.index) {

@@ -245,11 +245,12 @@ pub enum SampleBug {
     DirtyListReads,
     LeaseReads,
     NoFsync,
+    SlowApply,
 }
 
 impl SampleBug {
     /// Every bug, in the order messages list them.
-    pub const ALL: [SampleBug; 7] = [
+    pub const ALL: [SampleBug; 8] = [
         SampleBug::StaleReads,
         SampleBug::AckBeforeCommit,
         SampleBug::UnsafeVote,
@@ -257,6 +258,7 @@ impl SampleBug {
         SampleBug::DirtyListReads,
         SampleBug::LeaseReads,
         SampleBug::NoFsync,
+        SampleBug::SlowApply,
     ];
 
     /// The name plans use, which is also the sample node's `--bug` switch.
@@ -269,6 +271,7 @@ impl SampleBug {
             SampleBug::DirtyListReads => "dirty-list-reads",
             SampleBug::LeaseReads => "lease-reads",
             SampleBug::NoFsync => "no-fsync",
+            SampleBug::SlowApply => "slow-apply",
         }
     }
 
@@ -278,7 +281,7 @@ impl SampleBug {
     }
 
     /// Every name, for messages and suggestions.
-    pub fn names() -> [&'static str; 7] {
+    pub fn names() -> [&'static str; 8] {
         SampleBug::ALL.map(SampleBug::name)
     }
 }

@@ -765,7 +765,7 @@ mod tests {
         );
         assert_eq!(
             err("[cluster]\nbug = \"zzz\"\n"),
-            "cluster.bug: unknown bug `zzz`; known bugs: `stale-reads`, `ack-before-commit`, `unsafe-vote`, `lossy-set`, `dirty-list-reads`, `lease-reads`, `no-fsync`"
+            "cluster.bug: unknown bug `zzz`; known bugs: `stale-reads`, `ack-before-commit`, `unsafe-vote`, `lossy-set`, `dirty-list-reads`, `lease-reads`, `no-fsync`, `slow-apply`"
         );
         for bug in SampleBug::ALL {
             assert_eq!(SampleBug::from_name(bug.name()), Some(bug));
