@@ -171,6 +171,9 @@ pub struct MetricDelta {
     /// One value per run that measured it (finite values only).
     pub base_values: Vec<f64>,
     pub new_values: Vec<f64>,
+    /// Runs that gave this metric a value (or a verdict), per side.
+    pub base_runs: usize,
+    pub new_runs: usize,
     pub base: Option<Summary>,
     pub new: Option<Summary>,
     /// NEW − BASE of the medians, its interval and the cross-check.
@@ -633,6 +636,8 @@ fn metrics(b: &[&Report], n: &[&Report], opts: &Options, judged: bool) -> Vec<Me
     };
     let (eb, en) = (exits(b), exits(n));
     out.push(MetricDelta {
+        base_runs: eb.len(),
+        new_runs: en.len(),
         base_text: spread_text(Summary::of(&eb).as_ref(), count_text),
         new_text: spread_text(Summary::of(&en).as_ref(), count_text),
         base: Summary::of(&eb),
@@ -656,6 +661,8 @@ fn plain(metric: &str, unit: &'static str, verdict: MetricVerdict) -> MetricDelt
         unit,
         base_values: Vec::new(),
         new_values: Vec::new(),
+        base_runs: 0,
+        new_runs: 0,
         base: None,
         new: None,
         difference: None,
@@ -773,6 +780,8 @@ fn liveness_row(
     MetricDelta {
         metric: l.name.into(),
         unit: l.unit,
+        base_runs: bv.len() + nb.len(),
+        new_runs: nv.len() + nn.len(),
         base_text: side_text(bs.as_ref(), nb.len()),
         new_text: side_text(ns.as_ref(), nn.len()),
         base_values: bv,
@@ -802,7 +811,8 @@ fn judge(
     // Oriented so that positive is worse.
     let sign = if l.higher_is_better { -1.0 } else { 1.0 };
     let worse = sign * (ns.median - bs.median);
-    let runs_needed = stats::runs_needed(bs, ns, t, opts.confidence);
+    let target = stats::decisive_half_width(worse, t);
+    let runs_needed = stats::runs_needed(bs, ns, target, opts.confidence);
     let beyond = format!("worse by more than {}", (l.diff_fmt)(t));
     if bs.n >= MIN_RUNS && ns.n >= MIN_RUNS {
         let Some((ci, p)) = d.and_then(|d| d.ci.zip(d.mann_whitney_p)) else {
@@ -845,7 +855,7 @@ fn judge(
             let n = bs.n.min(ns.n);
             (
                 MetricVerdict::Inconclusive {
-                    runs_needed: stats::runs_needed_from_interval(n, ci.half_width(), t),
+                    runs_needed: stats::runs_needed_from_interval(n, ci.half_width(), target),
                     why: Unsure::WideInterval,
                 },
                 None,
@@ -929,6 +939,8 @@ fn safety_row(
     let base_worst = b.iter().map(|v| rank(*v)).max();
     let new_worst = nv.iter().map(|v| rank(*v)).max();
     let mut row = plain(&metric, "", MetricVerdict::Same);
+    row.base_runs = b.len();
+    row.new_runs = n.len();
     row.base_text = verdicts_text(b);
     row.new_text = verdicts_text(&nv);
     let (Some(bw), Some(nw)) = (base_worst, new_worst) else {
@@ -1039,6 +1051,8 @@ fn exits_row(b: &[&Report], n: &[&Report]) -> MetricDelta {
             worse.join(", ")
         );
     }
+    row.base_runs = cb.len();
+    row.new_runs = cn.len();
     row.base_text = text(&cb);
     row.new_text = text(&cn);
     row.base = Summary::of(&cb);
@@ -1112,9 +1126,10 @@ pub(super) fn presence_note(p: &PlanComparison) -> Option<&'static str> {
 }
 
 /// The column headings every rendering shares.
-pub(super) fn headings(c: &Comparison) -> [String; 5] {
+pub(super) fn headings(c: &Comparison) -> [String; 6] {
     [
         "metric".into(),
+        "runs".into(),
         "base median [IQR]".into(),
         "new median [IQR]".into(),
         format!("new - base [{:.0}% CI]", c.options.confidence * 100.0),
@@ -1131,6 +1146,11 @@ fn plan_line(p: &PlanComparison) -> String {
         p.new_runs.len(),
         if p.new_runs.len() == 1 { "" } else { "s" },
     )
+}
+
+/// `10/10`: runs with a value, base/new.
+pub(super) fn runs_text(m: &MetricDelta) -> String {
+    format!("{}/{}", m.base_runs, m.new_runs)
 }
 
 /// The terminal table.
@@ -1152,9 +1172,10 @@ pub fn render_table(c: &Comparison) -> String {
             .max(h[i].chars().count())
     };
     let w0 = width(0, &|m| m.metric.chars().count());
-    let w1 = width(1, &|m| m.base_text.chars().count());
-    let w2 = width(2, &|m| m.new_text.chars().count());
-    let w3 = width(3, &|m| m.delta_text.chars().count());
+    let w1 = width(1, &|m| runs_text(m).chars().count());
+    let w2 = width(2, &|m| m.base_text.chars().count());
+    let w3 = width(3, &|m| m.new_text.chars().count());
+    let w4 = width(4, &|m| m.delta_text.chars().count());
     for p in &c.plans {
         let _ = writeln!(s, "{}", plan_line(p));
         for n in &p.notes {
@@ -1166,13 +1187,14 @@ pub fn render_table(c: &Comparison) -> String {
         }
         let _ = writeln!(
             s,
-            "  {:<w0$}  {:>w1$}  {:>w2$}  {:>w3$}  {}",
-            h[0], h[1], h[2], h[3], h[4]
+            "  {:<w0$}  {:>w1$}  {:>w2$}  {:>w3$}  {:>w4$}  {}",
+            h[0], h[1], h[2], h[3], h[4], h[5]
         );
         for m in &p.metrics {
             let line = format!(
-                "  {:<w0$}  {:>w1$}  {:>w2$}  {:>w3$}  {}",
+                "  {:<w0$}  {:>w1$}  {:>w2$}  {:>w3$}  {:>w4$}  {}",
                 m.metric,
+                runs_text(m),
                 m.base_text,
                 m.new_text,
                 m.delta_text,
@@ -1211,10 +1233,10 @@ pub fn render_markdown(c: &Comparison) -> String {
         }
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} |",
-            h[0], h[1], h[2], h[3], h[4]
+            "| {} | {} | {} | {} | {} | {} |",
+            h[0], h[1], h[2], h[3], h[4], h[5]
         );
-        let _ = writeln!(s, "|---|---:|---:|---:|---|");
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---|");
         for m in &p.metrics {
             let v = verdict_cell(m);
             let v = if m.verdict.is_regression() {
@@ -1224,8 +1246,9 @@ pub fn render_markdown(c: &Comparison) -> String {
             };
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} |",
                 md_cell(&m.metric),
+                runs_text(m),
                 md_cell(&m.base_text),
                 md_cell(&m.new_text),
                 md_cell(&m.delta_text),

@@ -7,8 +7,8 @@
 //! report is escaped.
 
 use super::compare::{
-    closing_line, headings, presence_note, side_line, verdict_cell, Comparison, MetricDelta,
-    MetricVerdict, NotJudged, PlanComparison,
+    closing_line, headings, presence_note, runs_text, side_line, verdict_cell, Comparison,
+    MetricDelta, MetricVerdict, NotJudged, PlanComparison,
 };
 use super::text::esc;
 use std::fmt::Write;
@@ -77,19 +77,21 @@ fn plan(s: &mut String, c: &Comparison, p: &PlanComparison) {
     let h = headings(c);
     let _ = writeln!(
         s,
-        "<table><tr><th>{}</th><th>runs</th><th>{}</th><th>{}</th><th>{}</th><th>interval</th><th>{}</th></tr>",
+        "<table><tr><th>{}</th><th>{}</th><th>each run</th><th>{}</th><th>{}</th><th>{}</th><th>interval</th><th>{}</th></tr>",
         esc(&h[0]),
         esc(&h[1]),
         esc(&h[2]),
         esc(&h[3]),
-        esc(&h[4])
+        esc(&h[4]),
+        esc(&h[5])
     );
     for m in &p.metrics {
         let _ = writeln!(
             s,
-            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+            "<tr><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
 <td class=\"num\">{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
             esc(&m.metric),
+            runs_text(m),
             strip(m),
             esc(&m.base_text),
             esc(&m.new_text),

@@ -261,8 +261,23 @@ pub fn z_of(confidence: f64) -> f64 {
     (lo + hi) / 2.0
 }
 
+/// The half-width at which an interval around a difference `d` (its size,
+/// towards worse or better) settles a verdict against threshold `t`: past
+/// the threshold, |d| (the interval then excludes 0); within it, t − |d|
+/// (the interval then fits within ±t), but at least t/2 so a difference
+/// near the threshold does not ask for endless runs.
+pub fn decisive_half_width(d: f64, t: f64) -> f64 {
+    let d = d.abs();
+    if d > t {
+        d
+    } else {
+        (t - d).max(t / 2.0)
+    }
+}
+
 /// Runs per side that would make the interval's half-width smaller than
-/// `threshold`, from the observed spread:
+/// `threshold` (a target half-width, see [`decisive_half_width`]), from the
+/// observed spread:
 ///
 /// σ ≈ pooled IQR / 1.349 (the IQR of a normal is 1.349 σ); the standard
 /// error of a median of k values is ≈ 1.2533 σ / √k, so the difference of
@@ -403,6 +418,11 @@ mod tests {
         // An interval of half-width 2 from 10 runs, threshold 1: 40.
         assert_eq!(runs_needed_from_interval(10, 2.0, 1.0), Some(40));
         assert_eq!(runs_needed_from_interval(10, 1.01, 1.0), Some(11));
+        // Past the threshold the interval need only exclude 0; within it,
+        // fit inside ±T; never a target under T/2.
+        assert_eq!(decisive_half_width(-5.0, 2.0), 5.0);
+        assert_eq!(decisive_half_width(0.5, 2.0), 1.5);
+        assert_eq!(decisive_half_width(1.9, 2.0), 1.0);
     }
 
     /// The false-alarm rate of "the interval excludes 0" on equal
@@ -422,7 +442,6 @@ mod tests {
         }
         // Nominal 5 %; the percentile bootstrap of medians at n = 10 runs
         // a little over it.
-        eprintln!("excluded {excluded} of {trials}");
         assert!(excluded <= trials / 10, "{excluded} of {trials}");
     }
 }
