@@ -1194,6 +1194,19 @@ availability = 0.9
         "{junit}"
     );
     assert!(out.join("ok").join("latest").join("report.html").is_file());
+    // The plan's runs.json lists the run (the plan that could not run has
+    // no report, hence no entry).
+    let index = std::fs::read_to_string(out.join("ok").join("runs.json")).unwrap_or_default();
+    let index: serde_json::Value = serde_json::from_str(&index).unwrap_or_default();
+    let runs = index["runs"].as_array().cloned().unwrap_or_default();
+    assert_eq!(runs.len(), 1, "{index}");
+    assert_eq!(runs[0]["verdict"], "pass", "{index}");
+    let run_dir = runs[0]["dir"].as_str().unwrap_or_default();
+    assert!(
+        out.join("ok").join(run_dir).join("report.json").is_file(),
+        "{index}"
+    );
+    assert!(!out.join("broken").join("runs.json").exists());
 
     // An empty directory is a command-line error.
     let empty = dir.path().join("empty");
