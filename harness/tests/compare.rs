@@ -8,7 +8,7 @@ use rift::report::compare::{
     Unsure,
 };
 use rift::report::compare_html;
-use rift::report::Report;
+use rift::report::{ExpectationResult, Report};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -219,6 +219,40 @@ fn any_new_run_failing_a_checker_is_a_regression_named() {
         MetricVerdict::Regression
     );
     assert_eq!(c.regressions, 2);
+}
+
+/// A run that missed its availability bound (a liveness expectation).
+fn missed_availability(l: &mut Loaded) {
+    l.report.verdict = Verdict::Fail;
+    l.report.expectations.push(ExpectationResult {
+        name: "availability".into(),
+        bound: ">= 99.00%".into(),
+        measured: "98.86%".into(),
+        verdict: Verdict::Fail,
+        message: String::new(),
+        not_observed: None,
+    });
+}
+
+#[test]
+fn runs_that_missed_a_liveness_bound_are_counted_not_absolute() {
+    let b = side("p", "b", 10, 40.0, 0.1, 40);
+    let mut n = side("p", "n", 10, 40.0, 0.1, 41);
+    // One run of ten missing its availability bound is noise.
+    missed_availability(&mut n[4]);
+    let c = cmp(&b, &n);
+    let m = metric(&c, "p", "verdict");
+    assert!(!m.verdict.is_regression(), "{m:?}");
+    assert!(m.note.contains("1 of 10 new runs (n-04)"), "{}", m.note);
+    assert_eq!(m.new_text, "9 PASS, 1 FAIL");
+    // Six of ten is not.
+    for l in n.iter_mut().take(6) {
+        missed_availability(l);
+    }
+    let c = cmp(&b, &n);
+    let m = metric(&c, "p", "verdict");
+    assert_eq!(m.verdict, MetricVerdict::Regression, "{m:?}");
+    assert!(m.note.contains("Fisher"), "{}", m.note);
 }
 
 #[test]

@@ -555,7 +555,7 @@ type Reader = Box<dyn Fn(&Report) -> Option<f64>>;
 
 fn metrics(b: &[&Report], n: &[&Report], opts: &Options, judged: bool) -> Vec<MetricDelta> {
     let t = &opts.thresholds;
-    let mut out = vec![verdict_row(b, n)];
+    let mut out = vec![verdict_row(b, n, opts, judged)];
     let (lr, ls) = (t.max_latency_regression, t.latency_slack_ms);
     let (rr, rs) = (t.max_recovery_regression, t.recovery_slack_s);
     let (avail, drop) = (t.min_availability_delta.abs(), t.max_throughput_drop);
@@ -967,20 +967,102 @@ fn safety_row(
     row
 }
 
-fn verdict_row(b: &[&Report], n: &[&Report]) -> MetricDelta {
-    let bv: Vec<Verdict> = b.iter().map(|r| r.verdict).collect();
-    let nv: Vec<(Verdict, String)> = n
-        .iter()
-        .map(|r| {
-            let id = if r.abort_reason.is_some() {
-                format!("{} (aborted)", r.run_id)
-            } else {
-                r.run_id.clone()
-            };
-            (r.verdict, id)
-        })
-        .collect();
-    safety_row("verdict".into(), &bv, &nv, String::new())
+/// What a failed expectation says about a run: a safety property broke,
+/// or a liveness bound (availability, latency, recovery) was missed, which
+/// a run's own noise can do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ExpectationKind {
+    Safety,
+    Liveness,
+}
+
+/// Expectations are named in report.json; any name not known to be a
+/// liveness bound counts as safety.
+fn expectation_kind(name: &str) -> ExpectationKind {
+    match name {
+        "availability" | "p50_latency" | "p99_latency" | "recovery" => ExpectationKind::Liveness,
+        _ => ExpectationKind::Safety,
+    }
+}
+
+/// A run's verdict split in two: what its safety expectations (and
+/// whatever the liveness bounds do not explain) say, and whether a
+/// liveness bound failed.
+fn split_verdict(r: &Report) -> (Verdict, bool) {
+    let worst = |kind: ExpectationKind| {
+        r.expectations
+            .iter()
+            .filter(|e| expectation_kind(&e.name) == kind)
+            .map(|e| e.verdict)
+            .max_by_key(|v| rank(*v))
+            .unwrap_or(Verdict::Pass)
+    };
+    let (safe, live) = (
+        worst(ExpectationKind::Safety),
+        worst(ExpectationKind::Liveness),
+    );
+    let safety = if rank(r.verdict) > rank(live) && rank(r.verdict) > rank(safe) {
+        r.verdict
+    } else {
+        safe
+    };
+    (safety, live != Verdict::Pass)
+}
+
+/// The plan's verdict: a new run whose safety part is worse than every
+/// base run's is a regression (named); runs that missed only liveness
+/// bounds are counted, and more of them on the new side is a regression
+/// only when Fisher's exact test says so at the confidence level.
+fn verdict_row(b: &[&Report], n: &[&Report], opts: &Options, judged: bool) -> MetricDelta {
+    let id = |r: &Report| {
+        if r.abort_reason.is_some() {
+            format!("{} (aborted)", r.run_id)
+        } else {
+            r.run_id.clone()
+        }
+    };
+    let bs: Vec<Verdict> = b.iter().map(|r| split_verdict(r).0).collect();
+    let ns: Vec<(Verdict, String)> = n.iter().map(|r| (split_verdict(r).0, id(r))).collect();
+    let mut row = safety_row("verdict".into(), &bs, &ns, String::new());
+    row.base_text = verdicts_text(&b.iter().map(|r| r.verdict).collect::<Vec<_>>());
+    row.new_text = verdicts_text(&n.iter().map(|r| r.verdict).collect::<Vec<_>>());
+    if row.verdict.is_regression() {
+        return row;
+    }
+    let missed = |rs: &[&Report]| -> Vec<String> {
+        rs.iter()
+            .filter(|r| split_verdict(r).1)
+            .map(|r| id(r))
+            .collect()
+    };
+    let (mb, mn) = (missed(b), missed(n));
+    if mb.is_empty() && mn.is_empty() {
+        return row;
+    }
+    let p = stats::fisher_greater(mn.len(), n.len(), mb.len(), b.len());
+    let counts = format!(
+        "liveness bounds missed in {} of {} new runs ({}), {} of {} base",
+        mn.len(),
+        n.len(),
+        mn.join(", "),
+        mb.len(),
+        b.len()
+    );
+    let more = mn.len() * b.len() > mb.len() * n.len();
+    if more && judged && b.len() >= MIN_RUNS && n.len() >= MIN_RUNS && p < 1.0 - opts.confidence {
+        row.verdict = MetricVerdict::Regression;
+        row.note = format!("{counts}; Fisher p={p:.3}");
+    } else if more {
+        let why = if judged {
+            format!("within noise (Fisher p={p:.3})")
+        } else {
+            "not compared: different schedules".to_string()
+        };
+        row.note = format!("{counts}: {why}");
+    } else {
+        row.note = counts;
+    }
+    row
 }
 
 /// One row per checker in any report, by name: judged by its expectation

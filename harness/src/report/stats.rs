@@ -317,6 +317,30 @@ pub fn runs_needed_from_interval(n: usize, half_width: f64, threshold: f64) -> O
     Some((k.ceil() as usize).max(n + 1))
 }
 
+/// One-sided Fisher exact test: the probability that `k_new` or more of
+/// the `k_new + k_base` runs with an event fall among the `n_new` new runs
+/// when the event does not depend on the side (hypergeometric tail).
+pub fn fisher_greater(k_new: usize, n_new: usize, k_base: usize, n_base: usize) -> f64 {
+    let (k, n) = (k_new + k_base, n_new + n_base);
+    let ln_choose = |a: usize, b: usize| -> f64 {
+        if b > a {
+            f64::NEG_INFINITY
+        } else {
+            ln_factorial(a) - ln_factorial(b) - ln_factorial(a - b)
+        }
+    };
+    let total = ln_choose(n, n_new);
+    let p: f64 = (k_new..=k.min(n_new))
+        .map(|x| (ln_choose(k, x) + ln_choose(n - k, n_new - x) - total).exp())
+        .filter(|v| v.is_finite())
+        .sum();
+    p.clamp(0.0, 1.0)
+}
+
+fn ln_factorial(n: usize) -> f64 {
+    (2..=n).map(|i| (i as f64).ln()).sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,6 +415,15 @@ mod tests {
         assert_eq!(d.ci, None);
         assert_eq!(d.diff, 2.5);
         assert_eq!(d.relative, Some(1.0 / 0.6));
+    }
+
+    #[test]
+    fn fisher_matches_hand_counts() {
+        // 1 of 10 new against 0 of 10 base: half the ways put it on new.
+        assert!((fisher_greater(1, 10, 0, 10) - 0.5).abs() < 1e-9);
+        // 5 of 10 against 0 of 10: C(10,5)/C(20,5) = 252/15504.
+        assert!((fisher_greater(5, 10, 0, 10) - 252.0 / 15504.0).abs() < 1e-9);
+        assert!((fisher_greater(0, 10, 3, 10) - 1.0).abs() < 1e-9);
     }
 
     #[test]
