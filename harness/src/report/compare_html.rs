@@ -21,7 +21,7 @@ vertical-align:middle;text-align:left}th{font-weight:600}\
 .warn{color:#8a4b00}.v-regression{color:#b00020;font-weight:700}\
 .v-worse{color:#8a4b00}.v-better{color:#1b6e20}.v-same{color:#444}\
 .v-unsure{color:#5a4fa0}.v-info{color:#777}\
-.legend span{margin-right:1.2em}svg text{font:10px system-ui,sans-serif;fill:#555}";
+.verdict{min-width:14em;max-width:22em}.legend span{margin-right:1.2em}svg text{font:10px system-ui,sans-serif;fill:#555}";
 
 const BASE_COLOR: &str = "#3b6fb6";
 const NEW_COLOR: &str = "#d9822b";
@@ -77,28 +77,28 @@ fn plan(s: &mut String, c: &Comparison, p: &PlanComparison) {
     let h = headings(c);
     let _ = writeln!(
         s,
-        "<table><tr><th>{}</th><th>{}</th><th>each run</th><th>{}</th><th>{}</th><th>{}</th><th>interval</th><th>{}</th></tr>",
+        "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>each run</th><th>{}</th><th>{}</th><th>{}</th><th>interval</th></tr>",
         esc(&h[0]),
         esc(&h[1]),
+        esc(&h[5]),
         esc(&h[2]),
         esc(&h[3]),
-        esc(&h[4]),
-        esc(&h[5])
+        esc(&h[4])
     );
     for m in &p.metrics {
         let _ = writeln!(
             s,
-            "<tr><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-<td class=\"num\">{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"verdict {}\">{}</td><td>{}</td><td class=\"num\">{}</td>\
+<td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
             esc(&m.metric),
             runs_text(m),
+            class(m.verdict),
+            esc(&verdict_cell(m)),
             strip(m),
             esc(&m.base_text),
             esc(&m.new_text),
             esc(&m.delta_text),
-            interval(m),
-            class(m.verdict),
-            esc(&verdict_cell(m))
+            interval(m)
         );
     }
     s.push_str("</table>\n");
@@ -181,10 +181,11 @@ fn strip(m: &MetricDelta) -> String {
     }
     let _ = write!(
         s,
-        "<text x=\"{PAD}\" y=\"42\">{}</text><text x=\"{:.1}\" y=\"42\" text-anchor=\"end\">{}</text></svg>",
+        "<text x=\"{PAD}\" y=\"42\">{}</text><text x=\"{:.1}\" y=\"42\" text-anchor=\"end\">{} {}</text></svg>",
         fmt_num(lo),
         STRIP_W - PAD,
-        fmt_num(hi)
+        fmt_num(hi),
+        esc(m.unit)
     );
     s
 }
@@ -264,9 +265,25 @@ fn fmt_num(v: f64) -> String {
     let a = v.abs();
     if a >= 100.0 {
         format!("{v:.0}")
-    } else if a >= 1.0 {
-        format!("{v:.2}")
     } else {
-        format!("{v:.4}")
+        // Three significant figures, without trailing zeros.
+        let digits = if a >= 10.0 {
+            1
+        } else if a >= 1.0 || a == 0.0 {
+            2
+        } else {
+            (2 - a.log10().floor() as i32).clamp(2, 6) as usize
+        };
+        let t = format!("{v:.digits$}");
+        let t = if t.contains('.') {
+            t.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            t
+        };
+        if t == "-0" {
+            "0".into()
+        } else {
+            t
+        }
     }
 }
