@@ -16,11 +16,13 @@
 //! moment SIGKILLs their groups when rift dies (see `spawn`).
 
 mod command;
+mod docker;
 mod identity;
 mod ports;
 mod probe;
 mod spawn;
 
+pub use docker::{container_name, node_image, start_holders, DockerSetup, Holders, DATA_DIR};
 pub use ports::Ports;
 pub use probe::{LeaderAnswer, LeaderPoll, NodeAnswer};
 pub(crate) use spawn::die_with_parent;
@@ -187,6 +189,16 @@ pub enum ClusterError {
     /// missing, a static binary, no time namespaces): one line saying why.
     #[error("{0}")]
     Clock(String),
+    #[error("Docker engine: cannot {what}: {source}")]
+    Docker {
+        what: String,
+        #[source]
+        source: crate::docker::DockerError,
+    },
+    #[error("the Docker engine has no image `{image}`, and it has no registry to pull from: load or build it first, or give `binary = \"path\"` and rift builds one")]
+    ImageMissing { image: String },
+    #[error("{node}: {what} is not possible in a container")]
+    NotInContainer { node: NodeId, what: &'static str },
     #[error("{node} has no cgroup in this run (cgroups are unavailable here)")]
     NoCgroup { node: NodeId },
     #[error("cgroup of {node}: {source}")]
@@ -217,6 +229,9 @@ impl ClusterError {
             | ClusterError::Signal { .. }
             | ClusterError::Supervise { .. }
             | ClusterError::Clock(_)
+            | ClusterError::Docker { .. }
+            | ClusterError::ImageMissing { .. }
+            | ClusterError::NotInContainer { .. }
             | ClusterError::NoCgroup { .. }
             | ClusterError::Cgroup { .. } => None,
         }
@@ -297,7 +312,18 @@ fn signal_group(node: NodeId, pid: u32, sig: Signal) -> Result<(), ClusterError>
     }
 }
 
+/// What the nodes run as: the one seam between the cluster's model of its
+/// nodes (state, events, readiness) and the mechanism that runs them.
+enum Backend {
+    /// Processes of this machine (`spawn.rs`: fork, process groups,
+    /// signals, cgroups).
+    Process,
+    /// Containers of a Docker engine (`docker.rs`).
+    Docker(Box<docker::Nodes>),
+}
+
 struct Inner {
+    backend: Backend,
     spec: ClusterSpec,
     layout: Vec<NodeLayout>,
     commands: Vec<NodeArgv>,
@@ -371,6 +397,32 @@ impl Cluster {
                 }
             }
         }
+        let cluster = Cluster::assemble(
+            spec,
+            layout,
+            held,
+            commands,
+            events,
+            faketime,
+            Backend::Process,
+        )?;
+        for i in 0..cluster.inner.layout.len() {
+            // On error `cluster` is dropped, which kills the nodes started so far.
+            cluster.start_node(NodeId(i)).await?;
+        }
+        Ok(cluster)
+    }
+
+    /// The cluster's shared state around `backend`, before any node starts.
+    fn assemble(
+        spec: &ClusterSpec,
+        layout: Vec<NodeLayout>,
+        held: Vec<Option<NodeListeners>>,
+        commands: Vec<NodeArgv>,
+        events: UnboundedSender<NodeEvent>,
+        faketime: Option<Arc<crate::clock::Faketime>>,
+        backend: Backend,
+    ) -> Result<Cluster, ClusterError> {
         let http = reqwest::Client::builder()
             // Probes go to loopback only; an HTTP_PROXY in the environment
             // must not reroute them, and pooled connections to a node that
@@ -402,8 +454,9 @@ impl Cluster {
                 })
             })
             .collect();
-        let cluster = Cluster {
+        Ok(Cluster {
             inner: Arc::new(Inner {
+                backend,
                 spec: spec.clone(),
                 layout,
                 commands,
@@ -414,9 +467,47 @@ impl Cluster {
                 http,
                 faketime,
             }),
+        })
+    }
+
+    /// Starts every node as a container of the engine `setup` names (see
+    /// `docker.rs`), on the port numbers `ports` reserved, each in the
+    /// network `setup` gives it; `{data_dir}` is the container's `/data`
+    /// volume. Like [`Cluster::start`], it does not wait for readiness.
+    pub async fn start_docker(
+        spec: &ClusterSpec,
+        ports: Ports,
+        peer_addr: impl Fn(NodeId, NodeId) -> SocketAddr,
+        events: UnboundedSender<NodeEvent>,
+        setup: DockerSetup,
+    ) -> Result<Cluster, ClusterError> {
+        let (mut layout, held) = ports.into_nodes();
+        for l in &mut layout {
+            l.data_dir = docker::data_dir().to_path_buf();
+        }
+        let sample = SampleNodeProgram {
+            program: setup.sample_program.clone().unwrap_or_default(),
+            leading_args: Vec::new(),
         };
+        let commands = command::node_commands(spec, &layout, &peer_addr, &sample);
+        for dir in layout.iter().filter_map(|l| l.log_path.parent()) {
+            fs::create_dir_all(dir).map_err(|source| ClusterError::Io {
+                action: "create log dir",
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let nodes = docker::Nodes::create(setup, spec, &commands).await?;
+        let cluster = Cluster::assemble(
+            spec,
+            layout,
+            held,
+            commands,
+            events,
+            None,
+            Backend::Docker(Box::new(nodes)),
+        )?;
         for i in 0..cluster.inner.layout.len() {
-            // On error `cluster` is dropped, which kills the nodes started so far.
             cluster.start_node(NodeId(i)).await?;
         }
         Ok(cluster)
@@ -471,14 +562,21 @@ impl Cluster {
             return Err(ClusterError::NotRunning { node });
         };
         st.stop_requested = true;
-        signal_group(node, pid, sig)?;
+        // The engine refuses to signal a paused container: thaw it first.
+        let thawed_first = matches!(self.inner.backend, Backend::Docker(_))
+            && st.paused_by == Some(PauseHow::Freeze);
+        if thawed_first {
+            self.thaw(node)?;
+        }
+        self.signal(node, pid, sig)?;
         if st.state == NodeState::Paused {
             match st.paused_by {
+                Some(PauseHow::Freeze) if thawed_first => {}
                 // A frozen task takes no signal (on v1 not even SIGKILL)
                 // until it is thawed.
                 Some(PauseHow::Freeze) => self.thaw(node)?,
                 Some(PauseHow::Sigstop) | None if sig != Signal::SIGKILL => {
-                    signal_group(node, pid, Signal::SIGCONT)?;
+                    self.signal(node, pid, Signal::SIGCONT)?;
                 }
                 Some(PauseHow::Sigstop) | None => {}
             }
@@ -509,11 +607,8 @@ impl Cluster {
         };
         if st.state == NodeState::Up {
             match how {
-                PauseHow::Sigstop => signal_group(node, pid, Signal::SIGSTOP)?,
-                PauseHow::Freeze => self
-                    .node_cgroup(node)?
-                    .freeze()
-                    .map_err(|source| ClusterError::Cgroup { node, source })?,
+                PauseHow::Sigstop => self.signal(node, pid, Signal::SIGSTOP)?,
+                PauseHow::Freeze => self.freeze(node)?,
             }
             st.state = NodeState::Paused;
             st.paused_by = Some(how);
@@ -533,7 +628,7 @@ impl Cluster {
         if st.state == NodeState::Paused {
             match st.paused_by {
                 Some(PauseHow::Freeze) => self.thaw(node)?,
-                Some(PauseHow::Sigstop) | None => signal_group(node, pid, Signal::SIGCONT)?,
+                Some(PauseHow::Sigstop) | None => self.signal(node, pid, Signal::SIGCONT)?,
             }
             st.state = NodeState::Up;
             st.paused_by = None;
@@ -554,10 +649,44 @@ impl Cluster {
         self.cgroup(node).ok_or(ClusterError::NoCgroup { node })
     }
 
+    /// Sends `sig` to the node: its process group, or its container's
+    /// main process through the engine. For a process, the caller holds
+    /// the node's state locked with `pid` taken from it.
+    fn signal(&self, node: NodeId, pid: u32, sig: Signal) -> Result<(), ClusterError> {
+        match &self.inner.backend {
+            Backend::Process => signal_group(node, pid, sig),
+            Backend::Docker(d) => {
+                d.queue(node, docker::Op::Signal(sig as i32));
+                Ok(())
+            }
+        }
+    }
+
+    /// Freezes the node: its cgroup, or its container (the engine's pause).
+    fn freeze(&self, node: NodeId) -> Result<(), ClusterError> {
+        match &self.inner.backend {
+            Backend::Process => self
+                .node_cgroup(node)?
+                .freeze()
+                .map_err(|source| ClusterError::Cgroup { node, source }),
+            Backend::Docker(d) => {
+                d.queue(node, docker::Op::Pause);
+                Ok(())
+            }
+        }
+    }
+
     fn thaw(&self, node: NodeId) -> Result<(), ClusterError> {
-        self.node_cgroup(node)?
-            .thaw()
-            .map_err(|source| ClusterError::Cgroup { node, source })
+        match &self.inner.backend {
+            Backend::Process => self
+                .node_cgroup(node)?
+                .thaw()
+                .map_err(|source| ClusterError::Cgroup { node, source }),
+            Backend::Docker(d) => {
+                d.queue(node, docker::Op::Unpause);
+                Ok(())
+            }
+        }
     }
 
     /// Limits the node to `cpu` CPUs through its cgroup (`0.1` is 10% of
@@ -587,8 +716,8 @@ impl Cluster {
             if st.paused_by.take() == Some(PauseHow::Freeze) {
                 self.thaw(shared.id)?;
             }
-            signal_group(shared.id, pid, Signal::SIGCONT)?;
-            signal_group(shared.id, pid, Signal::SIGTERM)?;
+            self.signal(shared.id, pid, Signal::SIGCONT)?;
+            self.signal(shared.id, pid, Signal::SIGTERM)?;
         }
         Ok(())
     }
@@ -604,7 +733,7 @@ impl Cluster {
                 let mut st = shared.lock();
                 if let Some(pid) = st.pid {
                     st.stop_requested = true;
-                    signal_group(shared.id, pid, Signal::SIGKILL)?;
+                    self.signal(shared.id, pid, Signal::SIGKILL)?;
                     self.emit(
                         shared.id,
                         NodeEventKind::Escalated {
@@ -644,6 +773,20 @@ impl Cluster {
         // The previous incarnation may have exited but not been reaped yet.
         if !shared.wait_reaped(KILL_GRACE).await {
             return Err(ClusterError::AlreadyRunning { node });
+        }
+        if let Backend::Docker(d) = &self.inner.backend {
+            // The node's port numbers were only reserved to be the same as
+            // a process's; the container listens in its own namespace.
+            let held = self
+                .inner
+                .held
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get_mut(node.index())
+                .and_then(Option::take);
+            drop(held);
+            let start_no = shared.lock().starts + 1;
+            return docker::start(&self.inner, d, shared, start_no).await;
         }
         let layout = &self.inner.layout[node.index()];
         let argv = self.inner.commands[node.index()].clone();
@@ -915,8 +1058,8 @@ impl Drop for Cluster {
                 if st.paused_by.take() == Some(PauseHow::Freeze) {
                     let _ = self.thaw(shared.id);
                 }
-                let _ = signal_group(shared.id, pid, Signal::SIGCONT);
-                let _ = signal_group(shared.id, pid, Signal::SIGKILL);
+                let _ = self.signal(shared.id, pid, Signal::SIGCONT);
+                let _ = self.signal(shared.id, pid, Signal::SIGKILL);
             }
         }
     }
