@@ -20,7 +20,7 @@ use crate::docker::{Container, ContainerNet, ContainerSpec, Engine, RunLabels};
 use crate::plan::{ClusterSpec, DockerImage};
 use crate::{NodeId, NodeState};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -43,9 +43,10 @@ pub struct DockerSetup {
     pub image: String,
     /// Per node, in node order: the network its container starts with.
     pub nets: Vec<ContainerNet>,
-    /// With `binary = ...` and no `command`: the sample node's program,
-    /// inside the image.
-    pub sample_program: Option<PathBuf>,
+    /// With `binary = ...` and no `command`: the sample node's program
+    /// inside the image (and `sample-node` before its arguments when the
+    /// binary is rift itself).
+    pub sample_program: Option<super::SampleNodeProgram>,
 }
 
 /// The per-node network holders of a run on the wire: a container each

@@ -485,10 +485,10 @@ impl Cluster {
         for l in &mut layout {
             l.data_dir = docker::data_dir().to_path_buf();
         }
-        let sample = SampleNodeProgram {
-            program: setup.sample_program.clone().unwrap_or_default(),
+        let sample = setup.sample_program.clone().unwrap_or(SampleNodeProgram {
+            program: PathBuf::new(),
             leading_args: Vec::new(),
-        };
+        });
         let commands = command::node_commands(spec, &layout, &peer_addr, &sample);
         for dir in layout.iter().filter_map(|l| l.log_path.parent()) {
             fs::create_dir_all(dir).map_err(|source| ClusterError::Io {

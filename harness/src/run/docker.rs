@@ -82,8 +82,18 @@ impl DockerRun {
         let image = cluster::node_image(&self.engine, &self.image, &self.labels).await?;
         let sample_program = match (&spec.command, &self.image) {
             (NodeCommand::SampleNode { .. }, DockerImage::Binary(b)) => {
-                // The image holds the binary at its host path.
-                Some(std::fs::canonicalize(b).unwrap_or_else(|_| PathBuf::from(b)))
+                // The image holds the binary at its host path. rift itself
+                // runs the sample node with its hidden subcommand.
+                let program = std::fs::canonicalize(b).unwrap_or_else(|_| b.clone());
+                let is_rift = program.file_name().is_some_and(|n| n == "rift");
+                Some(cluster::SampleNodeProgram {
+                    program,
+                    leading_args: if is_rift {
+                        vec!["sample-node".into()]
+                    } else {
+                        Vec::new()
+                    },
+                })
             }
             (NodeCommand::SampleNode { .. }, DockerImage::Image(_))
             | (NodeCommand::External { .. }, DockerImage::Binary(_) | DockerImage::Image(_)) => {
