@@ -1,8 +1,23 @@
 //! One container's lifecycle, its logs, and the network holder.
+//!
+//! A container is created once and started again after a kill: the same
+//! container, so its writable layer and its `/data` volume survive, and a
+//! container that joined a holder's network namespace rejoins it.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use super::{DockerError, Engine, RunLabels};
+use bollard::errors::Error as BollardError;
+use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
+use bollard::query_parameters as q;
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+
+use super::{build_image, image::image_tag, image_exists, DockerError, Engine, RunLabels};
+
+/// Where a container's data volume is mounted.
+pub const DATA_DIR: &str = "/data";
 
 /// The network a container starts with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,54 +80,431 @@ pub struct ContainerState {
 }
 
 impl Container {
-    /// Creates the container (and its volume) without starting it.
-    pub async fn create(_e: &Engine, _spec: &ContainerSpec) -> Result<Container, DockerError> {
-        Err(DockerError::NotYet)
+    /// Creates the container (and its labelled data volume) without
+    /// starting it. A non-empty `argv` replaces the image's entrypoint
+    /// (`argv[0]`) and command (the rest); an empty one keeps the image's.
+    pub async fn create(e: &Engine, spec: &ContainerSpec) -> Result<Container, DockerError> {
+        let labels = spec.labels.to_map(Some(&spec.node));
+        let volume = if spec.data_volume {
+            let name = format!("{}-data", spec.name);
+            e.client()
+                .create_volume(bollard::models::VolumeCreateRequest {
+                    name: Some(name.clone()),
+                    labels: Some(labels.clone()),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|source| DockerError::Api {
+                    what: format!("create volume {name}"),
+                    source,
+                })?;
+            Some(name)
+        } else {
+            None
+        };
+        let network_mode = match &spec.net {
+            ContainerNet::None => "none".to_string(),
+            ContainerNet::Join(id) => format!("container:{id}"),
+            ContainerNet::Bridge(name) => name.clone(),
+        };
+        let mut exposed = Vec::new();
+        let mut bindings = HashMap::new();
+        for port in &spec.publish {
+            let key = format!("{port}/tcp");
+            exposed.push(key.clone());
+            bindings.insert(
+                key,
+                Some(vec![PortBinding {
+                    host_ip: None,
+                    host_port: Some(port.to_string()),
+                }]),
+            );
+        }
+        let (entrypoint, cmd) = match spec.argv.split_first() {
+            Some((program, rest)) => (Some(vec![program.clone()]), Some(rest.to_vec())),
+            None => (None, None),
+        };
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            entrypoint,
+            cmd,
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            labels: Some(labels),
+            exposed_ports: (!exposed.is_empty()).then_some(exposed),
+            host_config: Some(HostConfig {
+                network_mode: Some(network_mode),
+                binds: volume.as_ref().map(|v| vec![format!("{v}:{DATA_DIR}")]),
+                port_bindings: (!bindings.is_empty()).then_some(bindings),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options = q::CreateContainerOptions {
+            name: Some(spec.name.clone()),
+            ..Default::default()
+        };
+        let created = e.client().create_container(Some(options), body).await;
+        match created {
+            Ok(r) => Ok(Container {
+                id: r.id,
+                name: spec.name.clone(),
+                volume,
+            }),
+            Err(source) => {
+                if let Some(v) = &volume {
+                    let _ = remove_volume(e, v).await;
+                }
+                Err(DockerError::Api {
+                    what: format!("create container {}", spec.name),
+                    source,
+                })
+            }
+        }
     }
 
     /// Starts it (again: the same container, its volume kept).
-    pub async fn start(&self, _e: &Engine) -> Result<(), DockerError> {
-        Err(DockerError::NotYet)
+    pub async fn start(&self, e: &Engine) -> Result<(), DockerError> {
+        e.client()
+            .start_container(&self.id, None::<q::StartContainerOptions>)
+            .await
+            .map_err(|source| self.api("start", source))
     }
 
-    /// Sends `signal` to its main process.
-    pub async fn kill(&self, _e: &Engine, _signal: i32) -> Result<(), DockerError> {
-        Err(DockerError::NotYet)
+    /// Sends `signal` (a number, as `libc::SIGKILL`) to its main process.
+    pub async fn kill(&self, e: &Engine, signal: i32) -> Result<(), DockerError> {
+        let options = q::KillContainerOptions {
+            signal: signal.to_string(),
+        };
+        e.client()
+            .kill_container(&self.id, Some(options))
+            .await
+            .map_err(|source| self.api("kill", source))
     }
 
-    /// Freezes it (the engine's freezer).
-    pub async fn pause(&self, _e: &Engine) -> Result<(), DockerError> {
-        Err(DockerError::NotYet)
+    /// Freezes it (the engine's cgroup freezer).
+    pub async fn pause(&self, e: &Engine) -> Result<(), DockerError> {
+        e.client()
+            .pause_container(&self.id)
+            .await
+            .map_err(|source| self.api("pause", source))
     }
 
     /// Thaws it.
-    pub async fn unpause(&self, _e: &Engine) -> Result<(), DockerError> {
-        Err(DockerError::NotYet)
+    pub async fn unpause(&self, e: &Engine) -> Result<(), DockerError> {
+        e.client()
+            .unpause_container(&self.id)
+            .await
+            .map_err(|source| self.api("unpause", source))
     }
 
     /// Its state now.
-    pub async fn state(&self, _e: &Engine) -> Result<ContainerState, DockerError> {
-        Err(DockerError::NotYet)
+    pub async fn state(&self, e: &Engine) -> Result<ContainerState, DockerError> {
+        let r = e
+            .client()
+            .inspect_container(&self.id, None::<q::InspectContainerOptions>)
+            .await
+            .map_err(|source| self.api("inspect", source))?;
+        let st = r.state.unwrap_or_default();
+        let running = st.running.unwrap_or(false);
+        let pid = st
+            .pid
+            .filter(|&p| running && p > 0)
+            .and_then(|p| u32::try_from(p).ok());
+        // The engine reports exit code 0 for a container never started or
+        // still running; only a finished one has a real exit code.
+        let finished = !running
+            && st
+                .finished_at
+                .as_deref()
+                .is_some_and(|t| !t.starts_with("0001-"));
+        Ok(ContainerState {
+            running,
+            paused: st.paused.unwrap_or(false),
+            pid,
+            exit_code: st.exit_code.filter(|_| finished),
+            restarts_seen: r
+                .restart_count
+                .and_then(|c| u64::try_from(c).ok())
+                .unwrap_or(0),
+        })
     }
 
-    /// Removes it by force, and its volume.
-    pub async fn remove(&self, _e: &Engine) -> Result<(), DockerError> {
-        Err(DockerError::NotYet)
+    /// Removes it by force (SIGKILL first if it runs), and its volume.
+    /// A container or volume already gone is no error.
+    pub async fn remove(&self, e: &Engine) -> Result<(), DockerError> {
+        remove_container(e, &self.id).await?;
+        if let Some(v) = &self.volume {
+            remove_volume(e, v).await?;
+        }
+        Ok(())
     }
 
     /// Appends its stdout and stderr to `to`, across restarts, until it is
-    /// removed (or the task is aborted).
-    pub fn follow_logs(&self, _e: &Engine, _to: PathBuf) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async {})
+    /// removed (or the task is aborted). Each start's output is followed
+    /// from where the last one ended, so nothing is written twice.
+    pub fn follow_logs(&self, e: &Engine, to: PathBuf) -> tokio::task::JoinHandle<()> {
+        let e = e.clone();
+        let id = self.id.clone();
+        tokio::spawn(async move {
+            if let Err(err) = follow(&e, &id, &to).await {
+                tracing::warn!("logs of container {id} into {}: {err}", to.display());
+            }
+        })
+    }
+
+    fn api(&self, what: &str, source: BollardError) -> DockerError {
+        DockerError::Api {
+            what: format!("{what} container {}", self.name),
+            source,
+        }
     }
 }
 
+/// Whether an engine error says the object does not exist.
+pub(crate) fn is_not_found(err: &BollardError) -> bool {
+    matches!(
+        err,
+        BollardError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+pub(crate) async fn remove_container(e: &Engine, id: &str) -> Result<(), DockerError> {
+    let options = q::RemoveContainerOptions {
+        force: true,
+        v: true,
+        ..Default::default()
+    };
+    match e.client().remove_container(id, Some(options)).await {
+        Ok(()) => Ok(()),
+        Err(err) if is_not_found(&err) => Ok(()),
+        // "removal already in progress" (409): someone else removes it.
+        Err(BollardError::DockerResponseServerError {
+            status_code: 409, ..
+        }) => Ok(()),
+        Err(source) => Err(DockerError::Api {
+            what: format!("remove container {id}"),
+            source,
+        }),
+    }
+}
+
+pub(crate) async fn remove_volume(e: &Engine, name: &str) -> Result<(), DockerError> {
+    let options = q::RemoveVolumeOptions { force: true };
+    match e.client().remove_volume(name, Some(options)).await {
+        Ok(()) => Ok(()),
+        Err(err) if is_not_found(&err) => Ok(()),
+        Err(source) => Err(DockerError::Api {
+            what: format!("remove volume {name}"),
+            source,
+        }),
+    }
+}
+
+/// How often a log follower looks for the next start of a stopped
+/// container.
+const RESTART_POLL: Duration = Duration::from_millis(100);
+
+async fn follow(e: &Engine, id: &str, to: &Path) -> Result<(), std::io::Error> {
+    let mut file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(to)
+        .await?;
+    // The timestamp of the last line written (the engine's fixed-width
+    // RFC 3339, so strings order as times do).
+    let mut last: Option<String> = None;
+    let mut followed_start: Option<String> = None;
+    loop {
+        let inspect = match e
+            .client()
+            .inspect_container(id, None::<q::InspectContainerOptions>)
+            .await
+        {
+            Ok(r) => r,
+            Err(err) if is_not_found(&err) => return Ok(()),
+            Err(err) => return Err(std::io::Error::other(err)),
+        };
+        let st = inspect.state.unwrap_or_default();
+        let started = st.started_at.clone();
+        let running = st.running.unwrap_or(false);
+        if followed_start.is_some() && started == followed_start && !running {
+            // Stopped since the last follow ended: wait for the next start.
+            tokio::time::sleep(RESTART_POLL).await;
+            continue;
+        }
+        if followed_start.is_none()
+            && !running
+            && st
+                .finished_at
+                .as_deref()
+                .is_none_or(|t| t.starts_with("0001-"))
+        {
+            // Created, never started yet.
+            tokio::time::sleep(RESTART_POLL).await;
+            continue;
+        }
+        followed_start = started;
+        let since = last.as_deref().and_then(seconds_of).unwrap_or(0);
+        let options = q::LogsOptions {
+            follow: true,
+            stdout: true,
+            stderr: true,
+            since,
+            timestamps: true,
+            tail: "all".into(),
+            ..Default::default()
+        };
+        let mut stream = e.client().logs(id, Some(options));
+        while let Some(item) = stream.next().await {
+            let chunk = match item {
+                Ok(out) => out.into_bytes(),
+                Err(err) if is_not_found(&err) => return Ok(()),
+                Err(_) => break,
+            };
+            for line in chunk.split_inclusive(|&b| b == b'\n') {
+                let (stamp, text) = split_stamp(line);
+                if let (Some(stamp), Some(prev)) = (stamp, last.as_deref()) {
+                    if stamp <= prev {
+                        continue;
+                    }
+                }
+                file.write_all(text).await?;
+                if let Some(stamp) = stamp {
+                    last = Some(stamp.to_string());
+                }
+            }
+            file.flush().await?;
+        }
+    }
+}
+
+/// Splits `"<timestamp> <text>"` as the engine sends it with timestamps.
+fn split_stamp(line: &[u8]) -> (Option<&str>, &[u8]) {
+    let Some(space) = line.iter().position(|&b| b == b' ') else {
+        return (None, line);
+    };
+    match std::str::from_utf8(&line[..space]) {
+        Ok(stamp) if stamp.len() >= 20 && stamp.as_bytes()[4] == b'-' => {
+            (Some(stamp), &line[space + 1..])
+        }
+        _ => (None, line),
+    }
+}
+
+/// Unix seconds of an RFC 3339 UTC timestamp (`2026-12-01T23:30:00.1Z`).
+fn seconds_of(stamp: &str) -> Option<i32> {
+    let date = stamp.get(0..10)?;
+    let time = stamp.get(11..19)?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>());
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let mut t = time.split(':').map(|p| p.parse::<i64>());
+    let (hh, mm, ss) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
+    // Days from civil (proleptic Gregorian), after H. Hinnant's algorithm.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    i32::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
+}
+
+/// One holder image per run, built once even when nodes start together.
+static HOLDER_IMAGE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The host's `sleep` (coreutils), the holder's only program.
+fn sleep_binary() -> Option<PathBuf> {
+    ["/bin/sleep", "/usr/bin/sleep"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
 /// Starts the network holder of `node`: a container with no network whose
-/// only job is to own a network namespace. Returns it and its host pid.
+/// only job (`sleep infinity`) is to own a network namespace, as the pause
+/// container does in a Kubernetes pod. Returns it and its host pid; the
+/// wire reaches its namespace at `/proc/<pid>/ns/net`. The holder image
+/// (the host's `sleep` and its libraries) is built on first use in a run.
 pub async fn start_holder(
-    _e: &Engine,
-    _labels: &RunLabels,
-    _node: &str,
+    e: &Engine,
+    labels: &RunLabels,
+    node: &str,
 ) -> Result<(Container, u32), DockerError> {
-    Err(DockerError::NotYet)
+    let sleep = sleep_binary().ok_or_else(|| DockerError::Libraries {
+        path: PathBuf::from("sleep"),
+        reason: "neither /bin/sleep nor /usr/bin/sleep exists for the network holder".into(),
+    })?;
+    let image = image_tag(&labels.run_id, "holder");
+    {
+        let _one_build = HOLDER_IMAGE.lock().await;
+        if !image_exists(e, &image).await? {
+            build_image(e, &sleep, &[], labels, "holder").await?;
+        }
+    }
+    let spec = ContainerSpec {
+        name: format!("{}-net", container_name(&labels.run_id, node)),
+        node: node.to_string(),
+        image,
+        argv: vec![sleep.to_string_lossy().into_owned(), "infinity".into()],
+        env: Vec::new(),
+        net: ContainerNet::None,
+        data_volume: false,
+        publish: Vec::new(),
+        labels: labels.clone(),
+    };
+    let holder = Container::create(e, &spec).await?;
+    let started = async {
+        holder.start(e).await?;
+        holder
+            .state(e)
+            .await?
+            .pid
+            .ok_or_else(|| DockerError::NotRunning {
+                name: holder.name.clone(),
+            })
+    }
+    .await;
+    match started {
+        Ok(pid) => Ok((holder, pid)),
+        Err(err) => {
+            let _ = holder.remove(e).await;
+            Err(err)
+        }
+    }
+}
+
+/// A container name for `node` of run `run_id` (`rift-<run>-<node>`,
+/// within the engine's `[a-zA-Z0-9][a-zA-Z0-9_.-]*`).
+pub fn container_name(run_id: &str, node: &str) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect()
+    };
+    format!("rift-{}-{}", clean(run_id), clean(node))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_split_and_convert() {
+        let (s, t) = split_stamp(b"2026-12-01T23:30:05.000000001Z hello\n");
+        assert_eq!(s, Some("2026-12-01T23:30:05.000000001Z"));
+        assert_eq!(t, b"hello\n");
+        assert_eq!(seconds_of("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(seconds_of("2026-12-01T23:30:05.1Z"), Some(1_796_167_805));
+        assert_eq!(container_name("r 1", "n/1"), "rift-r-1-n-1");
+    }
 }

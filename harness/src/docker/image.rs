@@ -1,7 +1,19 @@
-//! A minimal image from a host binary: the binary, the loader and the
-//! shared libraries it links, at their host paths, `FROM scratch`.
+//! A minimal image from a host binary: the binary, its dynamic loader and
+//! the shared libraries it links, each at its host path, plus empty `/tmp`
+//! and `/data`, built `FROM scratch` by the engine's classic builder (API
+//! 1.41 has no other without a BuildKit session). The image carries the
+//! run's labels and is tagged `rift-run/<run id>/<name>:latest`.
+//!
+//! The libraries are those the binary's own loader lists (`<loader>
+//! --list <binary>`, what `ldd` does; the loader maps them but runs no code
+//! of the binary). Libraries opened later with `dlopen` (NSS modules, for
+//! instance) are not seen; pass them as `extra_files`.
 
+use std::collections::BTreeSet;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+
+use futures_util::StreamExt;
 
 use super::{DockerError, Engine, RunLabels};
 
@@ -9,20 +21,326 @@ use super::{DockerError, Engine, RunLabels};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageRef(pub String);
 
+impl std::fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The tag rift gives the image `name` of run `run_id`.
+pub fn image_tag(run_id: &str, name: &str) -> String {
+    format!(
+        "rift-run/{}/{}:latest",
+        reference_component(run_id),
+        reference_component(name)
+    )
+}
+
+/// `s` as one path component of an image reference: lowercase ASCII
+/// letters and digits, runs of anything else turned into one `-`.
+pub fn reference_component(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    while out.ends_with('-') {
+        out.pop();
+    }
+    if out.is_empty() {
+        out.push('x');
+    }
+    out
+}
+
 /// Builds an image holding `binary` (at its host path), its loader and
 /// libraries, and `extra_files` (each at its host path, with its libraries),
 /// with empty `/tmp` and `/data`. `name` becomes part of the tag.
 pub async fn build_image(
-    _e: &Engine,
-    _binary: &Path,
-    _extra_files: &[PathBuf],
-    _labels: &RunLabels,
-    _name: &str,
+    e: &Engine,
+    binary: &Path,
+    extra_files: &[PathBuf],
+    labels: &RunLabels,
+    name: &str,
 ) -> Result<ImageRef, DockerError> {
-    Err(DockerError::NotYet)
+    let tag = image_tag(&labels.run_id, name);
+    let mut wanted = vec![binary.to_path_buf()];
+    wanted.extend(extra_files.iter().cloned());
+    let context = tokio::task::spawn_blocking(move || build_context(&wanted))
+        .await
+        .map_err(|join| DockerError::Libraries {
+            path: PathBuf::new(),
+            reason: format!("the image context task failed: {join}"),
+        })??;
+    let options = bollard::query_parameters::BuildImageOptions {
+        t: Some(tag.clone()),
+        labels: Some(labels.to_map(None)),
+        // No cache: nothing of one run's image is shared with another's,
+        // so removing a run's image removes all of it.
+        nocache: true,
+        rm: true,
+        forcerm: true,
+        ..Default::default()
+    };
+    let mut progress =
+        e.client()
+            .build_image(options, None, Some(bollard::body_full(context.into())));
+    while let Some(item) = progress.next().await {
+        if let Err(err) = item {
+            return Err(DockerError::Build {
+                image: tag,
+                message: err.to_string(),
+            });
+        }
+    }
+    Ok(ImageRef(tag))
 }
 
 /// Whether the engine has `image` locally.
-pub async fn image_exists(_e: &Engine, _image: &str) -> Result<bool, DockerError> {
-    Err(DockerError::NotYet)
+pub async fn image_exists(e: &Engine, image: &str) -> Result<bool, DockerError> {
+    match e.client().inspect_image(image).await {
+        Ok(_) => Ok(true),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(false),
+        Err(source) => Err(DockerError::Api {
+            what: format!("inspect image {image}"),
+            source,
+        }),
+    }
+}
+
+/// The build context: a Dockerfile and `rootfs/` with every file wanted,
+/// its loader and libraries at their host paths.
+fn build_context(wanted: &[PathBuf]) -> Result<Vec<u8>, DockerError> {
+    let mut files = BTreeSet::new();
+    for path in wanted {
+        let path = absolute(path)?;
+        for dep in shared_libraries(&path)? {
+            files.insert(dep);
+        }
+        files.insert(path);
+    }
+    let mut tar = tar::Builder::new(Vec::new());
+    let dockerfile = b"FROM scratch\nCOPY rootfs/ /\n";
+    append_bytes(&mut tar, "Dockerfile", dockerfile, 0o644)?;
+    append_dir(&mut tar, "rootfs/tmp", 0o1777)?;
+    append_dir(&mut tar, "rootfs/data", 0o777)?;
+    for file in &files {
+        let rel = file.strip_prefix("/").unwrap_or(file);
+        let inside = Path::new("rootfs").join(rel);
+        // Follows symlinks: the image holds the file's content at the path
+        // the loader named.
+        let mut f = std::fs::File::open(file).map_err(|source| DockerError::Io {
+            path: file.clone(),
+            source,
+        })?;
+        tar.append_file(&inside, &mut f)
+            .map_err(|source| DockerError::Io {
+                path: file.clone(),
+                source,
+            })?;
+    }
+    tar.into_inner().map_err(|source| DockerError::Io {
+        path: PathBuf::from("<image context>"),
+        source,
+    })
+}
+
+fn append_bytes(
+    tar: &mut tar::Builder<Vec<u8>>,
+    path: &str,
+    bytes: &[u8],
+    mode: u32,
+) -> Result<(), DockerError> {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(bytes.len() as u64);
+    h.set_mode(mode);
+    h.set_entry_type(tar::EntryType::Regular);
+    tar.append_data(&mut h, path, bytes)
+        .map_err(|source| DockerError::Io {
+            path: PathBuf::from(path),
+            source,
+        })
+}
+
+fn append_dir(tar: &mut tar::Builder<Vec<u8>>, path: &str, mode: u32) -> Result<(), DockerError> {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(0);
+    h.set_mode(mode);
+    h.set_entry_type(tar::EntryType::Directory);
+    tar.append_data(&mut h, path, std::io::empty())
+        .map_err(|source| DockerError::Io {
+            path: PathBuf::from(path),
+            source,
+        })
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, DockerError> {
+    std::path::absolute(path).map_err(|source| DockerError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The loader and shared libraries `path` links (absolute host paths);
+/// empty for a static binary.
+pub fn shared_libraries(path: &Path) -> Result<Vec<PathBuf>, DockerError> {
+    let Some(loader) = interpreter(path)? else {
+        return Ok(Vec::new());
+    };
+    let out = std::process::Command::new(&loader)
+        .arg("--list")
+        .arg(path)
+        .env_clear()
+        .output()
+        .map_err(|source| DockerError::Io {
+            path: loader.clone(),
+            source,
+        })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(DockerError::Libraries {
+            path: path.to_path_buf(),
+            reason: format!(
+                "{} --list exited with {}: {}",
+                loader.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        });
+    }
+    let mut libs = vec![loader];
+    for line in text.lines() {
+        let line = line.trim();
+        let target = match line.split_once("=>") {
+            Some((lib, target)) => {
+                let target = target.trim();
+                if target.starts_with("not found") {
+                    return Err(DockerError::Libraries {
+                        path: path.to_path_buf(),
+                        reason: format!("{} is not found", lib.trim()),
+                    });
+                }
+                target
+            }
+            None => line,
+        };
+        let file = target.split(" (").next().unwrap_or_default().trim();
+        if file.starts_with('/') {
+            libs.push(PathBuf::from(file));
+        }
+    }
+    libs.sort();
+    libs.dedup();
+    Ok(libs)
+}
+
+const PT_INTERP: u32 = 3;
+
+/// The `PT_INTERP` path of an ELF file (its dynamic loader), `None` for a
+/// static one. Reads the headers only.
+pub fn interpreter(path: &Path) -> Result<Option<PathBuf>, DockerError> {
+    let not_elf = || DockerError::Libraries {
+        path: path.to_path_buf(),
+        reason: "not an ELF file".into(),
+    };
+    let io = |source| DockerError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut head = [0u8; 64];
+    f.read_exact(&mut head).map_err(|_| not_elf())?;
+    if &head[..4] != b"\x7fELF" {
+        return Err(not_elf());
+    }
+    let wide = head[4] == 2;
+    let little = head[5] == 1;
+    let num = |b: &[u8]| -> u64 {
+        let mut v = 0u64;
+        if little {
+            for &x in b.iter().rev() {
+                v = (v << 8) | u64::from(x);
+            }
+        } else {
+            for &x in b {
+                v = (v << 8) | u64::from(x);
+            }
+        }
+        v
+    };
+    let (phoff, phentsize, phnum) = if wide {
+        (
+            num(&head[0x20..0x28]),
+            num(&head[0x36..0x38]),
+            num(&head[0x38..0x3a]),
+        )
+    } else {
+        (
+            num(&head[0x1c..0x20]),
+            num(&head[0x2a..0x2c]),
+            num(&head[0x2c..0x2e]),
+        )
+    };
+    let min_entry = if wide { 0x38 } else { 0x20 };
+    if phentsize < min_entry || phnum > 4096 {
+        return Err(not_elf());
+    }
+    let mut table = vec![0u8; (phentsize * phnum) as usize];
+    f.seek(SeekFrom::Start(phoff)).map_err(io)?;
+    f.read_exact(&mut table).map_err(|_| not_elf())?;
+    for ph in table.chunks(phentsize as usize) {
+        if num(&ph[0..4]) != u64::from(PT_INTERP) {
+            continue;
+        }
+        let (offset, size) = if wide {
+            (num(&ph[0x08..0x10]), num(&ph[0x20..0x28]))
+        } else {
+            (num(&ph[0x04..0x08]), num(&ph[0x10..0x14]))
+        };
+        if size == 0 || size > 4096 {
+            return Err(not_elf());
+        }
+        let mut name = vec![0u8; size as usize];
+        f.seek(SeekFrom::Start(offset)).map_err(io)?;
+        f.read_exact(&mut name).map_err(|_| not_elf())?;
+        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        let text = String::from_utf8_lossy(&name[..end]).into_owned();
+        return Ok(Some(PathBuf::from(text)));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_valid_references() {
+        assert_eq!(
+            image_tag("20261201-231500-ab12", "Sample_Node"),
+            "rift-run/20261201-231500-ab12/sample-node:latest"
+        );
+        assert_eq!(reference_component("--"), "x");
+    }
+
+    #[test]
+    fn sleep_links_libc_through_its_loader() {
+        let sleep = Path::new("/bin/sleep");
+        if !sleep.exists() {
+            eprintln!("skipping: no /bin/sleep");
+            return;
+        }
+        let libs = shared_libraries(sleep).unwrap();
+        let loader = interpreter(sleep).unwrap().unwrap();
+        assert!(libs.contains(&loader), "{libs:?}");
+        assert!(
+            libs.iter().any(|l| l.to_string_lossy().contains("libc.so")),
+            "{libs:?}"
+        );
+    }
 }

@@ -18,18 +18,17 @@ pub mod image;
 pub mod labels;
 pub mod sweep;
 
-pub use container::{start_holder, Container, ContainerNet, ContainerSpec, ContainerState};
+pub use container::{
+    container_name, start_holder, Container, ContainerNet, ContainerSpec, ContainerState, DATA_DIR,
+};
 pub use engine::{classify, engine_at, Engine, EngineAt, CONNECT_TIMEOUT, DEFAULT_HOST};
-pub use image::{build_image, image_exists, ImageRef};
+pub use image::{build_image, image_exists, image_tag, ImageRef};
 pub use labels::RunLabels;
-pub use sweep::{create_bridge, remove_run, sweep_stale, Swept};
+pub use sweep::{count_run, create_bridge, remove_run, sweep_stale, Swept};
 
 /// What can go wrong between rift and the engine.
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
-    /// Not written yet (the skeleton's placeholder).
-    #[error("not implemented yet")]
-    NotYet,
     /// The engine's address could not be used, or it answered with an error.
     #[error("no Docker engine answers at {at}: {source}")]
     Connect {
