@@ -25,10 +25,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// Where every container's data volume is mounted, and what `{data_dir}`
-/// renders to inside one.
-pub const DATA_DIR: &str = "/data";
-
 /// How often a running container's state is read, to see it exit.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -157,7 +153,7 @@ impl Nodes {
             let c = Container::create(
                 &setup.engine,
                 &ContainerSpec {
-                    name: container_name(&setup.labels.run_id, node),
+                    name: crate::docker::container::container_name(&setup.labels.run_id, &node.name()),
                     node: node.name(),
                     image: setup.image.clone(),
                     argv: words,
@@ -216,11 +212,6 @@ impl Drop for Nodes {
             t.abort();
         }
     }
-}
-
-/// `rift-<run id>-<node>`: unique per run, and says whose it is.
-pub fn container_name(run_id: &str, node: NodeId) -> String {
-    format!("rift-{run_id}-{node}")
 }
 
 /// Carries out a node's queued operations in order. A failure is logged:
@@ -385,9 +376,9 @@ fn split_exit(code: Option<i64>) -> (Option<i32>, Option<i32>) {
     }
 }
 
-/// `{data_dir}` inside a container.
+/// `{data_dir}` inside a container: where its data volume is mounted.
 pub(super) fn data_dir() -> &'static Path {
-    Path::new(DATA_DIR)
+    Path::new(crate::docker::container::DATA_DIR)
 }
 
 #[cfg(test)]
@@ -401,13 +392,5 @@ mod tests {
         assert_eq!(split_exit(Some(0)), (Some(0), None));
         assert_eq!(split_exit(Some(1)), (Some(1), None));
         assert_eq!(split_exit(None), (None, None));
-    }
-
-    #[test]
-    fn container_names_carry_the_run_and_the_node() {
-        assert_eq!(
-            container_name("20261201-231251-ab12", NodeId(3)),
-            "rift-20261201-231251-ab12-n3"
-        );
     }
 }

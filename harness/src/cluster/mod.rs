@@ -22,7 +22,7 @@ mod ports;
 mod probe;
 mod spawn;
 
-pub use docker::{container_name, node_image, start_holders, DockerSetup, Holders, DATA_DIR};
+pub use docker::{node_image, start_holders, DockerSetup, Holders};
 pub use ports::Ports;
 pub use probe::{LeaderAnswer, LeaderPoll, NodeAnswer};
 pub(crate) use spawn::die_with_parent;
