@@ -138,11 +138,19 @@ fn build_context(wanted: &[PathBuf]) -> Result<Vec<u8>, DockerError> {
             path: file.clone(),
             source,
         })?;
-        tar.append_file(&inside, &mut f)
-            .map_err(|source| DockerError::Io {
-                path: file.clone(),
-                source,
-            })?;
+        let io = |source| DockerError::Io {
+            path: file.clone(),
+            source,
+        };
+        let meta = f.metadata().map_err(io)?;
+        // A plain header: the tar crate writes a sparse file (a linker's
+        // output often is one) as a GNU sparse entry, which the engine's
+        // builder refuses.
+        let mut h = tar::Header::new_gnu();
+        h.set_size(meta.len());
+        h.set_mode(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777);
+        h.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut h, &inside, &mut f).map_err(io)?;
     }
     tar.into_inner().map_err(|source| DockerError::Io {
         path: PathBuf::from("<image context>"),
