@@ -124,6 +124,13 @@ fn build_context(wanted: &[PathBuf]) -> Result<Vec<u8>, DockerError> {
         }
         files.insert(path);
     }
+    // The loader's cache names libraries outside its default directories
+    // (those of /etc/ld.so.conf.d); with it the image's loader finds them
+    // at the same paths as the host's did.
+    let cache = Path::new("/etc/ld.so.cache");
+    if !files.is_empty() && cache.is_file() {
+        files.insert(cache.to_path_buf());
+    }
     let mut tar = tar::Builder::new(Vec::new());
     let dockerfile = b"FROM scratch\nCOPY rootfs/ /\n";
     append_bytes(&mut tar, "Dockerfile", dockerfile, 0o644)?;
