@@ -131,6 +131,22 @@ async fn container_lifecycle_pause_kill_restart_logs_and_removal() {
         // The same container again: its volume kept the first start's line.
         c.start(&e).await.unwrap();
         assert!(c.state(&e).await.unwrap().running);
+
+        let quota = || async {
+            let r = e
+                .client()
+                .inspect_container(
+                    &c.id,
+                    None::<bollard::query_parameters::InspectContainerOptions>,
+                )
+                .await
+                .unwrap();
+            r.host_config.and_then(|h| h.cpu_quota)
+        };
+        c.set_cpus(&e, Some(0.2)).await.unwrap();
+        assert_eq!(quota().await, Some(20_000));
+        c.set_cpus(&e, None).await.unwrap();
+        assert!(quota().await.is_none_or(|q| q <= 0));
         let read = || std::fs::read_to_string(&log2).unwrap_or_default();
         let deadline = Instant::now() + Duration::from_secs(5);
         while !read().contains("starts=2 hello") && Instant::now() < deadline {
@@ -204,8 +220,18 @@ async fn sweep_removes_objects_of_dead_rifts_and_keeps_live_ones() {
         pid: live.pid,
         pid_start: live.pid_start + 1,
     };
+    // A "rift" that is SIGKILLed between two sweeps.
+    let mut victim = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let killed = RunLabels {
+        run_id: run_id("sweep-killed"),
+        pid: victim.id(),
+        pid_start: docker::labels::pid_start(victim.id()).unwrap(),
+    };
     let mut names = Vec::new();
-    for l in [&live, &dead, &reused] {
+    for l in [&live, &dead, &reused, &killed] {
         let name = format!("{}-data", container_name(&l.run_id, "n1"));
         e.client()
             .create_volume(bollard::models::VolumeCreateRequest {
@@ -221,13 +247,21 @@ async fn sweep_removes_objects_of_dead_rifts_and_keeps_live_ones() {
     let kept = volume_exists(&e, &names[0]).await;
     let dead_left = volume_exists(&e, &names[1]).await;
     let reused_left = volume_exists(&e, &names[2]).await;
-    for l in [&live, &dead, &reused] {
+    let victim_kept = volume_exists(&e, &names[3]).await;
+    victim.kill().unwrap(); // SIGKILL
+    victim.wait().unwrap();
+    let swept_again = sweep_stale(&e).await;
+    let victim_left = volume_exists(&e, &names[3]).await;
+    for l in [&live, &dead, &reused, &killed] {
         remove_run(&e, &l.run_id).await.unwrap();
     }
     assert!(swept.unwrap().volumes >= 2);
+    assert!(swept_again.unwrap().volumes >= 1);
     assert!(kept, "a live rift's volume was swept");
+    assert!(victim_kept, "a live process's volume was swept");
     assert!(!dead_left, "a dead rift's volume was kept");
     assert!(!reused_left, "a volume whose pid was reused was kept");
+    assert!(!victim_left, "a SIGKILLed process's volume was kept");
 }
 
 /// The sample node binary (`cargo build -p sample-node`) beside this test

@@ -229,6 +229,25 @@ impl Container {
         })
     }
 
+    /// Limits it to `cpus` CPUs (the CFS quota over a 100 ms period, as
+    /// `docker update --cpus`); `None` lifts the limit. Takes effect at
+    /// once on a running container.
+    pub async fn set_cpus(&self, e: &Engine, cpus: Option<f64>) -> Result<(), DockerError> {
+        const PERIOD_US: i64 = 100_000;
+        // The engine takes -1 as "no quota"; 1 ms is the kernel's minimum.
+        let quota = cpus.map_or(-1, |c| ((c * PERIOD_US as f64) as i64).max(1_000));
+        let body = bollard::models::ContainerUpdateBody {
+            cpu_period: Some(PERIOD_US),
+            cpu_quota: Some(quota),
+            ..Default::default()
+        };
+        e.client()
+            .update_container(&self.id, body)
+            .await
+            .map_err(|source| self.api("update cpu quota of", source))?;
+        Ok(())
+    }
+
     /// Removes it by force (SIGKILL first if it runs), and its volume.
     /// A container or volume already gone is no error.
     pub async fn remove(&self, e: &Engine) -> Result<(), DockerError> {

@@ -124,6 +124,13 @@ fn build_context(wanted: &[PathBuf]) -> Result<Vec<u8>, DockerError> {
         }
         files.insert(path);
     }
+    // The loader's cache names libraries outside its default directories
+    // (those of /etc/ld.so.conf.d); with it the image's loader finds them
+    // at the same paths as the host's did.
+    let cache = Path::new("/etc/ld.so.cache");
+    if !files.is_empty() && cache.is_file() {
+        files.insert(cache.to_path_buf());
+    }
     let mut tar = tar::Builder::new(Vec::new());
     let dockerfile = b"FROM scratch\nCOPY rootfs/ /\n";
     append_bytes(&mut tar, "Dockerfile", dockerfile, 0o644)?;
@@ -138,11 +145,19 @@ fn build_context(wanted: &[PathBuf]) -> Result<Vec<u8>, DockerError> {
             path: file.clone(),
             source,
         })?;
-        tar.append_file(&inside, &mut f)
-            .map_err(|source| DockerError::Io {
-                path: file.clone(),
-                source,
-            })?;
+        let io = |source| DockerError::Io {
+            path: file.clone(),
+            source,
+        };
+        let meta = f.metadata().map_err(io)?;
+        // A plain header: the tar crate writes a sparse file (a linker's
+        // output often is one) as a GNU sparse entry, which the engine's
+        // builder refuses.
+        let mut h = tar::Header::new_gnu();
+        h.set_size(meta.len());
+        h.set_mode(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777);
+        h.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut h, &inside, &mut f).map_err(io)?;
     }
     tar.into_inner().map_err(|source| DockerError::Io {
         path: PathBuf::from("<image context>"),

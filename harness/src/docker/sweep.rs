@@ -107,38 +107,42 @@ async fn list(e: &Engine, filter: &str) -> Result<Labelled, DockerError> {
 }
 
 /// Removes the listed objects that `doomed` picks: containers first (they
-/// hold volumes, networks and images), images last.
+/// hold volumes, networks and images), images last. One failure does not
+/// stop the rest; the first is returned after all were tried.
 async fn remove_where(
     e: &Engine,
     all: Labelled,
     doomed: impl Fn(&HashMap<String, String>) -> bool,
 ) -> Result<Swept, DockerError> {
     let mut swept = Swept::default();
+    let mut first_err: Option<DockerError> = None;
+    let mut note = |r: Result<(), DockerError>, count: &mut usize| match r {
+        Ok(()) => *count += 1,
+        Err(err) => {
+            first_err.get_or_insert(err);
+        }
+    };
     for (id, l) in &all.containers {
         if doomed(l) {
-            remove_container(e, id).await?;
-            swept.containers += 1;
+            note(remove_container(e, id).await, &mut swept.containers);
         }
     }
     for (name, l) in &all.volumes {
         if doomed(l) {
-            remove_volume(e, name).await?;
-            swept.volumes += 1;
+            note(remove_volume(e, name).await, &mut swept.volumes);
         }
     }
     for (id, l) in &all.networks {
         if doomed(l) {
-            match e.client().remove_network(id).await {
-                Ok(()) => {}
-                Err(err) if is_not_found(&err) => {}
-                Err(source) => {
-                    return Err(DockerError::Api {
-                        what: format!("remove network {id}"),
-                        source,
-                    })
-                }
-            }
-            swept.networks += 1;
+            let r = match e.client().remove_network(id).await {
+                Ok(()) => Ok(()),
+                Err(err) if is_not_found(&err) => Ok(()),
+                Err(source) => Err(DockerError::Api {
+                    what: format!("remove network {id}"),
+                    source,
+                }),
+            };
+            note(r, &mut swept.networks);
         }
     }
     for (id, l) in &all.images {
@@ -148,20 +152,21 @@ async fn remove_where(
                 noprune: false,
                 ..Default::default()
             };
-            match e.client().remove_image(id, Some(options), None).await {
-                Ok(_) => {}
-                Err(err) if is_not_found(&err) => {}
-                Err(source) => {
-                    return Err(DockerError::Api {
-                        what: format!("remove image {id}"),
-                        source,
-                    })
-                }
-            }
-            swept.images += 1;
+            let r = match e.client().remove_image(id, Some(options), None).await {
+                Ok(_) => Ok(()),
+                Err(err) if is_not_found(&err) => Ok(()),
+                Err(source) => Err(DockerError::Api {
+                    what: format!("remove image {id}"),
+                    source,
+                }),
+            };
+            note(r, &mut swept.images);
         }
     }
-    Ok(swept)
+    match first_err {
+        Some(err) => Err(err),
+        None => Ok(swept),
+    }
 }
 
 /// Removes everything of runs whose rift process is gone (on this host).
