@@ -153,7 +153,10 @@ impl Nodes {
             let c = Container::create(
                 &setup.engine,
                 &ContainerSpec {
-                    name: crate::docker::container::container_name(&setup.labels.run_id, &node.name()),
+                    name: crate::docker::container::container_name(
+                        &setup.labels.run_id,
+                        &node.name(),
+                    ),
                     node: node.name(),
                     image: setup.image.clone(),
                     argv: words,

@@ -246,8 +246,10 @@ impl Validator<'_> {
                 },
             },
         };
+        // A remote engine's containers get no network fault whatever the
+        // plan says (its `network` is refused on its own).
         mode.map(|mode| Net {
-            mode,
+            mode: if remote { NetworkMode::None } else { mode },
             overridden: false,
             remote,
         })
