@@ -99,22 +99,18 @@ pub async fn start_holders(
     labels: &RunLabels,
     size: usize,
 ) -> Result<Holders, ClusterError> {
-    let mut holders = Holders {
-        containers: Vec::with_capacity(size),
-        pids: Vec::with_capacity(size),
-    };
-    for i in 0..size {
+    let started = futures_util::future::try_join_all((0..size).map(|i| async move {
         let node = NodeId(i);
-        let (c, pid) = crate::docker::start_holder(engine, labels, &node.name())
+        crate::docker::start_holder(engine, labels, &node.name())
             .await
             .map_err(|source| ClusterError::Docker {
                 what: format!("start the network holder of {node}"),
                 source,
-            })?;
-        holders.containers.push(c);
-        holders.pids.push(pid);
-    }
-    Ok(holders)
+            })
+    }))
+    .await?;
+    let (containers, pids) = started.into_iter().unzip();
+    Ok(Holders { containers, pids })
 }
 
 /// One engine operation on a node's container, queued in order.
@@ -142,6 +138,7 @@ impl Nodes {
         spec: &ClusterSpec,
         commands: &[super::command::NodeArgv],
     ) -> Result<Nodes, ClusterError> {
+        let began = Instant::now();
         let mut containers = Vec::with_capacity(spec.size);
         let mut queues = Vec::with_capacity(spec.size);
         let mut tasks = Vec::new();
@@ -178,6 +175,11 @@ impl Nodes {
             containers.push(c);
             queues.push(tx);
         }
+        tracing::info!(
+            "{} node containers created in {:.2} s",
+            containers.len(),
+            began.elapsed().as_secs_f64()
+        );
         Ok(Nodes {
             setup,
             containers,

@@ -79,7 +79,12 @@ impl DockerRun {
     /// The node image (found, or built from `binary`) and, on the wire,
     /// one network holder per node whose namespace the wire adopts.
     pub async fn prepare(&self, spec: &crate::plan::ClusterSpec) -> Result<Prepared, RunError> {
+        let began = std::time::Instant::now();
         let image = cluster::node_image(&self.engine, &self.image, &self.labels).await?;
+        tracing::info!(
+            "node image {image} ready in {:.2} s",
+            began.elapsed().as_secs_f64()
+        );
         let sample_program = match (&spec.command, &self.image) {
             (NodeCommand::SampleNode { .. }, DockerImage::Binary(b)) => {
                 // The image holds the binary at its host path. rift itself
@@ -105,7 +110,13 @@ impl DockerRun {
                 if !self.engine.is_local() {
                     return Err(RunError::DockerRemote(self.engine.at().to_string()));
                 }
+                let began = std::time::Instant::now();
                 let holders = cluster::start_holders(&self.engine, &self.labels, spec.size).await?;
+                tracing::info!(
+                    "{} network holders running in {:.2} s",
+                    spec.size,
+                    began.elapsed().as_secs_f64()
+                );
                 let mut homes = Vec::with_capacity(spec.size);
                 for pid in &holders.pids {
                     let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
