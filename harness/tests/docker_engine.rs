@@ -371,6 +371,20 @@ async fn measure_build_and_start_rates() {
             all.as_secs_f64()
         );
         let t = Instant::now();
+        start_holder(&e, &labels, "h0").await.unwrap();
+        println!(
+            "first holder (image built from sleep, then started): {:.2} s",
+            t.elapsed().as_secs_f64()
+        );
+        let t = Instant::now();
+        for i in 1..=5 {
+            start_holder(&e, &labels, &format!("h{i}")).await.unwrap();
+        }
+        println!(
+            "5 more holders, one after another: {:.2} s",
+            t.elapsed().as_secs_f64()
+        );
+        let t = Instant::now();
         let swept = remove_run(&e, &labels.run_id).await.unwrap();
         println!(
             "remove_run: {swept:?} in {:.2} s",
