@@ -77,6 +77,21 @@ fn sleep() -> PathBuf {
 }
 
 #[tokio::test]
+async fn an_engine_that_does_not_answer_is_a_quick_clear_error() {
+    // Nothing listens on port 1 of loopback: refused at once.
+    let t = Instant::now();
+    let err = Engine::connect_to(docker::classify("tcp://127.0.0.1:1"))
+        .await
+        .unwrap_err();
+    assert!(t.elapsed() <= docker::CONNECT_TIMEOUT + Duration::from_secs(1));
+    let text = err.to_string();
+    assert!(
+        text.starts_with("no Docker engine answers at tcp://127.0.0.1:1"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn container_lifecycle_pause_kill_restart_logs_and_removal() {
     let Some(e) = engine().await else { return };
     let labels = RunLabels::this_process(&run_id("life"));

@@ -397,6 +397,10 @@ async fn follow(e: &Engine, id: &str, to: &Path) -> Result<(), std::io::Error> {
             }
             file.flush().await?;
         }
+        // The stream ended: the container stopped, or the engine broke
+        // the stream off. Look again shortly (no line is lost: the next
+        // follow starts from the last one written).
+        tokio::time::sleep(RESTART_POLL).await;
     }
 }
 
