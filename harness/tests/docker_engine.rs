@@ -408,3 +408,15 @@ async fn measure_build_and_start_rates() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_bridge_network_is_labelled_and_removed_with_its_run() {
+    let Some(e) = engine().await else { return };
+    let labels = RunLabels::this_process(&run_id("bridge"));
+    with_run(&e, &labels, |e, labels| async move {
+        let name = docker::create_bridge(&e, &labels).await.unwrap();
+        let counted = count_run(&e, &labels.run_id).await.unwrap();
+        assert_eq!(counted.networks, 1, "{name}: {counted:?}");
+    })
+    .await;
+}
