@@ -152,7 +152,10 @@ impl Container {
             }),
             Err(source) => {
                 if let Some(v) = &volume {
-                    let _ = remove_volume(e, v).await;
+                    if let Err(err) = remove_volume(e, v).await {
+                        // Labelled: the run's removal or a later sweep takes it.
+                        tracing::warn!("{err}");
+                    }
                 }
                 Err(DockerError::Api {
                     what: format!("create container {}", spec.name),
@@ -494,7 +497,10 @@ pub async fn start_holder(
     match started {
         Ok(pid) => Ok((holder, pid)),
         Err(err) => {
-            let _ = holder.remove(e).await;
+            if let Err(err) = holder.remove(e).await {
+                // Labelled: the run's removal or a later sweep takes it.
+                tracing::warn!("{err}");
+            }
             Err(err)
         }
     }

@@ -367,7 +367,7 @@ pub fn interpreter(path: &Path) -> Result<Option<PathBuf>, DockerError> {
         )
     };
     let min_entry = if wide { 0x38 } else { 0x20 };
-    if phentsize < min_entry || phnum > 4096 {
+    if phentsize < min_entry || phentsize > 256 || phnum > 4096 {
         return Err(not_elf());
     }
     let mut table = vec![0u8; (phentsize * phnum) as usize];
