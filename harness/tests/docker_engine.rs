@@ -77,6 +77,21 @@ fn sleep() -> PathBuf {
 }
 
 #[tokio::test]
+async fn an_engine_that_does_not_answer_is_a_quick_clear_error() {
+    // Nothing listens on port 1 of loopback: refused at once.
+    let t = Instant::now();
+    let err = Engine::connect_to(docker::classify("tcp://127.0.0.1:1"))
+        .await
+        .unwrap_err();
+    assert!(t.elapsed() <= docker::CONNECT_TIMEOUT + Duration::from_secs(1));
+    let text = err.to_string();
+    assert!(
+        text.starts_with("no Docker engine answers at tcp://127.0.0.1:1"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn container_lifecycle_pause_kill_restart_logs_and_removal() {
     let Some(e) = engine().await else { return };
     let labels = RunLabels::this_process(&run_id("life"));
@@ -371,11 +386,87 @@ async fn measure_build_and_start_rates() {
             all.as_secs_f64()
         );
         let t = Instant::now();
+        start_holder(&e, &labels, "h0").await.unwrap();
+        println!(
+            "first holder (image built from sleep, then started): {:.2} s",
+            t.elapsed().as_secs_f64()
+        );
+        let t = Instant::now();
+        for i in 1..=5 {
+            start_holder(&e, &labels, &format!("h{i}")).await.unwrap();
+        }
+        println!(
+            "5 more holders, one after another: {:.2} s",
+            t.elapsed().as_secs_f64()
+        );
+        let t = Instant::now();
         let swept = remove_run(&e, &labels.run_id).await.unwrap();
         println!(
             "remove_run: {swept:?} in {:.2} s",
             t.elapsed().as_secs_f64()
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_bridge_network_is_labelled_and_removed_with_its_run() {
+    let Some(e) = engine().await else { return };
+    let labels = RunLabels::this_process(&run_id("bridge"));
+    with_run(&e, &labels, |e, labels| async move {
+        let name = docker::create_bridge(&e, &labels).await.unwrap();
+        let counted = count_run(&e, &labels.run_id).await.unwrap();
+        assert_eq!(counted.networks, 1, "{name}: {counted:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn host_paths_and_the_host_ipc_namespace_reach_a_container() {
+    let Some(e) = engine().await else { return };
+    let labels = RunLabels::this_process(&run_id("extras"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("spec"), "from-host\n").unwrap();
+    // Removed on drop, a failed assertion included.
+    let shm_file = tempfile::Builder::new()
+        .prefix("rift-test-")
+        .tempfile_in("/dev/shm")
+        .unwrap();
+    std::fs::write(shm_file.path(), "shared\n").unwrap();
+    let shm = shm_file.path().display().to_string();
+    let log = dir.path().join("c.log");
+    let (inside, log2, shm2) = (dir.path().to_path_buf(), log.clone(), shm.clone());
+    with_run(&e, &labels, |e, labels| async move {
+        build_image(&e, &sh(), &[PathBuf::from("/bin/cat")], &labels, "cat")
+            .await
+            .unwrap();
+        let spec = ContainerSpec {
+            name: container_name(&labels.run_id, "n1"),
+            node: "n1".into(),
+            image: docker::image_tag(&labels.run_id, "cat"),
+            argv: vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                format!("/bin/cat {}/spec {shm2}", inside.display()),
+            ],
+            env: Vec::new(),
+            net: ContainerNet::None,
+            data_volume: false,
+            publish: Vec::new(),
+            labels: labels.clone(),
+        };
+        let extras = docker::ContainerExtras {
+            binds: vec![(inside.clone(), inside.clone(), true)],
+            ipc_host: true,
+        };
+        let c = Container::create_with(&e, &spec, &extras).await.unwrap();
+        let follower = c.follow_logs(&e, log2.clone());
+        c.start(&e).await.unwrap();
+        wait_for("both files read", Duration::from_secs(5), || async {
+            std::fs::read_to_string(&log2).unwrap_or_default() == "from-host\nshared\n"
+        })
+        .await;
+        follower.abort();
     })
     .await;
 }

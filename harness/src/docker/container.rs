@@ -53,6 +53,19 @@ pub struct ContainerSpec {
     pub labels: RunLabels,
 }
 
+/// What some containers need beyond [`ContainerSpec`] (kept apart so that
+/// the spec stays as agreed): host paths mounted in, and the host's IPC
+/// namespace. libfaketime in a container needs both: its spec file is in
+/// the run directory, its shared memory and semaphore in the host's
+/// `/dev/shm`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContainerExtras {
+    /// Bind mounts: host path, path inside, read-only.
+    pub binds: Vec<(PathBuf, PathBuf, bool)>,
+    /// Share the host's IPC namespace (and its `/dev/shm`).
+    pub ipc_host: bool,
+}
+
 /// A container rift created.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Container {
@@ -84,6 +97,15 @@ impl Container {
     /// starting it. A non-empty `argv` replaces the image's entrypoint
     /// (`argv[0]`) and command (the rest); an empty one keeps the image's.
     pub async fn create(e: &Engine, spec: &ContainerSpec) -> Result<Container, DockerError> {
+        Container::create_with(e, spec, &ContainerExtras::default()).await
+    }
+
+    /// [`Container::create`] with bind mounts and the host's IPC namespace.
+    pub async fn create_with(
+        e: &Engine,
+        spec: &ContainerSpec,
+        extras: &ContainerExtras,
+    ) -> Result<Container, DockerError> {
         let labels = spec.labels.to_map(Some(&spec.node));
         let volume = if spec.data_volume {
             let name = format!("{}-data", spec.name);
@@ -133,7 +155,8 @@ impl Container {
             exposed_ports: (!exposed.is_empty()).then_some(exposed),
             host_config: Some(HostConfig {
                 network_mode: Some(network_mode),
-                binds: volume.as_ref().map(|v| vec![format!("{v}:{DATA_DIR}")]),
+                binds: Some(binds(volume.as_deref(), extras)).filter(|b| !b.is_empty()),
+                ipc_mode: extras.ipc_host.then(|| "host".to_string()),
                 port_bindings: (!bindings.is_empty()).then_some(bindings),
                 ..Default::default()
             }),
@@ -152,7 +175,10 @@ impl Container {
             }),
             Err(source) => {
                 if let Some(v) = &volume {
-                    let _ = remove_volume(e, v).await;
+                    if let Err(err) = remove_volume(e, v).await {
+                        // Labelled: the run's removal or a later sweep takes it.
+                        tracing::warn!("{err}");
+                    }
                 }
                 Err(DockerError::Api {
                     what: format!("create container {}", spec.name),
@@ -279,6 +305,19 @@ impl Container {
     }
 }
 
+/// The engine's bind strings: the data volume, then `extras`' host paths.
+fn binds(volume: Option<&str>, extras: &ContainerExtras) -> Vec<String> {
+    let mut b: Vec<String> = volume
+        .map(|v| format!("{v}:{DATA_DIR}"))
+        .into_iter()
+        .collect();
+    for (host, inside, read_only) in &extras.binds {
+        let mode = if *read_only { ":ro" } else { "" };
+        b.push(format!("{}:{}{mode}", host.display(), inside.display()));
+    }
+    b
+}
+
 /// Whether an engine error says the object does not exist.
 pub(crate) fn is_not_found(err: &BollardError) -> bool {
     matches!(
@@ -397,6 +436,10 @@ async fn follow(e: &Engine, id: &str, to: &Path) -> Result<(), std::io::Error> {
             }
             file.flush().await?;
         }
+        // The stream ended: the container stopped, or the engine broke
+        // the stream off. Look again shortly (no line is lost: the next
+        // follow starts from the last one written).
+        tokio::time::sleep(RESTART_POLL).await;
     }
 }
 
@@ -490,7 +533,10 @@ pub async fn start_holder(
     match started {
         Ok(pid) => Ok((holder, pid)),
         Err(err) => {
-            let _ = holder.remove(e).await;
+            if let Err(err) = holder.remove(e).await {
+                // Labelled: the run's removal or a later sweep takes it.
+                tracing::warn!("{err}");
+            }
             Err(err)
         }
     }

@@ -1,19 +1,22 @@
 //! A minimal image from a host binary: the binary, its dynamic loader and
 //! the shared libraries it links, each at its host path, plus empty `/tmp`
-//! and `/data`, built `FROM scratch` by the engine's classic builder (API
-//! 1.41 has no other without a BuildKit session). The image carries the
-//! run's labels and is tagged `rift-run/<run id>/<name>:latest`.
+//! and `/data`: one layer, written by rift as an image archive (what
+//! `docker save` writes: `manifest.json`, the image config, the layer) and
+//! loaded through the engine's image-load API. No builder, no registry.
+//! The image carries the run's labels and is tagged
+//! `rift-run/<run id>/<name>:latest`.
 //!
 //! The libraries are those the binary's own loader lists (`<loader>
 //! --list <binary>`, what `ldd` does; the loader maps them but runs no code
 //! of the binary). Libraries opened later with `dlopen` (NSS modules, for
 //! instance) are not seen; pass them as `extra_files`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
 
 use super::{DockerError, Engine, RunLabels};
 
@@ -69,25 +72,24 @@ pub async fn build_image(
     let tag = image_tag(&labels.run_id, name);
     let mut wanted = vec![binary.to_path_buf()];
     wanted.extend(extra_files.iter().cloned());
-    let context = tokio::task::spawn_blocking(move || build_context(&wanted))
-        .await
-        .map_err(|join| DockerError::Libraries {
-            path: PathBuf::new(),
-            reason: format!("the image context task failed: {join}"),
-        })??;
-    let options = bollard::query_parameters::BuildImageOptions {
-        t: Some(tag.clone()),
-        labels: Some(labels.to_map(None)),
-        // No cache: nothing of one run's image is shared with another's,
-        // so removing a run's image removes all of it.
-        nocache: true,
-        rm: true,
-        forcerm: true,
-        ..Default::default()
+    let image_labels = labels.to_map(None);
+    let archive_tag = tag.clone();
+    let archive = tokio::task::spawn_blocking(move || {
+        let layer = rootfs_layer(&wanted)?;
+        image_archive(&layer, &archive_tag, &image_labels)
+    })
+    .await
+    .map_err(|join| DockerError::Libraries {
+        path: binary.to_path_buf(),
+        reason: format!("the image archive task failed: {join}"),
+    })??;
+    let options = bollard::query_parameters::ImportImageOptions {
+        quiet: true,
+        platform: None,
     };
-    let mut progress =
-        e.client()
-            .build_image(options, None, Some(bollard::body_full(context.into())));
+    let mut progress = e
+        .client()
+        .import_image(options, bollard::body_full(archive.into()), None);
     while let Some(item) = progress.next().await {
         if let Err(err) = item {
             return Err(DockerError::Build {
@@ -97,6 +99,63 @@ pub async fn build_image(
         }
     }
     Ok(ImageRef(tag))
+}
+
+/// The engine's name for this machine's architecture.
+fn engine_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "arm" => "arm",
+        "powerpc64" => "ppc64le",
+        "s390x" => "s390x",
+        "riscv64" => "riscv64",
+        other => other,
+    }
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An image archive as the engine's image-load API takes it: one layer,
+/// a config with `labels`, and `tag`.
+fn image_archive(
+    layer: &[u8],
+    tag: &str,
+    labels: &HashMap<String, String>,
+) -> Result<Vec<u8>, DockerError> {
+    let layer_hex = hex(&Sha256::digest(layer));
+    let config = serde_json::json!({
+        "architecture": engine_arch(),
+        "os": "linux",
+        "config": {
+            "Labels": labels,
+            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+        },
+        "rootfs": { "type": "layers", "diff_ids": [format!("sha256:{layer_hex}")] },
+        "history": [{ "created_by": "rift: a binary, its loader and libraries" }],
+    });
+    let config = config.to_string().into_bytes();
+    let config_name = format!("{}.json", hex(&Sha256::digest(&config)));
+    let layer_name = format!("{layer_hex}/layer.tar");
+    let manifest = serde_json::json!([{
+        "Config": config_name,
+        "RepoTags": [tag],
+        "Layers": [layer_name],
+    }])
+    .to_string()
+    .into_bytes();
+    let mut tar = tar::Builder::new(Vec::new());
+    append_dir(&mut tar, &layer_hex, 0o755)?;
+    append_bytes(&mut tar, &layer_name, layer, 0o644)?;
+    append_bytes(&mut tar, &config_name, &config, 0o644)?;
+    append_bytes(&mut tar, "manifest.json", &manifest, 0o644)?;
+    tar.into_inner().map_err(|source| DockerError::Io {
+        path: PathBuf::from("<image archive>"),
+        source,
+    })
 }
 
 /// Whether the engine has `image` locally.
@@ -113,9 +172,9 @@ pub async fn image_exists(e: &Engine, image: &str) -> Result<bool, DockerError> 
     }
 }
 
-/// The build context: a Dockerfile and `rootfs/` with every file wanted,
-/// its loader and libraries at their host paths.
-fn build_context(wanted: &[PathBuf]) -> Result<Vec<u8>, DockerError> {
+/// The image's one layer: every file wanted, its loader and libraries at
+/// their host paths, their directories, an empty `/tmp` and `/data`.
+fn rootfs_layer(wanted: &[PathBuf]) -> Result<Vec<u8>, DockerError> {
     let mut files = BTreeSet::new();
     for path in wanted {
         let path = absolute(path)?;
@@ -131,36 +190,42 @@ fn build_context(wanted: &[PathBuf]) -> Result<Vec<u8>, DockerError> {
     if !files.is_empty() && cache.is_file() {
         files.insert(cache.to_path_buf());
     }
-    let mut tar = tar::Builder::new(Vec::new());
-    let dockerfile = b"FROM scratch\nCOPY rootfs/ /\n";
-    append_bytes(&mut tar, "Dockerfile", dockerfile, 0o644)?;
-    append_dir(&mut tar, "rootfs/tmp", 0o1777)?;
-    append_dir(&mut tar, "rootfs/data", 0o777)?;
+    let mut dirs = BTreeSet::new();
     for file in &files {
-        let rel = file.strip_prefix("/").unwrap_or(file);
-        let inside = Path::new("rootfs").join(rel);
+        let mut up = file.parent();
+        while let Some(dir) = up.filter(|d| *d != Path::new("/")) {
+            dirs.insert(dir.to_path_buf());
+            up = dir.parent();
+        }
+    }
+    let mut tar = tar::Builder::new(Vec::new());
+    append_dir(&mut tar, "tmp", 0o1777)?;
+    append_dir(&mut tar, "data", 0o777)?;
+    for dir in &dirs {
+        let rel = dir.strip_prefix("/").unwrap_or(dir);
+        append_dir(&mut tar, &rel.to_string_lossy(), 0o755)?;
+    }
+    for file in &files {
+        let inside = file.strip_prefix("/").unwrap_or(file);
         // Follows symlinks: the image holds the file's content at the path
         // the loader named.
-        let mut f = std::fs::File::open(file).map_err(|source| DockerError::Io {
-            path: file.clone(),
-            source,
-        })?;
         let io = |source| DockerError::Io {
             path: file.clone(),
             source,
         };
+        let mut f = std::fs::File::open(file).map_err(io)?;
         let meta = f.metadata().map_err(io)?;
-        // A plain header: the tar crate writes a sparse file (a linker's
-        // output often is one) as a GNU sparse entry, which the engine's
-        // builder refuses.
+        // A plain header: the tar crate would write a sparse file (a
+        // linker's output often is one) as a GNU sparse entry, which the
+        // engine refuses.
         let mut h = tar::Header::new_gnu();
         h.set_size(meta.len());
         h.set_mode(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777);
         h.set_entry_type(tar::EntryType::Regular);
-        tar.append_data(&mut h, &inside, &mut f).map_err(io)?;
+        tar.append_data(&mut h, inside, &mut f).map_err(io)?;
     }
     tar.into_inner().map_err(|source| DockerError::Io {
-        path: PathBuf::from("<image context>"),
+        path: PathBuf::from("<image layer>"),
         source,
     })
 }
@@ -302,7 +367,7 @@ pub fn interpreter(path: &Path) -> Result<Option<PathBuf>, DockerError> {
         )
     };
     let min_entry = if wide { 0x38 } else { 0x20 };
-    if phentsize < min_entry || phnum > 4096 {
+    if phentsize < min_entry || phentsize > 256 || phnum > 4096 {
         return Err(not_elf());
     }
     let mut table = vec![0u8; (phentsize * phnum) as usize];

@@ -19,7 +19,8 @@ pub mod labels;
 pub mod sweep;
 
 pub use container::{
-    container_name, start_holder, Container, ContainerNet, ContainerSpec, ContainerState, DATA_DIR,
+    container_name, start_holder, Container, ContainerExtras, ContainerNet, ContainerSpec,
+    ContainerState, DATA_DIR,
 };
 pub use engine::{classify, engine_at, Engine, EngineAt, CONNECT_TIMEOUT, DEFAULT_HOST};
 pub use image::{build_image, image_exists, image_tag, ImageRef};
