@@ -114,11 +114,13 @@ pub async fn start_holders(
 }
 
 /// One engine operation on a node's container, queued in order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) enum Op {
     Signal(i32),
     Pause,
     Unpause,
+    /// The CPU quota (`None` lifts it).
+    Cpus(Option<f64>),
 }
 
 /// The containers of a running cluster and their operation queues.
@@ -233,6 +235,7 @@ async fn carry_out(
             Op::Signal(sig) => c.kill(&engine, sig).await,
             Op::Pause => c.pause(&engine).await,
             Op::Unpause => c.unpause(&engine).await,
+            Op::Cpus(cpus) => c.set_cpus(&engine, cpus).await,
         };
         if let Err(e) = done {
             tracing::warn!(%node, "engine could not {op:?} the container: {e}");

@@ -197,8 +197,6 @@ pub enum ClusterError {
     },
     #[error("the Docker engine has no image `{image}`, and it has no registry to pull from: load or build it first, or give `binary = \"path\"` and rift builds one")]
     ImageMissing { image: String },
-    #[error("{node}: {what} is not possible in a container")]
-    NotInContainer { node: NodeId, what: &'static str },
     #[error("{node} has no cgroup in this run (cgroups are unavailable here)")]
     NoCgroup { node: NodeId },
     #[error("cgroup of {node}: {source}")]
@@ -231,7 +229,6 @@ impl ClusterError {
             | ClusterError::Clock(_)
             | ClusterError::Docker { .. }
             | ClusterError::ImageMissing { .. }
-            | ClusterError::NotInContainer { .. }
             | ClusterError::NoCgroup { .. }
             | ClusterError::Cgroup { .. } => None,
         }
@@ -703,9 +700,18 @@ impl Cluster {
     /// node's cgroup, so it holds across restarts until lifted.
     pub fn set_cpu(&self, node: NodeId, cpu: Option<f64>) -> Result<(), ClusterError> {
         self.node(node)?;
-        self.node_cgroup(node)?
-            .set_cpu(cpu)
-            .map_err(|source| ClusterError::Cgroup { node, source })
+        match &self.inner.backend {
+            Backend::Process => self
+                .node_cgroup(node)?
+                .set_cpu(cpu)
+                .map_err(|source| ClusterError::Cgroup { node, source }),
+            // The engine's CPU quota of the container (kept across its
+            // restarts, like a cgroup's).
+            Backend::Docker(d) => {
+                d.queue(node, docker::Op::Cpus(cpu));
+                Ok(())
+            }
+        }
     }
 
     /// Stops the node gracefully: SIGCONT, SIGTERM, then SIGKILL after the

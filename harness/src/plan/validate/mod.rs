@@ -257,8 +257,7 @@ impl Validator<'_> {
 
     /// What containers cannot do yet, said at the step (or the nemesis
     /// weight) that asks for it: move a clock (libfaketime would have to
-    /// be inside the image) and `slow` (rift has no cgroup of a
-    /// container's).
+    /// be inside the image).
     fn docker_steps(
         &mut self,
         root: &Tbl<'_, '_>,
@@ -271,8 +270,8 @@ impl Validator<'_> {
         let why = |kind: FaultKind| {
             match kind {
             FaultKind::Clock => Some("a clock step is not available to containers yet: libfaketime would have to be inside the image; use backend = \"process\""),
-            FaultKind::Slow => Some("a slow step is not available to containers yet: the node's CPU quota belongs to the engine's cgroup of the container, which rift does not drive; use backend = \"process\""),
-            FaultKind::Kill
+            FaultKind::Slow
+            | FaultKind::Kill
             | FaultKind::Restart
             | FaultKind::Pause
             | FaultKind::Resume
