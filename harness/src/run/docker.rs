@@ -157,13 +157,15 @@ impl DockerRun {
 }
 
 async fn remove(engine: &Engine, run_id: &str) {
+    let began = std::time::Instant::now();
     match crate::docker::remove_run(engine, run_id).await {
-        Ok(s) => tracing::debug!(
-            "removed the run's {} containers, {} volumes, {} images, {} networks",
+        Ok(s) => tracing::info!(
+            "removed the run's {} containers, {} volumes, {} images, {} networks in {:.2} s",
             s.containers,
             s.volumes,
             s.images,
-            s.networks
+            s.networks,
+            began.elapsed().as_secs_f64()
         ),
         Err(e) => tracing::warn!(
             "cannot remove the run's objects from the Docker engine ({e}); `rift clean` removes them"
