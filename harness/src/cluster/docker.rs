@@ -16,7 +16,7 @@
 //! at the end (`docker::remove_run`), however the run ends.
 
 use super::{ClusterError, Inner, NodeEvent, NodeEventKind, NodeShared};
-use crate::docker::{Container, ContainerNet, ContainerSpec, Engine, RunLabels};
+use crate::docker::{Container, ContainerExtras, ContainerNet, ContainerSpec, Engine, RunLabels};
 use crate::plan::{ClusterSpec, DockerImage};
 use crate::{NodeId, NodeState};
 use std::io::Write;
@@ -43,6 +43,9 @@ pub struct DockerSetup {
     /// inside the image (and `sample-node` before its arguments when the
     /// binary is rift itself).
     pub sample_program: Option<super::SampleNodeProgram>,
+    /// Host paths mounted into every node container and the host's IPC
+    /// namespace: what libfaketime needs when the plan moves clocks.
+    pub extras: ContainerExtras,
 }
 
 /// The per-node network holders of a run on the wire: a container each
@@ -54,11 +57,13 @@ pub struct Holders {
 }
 
 /// The image the nodes run: the plan's `image` (which the engine must
-/// have: it has no registry to pull from), or one built from `binary`.
+/// have: it has no registry to pull from), or one built from `binary`,
+/// with `extra_files` (libfaketime, when clocks move) at their host paths.
 pub async fn node_image(
     engine: &Engine,
     source: &DockerImage,
     labels: &RunLabels,
+    extra_files: &[std::path::PathBuf],
 ) -> Result<String, ClusterError> {
     match source {
         DockerImage::Image(image) => {
@@ -82,7 +87,7 @@ pub async fn node_image(
                     program: binary.display().to_string(),
                 });
             }
-            crate::docker::build_image(engine, binary, &[], labels, "node")
+            crate::docker::build_image(engine, binary, extra_files, labels, "node")
                 .await
                 .map(|r| r.0)
                 .map_err(|source| ClusterError::Docker {
@@ -149,7 +154,7 @@ impl Nodes {
             let net = setup.nets.get(i).cloned().unwrap_or(ContainerNet::None);
             let mut words = vec![argv.program.display().to_string()];
             words.extend(argv.args.iter().cloned());
-            let c = Container::create(
+            let c = Container::create_with(
                 &setup.engine,
                 &ContainerSpec {
                     name: crate::docker::container::container_name(
@@ -165,6 +170,7 @@ impl Nodes {
                     publish: Vec::new(),
                     labels: setup.labels.clone(),
                 },
+                &setup.extras,
             )
             .await
             .map_err(|source| ClusterError::Docker {
@@ -279,6 +285,13 @@ pub(super) async fn start(
         })
         .map_err(log_err)?;
     drop(log);
+    if let Some(ft) = &inner.faketime {
+        ft.prepare_spawn(node).map_err(|source| ClusterError::Io {
+            action: "create libfaketime's shared memory (/dev/shm) for",
+            path: layout.log_path.clone(),
+            source,
+        })?;
+    }
     inner.first_spawn.get_or_init(Instant::now);
     c.start(engine)
         .await

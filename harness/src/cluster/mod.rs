@@ -487,7 +487,10 @@ impl Cluster {
             program: PathBuf::new(),
             leading_args: Vec::new(),
         });
-        let commands = command::node_commands(spec, &layout, &peer_addr, &sample);
+        let mut commands = command::node_commands(spec, &layout, &peer_addr, &sample);
+        // libfaketime as for a process: the library is in the image and the
+        // spec files' directory and /dev/shm are shared (`setup.extras`).
+        let faketime = clock_setup(spec, &layout, &mut commands)?;
         for dir in layout.iter().filter_map(|l| l.log_path.parent()) {
             fs::create_dir_all(dir).map_err(|source| ClusterError::Io {
                 action: "create log dir",
@@ -502,7 +505,7 @@ impl Cluster {
             held,
             commands,
             events,
-            None,
+            faketime,
             Backend::Docker(Box::new(nodes)),
         )?;
         let began = Instant::now();

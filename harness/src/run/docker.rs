@@ -10,7 +10,7 @@
 
 use super::RunError;
 use crate::cluster::{self, DockerSetup};
-use crate::docker::{ContainerNet, Engine, RunLabels};
+use crate::docker::{ContainerExtras, ContainerNet, Engine, RunLabels};
 use crate::netns::Netns;
 use crate::plan::{Backend, DockerImage, NetworkMode, NodeCommand, Plan};
 use std::path::PathBuf;
@@ -78,9 +78,31 @@ pub async fn sweep(engine: &Engine) -> Option<crate::docker::Swept> {
 impl DockerRun {
     /// The node image (found, or built from `binary`) and, on the wire,
     /// one network holder per node whose namespace the wire adopts.
-    pub async fn prepare(&self, spec: &crate::plan::ClusterSpec) -> Result<Prepared, RunError> {
+    /// With clock faults, libfaketime goes into the image and every node
+    /// container shares `run_dir/nodes` (its spec files) and the host's
+    /// `/dev/shm` (its shared memory).
+    pub async fn prepare(
+        &self,
+        spec: &crate::plan::ClusterSpec,
+        run_dir: &std::path::Path,
+    ) -> Result<Prepared, RunError> {
+        let mut extra_files = Vec::new();
+        let mut extras = ContainerExtras::default();
+        if spec.clock.faketime {
+            let library = crate::clock::faketime::find_library()
+                .map_err(|why| RunError::Cluster(cluster::ClusterError::Clock(why)))?;
+            extra_files.push(library);
+            let nodes = run_dir.join("nodes");
+            std::fs::create_dir_all(&nodes).map_err(|source| RunError::RunDir {
+                path: nodes.display().to_string(),
+                source,
+            })?;
+            extras.binds.push((nodes.clone(), nodes, false));
+            extras.ipc_host = true;
+        }
         let began = std::time::Instant::now();
-        let image = cluster::node_image(&self.engine, &self.image, &self.labels).await?;
+        let image =
+            cluster::node_image(&self.engine, &self.image, &self.labels, &extra_files).await?;
         tracing::info!(
             "node image {image} ready in {:.2} s",
             began.elapsed().as_secs_f64()
@@ -144,6 +166,7 @@ impl DockerRun {
                 image,
                 nets,
                 sample_program,
+                extras,
             },
             homes,
         })

@@ -267,7 +267,7 @@ pub(super) async fn start_cluster(
 ) -> Result<Started, RunError> {
     // Containers: the node image and each node's network holder, once.
     let mut prepared = match docker {
-        Some(d) => Some(d.prepare(spec).await?),
+        Some(d) => Some(d.prepare(spec, run_dir).await?),
         None => None,
     };
     // One cgroup per node for the whole run: a restart, or a second

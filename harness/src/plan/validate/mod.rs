@@ -255,21 +255,22 @@ impl Validator<'_> {
         })
     }
 
-    /// What containers cannot do yet, said at the step (or the nemesis
-    /// weight) that asks for it: move a clock (libfaketime would have to
-    /// be inside the image).
+    /// What containers cannot do, said at the step (or the nemesis
+    /// weight) that asks for it: move a clock of an `image` (libfaketime
+    /// goes into the image rift builds from `binary`, and rift cannot add
+    /// it to someone else's).
     fn docker_steps(
         &mut self,
         root: &Tbl<'_, '_>,
         steps: &[Step],
         nemesis: Option<&super::nemesis::NemesisSpec>,
     ) {
-        if !matches!(self.backend, Some(Backend::Docker(_))) {
+        let Some(Backend::Docker(DockerImage::Image(_))) = self.backend else {
             return;
-        }
+        };
         let why = |kind: FaultKind| {
             match kind {
-            FaultKind::Clock => Some("a clock step is not available to containers yet: libfaketime would have to be inside the image; use backend = \"process\""),
+            FaultKind::Clock => Some("a clock step needs libfaketime inside the image, which rift adds only to an image it builds: give `binary = \"path\"` instead of `image`, or use backend = \"process\""),
             FaultKind::Slow
             | FaultKind::Kill
             | FaultKind::Restart
