@@ -1,8 +1,11 @@
 //! The `[cluster]` section: size, loopback host, the node command (an
 //! external program with templated `args`, or the bundled sample node with
 //! its `bug`s), environment, network mode (which `--network` may replace),
-//! packet capture, readiness, leader query and peers format. It checks templates against their scope; it never renders them
-//! nor starts anything.
+//! packet capture, readiness, leader query and peers format, and the node
+//! backend (`backend`, with `image` or `binary`) with what containers
+//! cannot have. It checks templates against their scope; it never renders
+//! them nor starts anything (a remote engine is told by `DOCKER_HOST`
+//! alone).
 
 use super::primitives::{backticked, describe, suggest, Tbl, Value};
 use super::{Net, Validator, MAX_NODES};
