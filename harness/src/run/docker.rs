@@ -14,6 +14,7 @@ use crate::docker::{ContainerExtras, ContainerNet, Engine, RunLabels};
 use crate::netns::Netns;
 use crate::plan::{Backend, DockerImage, NetworkMode, NodeCommand, Plan};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// A run's hold on the engine. Dropping it removes every object labelled
 /// with the run's id (blocking, on a thread of its own).
@@ -214,7 +215,19 @@ impl Drop for DockerRun {
                 match rt {
                     Ok(rt) => rt.block_on(async {
                         match Engine::connect().await {
-                            Ok(engine) => remove(&engine, &run_id).await,
+                            Ok(engine) => {
+                                remove(&engine, &run_id).await;
+                                // A request the interrupted run had in
+                                // flight (an image load, a create) may
+                                // still land: look again for a moment.
+                                for _ in 0..8 {
+                                    tokio::time::sleep(Duration::from_millis(250)).await;
+                                    let left = crate::docker::count_run(&engine, &run_id).await;
+                                    if left.is_ok_and(|s| !s.is_empty()) {
+                                        remove(&engine, &run_id).await;
+                                    }
+                                }
+                            }
                             Err(e) => tracing::warn!(
                                 "cannot reach the Docker engine to remove run {run_id}'s objects ({e}); `rift clean` removes them"
                             ),
