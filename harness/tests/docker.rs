@@ -1,7 +1,8 @@
 //! `[cluster] backend = "docker"` end to end, through the `rift` binary:
 //! the experiment passes with its nodes' logs written and nothing of the
 //! run left in the engine; a SIGKILLed rift's containers are removed by
-//! `rift clean`; a remote engine refuses network faults at validation,
+//! `rift clean`; Ctrl-C while the nodes start leaves nothing; a remote
+//! engine refuses network faults at validation,
 //! without being contacted. The tests that need the engine (and root, for
 //! the wire) skip with one line when it does not answer.
 
@@ -176,4 +177,39 @@ fn a_remote_engine_refuses_network_faults_without_being_contacted() {
     // 192.0.2.1 is a documentation address: nothing answers there, and
     // validation never tried.
     assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn ctrl_c_while_the_nodes_start_leaves_nothing_in_the_engine() {
+    let rt = runtime();
+    let Some(e) = engine(&rt) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let plan = experiment_in(dir.path(), |t| t);
+    let out = dir.path().join("results");
+    let mut rift = Command::new(RIFT)
+        .args(["run", "--progress", "quiet", "--out"])
+        .arg(&out)
+        .arg(&plan)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // As soon as the engine holds anything of the run (holders, images).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let id = loop {
+        let seen = latest_run(&out, "docker-partition").filter(|id| {
+            rt.block_on(count_run(&e, id))
+                .is_ok_and(|s| s.containers + s.images > 0)
+        });
+        if let Some(id) = seen {
+            break id;
+        }
+        assert!(Instant::now() < deadline, "nothing of the run appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // SAFETY: signalling the child we started, which has not been waited.
+    assert_eq!(unsafe { libc::kill(rift.id() as i32, libc::SIGINT) }, 0);
+    let status = rift.wait().unwrap();
+    assert_ne!(status.code(), Some(0));
+    assert_eq!(rt.block_on(count_run(&e, &id)).unwrap(), Swept::default());
 }
