@@ -2,9 +2,9 @@
 //! the experiment passes with its nodes' logs written and nothing of the
 //! run left in the engine; a SIGKILLed rift's containers are removed by
 //! `rift clean`; Ctrl-C while the nodes start leaves nothing; a remote
-//! engine refuses network faults at validation,
-//! without being contacted. The tests that need the engine (and root, for
-//! the wire) skip with one line when it does not answer.
+//! engine refuses network faults at validation, without being contacted.
+//! The tests that need the engine (and root, for the wire) skip with one
+//! line when it does not answer.
 
 use rift::docker::{count_run, Engine, Swept};
 use std::path::{Path, PathBuf};
