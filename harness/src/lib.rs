@@ -12,6 +12,7 @@ pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod disk;
+pub mod docker;
 pub mod fault;
 pub mod history;
 pub mod ids;

@@ -89,6 +89,16 @@ impl Netns {
         self.fd.as_raw_fd()
     }
 
+    /// A namespace someone else made, opened by path: `/proc/<pid>/ns/net`
+    /// of a process inside it (a container's network holder). The handle
+    /// keeps it alive as long as it is held.
+    pub fn open(path: &std::path::Path) -> io::Result<Netns> {
+        let fd = std::fs::File::open(path)?;
+        Ok(Netns {
+            fd: Arc::new(OwnedFd::from(fd)),
+        })
+    }
+
     /// The namespace the calling process started in (`/proc/self/ns/net`
     /// of the main thread), for tests that compare.
     pub fn of_process() -> io::Result<Netns> {

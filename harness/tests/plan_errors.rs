@@ -524,6 +524,7 @@ fn full_plan_parses_to_the_expected_value() {
             finds: vec![],
         },
         disk: rift::plan::DiskMode::Plain,
+        backend: rift::plan::Backend::Process,
     };
     assert_eq!(got, expected);
     // The hash is the SHA-256 of the file's bytes, and parse agrees with load.

@@ -14,6 +14,11 @@
 //! mount the kernel's auto-unmount did not remove (see
 //! [`crate::disk::sweep`]).
 //!
+//! With a Docker engine answering (`DOCKER_HOST`, else the local socket),
+//! it also removes the containers, volumes, images and networks labelled
+//! by runs whose rift is gone ([`crate::docker::sweep_stale`]); without
+//! one it says so in one line and goes on.
+//!
 //! Never touches a cgroup whose owner pid is alive. Prints one line per
 //! thing removed and a total; exits 0 (3 when something could not be
 //! removed).
@@ -39,7 +44,8 @@ pub fn clean() -> Exit {
     for line in &unmounted {
         outln!("{line}");
     }
-    let n = swept.removed.len() + unmounted.len();
+    let docker = docker_sweep();
+    let n = swept.removed.len() + unmounted.len() + docker;
     outln!(
         "removed {n} leftover{} of dead runs",
         if n == 1 { "" } else { "s" }
@@ -49,4 +55,50 @@ pub fn clean() -> Exit {
     } else {
         Exit::CannotRun
     }
+}
+
+/// The engine's objects of dead runs; how many were removed (0 without an
+/// engine, said in one line).
+fn docker_sweep() -> usize {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            errln!("error: cannot start a runtime to reach the Docker engine: {e}");
+            return 0;
+        }
+    };
+    rt.block_on(async {
+        let engine = match crate::docker::Engine::connect().await {
+            Ok(e) => e,
+            Err(e) => {
+                outln!("no Docker engine to clean: {e}");
+                return 0;
+            }
+        };
+        match crate::docker::sweep_stale(&engine).await {
+            Ok(s) => {
+                for (n, what) in [
+                    (s.containers, "container"),
+                    (s.volumes, "volume"),
+                    (s.images, "image"),
+                    (s.networks, "network"),
+                ] {
+                    if n > 0 {
+                        outln!(
+                            "removed {n} Docker {what}{} of dead runs",
+                            if n == 1 { "" } else { "s" }
+                        );
+                    }
+                }
+                s.containers + s.volumes + s.images + s.networks
+            }
+            Err(e) => {
+                errln!("error: cannot sweep the Docker engine: {e}");
+                0
+            }
+        }
+    })
 }

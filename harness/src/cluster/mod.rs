@@ -16,11 +16,14 @@
 //! moment SIGKILLs their groups when rift dies (see `spawn`).
 
 mod command;
+mod docker;
 mod identity;
 mod ports;
 mod probe;
+mod process;
 mod spawn;
 
+pub use docker::{node_image, start_holders, DockerSetup, Holders};
 pub use ports::Ports;
 pub use probe::{LeaderAnswer, LeaderPoll, NodeAnswer};
 pub(crate) use spawn::die_with_parent;
@@ -34,8 +37,8 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use ports::NodeListeners;
 use spawn::ExitInfo;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -187,6 +190,14 @@ pub enum ClusterError {
     /// missing, a static binary, no time namespaces): one line saying why.
     #[error("{0}")]
     Clock(String),
+    #[error("Docker engine: cannot {what}: {source}")]
+    Docker {
+        what: String,
+        #[source]
+        source: crate::docker::DockerError,
+    },
+    #[error("the Docker engine has no image `{image}`, and it has no registry to pull from: load or build it first, or give `binary = \"path\"` and rift builds one")]
+    ImageMissing { image: String },
     #[error("{node} has no cgroup in this run (cgroups are unavailable here)")]
     NoCgroup { node: NodeId },
     #[error("cgroup of {node}: {source}")]
@@ -217,6 +228,8 @@ impl ClusterError {
             | ClusterError::Signal { .. }
             | ClusterError::Supervise { .. }
             | ClusterError::Clock(_)
+            | ClusterError::Docker { .. }
+            | ClusterError::ImageMissing { .. }
             | ClusterError::NoCgroup { .. }
             | ClusterError::Cgroup { .. } => None,
         }
@@ -297,7 +310,18 @@ fn signal_group(node: NodeId, pid: u32, sig: Signal) -> Result<(), ClusterError>
     }
 }
 
+/// What the nodes run as: the one seam between the cluster's model of its
+/// nodes (state, events, readiness) and the mechanism that runs them.
+enum Backend {
+    /// Processes of this machine (`spawn.rs`: fork, process groups,
+    /// signals, cgroups).
+    Process,
+    /// Containers of a Docker engine (`docker.rs`).
+    Docker(Box<docker::Nodes>),
+}
+
 struct Inner {
+    backend: Backend,
     spec: ClusterSpec,
     layout: Vec<NodeLayout>,
     commands: Vec<NodeArgv>,
@@ -371,6 +395,32 @@ impl Cluster {
                 }
             }
         }
+        let cluster = Cluster::assemble(
+            spec,
+            layout,
+            held,
+            commands,
+            events,
+            faketime,
+            Backend::Process,
+        )?;
+        for i in 0..cluster.inner.layout.len() {
+            // On error `cluster` is dropped, which kills the nodes started so far.
+            cluster.start_node(NodeId(i)).await?;
+        }
+        Ok(cluster)
+    }
+
+    /// The cluster's shared state around `backend`, before any node starts.
+    fn assemble(
+        spec: &ClusterSpec,
+        layout: Vec<NodeLayout>,
+        held: Vec<Option<NodeListeners>>,
+        commands: Vec<NodeArgv>,
+        events: UnboundedSender<NodeEvent>,
+        faketime: Option<Arc<crate::clock::Faketime>>,
+        backend: Backend,
+    ) -> Result<Cluster, ClusterError> {
         let http = reqwest::Client::builder()
             // Probes go to loopback only; an HTTP_PROXY in the environment
             // must not reroute them, and pooled connections to a node that
@@ -402,8 +452,9 @@ impl Cluster {
                 })
             })
             .collect();
-        let cluster = Cluster {
+        Ok(Cluster {
             inner: Arc::new(Inner {
+                backend,
                 spec: spec.clone(),
                 layout,
                 commands,
@@ -414,11 +465,61 @@ impl Cluster {
                 http,
                 faketime,
             }),
-        };
-        for i in 0..cluster.inner.layout.len() {
-            // On error `cluster` is dropped, which kills the nodes started so far.
-            cluster.start_node(NodeId(i)).await?;
+        })
+    }
+
+    /// Starts every node as a container of the engine `setup` names (see
+    /// `docker.rs`), on the port numbers `ports` reserved, each in the
+    /// network `setup` gives it; `{data_dir}` is the container's `/data`
+    /// volume. Like [`Cluster::start`], it does not wait for readiness.
+    pub async fn start_docker(
+        spec: &ClusterSpec,
+        ports: Ports,
+        peer_addr: impl Fn(NodeId, NodeId) -> SocketAddr,
+        events: UnboundedSender<NodeEvent>,
+        setup: DockerSetup,
+    ) -> Result<Cluster, ClusterError> {
+        let (mut layout, held) = ports.into_nodes();
+        for l in &mut layout {
+            l.data_dir = docker::data_dir().to_path_buf();
         }
+        let sample = setup.sample_program.clone().unwrap_or(SampleNodeProgram {
+            program: PathBuf::new(),
+            leading_args: Vec::new(),
+        });
+        let mut commands = command::node_commands(spec, &layout, &peer_addr, &sample);
+        // libfaketime as for a process: the library is in the image and the
+        // spec files' directory and /dev/shm are shared (`setup.extras`).
+        let faketime = clock_setup(spec, &layout, &mut commands)?;
+        for dir in layout.iter().filter_map(|l| l.log_path.parent()) {
+            fs::create_dir_all(dir).map_err(|source| ClusterError::Io {
+                action: "create log dir",
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let nodes = docker::Nodes::create(setup, spec, &commands).await?;
+        let cluster = Cluster::assemble(
+            spec,
+            layout,
+            held,
+            commands,
+            events,
+            faketime,
+            Backend::Docker(Box::new(nodes)),
+        )?;
+        let began = Instant::now();
+        // The engine starts containers concurrently; on error `cluster`
+        // is dropped, and the runner removes what the engine holds.
+        futures_util::future::try_join_all(
+            (0..cluster.inner.layout.len()).map(|i| cluster.start_node(NodeId(i))),
+        )
+        .await?;
+        tracing::info!(
+            "{} node containers started in {:.2} s",
+            cluster.inner.layout.len(),
+            began.elapsed().as_secs_f64()
+        );
         Ok(cluster)
     }
 
@@ -471,14 +572,21 @@ impl Cluster {
             return Err(ClusterError::NotRunning { node });
         };
         st.stop_requested = true;
-        signal_group(node, pid, sig)?;
+        // The engine refuses to signal a paused container: thaw it first.
+        let thawed_first = matches!(self.inner.backend, Backend::Docker(_))
+            && st.paused_by == Some(PauseHow::Freeze);
+        if thawed_first {
+            self.thaw(node)?;
+        }
+        self.signal(node, pid, sig)?;
         if st.state == NodeState::Paused {
             match st.paused_by {
+                Some(PauseHow::Freeze) if thawed_first => {}
                 // A frozen task takes no signal (on v1 not even SIGKILL)
                 // until it is thawed.
                 Some(PauseHow::Freeze) => self.thaw(node)?,
                 Some(PauseHow::Sigstop) | None if sig != Signal::SIGKILL => {
-                    signal_group(node, pid, Signal::SIGCONT)?;
+                    self.signal(node, pid, Signal::SIGCONT)?;
                 }
                 Some(PauseHow::Sigstop) | None => {}
             }
@@ -509,11 +617,8 @@ impl Cluster {
         };
         if st.state == NodeState::Up {
             match how {
-                PauseHow::Sigstop => signal_group(node, pid, Signal::SIGSTOP)?,
-                PauseHow::Freeze => self
-                    .node_cgroup(node)?
-                    .freeze()
-                    .map_err(|source| ClusterError::Cgroup { node, source })?,
+                PauseHow::Sigstop => self.signal(node, pid, Signal::SIGSTOP)?,
+                PauseHow::Freeze => self.freeze(node)?,
             }
             st.state = NodeState::Paused;
             st.paused_by = Some(how);
@@ -533,7 +638,7 @@ impl Cluster {
         if st.state == NodeState::Paused {
             match st.paused_by {
                 Some(PauseHow::Freeze) => self.thaw(node)?,
-                Some(PauseHow::Sigstop) | None => signal_group(node, pid, Signal::SIGCONT)?,
+                Some(PauseHow::Sigstop) | None => self.signal(node, pid, Signal::SIGCONT)?,
             }
             st.state = NodeState::Up;
             st.paused_by = None;
@@ -554,10 +659,44 @@ impl Cluster {
         self.cgroup(node).ok_or(ClusterError::NoCgroup { node })
     }
 
+    /// Sends `sig` to the node: its process group, or its container's
+    /// main process through the engine. For a process, the caller holds
+    /// the node's state locked with `pid` taken from it.
+    fn signal(&self, node: NodeId, pid: u32, sig: Signal) -> Result<(), ClusterError> {
+        match &self.inner.backend {
+            Backend::Process => signal_group(node, pid, sig),
+            Backend::Docker(d) => {
+                d.queue(node, docker::Op::Signal(sig as i32));
+                Ok(())
+            }
+        }
+    }
+
+    /// Freezes the node: its cgroup, or its container (the engine's pause).
+    fn freeze(&self, node: NodeId) -> Result<(), ClusterError> {
+        match &self.inner.backend {
+            Backend::Process => self
+                .node_cgroup(node)?
+                .freeze()
+                .map_err(|source| ClusterError::Cgroup { node, source }),
+            Backend::Docker(d) => {
+                d.queue(node, docker::Op::Pause);
+                Ok(())
+            }
+        }
+    }
+
     fn thaw(&self, node: NodeId) -> Result<(), ClusterError> {
-        self.node_cgroup(node)?
-            .thaw()
-            .map_err(|source| ClusterError::Cgroup { node, source })
+        match &self.inner.backend {
+            Backend::Process => self
+                .node_cgroup(node)?
+                .thaw()
+                .map_err(|source| ClusterError::Cgroup { node, source }),
+            Backend::Docker(d) => {
+                d.queue(node, docker::Op::Unpause);
+                Ok(())
+            }
+        }
     }
 
     /// Limits the node to `cpu` CPUs through its cgroup (`0.1` is 10% of
@@ -565,9 +704,18 @@ impl Cluster {
     /// node's cgroup, so it holds across restarts until lifted.
     pub fn set_cpu(&self, node: NodeId, cpu: Option<f64>) -> Result<(), ClusterError> {
         self.node(node)?;
-        self.node_cgroup(node)?
-            .set_cpu(cpu)
-            .map_err(|source| ClusterError::Cgroup { node, source })
+        match &self.inner.backend {
+            Backend::Process => self
+                .node_cgroup(node)?
+                .set_cpu(cpu)
+                .map_err(|source| ClusterError::Cgroup { node, source }),
+            // The engine's CPU quota of the container (kept across its
+            // restarts, like a cgroup's).
+            Backend::Docker(d) => {
+                d.queue(node, docker::Op::Cpus(cpu));
+                Ok(())
+            }
+        }
     }
 
     /// Stops the node gracefully: SIGCONT, SIGTERM, then SIGKILL after the
@@ -587,8 +735,8 @@ impl Cluster {
             if st.paused_by.take() == Some(PauseHow::Freeze) {
                 self.thaw(shared.id)?;
             }
-            signal_group(shared.id, pid, Signal::SIGCONT)?;
-            signal_group(shared.id, pid, Signal::SIGTERM)?;
+            self.signal(shared.id, pid, Signal::SIGCONT)?;
+            self.signal(shared.id, pid, Signal::SIGTERM)?;
         }
         Ok(())
     }
@@ -604,7 +752,7 @@ impl Cluster {
                 let mut st = shared.lock();
                 if let Some(pid) = st.pid {
                     st.stop_requested = true;
-                    signal_group(shared.id, pid, Signal::SIGKILL)?;
+                    self.signal(shared.id, pid, Signal::SIGKILL)?;
                     self.emit(
                         shared.id,
                         NodeEventKind::Escalated {
@@ -645,139 +793,23 @@ impl Cluster {
         if !shared.wait_reaped(KILL_GRACE).await {
             return Err(ClusterError::AlreadyRunning { node });
         }
-        let layout = &self.inner.layout[node.index()];
-        let argv = self.inner.commands[node.index()].clone();
-        let program = argv.program.display().to_string();
-        if !is_executable(&argv.program) {
-            return Err(ClusterError::BinaryMissing { program });
-        }
-        let io_err = |action, source| ClusterError::Io {
-            action,
-            path: layout.log_path.clone(),
-            source,
-        };
-        let mut log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&layout.log_path)
-            .map_err(|e| io_err("open log", e))?;
-        let start_no = shared.lock().starts + 1;
-        writeln!(log, "--- rift: starting {node} (start #{start_no}) ---")
-            .and_then(|()| writeln!(log, "--- rift: command: {}", argv.shell_line()))
-            .map_err(|e| io_err("write log", e))?;
-        fs::create_dir_all(&layout.data_dir).map_err(|source| ClusterError::Io {
-            action: "create data dir",
-            path: layout.data_dir.clone(),
-            source,
-        })?;
-        // The node's ports were held until now so nothing else could take
-        // them; the node binds them itself right after exec.
-        let held = self
-            .inner
-            .held
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_mut(node.index())
-            .and_then(Option::take);
-        drop(held);
-        if let Some(ft) = &self.inner.faketime {
-            ft.prepare_spawn(node).map_err(|source| ClusterError::Io {
-                action: "create libfaketime's shared memory (/dev/shm) for",
-                path: layout.log_path.clone(),
-                source,
-            })?;
-        }
-        // A cgroup left frozen would freeze the new process at birth.
-        if let Some(cg) = self.cgroup(node) {
-            if cg.is_frozen() {
-                cg.thaw()
-                    .map_err(|source| ClusterError::Cgroup { node, source })?;
+        match &self.inner.backend {
+            Backend::Process => self.spawn_process(shared).await,
+            Backend::Docker(d) => {
+                // The node's port numbers were only reserved to be the same
+                // as a process's; the container listens in its own namespace.
+                let held = self
+                    .inner
+                    .held
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get_mut(node.index())
+                    .and_then(Option::take);
+                drop(held);
+                let start_no = shared.lock().starts + 1;
+                docker::start(&self.inner, d, shared, start_no).await
             }
         }
-        self.inner.first_spawn.get_or_init(Instant::now);
-        let child = spawn::spawn(argv, log)
-            .await
-            .map_err(|source| ClusterError::Spawn {
-                node,
-                program,
-                source,
-            })?;
-        // The guard (started by the first spawn) removes the run's and the
-        // node's cgroups if rift dies without removing them itself.
-        if let Some(cg) = self.cgroup(node) {
-            for dir in cg.dirs() {
-                if let Some(run) = dir.parent() {
-                    spawn::remove_cgroup_when_rift_dies(run);
-                }
-                spawn::remove_cgroup_when_rift_dies(&dir);
-            }
-        }
-        let pid = child.id();
-        {
-            let mut st = shared.lock();
-            st.state = NodeState::Up;
-            st.paused_by = None;
-            st.pid = Some(pid);
-            st.alive = true;
-            st.stop_requested = false;
-            st.starts = start_no;
-            st.last_exit = None;
-        }
-        tracing::debug!(%node, pid, "spawned");
-        if let (Some(ft), 1) = (&self.inner.faketime, start_no) {
-            // The guard exists once a node was spawned.
-            for f in ft.shm_files() {
-                spawn::remove_when_rift_dies(&f);
-            }
-        }
-        self.emit(node, NodeEventKind::Started { pid });
-
-        let before = shared.clone();
-        let after = shared.clone();
-        let events = self.inner.events.clone();
-        let watched = spawn::supervise(
-            node.name(),
-            child,
-            move |info| {
-                let mut st = before.lock();
-                st.pid = None;
-                st.paused_by = None;
-                st.last_exit = Some(info);
-                st.state = if st.stop_requested {
-                    NodeState::Down
-                } else {
-                    NodeState::Exited
-                };
-            },
-            move |info| {
-                let expected = {
-                    let mut st = after.lock();
-                    st.alive = false;
-                    st.stop_requested
-                };
-                after.reaped.send_modify(|n| *n += 1);
-                let _ = events.send(NodeEvent {
-                    at: Instant::now(),
-                    node,
-                    kind: NodeEventKind::Exited {
-                        code: info.code,
-                        signal: info.signal,
-                        expected,
-                    },
-                });
-            },
-        );
-        if let Err(source) = watched {
-            // Without a watcher nobody would reap it or report its exit.
-            let mut st = shared.lock();
-            if let Some(pid) = st.pid.take() {
-                let _ = signal_group(node, pid, Signal::SIGKILL);
-            }
-            st.state = NodeState::Down;
-            st.alive = false;
-            return Err(ClusterError::Supervise { node, source });
-        }
-        Ok(())
     }
 
     /// The node's state: the one model the nemesis and the judge read.
@@ -915,8 +947,8 @@ impl Drop for Cluster {
                 if st.paused_by.take() == Some(PauseHow::Freeze) {
                     let _ = self.thaw(shared.id);
                 }
-                let _ = signal_group(shared.id, pid, Signal::SIGCONT);
-                let _ = signal_group(shared.id, pid, Signal::SIGKILL);
+                let _ = self.signal(shared.id, pid, Signal::SIGCONT);
+                let _ = self.signal(shared.id, pid, Signal::SIGKILL);
             }
         }
     }

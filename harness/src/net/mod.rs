@@ -174,7 +174,10 @@ fn mesh_needed(via: ClientRoute, size: usize) -> bool {
 }
 
 /// Starts the backend a plan asks for in front of `nodes`, on the
-/// `listeners` reserved for it ([`listeners_needed`] of them).
+/// `listeners` reserved for it ([`listeners_needed`] of them). `homes`:
+/// namespaces that already exist, one per node (containers'), for the wire
+/// to adopt instead of making its own.
+#[allow(clippy::too_many_arguments)]
 pub async fn start(
     mode: NetworkMode,
     via: ClientRoute,
@@ -183,6 +186,7 @@ pub async fn start(
     mut listeners: Vec<std::net::TcpListener>,
     seed: u64,
     capture: Option<wire::CaptureTo>,
+    homes: Option<Vec<crate::netns::Netns>>,
 ) -> Result<Box<dyn Network>, NetError> {
     let size = nodes.len();
     match mode {
@@ -200,6 +204,6 @@ pub async fn start(
             Ok(Box::new(proxy::Mesh::new(mesh, nodes)))
         }
         NetworkMode::Proxy | NetworkMode::None => Ok(Box::new(none::Direct::new(nodes))),
-        NetworkMode::Netns => Ok(Box::new(Wire::start(nodes, seed, capture).await?)),
+        NetworkMode::Netns => Ok(Box::new(Wire::start_in(nodes, homes, seed, capture).await?)),
     }
 }

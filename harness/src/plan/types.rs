@@ -34,6 +34,42 @@ pub struct Plan {
     pub expect: Expectations,
     /// `[cluster] disk`: what each node's data directory sits on.
     pub disk: DiskMode,
+    /// `[cluster] backend`: what each node runs as (a process, or a
+    /// container).
+    pub backend: Backend,
+}
+
+/// `[cluster] backend`: what each node runs as.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// A process of this machine (the default).
+    #[default]
+    Process,
+    /// A container of a Docker engine (`backend = "docker"`).
+    Docker(DockerImage),
+}
+
+impl Backend {
+    /// The name plans use (`backend = "docker"`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Process => "process",
+            Backend::Docker(_) => "docker",
+        }
+    }
+}
+
+/// Where a container's image comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DockerImage {
+    /// `image = "name:tag"`: an image the engine already has; `command` is
+    /// the program inside it.
+    Image(String),
+    /// `binary = "path"` (relative to the plan file): rift builds a minimal
+    /// image holding the binary at its host path, the dynamic loader and
+    /// the shared libraries it links. Without `command` the node is the
+    /// sample node, and this binary is its program.
+    Binary(PathBuf),
 }
 
 /// `[cluster] disk`: what each node's data directory (`{data_dir}`) is.

@@ -9,6 +9,7 @@
 
 mod apply;
 mod clock;
+mod docker;
 mod drive;
 mod finish;
 pub mod index;
@@ -101,6 +102,18 @@ pub enum RunError {
     Http(String),
     #[error(transparent)]
     Client(#[from] ClientError),
+    #[error("Docker engine: cannot {what}: {source}")]
+    Docker {
+        what: String,
+        #[source]
+        source: crate::docker::DockerError,
+    },
+    #[error("network = \"netns\" puts rift's wire into each container's namespace, which needs the engine on rift's own machine, but it answers at {0}")]
+    DockerRemote(String),
+    #[error(
+        "containers on network = \"{0}\" are not supported yet; use network = \"netns\" (the wire)"
+    )]
+    DockerNetwork(&'static str),
 }
 
 impl RunError {
@@ -117,7 +130,10 @@ impl RunError {
             | RunError::Report(_)
             | RunError::Interrupted
             | RunError::Http(_)
-            | RunError::Client(_) => None,
+            | RunError::Client(_)
+            | RunError::Docker { .. }
+            | RunError::DockerRemote(_)
+            | RunError::DockerNetwork(_) => None,
         }
     }
 }
@@ -182,16 +198,25 @@ pub async fn run(
         Some(d) => fault::random::merged(&plan.steps, d),
         None => plan.steps.clone(),
     };
+    // Containers: the engine answers (or the run stops here), and what
+    // dead runs left in it is removed. Declared before everything the run
+    // starts, so it is dropped last: its Drop removes every object of the
+    // run from the engine on any exit path.
+    let docker = docker::begin(plan, &id).await?;
     // Declared before the cluster so it is dropped after it: its Drop
-    // removes the run's cgroups once the nodes are gone.
-    let cgroups = start::cgroups(&id, &all_steps)?;
+    // removes the run's cgroups once the nodes are gone. Containers live
+    // in the engine's cgroups, not rift's.
+    let cgroups = match docker {
+        Some(_) => None,
+        None => start::cgroups(&id, &all_steps)?,
+    };
     // The same for the faulty disks: unmounted once the nodes are gone.
     let disks = start::disks(plan, &all_steps, &id, &run_dir, seed)?;
     let mut abort = abort;
     // Dropping the start on Ctrl-C drops whatever it started (Drop kills).
     let spec = start::cluster_spec(plan);
     let started = tokio::select! {
-        r = start::start_cluster(&spec, plan.workload.via, &run_dir, seed, opts, cgroups.as_ref()) => r?,
+        r = start::start_cluster(&spec, plan.workload.via, &run_dir, seed, opts, cgroups.as_ref(), docker.as_ref()) => r?,
         _ = crate::workload::until_true(&mut abort) => return Err(RunError::Interrupted),
     };
     let start::Started {
@@ -308,6 +333,9 @@ pub async fn run(
         tracing::warn!("teardown took longer than {teardown:?}; remaining nodes were killed");
     }
     net.shutdown().await;
+    if let Some(d) = docker {
+        d.end().await;
+    }
     record::teardown_events(&mut events, origin, &mut log);
 
     let (ops, write_error) = recorder.finish();
@@ -457,7 +485,12 @@ pub async fn client_test(
     let id = format!("client-test-{}", run_id(std::time::SystemTime::now()));
     let run_dir = start::run_dir(&opts.out.join(&plan.name), &id)?;
     let cluster_spec = start::cluster_spec(plan);
-    let cgroups = start::cgroups(&id, &[])?;
+    // Dropped last: removes the run's containers on every exit path.
+    let docker = docker::begin(plan, &id).await?;
+    let cgroups = match docker {
+        Some(_) => None,
+        None => start::cgroups(&id, &[])?,
+    };
     let _disks = start::disks(plan, &[], &id, &run_dir, seed)?;
     let started = start::start_cluster(
         &cluster_spec,
@@ -466,6 +499,7 @@ pub async fn client_test(
         seed,
         opts,
         cgroups.as_ref(),
+        docker.as_ref(),
     )
     .await?;
     let (_never, mut abort) = watch::channel(false);
@@ -482,6 +516,9 @@ pub async fn client_test(
     )
     .await;
     started.net.shutdown().await;
+    if let Some(d) = docker {
+        d.end().await;
+    }
     Ok(wrong)
 }
 

@@ -263,7 +263,13 @@ pub(super) async fn start_cluster(
     seed: u64,
     opts: &RunOptions,
     cgroups: Option<&Arc<RunCgroup>>,
+    docker: Option<&super::docker::DockerRun>,
 ) -> Result<Started, RunError> {
+    // Containers: the node image and each node's network holder, once.
+    let mut prepared = match docker {
+        Some(d) => Some(d.prepare(spec, run_dir).await?),
+        None => None,
+    };
     // One cgroup per node for the whole run: a restart, or a second
     // attempt on other ports, enters the same one.
     let mut node_cgroups = Vec::new();
@@ -308,6 +314,7 @@ pub(super) async fn start_cluster(
                 dir: run_dir.to_path_buf(),
                 limit: c.limit,
             }),
+            prepared.as_mut().and_then(|p| p.homes.take()),
         )
         .await
         .map_err(|e| match e {
@@ -326,9 +333,12 @@ pub(super) async fn start_cluster(
         }
         let peer_addr = |from: NodeId, to: NodeId| net.peer_addr(from, to);
         let (ev_tx, ev_rx) = mpsc::unbounded_channel::<NodeEvent>();
-        let cluster = match &opts.sample_node_program {
-            Some(p) => Cluster::start_with(spec, ports, peer_addr, ev_tx, p.clone()).await,
-            None => Cluster::start(spec, ports, peer_addr, ev_tx).await,
+        let cluster = match (&prepared, &opts.sample_node_program) {
+            (Some(d), _) => {
+                Cluster::start_docker(spec, ports, peer_addr, ev_tx, d.setup.clone()).await
+            }
+            (None, Some(p)) => Cluster::start_with(spec, ports, peer_addr, ev_tx, p.clone()).await,
+            (None, None) => Cluster::start(spec, ports, peer_addr, ev_tx).await,
         }?;
         let since = *first_spawn.get_or_insert(cluster.spawned_at().unwrap_or_else(Instant::now));
         let all: Vec<NodeId> = (0..spec.size).map(NodeId).collect();
@@ -343,7 +353,9 @@ pub(super) async fn start_cluster(
                     ready_s,
                 });
             }
-            Err(e) if port_clash(&e) && attempt < ATTEMPTS => {
+            // Containers listen in namespaces of their own: no clash to
+            // retry (and their names are the run's, once).
+            Err(e) if port_clash(&e) && attempt < ATTEMPTS && prepared.is_none() => {
                 tracing::warn!("a node's port was taken ({e}); starting again on other ports");
                 let _ = cluster.shutdown().await;
                 net.shutdown().await;

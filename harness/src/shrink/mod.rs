@@ -349,7 +349,10 @@ fn interrupted_before_ready(e: &RunError) -> bool {
         | RunError::Disk(_)
         | RunError::Report(_)
         | RunError::Http(_)
-        | RunError::Client(_) => false,
+        | RunError::Client(_)
+        | RunError::Docker { .. }
+        | RunError::DockerRemote(_)
+        | RunError::DockerNetwork(_) => false,
     }
 }
 

@@ -27,6 +27,15 @@ pub(super) fn node(addr: Ipv4Addr) -> io::Result<(Netns, Device)> {
     })
 }
 
+/// A TUN device `wire0` holding `addr` in a namespace that already
+/// exists (a container's, made by its engine), loopback brought up too.
+pub(super) fn node_in(ns: &Netns, addr: Ipv4Addr) -> io::Result<Device> {
+    ns.run(move || {
+        loopback_up()?;
+        tun_device("wire0", addr)
+    })?
+}
+
 /// The device in rift's own namespace (`rift0`, `rift1`, ...: the kernel
 /// picks the first free number).
 pub(super) fn host(addr: Ipv4Addr) -> io::Result<Device> {

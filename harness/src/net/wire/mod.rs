@@ -141,7 +141,27 @@ impl Wire {
         seed: u64,
         capture: Option<CaptureTo>,
     ) -> Result<Wire, NetError> {
+        Wire::start_in(nodes, None, seed, capture).await
+    }
+
+    /// As [`Wire::start`]; with `homes`, each node's device goes into the
+    /// namespace given for it (a container's, one per node, in node
+    /// order) instead of one the wire makes. Peers and clients reach the
+    /// nodes the same way either way.
+    pub async fn start_in(
+        nodes: &[NodeEndpoints],
+        homes: Option<Vec<Netns>>,
+        seed: u64,
+        capture: Option<CaptureTo>,
+    ) -> Result<Wire, NetError> {
         crate::netns::check_privileges().map_err(NetError::NeedsPrivilege)?;
+        if let Some(h) = homes.as_ref().filter(|h| h.len() != nodes.len()) {
+            return Err(NetError::Wire(format!(
+                "{} namespaces given for {} nodes",
+                h.len(),
+                nodes.len()
+            )));
+        }
         if nodes.len() > MAX_NODES {
             return Err(NetError::TooManyNodes {
                 size: nodes.len(),
@@ -153,7 +173,7 @@ impl Wire {
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("rift-wire".into())
-            .spawn(move || serve(size, seed, capture, ready_tx, stop_rx))
+            .spawn(move || serve(size, homes, seed, capture, ready_tx, stop_rx))
             .map_err(|e| NetError::Wire(format!("cannot start the wire's thread: {e}")))?;
         let (shared, homes) = match ready_rx.await {
             Ok(Ok(made)) => made,
@@ -258,6 +278,7 @@ type Made = (Arc<Shared>, Vec<Netns>);
 /// `stop` fires or its sender is dropped.
 fn serve(
     size: usize,
+    given: Option<Vec<Netns>>,
     seed: u64,
     capture: Option<CaptureTo>,
     ready: oneshot::Sender<Result<Made, NetError>>,
@@ -276,7 +297,7 @@ fn serve(
         }
     };
     rt.block_on(async move {
-        let (shared, homes, devices) = match setup(size, seed, capture).await {
+        let (shared, homes, devices) = match setup(size, given, seed, capture).await {
             Ok(made) => made,
             Err(e) => {
                 let _ = ready.send(Err(e));
@@ -295,6 +316,7 @@ fn serve(
 
 async fn setup(
     size: usize,
+    given: Option<Vec<Netns>>,
     seed: u64,
     capture: Option<CaptureTo>,
 ) -> Result<(Arc<Shared>, Vec<Netns>, Vec<device::Device>), NetError> {
@@ -317,11 +339,27 @@ async fn setup(
     };
     let mut devices = Vec::with_capacity(size + 1);
     let mut homes = Vec::with_capacity(size);
-    for i in 0..size {
-        let (ns, dev) = device::node(subnet.host(node_octet(i)))
-            .map_err(|e| wire_err(&format!("cannot make {}'s namespace", NodeId(i)), e))?;
-        homes.push(ns);
-        devices.push(dev);
+    match given {
+        Some(given) => {
+            for (i, ns) in given.into_iter().enumerate() {
+                let dev = device::node_in(&ns, subnet.host(node_octet(i))).map_err(|e| {
+                    wire_err(
+                        &format!("cannot put the wire into {}'s namespace", NodeId(i)),
+                        e,
+                    )
+                })?;
+                homes.push(ns);
+                devices.push(dev);
+            }
+        }
+        None => {
+            for i in 0..size {
+                let (ns, dev) = device::node(subnet.host(node_octet(i)))
+                    .map_err(|e| wire_err(&format!("cannot make {}'s namespace", NodeId(i)), e))?;
+                homes.push(ns);
+                devices.push(dev);
+            }
+        }
     }
     devices.push(host);
     let endpoints = size + 1;

@@ -1,8 +1,11 @@
 //! The `[cluster]` section: size, loopback host, the node command (an
 //! external program with templated `args`, or the bundled sample node with
 //! its `bug`s), environment, network mode (which `--network` may replace),
-//! packet capture, readiness, leader query and peers format. It checks templates against their scope; it never renders them
-//! nor starts anything.
+//! packet capture, readiness, leader query and peers format, and the node
+//! backend (`backend`, with `image` or `binary`) with what containers
+//! cannot have. It checks templates against their scope; it never renders
+//! them nor starts anything (a remote engine is told by `DOCKER_HOST`
+//! alone).
 
 use super::primitives::{backticked, describe, suggest, Tbl, Value};
 use super::{Net, Validator, MAX_NODES};
@@ -31,6 +34,9 @@ const CLUSTER_KEYS: &[&str] = &[
     "capture_limit",
     "monotonic_offset",
     "disk",
+    "backend",
+    "image",
+    "binary",
 ];
 
 impl Validator<'_> {
@@ -59,18 +65,24 @@ impl Validator<'_> {
         let node_command = self.node_command(t, separate_peer_port, &mut ok);
         let env = self.env(t, separate_peer_port, &mut ok);
         // The file's value is checked even when `--network` replaces it.
+        let remote = self.remote_engine();
         let net = match (self.network_override, self.network(t)) {
             (Some(mode), _) => Some(Net {
                 mode,
                 overridden: true,
+                remote,
             }),
             (None, Some(mode)) => Some(Net {
                 mode,
                 overridden: false,
+                remote,
             }),
             (None, None) => None,
         };
         ok &= net.is_some();
+        if let Some(n) = net {
+            ok &= self.docker_cluster(t, n, node_command.as_ref());
+        }
         let capture = self.capture(t, net, &mut ok);
         let ready = self.table(t, "ready").and_then(|r| self.ready(&r));
         let leader = match t.get("leader") {
@@ -133,6 +145,171 @@ impl Validator<'_> {
                 }
                 mode
             }
+        }
+    }
+
+    /// `backend`: "process" (the default) or "docker", which needs exactly
+    /// one of `image` (an image the engine has) and `binary` (a path,
+    /// relative to the plan file: rift builds the image). `None` after an
+    /// error. Read before the rest of the section, whose defaults and
+    /// limits depend on it.
+    pub(super) fn cluster_backend(
+        &mut self,
+        t: &Tbl<'_, '_>,
+        plan_path: &std::path::Path,
+    ) -> Option<Backend> {
+        let (name, span) = match self.string(t, "backend") {
+            Some(found) => found,
+            None if t.get("backend").is_some() => return None,
+            None => ("process".to_string(), t.span.clone()),
+        };
+        let image = self.string(t, "image");
+        let binary = self.string(t, "binary");
+        match name.as_str() {
+            "process" => {
+                let mut ok = true;
+                for (key, given) in [("image", &image), ("binary", &binary)] {
+                    if let Some((_, s)) = given {
+                        ok = false;
+                        self.error(
+                            s.clone(),
+                            t.field(key),
+                            format!("`{key}` is for containers; give backend = \"docker\" too"),
+                        );
+                    }
+                }
+                ok.then_some(Backend::Process)
+            }
+            "docker" => match (image, binary) {
+                (Some(_), Some((_, s))) => {
+                    self.error(
+                        s,
+                        t.field("binary"),
+                        "give either `image` (an image the engine has) or `binary` (rift builds the image), not both",
+                    );
+                    None
+                }
+                (None, None) => {
+                    let missing = t.get("image").is_none() && t.get("binary").is_none();
+                    if missing {
+                        self.error(
+                            span,
+                            t.field("backend"),
+                            "backend = \"docker\" needs `image = \"name:tag\"` (an image the engine has) or `binary = \"path\"` (rift builds a minimal image of it)",
+                        );
+                    }
+                    None
+                }
+                (Some((i, s)), None) if i.trim().is_empty() => {
+                    self.error(
+                        s,
+                        t.field("image"),
+                        "expected an image reference, found \"\"",
+                    );
+                    None
+                }
+                (None, Some((b, s))) if b.trim().is_empty() => {
+                    self.error(
+                        s,
+                        t.field("binary"),
+                        "expected a path to a program, found \"\"",
+                    );
+                    None
+                }
+                (Some((i, _)), None) => Some(Backend::Docker(DockerImage::Image(i))),
+                (None, Some((b, _))) => {
+                    let b = std::path::PathBuf::from(b);
+                    let dir = plan_path.parent().unwrap_or(std::path::Path::new(""));
+                    Some(Backend::Docker(DockerImage::Binary(if b.is_absolute() {
+                        b
+                    } else {
+                        dir.join(b)
+                    })))
+                }
+            },
+            other => {
+                self.error(
+                    span,
+                    t.field("backend"),
+                    format!("expected \"process\" (the default) or \"docker\", found {other:?}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// What containers cannot have, said where the plan asks for it: the
+    /// proxy mesh (containers have no network to reach rift's loopback),
+    /// the wire under a remote engine, time namespaces, and an image
+    /// without a program to run. False after an error.
+    fn docker_cluster(&mut self, t: &Tbl<'_, '_>, net: Net, command: Option<&NodeCommand>) -> bool {
+        let Some(Backend::Docker(image)) = self.backend.clone() else {
+            return true;
+        };
+        let mut ok = true;
+        let at = |this: &Self, key: &str| {
+            t.get(key)
+                .map(|v| v.span())
+                .filter(|_| !(key == "network" && this.network_override.is_some()))
+                .or_else(|| t.get("backend").map(|v| v.span()))
+                .unwrap_or(t.span.clone())
+        };
+        match net.mode {
+            NetworkMode::Proxy => {
+                ok = false;
+                self.error(
+                    at(self, "network"),
+                    t.field("network"),
+                    format!(
+                        "containers have no network of their own to reach rift's proxies on loopback; with backend = \"docker\" use network = \"netns\" (the wire, the default), not {}",
+                        net.said()
+                    ),
+                );
+            }
+            NetworkMode::Netns if net.remote => {
+                ok = false;
+                self.error(
+                    at(self, "network"),
+                    t.field("network"),
+                    format!(
+                        "{}; rift cannot put its wire into the containers (use network = \"none\")",
+                        super::remote_engine_said()
+                    ),
+                );
+            }
+            NetworkMode::Netns | NetworkMode::None => {}
+        }
+        if let Some(v) = t.get("monotonic_offset") {
+            ok = false;
+            self.error(
+                v.span(),
+                t.field("monotonic_offset"),
+                "time namespaces are not available to containers (rift enters one between fork and exec, and the engine starts a container's processes); use backend = \"process\"",
+            );
+        }
+        if let (DockerImage::Image(_), Some(NodeCommand::SampleNode { .. })) = (&image, command) {
+            ok = false;
+            self.error(
+                at(self, "image"),
+                t.field("image"),
+                "with `image`, give `command`: the program inside the image to run (the sample node comes from `binary = \"path/to/sample-node\"`)",
+            );
+        }
+        ok
+    }
+
+    /// `disk = "faulty"` with containers: not yet (the FUSE mount would
+    /// have to be bind-mounted into each container).
+    pub(super) fn docker_disk(&mut self, t: &Tbl<'_, '_>) {
+        if !matches!(self.backend, Some(Backend::Docker(_))) {
+            return;
+        }
+        if let Some(v) = t.get("disk") {
+            self.error(
+                v.span(),
+                t.field("disk"),
+                "disk = \"faulty\" is not available to containers yet: rift's FUSE mount would have to be bind-mounted into each container; use disk = \"plain\" or backend = \"process\"",
+            );
         }
     }
 
@@ -283,9 +460,10 @@ impl Validator<'_> {
     }
 
     /// `network`: proxy (the default), netns or none; `None` after an error.
+    /// Containers default to the wire (local engine) or none (remote).
     fn network(&mut self, t: &Tbl<'_, '_>) -> Option<NetworkMode> {
         match self.string(t, "network") {
-            None => t.get("network").is_none().then_some(NetworkMode::Proxy),
+            None => t.get("network").is_none().then_some(self.default_network()),
             Some((n, span)) => {
                 let mode = NetworkMode::from_name(&n);
                 if mode.is_none() {
@@ -653,6 +831,93 @@ mod tests {
     use super::super::testing::{err, err_under, ok, ok_under};
     use crate::plan::types::*;
     use std::time::Duration;
+
+    const DOCKER: &str = "[cluster]\nbackend = \"docker\"\nbinary = \"bin/sample-node\"\n";
+
+    #[test]
+    fn docker_takes_a_binary_relative_to_the_plan_or_an_image() {
+        let p = ok(DOCKER);
+        assert_eq!(
+            p.backend,
+            Backend::Docker(DockerImage::Binary("bin/sample-node".into()))
+        );
+        // The wire is the default network of containers.
+        assert_eq!(p.cluster.network, NetworkMode::Netns);
+        let p = ok("[cluster]\nbackend = \"docker\"\nimage = \"db:1\"\ncommand = \"/db\"\n");
+        assert_eq!(
+            p.backend,
+            Backend::Docker(DockerImage::Image("db:1".into()))
+        );
+        assert_eq!(ok("[cluster]\n").backend, Backend::Process);
+        let abs = ok("[cluster]\nbackend = \"docker\"\nbinary = \"/opt/x\"\n");
+        assert_eq!(
+            abs.backend,
+            Backend::Docker(DockerImage::Binary("/opt/x".into()))
+        );
+    }
+
+    #[test]
+    fn docker_needs_exactly_one_image_source() {
+        assert_eq!(
+            err("[cluster]\nbackend = \"docker\"\n"),
+            "cluster.backend: backend = \"docker\" needs `image = \"name:tag\"` (an image the engine has) or `binary = \"path\"` (rift builds a minimal image of it)"
+        );
+        assert_eq!(
+            err("[cluster]\nbackend = \"docker\"\nimage = \"a\"\nbinary = \"b\"\ncommand = \"/x\"\n"),
+            "cluster.binary: give either `image` (an image the engine has) or `binary` (rift builds the image), not both"
+        );
+        assert_eq!(
+            err("[cluster]\nimage = \"a\"\n"),
+            "cluster.image: `image` is for containers; give backend = \"docker\" too"
+        );
+        assert_eq!(
+            err("[cluster]\nbackend = \"vm\"\n"),
+            "cluster.backend: expected \"process\" (the default) or \"docker\", found \"vm\""
+        );
+        assert!(err("[cluster]\nbackend = \"docker\"\nimage = \"a\"\n")
+            .starts_with("cluster.image: with `image`, give `command`"));
+    }
+
+    #[test]
+    fn docker_refuses_the_proxy_mesh() {
+        let e = err(&format!("{DOCKER}network = \"proxy\"\n"));
+        assert!(
+            e.starts_with(
+                "cluster.network: containers have no network of their own to reach rift's proxies"
+            ),
+            "{e}"
+        );
+        let e = err_under(NetworkMode::Proxy, DOCKER);
+        assert!(e.contains("not --network proxy"), "{e}");
+    }
+
+    #[test]
+    fn docker_refuses_time_namespaces_faulty_disks_and_clocks_of_given_images() {
+        let e = err(&format!("{DOCKER}monotonic_offset = {{ n1 = \"+1h\" }}\n"));
+        assert!(
+            e.starts_with(
+                "cluster.monotonic_offset: time namespaces are not available to containers"
+            ),
+            "{e}"
+        );
+        let e = err(&format!("{DOCKER}disk = \"faulty\"\n"));
+        assert!(e.starts_with("cluster.disk: disk = \"faulty\" is not available to containers yet: rift's FUSE mount would have to be bind-mounted"), "{e}");
+        // Clocks move in an image rift builds (libfaketime added), not in
+        // a given one.
+        let clock = "[[step]]\nat = \"1s\"\nfault = \"clock\"\ntarget = \"n1\"\noffset = \"5s\"\n";
+        ok(&format!("{DOCKER}{clock}"));
+        let e = err(&format!(
+            "[cluster]\nbackend = \"docker\"\nimage = \"db:1\"\ncommand = \"/db\"\n{clock}"
+        ));
+        assert!(
+            e.starts_with("step[0].fault: a clock step needs libfaketime inside the image"),
+            "{e}"
+        );
+        // Kills, slow (the engine's CPU quota), pauses (either way) and
+        // partitions are fine.
+        ok(&format!("{DOCKER}[[step]]\nat = \"1s\"\nfault = \"kill\"\ntarget = \"n0\"\n[[step]]\nat = \"2s\"\nfault = \"slow\"\ntarget = \"n1\"\ncpu = 0.1\nfor = \"1s\"\n"));
+        ok(&format!("{DOCKER}[[step]]\nat = \"1s\"\nfault = \"pause\"\ntarget = \"n1\"\nhow = \"freeze\"\nfor = \"1s\"\n[[step]]\nat = \"3s\"\nfault = \"partition\"\ntopology = \"majority-minority\"\nfor = \"2s\"\n"));
+    }
 
     #[test]
     fn monotonic_offsets_name_nodes_and_signed_durations() {

@@ -20,6 +20,7 @@ pub use steps::errno_name;
 
 use super::error::{position, PlanError};
 use super::types::*;
+use super::FaultKind;
 use super::Overrides;
 use primitives::{Span, Tbl};
 use std::path::Path;
@@ -62,6 +63,7 @@ pub(super) fn validate(
     let mut v = Validator {
         src,
         network_override: overrides.network,
+        backend: None,
         errors: Vec::new(),
     };
     let root = Tbl {
@@ -113,6 +115,9 @@ struct Validator<'s> {
     /// `--network`: replaces `[cluster] network` (whose value is still
     /// checked).
     network_override: Option<NetworkMode>,
+    /// `[cluster] backend`, read before the rest of the section (the
+    /// network's default and what is possible depend on it).
+    backend: Option<Backend>,
     /// Span at fault, dotted field, message; sorted by position at the end.
     errors: Vec<(Span, String, String)>,
 }
@@ -160,8 +165,16 @@ impl Validator<'_> {
         }
 
         let cluster_tbl = self.table(root, "cluster");
+        let backend = match &cluster_tbl {
+            Some(t) => self.cluster_backend(t, path),
+            None => Some(Backend::Process),
+        };
+        self.backend = backend.clone();
         let cluster = cluster_tbl.as_ref().and_then(|t| self.cluster(t));
         let disk = cluster_tbl.as_ref().and_then(|t| self.cluster_disk(t));
+        if let (Some(t), Some(DiskMode::Faulty)) = (&cluster_tbl, disk) {
+            self.docker_disk(t);
+        }
         let external = matches!(
             cluster.as_ref().map(|c| &c.command),
             Some(NodeCommand::External { .. })
@@ -186,6 +199,9 @@ impl Validator<'_> {
         let expect = self
             .table(root, "expect")
             .and_then(|t| self.expect(&t, workload.as_ref()));
+        if let Some(steps) = &steps {
+            self.docker_steps(root, steps, nemesis.as_ref().and_then(Option::as_ref));
+        }
 
         Some(Plan {
             name: name?,
@@ -200,6 +216,7 @@ impl Validator<'_> {
             nemesis: nemesis?,
             expect: expect?,
             disk: disk?,
+            backend: backend?,
         })
     }
 }
@@ -209,27 +226,109 @@ impl Validator<'_> {
     /// when the cluster has errors of its own, its raw `network` if that is
     /// valid (absent means the default, proxy); else unknown.
     fn net(&self, cluster: Option<&ClusterSpec>, root: &Tbl<'_, '_>) -> Option<Net> {
+        let remote = self.remote_engine();
         if let Some(mode) = self.network_override {
             return Some(Net {
                 mode,
                 overridden: true,
+                remote,
             });
         }
+        let default = self.default_network();
         let mode = match cluster {
             Some(c) => Some(c.network),
             None => match root.get("cluster").map(|c| c.get_ref().as_table()) {
-                None => Some(NetworkMode::Proxy),
+                None => Some(default),
                 Some(None) => None,
                 Some(Some(c)) => match c.get("network") {
-                    None => Some(NetworkMode::Proxy),
+                    None => Some(default),
                     Some(v) => v.get_ref().as_str().and_then(NetworkMode::from_name),
                 },
             },
         };
+        // A remote engine's containers get no network fault whatever the
+        // plan says (its `network` is refused on its own).
         mode.map(|mode| Net {
-            mode,
+            mode: if remote { NetworkMode::None } else { mode },
             overridden: false,
+            remote,
         })
+    }
+
+    /// What containers cannot do, said at the step (or the nemesis
+    /// weight) that asks for it: move a clock of an `image` (libfaketime
+    /// goes into the image rift builds from `binary`, and rift cannot add
+    /// it to someone else's).
+    fn docker_steps(
+        &mut self,
+        root: &Tbl<'_, '_>,
+        steps: &[Step],
+        nemesis: Option<&super::nemesis::NemesisSpec>,
+    ) {
+        let Some(Backend::Docker(DockerImage::Image(_))) = self.backend else {
+            return;
+        };
+        let why = |kind: FaultKind| {
+            match kind {
+            FaultKind::Clock => Some("a clock step needs libfaketime inside the image, which rift adds only to an image it builds: give `binary = \"path\"` instead of `image`, or use backend = \"process\""),
+            FaultKind::Slow
+            | FaultKind::Kill
+            | FaultKind::Restart
+            | FaultKind::Pause
+            | FaultKind::Resume
+            | FaultKind::Partition
+            | FaultKind::Heal
+            | FaultKind::Degrade
+            | FaultKind::Restore
+            | FaultKind::Disk => None,
+        }
+        };
+        let items: Vec<Span> = match root.get("step").map(|v| (v.span(), v.get_ref())) {
+            Some((_, toml::de::DeValue::Array(items))) => items.iter().map(|i| i.span()).collect(),
+            Some(_) | None => Vec::new(),
+        };
+        for step in steps {
+            let Some(msg) = why(step.action.kind()) else {
+                continue;
+            };
+            let at = items
+                .iter()
+                .enumerate()
+                .find(|(_, sp)| position(self.src, sp.start).0 == step.line);
+            let (span, field) = match at {
+                Some((i, sp)) => (sp.clone(), format!("step[{i}].fault")),
+                None => (0..0, "step".to_string()),
+            };
+            self.error(span, field, msg);
+        }
+        if let (Some(n), Some(v)) = (nemesis, root.get("nemesis")) {
+            for (kind, w) in &n.mix {
+                if let (Some(msg), true) = (why(*kind), *w > 0) {
+                    self.error(v.span(), format!("nemesis.mix.{kind}"), msg);
+                }
+            }
+        }
+    }
+
+    /// The network when the plan names none: proxy for processes; the
+    /// wire for containers of a local engine, nothing (the engine's
+    /// bridge) for a remote one.
+    fn default_network(&self) -> NetworkMode {
+        match &self.backend {
+            Some(Backend::Docker(_)) if self.remote_engine() => NetworkMode::None,
+            Some(Backend::Docker(_)) => NetworkMode::Netns,
+            Some(Backend::Process) | None => NetworkMode::Proxy,
+        }
+    }
+
+    /// Whether the nodes are containers of an engine on another machine
+    /// (`DOCKER_HOST`, read without contacting anything).
+    fn remote_engine(&self) -> bool {
+        matches!(self.backend, Some(Backend::Docker(_)))
+            && matches!(
+                crate::docker::engine_at(),
+                crate::docker::EngineAt::Remote(_)
+            )
     }
 }
 
@@ -240,6 +339,9 @@ struct Net {
     mode: NetworkMode,
     /// Chosen by `--network` rather than by the file.
     overridden: bool,
+    /// The nodes are containers of a remote engine: rift cannot reach
+    /// into their namespaces, so no network fault is possible.
+    remote: bool,
 }
 
 impl Net {
@@ -255,12 +357,23 @@ impl Net {
     /// As [`Net::said`], naming the section for a setting of the file:
     /// `[cluster] network = "none"`.
     fn said_in_cluster(self) -> String {
+        if self.remote {
+            return remote_engine_said();
+        }
         if self.overridden {
             self.said()
         } else {
             format!("[cluster] {}", self.said())
         }
     }
+}
+
+/// Why a remote engine allows no network fault, naming `DOCKER_HOST`.
+fn remote_engine_said() -> String {
+    let at = match crate::docker::engine_at() {
+        crate::docker::EngineAt::Remote(h) | crate::docker::EngineAt::Local(h) => h,
+    };
+    format!("network faults need the engine on rift's own machine: DOCKER_HOST={at} is remote")
 }
 
 /// What every section's unit tests share: a plan head and two ways to parse
