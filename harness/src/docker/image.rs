@@ -198,6 +198,11 @@ fn rootfs_layer(wanted: &[PathBuf]) -> Result<Vec<u8>, DockerError> {
             up = dir.parent();
         }
     }
+    // `/tmp` and `/data` get their own modes, once: a binary that lives
+    // under /tmp (a clone there) must not add a second `tmp` entry, which
+    // the engine refuses ("duplicates of file paths not supported").
+    dirs.remove(Path::new("/tmp"));
+    dirs.remove(Path::new("/data"));
     let mut tar = tar::Builder::new(Vec::new());
     append_dir(&mut tar, "tmp", 0o1777)?;
     append_dir(&mut tar, "data", 0o777)?;
@@ -406,6 +411,31 @@ mod tests {
             "rift-run/20261201-231500-ab12/sample-node:latest"
         );
         assert_eq!(reference_component("--"), "x");
+    }
+
+    #[test]
+    fn a_binary_under_tmp_gives_one_tmp_entry() {
+        let sleep = Path::new("/bin/sleep");
+        if !sleep.exists() {
+            eprintln!("skipping: no /bin/sleep");
+            return;
+        }
+        // A clone under /tmp: the binary's own directories include /tmp.
+        let dir = tempfile::Builder::new()
+            .prefix("rift-image-test")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let copy = dir.path().join("sleep");
+        std::fs::copy(sleep, &copy).unwrap();
+        let layer = rootfs_layer(&[copy]).unwrap();
+        let mut archive = tar::Archive::new(layer.as_slice());
+        let mut seen = BTreeSet::new();
+        for entry in archive.entries().unwrap() {
+            let path = entry.unwrap().path().unwrap().into_owned();
+            let path = path.to_string_lossy().trim_end_matches('/').to_string();
+            assert!(seen.insert(path.clone()), "`{path}` twice in the layer");
+        }
+        assert!(seen.contains("tmp"), "{seen:?}");
     }
 
     #[test]
