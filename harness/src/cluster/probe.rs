@@ -146,7 +146,7 @@ fn not_the_sample_node(node: NodeId, id: Option<&str>) -> Option<String> {
 
 fn addr(inner: &Inner, node: NodeId) -> SocketAddr {
     let l = &inner.layout[node.index()];
-    SocketAddr::new(l.host, l.port)
+    SocketAddr::new(l.reach.unwrap_or(l.host), l.port)
 }
 
 /// Polls one node until it is ready, it exits, or `deadline` passes. A
