@@ -1,7 +1,9 @@
 //! The runner's part of `[cluster] backend = "docker"`: the connection to
-//! the engine, the sweep of dead runs' objects before anything starts, the
-//! node image and the per-node network holders, and the promise that
-//! nothing the run made in the engine outlives it.
+//! the engine, the sweep of dead runs' objects before anything starts (and
+//! of their libfaketime files in /dev/shm, for every run), the node image,
+//! the per-node network holders on the wire or the run's bridge network
+//! off it, and the promise that nothing the run made in the engine
+//! outlives it.
 //!
 //! Everything the run makes carries its labels; [`DockerRun`] removes all
 //! of it at the end, and its `Drop` does the same on every other exit path
@@ -53,6 +55,16 @@ pub(super) struct Place {
 /// error when none answers), and removes what runs whose rift is gone
 /// left behind.
 pub(super) async fn begin(plan: &Plan, run_id: &str) -> Result<Option<DockerRun>, RunError> {
+    // Containers' clocks leave libfaketime's files in /dev/shm when rift
+    // is SIGKILLed (no guard shell removes them); every run, of either
+    // backend, removes those of dead rifts.
+    let shm = crate::clock::faketime::sweep_stale();
+    if !shm.is_empty() {
+        tracing::info!(
+            "removed {} libfaketime files of dead runs from /dev/shm",
+            shm.len()
+        );
+    }
     let Backend::Docker(image) = &plan.backend else {
         return Ok(None);
     };
