@@ -1,7 +1,7 @@
 //! `[cluster] backend = "docker"` end to end, through the `rift` binary:
 //! the experiment passes with its nodes' logs written and nothing of the
-//! run left in the engine; a SIGKILLed rift's containers are removed by
-//! `rift clean`; Ctrl-C while the nodes start leaves nothing; a remote
+//! run left in the engine; a SIGKILLed rift's containers (and, with a clock
+//! step, libfaketime's files in /dev/shm) are removed by `rift clean`; Ctrl-C while the nodes start leaves nothing; a remote
 //! engine refuses network faults at validation, without being contacted;
 //! `network = "none"` (what a remote engine runs) puts the containers on
 //! the run's own bridge, where kill, restart and pause work and nothing of
@@ -165,9 +165,17 @@ fn a_sigkilled_rift_leaves_containers_that_rift_clean_removes() {
     let rt = runtime();
     let Some(e) = engine(&rt) else { return };
     let dir = tempfile::tempdir().unwrap();
+    // A clock step (never reached) when libfaketime is here: its files in
+    // /dev/shm are left too, and `rift clean` removes them.
+    let clocks = rift::clock::faketime::find_library().is_ok();
     let plan = experiment_in(dir.path(), |t| {
         let head = &t[..t.find("[[step]]").unwrap()];
-        format!("{head}[expect]\n").replace("size = 5", "size = 3")
+        let clock = if clocks {
+            "[[step]]\nat = \"25s\"\nfault = \"clock\"\ntarget = \"n1\"\noffset = \"-1h\"\n"
+        } else {
+            ""
+        };
+        format!("{head}{clock}[expect]\n").replace("size = 5", "size = 3")
     });
     let out = dir.path().join("results");
     let mut rift = Command::new(RIFT)
@@ -178,12 +186,21 @@ fn a_sigkilled_rift_leaves_containers_that_rift_clean_removes() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let shm = |pid: u32| -> Vec<String> {
+        std::fs::read_dir("/dev/shm")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.contains(&format!("rift-ft-{pid}-")))
+            .collect()
+    };
+    let pid = rift.id();
     let deadline = Instant::now() + Duration::from_secs(60);
     let id = loop {
         let running = latest_run(&out, "docker-partition").and_then(|id| {
             let s = rt.block_on(count_run(&e, &id)).ok()?;
-            // Three node containers and three holders.
-            (s.containers >= 6).then_some(id)
+            // Three node containers and three holders (and, with clocks,
+            // each node's shared memory and semaphore).
+            (s.containers >= 6 && (!clocks || shm(pid).len() >= 6)).then_some(id)
         });
         if let Some(id) = running {
             break id;
@@ -199,11 +216,16 @@ fn a_sigkilled_rift_leaves_containers_that_rift_clean_removes() {
         left.containers >= 6 && left.volumes >= 3 && left.images >= 2,
         "{left:?}"
     );
+    if clocks {
+        // Each node's shared memory and semaphore.
+        assert_eq!(shm(pid).len(), 6, "{:?}", shm(pid));
+    }
     let clean = Command::new(RIFT).arg("clean").output().unwrap();
     let said = String::from_utf8_lossy(&clean.stdout);
     assert_eq!(clean.status.code(), Some(0), "{said}");
     assert!(said.contains("Docker container"), "{said}");
     assert_eq!(rt.block_on(count_run(&e, &id)).unwrap(), Swept::default());
+    assert_eq!(shm(pid), Vec::<String>::new());
 }
 
 #[test]
