@@ -1,8 +1,11 @@
 //! `[cluster] backend = "docker"` end to end, through the `rift` binary:
 //! the experiment passes with its nodes' logs written and nothing of the
-//! run left in the engine; a SIGKILLed rift's containers are removed by
-//! `rift clean`; Ctrl-C while the nodes start leaves nothing; a remote
-//! engine refuses network faults at validation, without being contacted.
+//! run left in the engine; a SIGKILLed rift's containers (and, with a clock
+//! step, libfaketime's files in /dev/shm) are removed by `rift clean`; Ctrl-C while the nodes start leaves nothing; a remote
+//! engine refuses network faults at validation, without being contacted;
+//! `network = "none"` (what a remote engine runs) puts the containers on
+//! the run's own bridge, where kill, restart and pause work and nothing of
+//! it, the network included, is left.
 //! The tests that need the engine (and root, for the wire) skip with one
 //! line when it does not answer.
 
@@ -27,6 +30,17 @@ fn engine(rt: &tokio::runtime::Runtime) -> Option<Engine> {
         eprintln!("skipping: the wire {why}");
         return None;
     }
+    match rt.block_on(Engine::connect()) {
+        Ok(e) => Some(e),
+        Err(err) => {
+            eprintln!("skipping: {err}");
+            None
+        }
+    }
+}
+
+/// The engine, or `None` after printing the one skip line (no wire).
+fn engine_only(rt: &tokio::runtime::Runtime) -> Option<Engine> {
     match rt.block_on(Engine::connect()) {
         Ok(e) => Some(e),
         Err(err) => {
@@ -101,13 +115,67 @@ fn the_experiment_passes_logs_each_node_and_leaves_nothing_in_the_engine() {
 }
 
 #[test]
+fn containers_on_the_runs_bridge_survive_kill_restart_and_pause_and_leave_nothing() {
+    let rt = runtime();
+    let Some(e) = engine_only(&rt) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let plan = experiment_in(dir.path(), |t| {
+        let head = &t[..t.find("[[step]]").unwrap()];
+        let steps = "[[step]]\nat = \"1s\"\nfault = \"kill\"\ntarget = \"n1\"\nsignal = \"SIGKILL\"\n\n\
+                     [[step]]\nat = \"2s\"\nfault = \"restart\"\ntarget = \"n1\"\n\n\
+                     [[step]]\nat = \"3500ms\"\nfault = \"pause\"\ntarget = \"n2\"\nhow = \"freeze\"\nfor = \"1s\"\n\n\
+                     [expect]\nlinearizable = true\nlost_writes = 0\n";
+        format!("{head}{steps}")
+            .replace("size = 5", "size = 3")
+            .replace("network = \"netns\"", "network = \"none\"")
+            .replace("clients = 10", "clients = 3")
+            .replace("rate = 200", "rate = 50")
+    });
+    let out = dir.path().join("results");
+    let run = Command::new(RIFT)
+        .args(["run", "--duration", "6s", "--out"])
+        .arg(&out)
+        .arg(&plan)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("docker-partition: PASS"), "{stdout}");
+    let id = latest_run(&out, "docker-partition").unwrap();
+    let nodes = out.join("docker-partition").join(&id).join("nodes");
+    // n1 started again: the same container at the same bridge address,
+    // its WAL kept on its volume.
+    let n1 = std::fs::read_to_string(nodes.join("n1.log")).unwrap();
+    assert!(n1.contains("start #2"), "{n1}");
+    let recovered = n1.lines().rfind(|l| l.contains("recovered WAL")).unwrap();
+    assert!(!recovered.contains("entries=0 "), "{recovered}");
+    let addrs: Vec<&str> = n1
+        .lines()
+        .filter(|l| l.contains("container") && l.contains(" runs: "))
+        .collect();
+    assert_eq!(addrs.len(), 2, "{n1}");
+    assert_eq!(addrs[0], addrs[1]);
+    assert!(addrs[0].contains("198.19."), "{n1}");
+    assert_eq!(rt.block_on(count_run(&e, &id)).unwrap(), Swept::default());
+}
+
+#[test]
 fn a_sigkilled_rift_leaves_containers_that_rift_clean_removes() {
     let rt = runtime();
     let Some(e) = engine(&rt) else { return };
     let dir = tempfile::tempdir().unwrap();
+    // A clock step (never reached) when libfaketime is here: its files in
+    // /dev/shm are left too, and `rift clean` removes them.
+    let clocks = rift::clock::faketime::find_library().is_ok();
     let plan = experiment_in(dir.path(), |t| {
         let head = &t[..t.find("[[step]]").unwrap()];
-        format!("{head}[expect]\n").replace("size = 5", "size = 3")
+        let clock = if clocks {
+            "[[step]]\nat = \"25s\"\nfault = \"clock\"\ntarget = \"n1\"\noffset = \"-1h\"\n"
+        } else {
+            ""
+        };
+        format!("{head}{clock}[expect]\n").replace("size = 5", "size = 3")
     });
     let out = dir.path().join("results");
     let mut rift = Command::new(RIFT)
@@ -118,12 +186,21 @@ fn a_sigkilled_rift_leaves_containers_that_rift_clean_removes() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let shm = |pid: u32| -> Vec<String> {
+        std::fs::read_dir("/dev/shm")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.contains(&format!("rift-ft-{pid}-")))
+            .collect()
+    };
+    let pid = rift.id();
     let deadline = Instant::now() + Duration::from_secs(60);
     let id = loop {
         let running = latest_run(&out, "docker-partition").and_then(|id| {
             let s = rt.block_on(count_run(&e, &id)).ok()?;
-            // Three node containers and three holders.
-            (s.containers >= 6).then_some(id)
+            // Three node containers and three holders (and, with clocks,
+            // each node's shared memory and semaphore).
+            (s.containers >= 6 && (!clocks || shm(pid).len() >= 6)).then_some(id)
         });
         if let Some(id) = running {
             break id;
@@ -139,11 +216,16 @@ fn a_sigkilled_rift_leaves_containers_that_rift_clean_removes() {
         left.containers >= 6 && left.volumes >= 3 && left.images >= 2,
         "{left:?}"
     );
+    if clocks {
+        // Each node's shared memory and semaphore.
+        assert_eq!(shm(pid).len(), 6, "{:?}", shm(pid));
+    }
     let clean = Command::new(RIFT).arg("clean").output().unwrap();
     let said = String::from_utf8_lossy(&clean.stdout);
     assert_eq!(clean.status.code(), Some(0), "{said}");
     assert!(said.contains("Docker container"), "{said}");
     assert_eq!(rt.block_on(count_run(&e, &id)).unwrap(), Swept::default());
+    assert_eq!(shm(pid), Vec::<String>::new());
 }
 
 #[test]

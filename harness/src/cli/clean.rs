@@ -14,6 +14,10 @@
 //! mount the kernel's auto-unmount did not remove (see
 //! [`crate::disk::sweep`]).
 //!
+//! It removes libfaketime's shared memory and semaphores in /dev/shm whose
+//! rift is gone ([`crate::clock::faketime::sweep_stale`]): a node process's
+//! guard shell removes them when rift dies, a container's nothing does.
+//!
 //! With a Docker engine answering (`DOCKER_HOST`, else the local socket),
 //! it also removes the containers, volumes, images and networks labelled
 //! by runs whose rift is gone ([`crate::docker::sweep_stale`]); without
@@ -44,8 +48,12 @@ pub fn clean() -> Exit {
     for line in &unmounted {
         outln!("{line}");
     }
+    let shm = crate::clock::faketime::sweep_stale();
+    for f in &shm {
+        outln!("removed {}", f.display());
+    }
     let docker = docker_sweep();
-    let n = swept.removed.len() + unmounted.len() + docker;
+    let n = swept.removed.len() + unmounted.len() + shm.len() + docker;
     outln!(
         "removed {n} leftover{} of dead runs",
         if n == 1 { "" } else { "s" }

@@ -33,7 +33,10 @@
 //!
 //! Cleanup: the shared memory and its semaphore live in /dev/shm; they are
 //! removed when the controller drops, and, should rift be SIGKILLed, by the
-//! guard shell that also kills the nodes.
+//! guard shell that also kills the nodes. Containers have no guard shell:
+//! what a SIGKILLed rift left there is removed by [`sweep_stale`] (every
+//! run start, and `rift clean`), which tells a dead rift's files by the pid
+//! in their names.
 
 use crate::plan::{ClockChange, ClockOffset};
 use crate::NodeId;
@@ -188,7 +191,7 @@ impl Faketime {
     /// Specs at true time for `names`, in `dir` (the run's `nodes/`).
     pub fn new(library: PathBuf, dir: &Path, names: &[String]) -> io::Result<Faketime> {
         let tag = format!(
-            "rift-ft-{}-{}",
+            "{SHM_PREFIX}{}-{}",
             std::process::id(),
             SEQ.fetch_add(1, Ordering::Relaxed)
         );
@@ -372,6 +375,52 @@ async fn strobe(clock: Arc<NodeClock>, generation: u64, offset: ClockOffset, eve
     }
 }
 
+/// The prefix of every name in /dev/shm a controller creates:
+/// `rift-ft-<pid>-<seq>-<node>-shm` and `sem.rift-ft-<pid>-<seq>-<node>-sem`.
+const SHM_PREFIX: &str = "rift-ft-";
+
+/// Removes from /dev/shm the shared memory and semaphores of rift
+/// processes that are gone; returns what it removed.
+pub fn sweep_stale() -> Vec<PathBuf> {
+    sweep_stale_in(Path::new("/dev/shm"))
+}
+
+/// [`sweep_stale`] in `dir`. A file is stale when the pid in its name is
+/// no process, or a process that started after the file was last written
+/// (the pid was reused). Files of a live rift are kept; a file whose
+/// name has no pid, or that cannot be read, is left alone.
+fn sweep_stale_in(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(owner_pid) else {
+            continue;
+        };
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        if crate::cgroup::owner_alive(pid, meta.modified().ok()) {
+            continue;
+        }
+        let path = entry.path();
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed.push(path),
+            Err(e) => tracing::debug!("cannot remove {}: {e}", path.display()),
+        }
+    }
+    removed
+}
+
+/// The pid in a controller's /dev/shm name (`None` for any other name).
+fn owner_pid(name: &str) -> Option<u32> {
+    let name = name.strip_prefix("sem.").unwrap_or(name);
+    let rest = name.strip_prefix(SHM_PREFIX)?;
+    rest.split('-').next()?.parse().ok()
+}
+
 fn unlink(n: &NodeClock) {
     // SAFETY: NUL-terminated names we own; a missing object is fine.
     unsafe {
@@ -447,5 +496,41 @@ mod tests {
         assert_eq!(env[0], ("LD_PRELOAD".into(), "/a.so:/lib/x.so".into()));
         drop(ft);
         assert!(!files[0].exists() && !files[1].exists(), "{files:?}");
+    }
+
+    #[test]
+    fn the_sweep_removes_dead_and_reused_pids_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let me = std::process::id();
+        let touch = |name: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, b"").unwrap();
+            path
+        };
+        let dead_shm = touch(&format!("rift-ft-{dead}-0-n0-shm"));
+        let dead_sem = touch(&format!("sem.rift-ft-{dead}-0-n0-sem"));
+        let live = touch(&format!("rift-ft-{me}-0-n1-shm"));
+        let other = touch(&format!("sem.other-{dead}"));
+        // Written a day before this process started: its pid was reused.
+        let reused = touch(&format!("rift-ft-{me}-1-n2-shm"));
+        let day_ago = std::time::SystemTime::now() - Duration::from_secs(86_400);
+        std::fs::File::options()
+            .write(true)
+            .open(&reused)
+            .unwrap()
+            .set_modified(day_ago)
+            .unwrap();
+        let mut removed = sweep_stale_in(dir.path());
+        removed.sort();
+        let mut expected = vec![dead_shm, dead_sem, reused];
+        expected.sort();
+        assert_eq!(removed, expected);
+        assert!(live.exists() && other.exists());
+        assert_eq!(owner_pid("rift-ft-12-0-n0-shm"), Some(12));
+        assert_eq!(owner_pid("sem.rift-ft-12-3-n0-sem"), Some(12));
+        assert_eq!(owner_pid("rift-ft-x-0-n0-shm"), None);
     }
 }

@@ -284,6 +284,7 @@ mod tests {
                 data_dir: PathBuf::from(format!("/d/n{i}")),
                 log_path: PathBuf::from(format!("/l/n{i}.log")),
                 netns: None,
+                reach: None,
                 cgroup: None,
             })
             .collect()

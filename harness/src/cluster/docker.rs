@@ -46,6 +46,9 @@ pub struct DockerSetup {
     /// Host paths mounted into every node container and the host's IPC
     /// namespace: what libfaketime needs when the plan moves clocks.
     pub extras: ContainerExtras,
+    /// Publish each node's client port on the engine's host at the same
+    /// number (a remote engine's bridge: rift reaches the nodes there).
+    pub publish: bool,
 }
 
 /// The per-node network holders of a run on the wire: a container each
@@ -143,6 +146,7 @@ impl Nodes {
     pub(super) async fn create(
         setup: DockerSetup,
         spec: &ClusterSpec,
+        layout: &[super::NodeLayout],
         commands: &[super::command::NodeArgv],
     ) -> Result<Nodes, ClusterError> {
         let began = Instant::now();
@@ -167,7 +171,10 @@ impl Nodes {
                     env: argv.env.clone(),
                     net,
                     data_volume: true,
-                    publish: Vec::new(),
+                    publish: match layout.get(i) {
+                        Some(l) if setup.publish => vec![l.port],
+                        Some(_) | None => Vec::new(),
+                    },
                     labels: setup.labels.clone(),
                 },
                 &setup.extras,

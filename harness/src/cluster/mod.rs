@@ -63,6 +63,10 @@ pub struct NodeLayout {
     /// The network namespace the node runs in, when the network gives it
     /// one (`network = "netns"`); `host` is then its address there.
     pub netns: Option<crate::netns::Netns>,
+    /// Where rift (probes, clients, the leader query) reaches the node when
+    /// that is not `host`: the host of a remote Docker engine, which
+    /// publishes the node's port there.
+    pub reach: Option<IpAddr>,
     /// The node's cgroup (see [`crate::cgroup`]), when the run has one: the
     /// node enters it between fork and exec, at every start.
     pub cgroup: Option<crate::cgroup::NodeCgroup>,
@@ -498,7 +502,7 @@ impl Cluster {
                 source,
             })?;
         }
-        let nodes = docker::Nodes::create(setup, spec, &commands).await?;
+        let nodes = docker::Nodes::create(setup, spec, &layout, &commands).await?;
         let cluster = Cluster::assemble(
             spec,
             layout,
@@ -844,7 +848,7 @@ impl Cluster {
     pub fn client_addr(&self, node: NodeId) -> SocketAddr {
         self.inner.layout.get(node.index()).map_or_else(
             || SocketAddr::from(([127, 0, 0, 1], 0)),
-            |l| SocketAddr::new(l.host, l.port),
+            |l| SocketAddr::new(l.reach.unwrap_or(l.host), l.port),
         )
     }
 

@@ -79,6 +79,7 @@ impl Ports {
                 data_dir: run_dir.join("data").join(id.name()),
                 log_path: run_dir.join("nodes").join(format!("{id}.log")),
                 netns: None,
+                reach: None,
                 cgroup: None,
             });
             nodes.push(Some(NodeListeners {
@@ -117,6 +118,16 @@ impl Ports {
         if let Some(l) = self.layout.get_mut(node.index()) {
             l.host = home.ip;
             l.netns = Some(home.netns);
+        }
+    }
+
+    /// Moves `node` to an address of a network that is not rift's (a
+    /// Docker bridge): it listens on `host`, and rift reaches it at
+    /// `reach` (`None`: at `host`), on the port numbers reserved here.
+    pub fn place_at(&mut self, node: NodeId, host: IpAddr, reach: Option<IpAddr>) {
+        if let Some(l) = self.layout.get_mut(node.index()) {
+            l.host = host;
+            l.reach = reach;
         }
     }
 

@@ -114,6 +114,11 @@ async fn confirm_identity(
     if let Some(wrong) = sample_id.and_then(|id| not_the_sample_node(node, id.as_deref())) {
         return Probe::WrongProcess(wrong);
     }
+    if inner.layout[node.index()].reach.is_some() {
+        // Reached at a remote engine's host: its /proc is another
+        // machine's, so the sample node's own id is all there is to check.
+        return Probe::Ready;
+    }
     let at = addr(inner, node);
     // /proc reads block; keep them off the runtime's workers, which also
     // run the proxy mesh.
@@ -146,7 +151,7 @@ fn not_the_sample_node(node: NodeId, id: Option<&str>) -> Option<String> {
 
 fn addr(inner: &Inner, node: NodeId) -> SocketAddr {
     let l = &inner.layout[node.index()];
-    SocketAddr::new(l.host, l.port)
+    SocketAddr::new(l.reach.unwrap_or(l.host), l.port)
 }
 
 /// Polls one node until it is ready, it exits, or `deadline` passes. A

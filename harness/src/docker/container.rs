@@ -26,8 +26,12 @@ pub enum ContainerNet {
     None,
     /// Join another container's network namespace (the holder's id).
     Join(String),
-    /// A user-defined bridge network, by name.
-    Bridge(String),
+    /// A user-defined bridge network, by name, at a fixed address in it
+    /// (`None`: the engine picks one at start).
+    Bridge {
+        network: String,
+        ip: Option<std::net::Ipv4Addr>,
+    },
 }
 
 /// What to create.
@@ -127,7 +131,29 @@ impl Container {
         let network_mode = match &spec.net {
             ContainerNet::None => "none".to_string(),
             ContainerNet::Join(id) => format!("container:{id}"),
-            ContainerNet::Bridge(name) => name.clone(),
+            ContainerNet::Bridge { network, .. } => network.clone(),
+        };
+        // The address is the endpoint's, fixed at create: it stays the
+        // same across every start of the container.
+        let networking_config = match &spec.net {
+            ContainerNet::Bridge {
+                network,
+                ip: Some(ip),
+            } => Some(bollard::models::NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    network.clone(),
+                    bollard::models::EndpointSettings {
+                        ipam_config: Some(bollard::models::EndpointIpamConfig {
+                            ipv4_address: Some(ip.to_string()),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                )])),
+            }),
+            ContainerNet::Bridge { ip: None, .. } | ContainerNet::None | ContainerNet::Join(_) => {
+                None
+            }
         };
         let mut exposed = Vec::new();
         let mut bindings = HashMap::new();
@@ -153,6 +179,7 @@ impl Container {
             env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             labels: Some(labels),
             exposed_ports: (!exposed.is_empty()).then_some(exposed),
+            networking_config,
             host_config: Some(HostConfig {
                 network_mode: Some(network_mode),
                 binds: Some(binds(volume.as_deref(), extras)).filter(|b| !b.is_empty()),

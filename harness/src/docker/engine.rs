@@ -42,27 +42,37 @@ pub fn classify(host: &str) -> EngineAt {
     if host.starts_with("unix://") {
         return EngineAt::Local(host.to_string());
     }
-    let rest = ["tcp://", "http://", "https://"]
+    let tcp = ["tcp://", "http://", "https://"]
         .iter()
-        .find_map(|scheme| host.strip_prefix(scheme));
-    let Some(rest) = rest else {
-        return EngineAt::Remote(host.to_string());
-    };
-    let authority = rest.split('/').next().unwrap_or_default();
-    let hostname = if let Some(v6) = authority.strip_prefix('[') {
-        v6.split(']').next().unwrap_or_default()
-    } else {
-        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
-    };
-    let loopback = hostname == "localhost"
-        || hostname
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
+        .any(|scheme| host.starts_with(scheme));
+    let loopback = tcp
+        && hostname(host).is_some_and(|h| {
+            h == "localhost"
+                || h.parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        });
     if loopback {
         EngineAt::Local(host.to_string())
     } else {
         EngineAt::Remote(host.to_string())
     }
+}
+
+/// The host name or address in an engine address (`tcp://h:2375`,
+/// `ssh://user@h`); `None` for a unix socket or an address without one.
+fn hostname(address: &str) -> Option<&str> {
+    let (scheme, rest) = address.split_once("://")?;
+    if scheme == "unix" {
+        return None;
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    };
+    Some(host).filter(|h| !h.is_empty())
 }
 
 impl EngineAt {
@@ -71,6 +81,12 @@ impl EngineAt {
         match self {
             EngineAt::Local(h) | EngineAt::Remote(h) => h,
         }
+    }
+
+    /// The engine's host name or address (`None` for a unix socket): where
+    /// ports a container publishes are reached.
+    pub fn hostname(&self) -> Option<&str> {
+        hostname(self.address())
     }
 }
 
@@ -161,5 +177,18 @@ mod tests {
             EngineAt::Remote(_)
         ));
         assert!(matches!(classify("ssh://me@box"), EngineAt::Remote(_)));
+        assert!(matches!(
+            classify("ssh://me@127.0.0.1"),
+            EngineAt::Remote(_)
+        ));
+    }
+
+    #[test]
+    fn hostname_of_an_engine_address() {
+        assert_eq!(classify("unix:///run/docker.sock").hostname(), None);
+        assert_eq!(classify("tcp://10.1.2.3:2375").hostname(), Some("10.1.2.3"));
+        assert_eq!(classify("tcp://box.lan").hostname(), Some("box.lan"));
+        assert_eq!(classify("ssh://me@box:22").hostname(), Some("box"));
+        assert_eq!(classify("tcp://[fd00::5]:2375").hostname(), Some("fd00::5"));
     }
 }

@@ -10,12 +10,14 @@
 //! - [`container`]: one container's lifecycle, logs, and the per-node network
 //!   holder whose namespace the wire reaches into.
 //! - [`labels`]: the run's labels and what "stale" means.
+//! - [`network`]: the run's bridge network, for containers off the wire.
 //! - [`sweep`]: removal of one run's objects, or of every dead run's.
 
 pub mod container;
 pub mod engine;
 pub mod image;
 pub mod labels;
+pub mod network;
 pub mod sweep;
 
 pub use container::{
@@ -25,7 +27,8 @@ pub use container::{
 pub use engine::{classify, engine_at, Engine, EngineAt, CONNECT_TIMEOUT, DEFAULT_HOST};
 pub use image::{build_image, image_exists, image_tag, ImageRef};
 pub use labels::RunLabels;
-pub use sweep::{count_run, create_bridge, remove_run, sweep_stale, Swept};
+pub use network::{create_bridge, create_bridge_subnet, Bridge};
+pub use sweep::{count_run, remove_run, sweep_stale, Swept};
 
 /// What can go wrong between rift and the engine.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +81,10 @@ pub enum DockerError {
         /// The engine's message.
         message: String,
     },
+    /// Every /24 of 198.19.0.0/16 is taken (by the engine's networks or
+    /// this machine's routes).
+    #[error("no free /24 in 198.19.0.0/16 for the run's bridge network")]
+    NoSubnet,
     /// A container that should run has no process.
     #[error("container {name} is not running")]
     NotRunning {

@@ -14,7 +14,7 @@ use bollard::query_parameters as q;
 
 use super::container::{is_not_found, remove_container, remove_volume};
 use super::labels::{self, Owner};
-use super::{DockerError, Engine, RunLabels};
+use super::{DockerError, Engine};
 
 /// How many objects of each kind were removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -190,23 +190,4 @@ pub async fn count_run(e: &Engine, run_id: &str) -> Result<Swept, DockerError> {
         images: all.images.len(),
         networks: all.networks.len(),
     })
-}
-
-/// Creates the run's labelled bridge network (`rift-<run id>`); returns
-/// its name.
-pub async fn create_bridge(e: &Engine, labels: &RunLabels) -> Result<String, DockerError> {
-    let name = super::container::container_name(&labels.run_id, "net");
-    e.client()
-        .create_network(bollard::models::NetworkCreateRequest {
-            name: name.clone(),
-            driver: Some("bridge".into()),
-            labels: Some(labels.to_map(None)),
-            ..Default::default()
-        })
-        .await
-        .map_err(|source| DockerError::Api {
-            what: format!("create network {name}"),
-            source,
-        })?;
-    Ok(name)
 }

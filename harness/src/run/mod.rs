@@ -111,9 +111,13 @@ pub enum RunError {
     #[error("network = \"netns\" puts rift's wire into each container's namespace, which needs the engine on rift's own machine, but it answers at {0}")]
     DockerRemote(String),
     #[error(
-        "containers on network = \"{0}\" are not supported yet; use network = \"netns\" (the wire)"
+        "containers on network = \"{0}\" are not supported: they have no address on this machine's loopback; use network = \"netns\" (the wire) or \"none\""
     )]
     DockerNetwork(&'static str),
+    #[error("the run's bridge network {subnet} has no address left for {nodes} nodes")]
+    DockerBridgeFull { subnet: String, nodes: usize },
+    #[error("cannot tell the address of the remote Docker engine {0}: clients reach the nodes' ports it publishes there")]
+    DockerRemoteHost(String),
 }
 
 impl RunError {
@@ -133,7 +137,9 @@ impl RunError {
             | RunError::Client(_)
             | RunError::Docker { .. }
             | RunError::DockerRemote(_)
-            | RunError::DockerNetwork(_) => None,
+            | RunError::DockerNetwork(_)
+            | RunError::DockerBridgeFull { .. }
+            | RunError::DockerRemoteHost(_) => None,
         }
     }
 }

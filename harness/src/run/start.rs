@@ -288,11 +288,21 @@ pub(super) async fn start_cluster(
     loop {
         attempt += 1;
         let mut ports = cluster::Ports::reserve(spec, run_dir, listeners)?;
+        // Containers on the run's bridge listen at their addresses there.
+        for (i, p) in prepared
+            .as_ref()
+            .and_then(|p| p.places.as_ref())
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            ports.place_at(NodeId(i), p.listen, p.reach);
+        }
         let layout = ports.layout().to_vec();
         let endpoints: Vec<NodeEndpoints> = layout
             .iter()
             .map(|l| NodeEndpoints {
-                client: SocketAddr::new(l.host, l.port),
+                client: SocketAddr::new(l.reach.unwrap_or(l.host), l.port),
                 peer: SocketAddr::new(
                     l.host,
                     if spec.separate_peer_port {

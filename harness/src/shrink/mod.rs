@@ -352,7 +352,9 @@ fn interrupted_before_ready(e: &RunError) -> bool {
         | RunError::Client(_)
         | RunError::Docker { .. }
         | RunError::DockerRemote(_)
-        | RunError::DockerNetwork(_) => false,
+        | RunError::DockerNetwork(_)
+        | RunError::DockerBridgeFull { .. }
+        | RunError::DockerRemoteHost(_) => false,
     }
 }
 

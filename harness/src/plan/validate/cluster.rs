@@ -261,7 +261,7 @@ impl Validator<'_> {
                     at(self, "network"),
                     t.field("network"),
                     format!(
-                        "containers have no network of their own to reach rift's proxies on loopback; with backend = \"docker\" use network = \"netns\" (the wire, the default), not {}",
+                        "containers have no network of their own to reach rift's proxies on loopback; with backend = \"docker\" use network = \"netns\" (the wire, the default) or \"none\" (the run's bridge network, no network faults), not {}",
                         net.said()
                     ),
                 );
@@ -889,6 +889,19 @@ mod tests {
         );
         let e = err_under(NetworkMode::Proxy, DOCKER);
         assert!(e.contains("not --network proxy"), "{e}");
+    }
+
+    #[test]
+    fn docker_on_none_runs_on_the_bridge_without_network_faults() {
+        let none = format!("{DOCKER}network = \"none\"\n");
+        ok(&format!("{none}[[step]]\nat = \"1s\"\nfault = \"kill\"\ntarget = \"n0\"\n[[step]]\nat = \"2s\"\nfault = \"restart\"\ntarget = \"n0\"\n[[step]]\nat = \"3s\"\nfault = \"pause\"\ntarget = \"n1\"\nhow = \"freeze\"\nfor = \"1s\"\n"));
+        let e = err(&format!(
+            "{none}[[step]]\nat = \"1s\"\nfault = \"partition\"\ntopology = \"majority-minority\"\nfor = \"2s\"\n"
+        ));
+        assert_eq!(
+            e,
+            "step[0].fault: a partition step needs network faults, but [cluster] network = \"none\""
+        );
     }
 
     #[test]
