@@ -64,7 +64,8 @@ fn reports(out: &Path) -> Vec<(u64, Value)> {
     let mut found: Vec<(u64, Value)> = std::fs::read_dir(&dir)
         .expect("plan results")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| !p.ends_with("latest"))
+        // Run directories only: not `latest`, nor the runs.json index.
+        .filter(|p| p.is_dir() && !p.ends_with("latest"))
         .map(|p: PathBuf| {
             let text = std::fs::read_to_string(p.join("report.json")).expect("report.json");
             let r: Value = serde_json::from_str(&text).expect("report.json parses");
@@ -147,7 +148,7 @@ fn a_seed_replays_its_schedule_and_repeat_tabulates_every_seed() {
     let run_dir = std::fs::read_dir(once.join("nemesis-test"))
         .expect("run dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| !p.ends_with("latest"))
+        .find(|p| p.is_dir() && !p.ends_with("latest"))
         .expect("a run directory");
     let summary = std::fs::read_to_string(run_dir.join("summary.md")).expect("summary.md");
     assert!(summary.contains("nemesis (seed `5`)"), "{summary}");
