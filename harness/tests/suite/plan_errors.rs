@@ -593,7 +593,7 @@ fn minimal_plan_takes_every_default() {
 }
 
 /// A valid plan the mutation strategy starts from.
-const BASE: &str = include_str!("fixtures/plans/full.toml");
+const BASE: &str = include_str!("../fixtures/plans/full.toml");
 
 /// Values and keys that are each valid somewhere in a plan, so that line
 /// edits mostly produce valid TOML that the validator has to judge.
