@@ -5,14 +5,15 @@
 //!
 //! Tests that assert on what a SIGKILLed rift left behind (cgroups, mounts,
 //! containers, /dev/shm, processes) keep binaries of their own
-//! (`cgroup.rs`, `clock.rs`, `cluster.rs`, `cli.rs`, `disk*.rs`,
-//! `docker*.rs`, `report.rs`, `wire_cleanup.rs`): every run's start sweeps
+//! (`cgroup.rs`, `clock.rs`, `cluster.rs`, `disk*.rs`, `docker*.rs`,
+//! `wire_cleanup.rs`; `report.rs` for its snapshot paths): every run's start sweeps
 //! the leftovers of dead rifts, and a run of another test starting in the
 //! same binary could sweep them before the assertion looks.
 //!
 //! Filter by module: `cargo test -p rift --test suite safety::`.
 
 mod browser;
+mod cli;
 mod client;
 mod compare;
 mod models;
