@@ -315,16 +315,7 @@ pub(super) async fn start(
         })?;
     // A remote engine's pid means nothing here; 0 says "unknown".
     let pid = state.pid.unwrap_or(0);
-    {
-        let mut st = shared.lock();
-        st.state = NodeState::Up;
-        st.paused_by = None;
-        st.pid = Some(pid);
-        st.alive = true;
-        st.stop_requested = false;
-        st.starts = start_no;
-        st.last_exit = None;
-    }
+    shared.lock().started(pid, start_no);
     if start_no == 1 {
         // Follows the container across its restarts, until it is removed.
         let logs = c.follow_logs(engine, layout.log_path.clone());

@@ -276,6 +276,19 @@ struct Proc {
     last_exit: Option<ExitInfo>,
 }
 
+impl Proc {
+    /// Incarnation `start_no` is up as `pid`, whichever backend started it.
+    fn started(&mut self, pid: u32, start_no: u64) {
+        self.state = NodeState::Up;
+        self.paused_by = None;
+        self.pid = Some(pid);
+        self.alive = true;
+        self.stop_requested = false;
+        self.starts = start_no;
+        self.last_exit = None;
+    }
+}
+
 struct NodeShared {
     id: NodeId,
     state: Mutex<Proc>,

@@ -89,16 +89,7 @@ impl Cluster {
             }
         }
         let pid = child.id();
-        {
-            let mut st = shared.lock();
-            st.state = NodeState::Up;
-            st.paused_by = None;
-            st.pid = Some(pid);
-            st.alive = true;
-            st.stop_requested = false;
-            st.starts = start_no;
-            st.last_exit = None;
-        }
+        shared.lock().started(pid, start_no);
         tracing::debug!(%node, pid, "spawned");
         if let (Some(ft), 1) = (&self.inner.faketime, start_no) {
             // The guard exists once a node was spawned.
