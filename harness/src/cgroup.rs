@@ -677,13 +677,32 @@ pub fn sweep() -> Swept {
         thaw_tree(h, path);
     }
     let mut out = Swept::default();
+    let swept_any = !dead.is_empty();
     for (h, path) in dead {
         match remove_tree(h, &path) {
             Ok(killed) => out.removed.push(Removed { path, killed }),
             Err(err) => out.failed.push(err.to_string()),
         }
     }
+    if swept_any {
+        remove_empty_parents();
+    }
     out
+}
+
+/// Removes the shared `rift/` directory of every hierarchy when no run is
+/// left in it (a cgroup with children cannot be removed, so a live run's is
+/// never touched). Each run's end does this too; two runs ending at once
+/// can both see the other's cgroup and leave it, so `rift clean` and a
+/// sweep that removed something finish the job.
+pub fn remove_empty_parents() {
+    let mounts = fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let all = parse_mounts(&mounts, |m| {
+        fs::read_to_string(m.join("cgroup.controllers")).unwrap_or_default()
+    });
+    for h in &all {
+        let _ = fs::remove_dir(h.mount.join(PARENT));
+    }
 }
 
 /// Whether `pid` is alive and could have made a cgroup at `made`.

@@ -44,6 +44,8 @@ pub fn clean() -> Exit {
     for f in &swept.failed {
         errln!("error: {f}");
     }
+    // The shared parent, when no run is left in it.
+    crate::cgroup::remove_empty_parents();
     let unmounted = crate::disk::sweep();
     for line in &unmounted {
         outln!("{line}");
